@@ -1,0 +1,44 @@
+# Two commands: `make serve` and `make test`. Both create/refresh .venv themselves.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CONSTRAINTS := constraints.txt
+SERVE_STAMP := $(VENV)/.stamp-serve
+TEST_STAMP := $(VENV)/.stamp-test
+PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: serve test lint typecheck pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(SERVE_STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	$(PIP) install -c $(CONSTRAINTS) -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	$(PIP) install -c $(CONSTRAINTS) -e '.[test]'
+	touch $@ $(SERVE_STAMP)
+
+serve: $(SERVE_STAMP)
+	$(BIN)/dynoxide-streams serve $(ARGS)
+
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check dynoxide_streams tests bench tools
+	$(BIN)/ruff format --check dynoxide_streams tests bench tools
+
+typecheck: $(TEST_STAMP)
+	$(BIN)/mypy
+
+# pytest exits 5 when it collected no tests: that is a failure here, not a pass.
+pytest: $(TEST_STAMP)
+	@$(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+test: lint typecheck pytest
+
+bench: $(SERVE_STAMP)
+	$(BIN)/python bench/loadgen.py --op all $(ARGS)
+
+clean:
+	rm -rf $(VENV) .dynoxide-streams .mypy_cache .ruff_cache
