@@ -1,0 +1,55 @@
+"""Server settings: one dataclass, filled from flags, environment and defaults.
+
+Every setting ``name`` has a flag ``--name`` (underscores become dashes) and an
+environment twin ``DYNOXIDE_STREAMS_<NAME>``; a flag wins over the environment, which
+wins over the default.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "DYNOXIDE_STREAMS_"
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path(".dynoxide-streams")
+    in_memory: bool = False
+    log_level: str = "info"
+    log_format: str = "console"
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    clock: str = "real"
+
+    @classmethod
+    def from_sources(
+        cls, overrides: dict[str, Any], environ: dict[str, str] | None = None
+    ) -> Settings:
+        """Settings from ``overrides`` (flags; None = not given), then environment."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            given = overrides.get(f.name)
+            if given is None:
+                raw = env.get(ENV_PREFIX + f.name.upper())
+                if raw is None:
+                    continue
+                given = _convert(f.default, raw)
+            values[f.name] = given
+        settings = cls(**values)
+        settings.data_dir = Path(settings.data_dir)
+        return settings
+
+
+def _convert(default: Any, raw: str) -> Any:
+    if isinstance(default, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(raw)
+    return raw

@@ -1,0 +1,407 @@
+"""DynamoDB AttributeValues: validation, numbers, sizes, comparison and key encoding.
+
+Items are kept in DynamoDB JSON form throughout the engine (``{"S": "x"}``,
+``{"N": "1.5"}``, ``{"B": "<base64>"}`` …) so that a stored item is returned without
+conversion. This module owns every rule about those values:
+
+* :func:`validate_item` / :func:`validate_value` check a client-supplied value the way
+  DynamoDB does and return it with numbers normalised (``"1.50"`` → ``"1.5"``);
+* :func:`item_size` computes the size DynamoDB charges and limits (400 KB);
+* :func:`compare` / :func:`values_equal` implement expression comparison semantics;
+* :func:`encode_key` gives an order-preserving byte encoding of a key value, so that
+  SQLite's BLOB ordering (memcmp) equals DynamoDB's key ordering.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import decimal
+from decimal import Decimal
+from typing import Any
+
+from dynoxide_streams.errors import SerializationException, ValidationException
+
+AttributeValue = dict[str, Any]
+Item = dict[str, AttributeValue]
+
+SCALAR_TYPES = frozenset({"S", "N", "B"})
+ALL_TYPES = ("S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL")
+_TYPE_SET = frozenset(ALL_TYPES)
+
+MAX_ITEM_SIZE = 400 * 1024
+MAX_PARTITION_KEY_BYTES = 2048
+MAX_SORT_KEY_BYTES = 1024
+MAX_NESTING_DEPTH = 32
+
+_CONTEXT = decimal.Context(prec=80, Emax=999999, Emin=-999999)
+_MAX_SIGNIFICANT_DIGITS = 38
+_MAX_ADJUSTED_EXPONENT = 125
+_MIN_ADJUSTED_EXPONENT = -130
+
+_EMPTY_MSG = "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes"
+_MULTI_MSG = (
+    "Supplied AttributeValue has more than one datatypes set, "
+    "must contain exactly one of the supported datatypes"
+)
+_SET_NAMES = {"SS": "string set", "NS": "number set", "BS": "binary set"}
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def parse_number(text: str) -> Decimal:
+    """Parse a DynamoDB number string, enforcing its precision and range.
+
+    Raises ValidationException with AWS's message for non-numeric text, more than 38
+    significant digits, overflow and underflow.
+    """
+    if not isinstance(text, str):
+        raise SerializationException("NUMBER_VALUE cannot be converted to String")
+    stripped = text.strip()
+    try:
+        value = Decimal(stripped)
+    except decimal.InvalidOperation:
+        value = None
+    if value is None or not value.is_finite() or not stripped or _has_bad_chars(stripped):
+        raise ValidationException(f"The parameter cannot be converted to a numeric value: {text}")
+    return check_number(value)
+
+
+def _has_bad_chars(text: str) -> bool:
+    return any(c not in "0123456789+-.eE" for c in text)
+
+
+def check_number(value: Decimal) -> Decimal:
+    """Return ``value`` normalised, or raise AWS's error if it is out of range."""
+    if value.is_zero():
+        return Decimal(0)
+    normal = value.normalize(_CONTEXT)
+    digits = len(normal.as_tuple().digits)
+    if digits > _MAX_SIGNIFICANT_DIGITS:
+        raise ValidationException("Attempting to store more than 38 significant digits in a Number")
+    adjusted = normal.adjusted()
+    if adjusted > _MAX_ADJUSTED_EXPONENT:
+        raise ValidationException(
+            "Number overflow. Attempting to store a number with magnitude larger than supported range"
+        )
+    if adjusted < _MIN_ADJUSTED_EXPONENT:
+        raise ValidationException(
+            "Number underflow. Attempting to store a number with magnitude smaller than supported range"
+        )
+    return normal
+
+
+def format_number(value: Decimal) -> str:
+    """Render a normalised number the way DynamoDB returns it: plain notation, no
+    trailing zeros, no exponent, ``0`` for zero."""
+    if value.is_zero():
+        return "0"
+    return format(value, "f")
+
+
+def normalize_number(text: str) -> str:
+    """Validate a number string and return its canonical form."""
+    return format_number(parse_number(text))
+
+
+def add_numbers(a: str, b: str) -> str:
+    """``a + b`` for DynamoDB number strings, with DynamoDB's range checks."""
+    return format_number(check_number(_CONTEXT.add(Decimal(a), Decimal(b))))
+
+
+def subtract_numbers(a: str, b: str) -> str:
+    """``a - b`` for DynamoDB number strings, with DynamoDB's range checks."""
+    return format_number(check_number(_CONTEXT.subtract(Decimal(a), Decimal(b))))
+
+
+# ------------------------------------------------------------------------ validation
+
+
+def validate_item(item: Any) -> Item:
+    """Validate a whole item (map of attribute name → AttributeValue).
+
+    Returns a new dict with every number normalised. Raises ValidationException or
+    SerializationException exactly as DynamoDB does for the first bad value.
+    """
+    if not isinstance(item, dict):
+        raise SerializationException(_not_a_map(item))
+    out: Item = {}
+    for name, value in item.items():
+        out[name] = validate_value(value, 0)
+    return out
+
+
+def _not_a_map(value: Any) -> str:
+    if isinstance(value, list):
+        return "Start of list found where not expected"
+    return "Unexpected value type in payload"
+
+
+def validate_value(value: Any, depth: int = 0) -> AttributeValue:
+    """Validate one AttributeValue; return it with numbers normalised."""
+    if not isinstance(value, dict):
+        raise SerializationException(_not_a_map(value))
+    if len(value) != 1:
+        present = [k for k in value if k in _TYPE_SET]
+        if not present:
+            raise ValidationException(_EMPTY_MSG)
+        if len(present) > 1:
+            raise ValidationException(_MULTI_MSG)
+        raise SerializationException(
+            f"Unknown field: {next(k for k in value if k not in _TYPE_SET)}"
+        )
+    ((kind, inner),) = value.items()
+    if kind == "S":
+        if not isinstance(inner, str):
+            raise SerializationException(_cannot_convert(inner, "String"))
+        return value
+    if kind == "N":
+        if not isinstance(inner, str):
+            raise SerializationException(_cannot_convert(inner, "String"))
+        normal = normalize_number(inner)
+        return value if normal == inner else {"N": normal}
+    if kind == "B":
+        _decode_binary(inner)
+        return value
+    if kind == "BOOL":
+        if not isinstance(inner, bool):
+            raise SerializationException(_cannot_convert(inner, "Boolean"))
+        return value
+    if kind == "NULL":
+        if not isinstance(inner, bool):
+            raise SerializationException(_cannot_convert(inner, "Boolean"))
+        if not inner:
+            raise ValidationException(
+                "One or more parameter values were invalid: "
+                "Null attribute value types must have the value of true"
+            )
+        return value
+    if kind in ("SS", "NS", "BS"):
+        return {kind: _validate_set(kind, inner)}
+    if kind == "L":
+        if not isinstance(inner, list):
+            raise SerializationException(_expected_list(inner))
+        if depth >= MAX_NESTING_DEPTH:
+            raise ValidationException("Nesting Levels have exceeded supported limits")
+        return {"L": [validate_value(v, depth + 1) for v in inner]}
+    if kind == "M":
+        if not isinstance(inner, dict):
+            raise SerializationException(_not_a_map(inner))
+        if depth >= MAX_NESTING_DEPTH:
+            raise ValidationException("Nesting Levels have exceeded supported limits")
+        return {"M": {k: validate_value(v, depth + 1) for k, v in inner.items()}}
+    if kind in _TYPE_SET:  # pragma: no cover - all kinds handled above
+        raise AssertionError(kind)
+    raise ValidationException(_EMPTY_MSG)
+
+
+def _validate_set(kind: str, members: Any) -> list[Any]:
+    if not isinstance(members, list):
+        raise SerializationException(_expected_list(members))
+    if not members:
+        raise ValidationException(
+            f"One or more parameter values were invalid: An {_SET_NAMES[kind]}  may not be empty"
+        )
+    for m in members:
+        if not isinstance(m, str):
+            raise SerializationException(_cannot_convert(m, "String"))
+    if kind == "NS":
+        normal = [normalize_number(m) for m in members]
+        seen = {Decimal(n) for n in normal}
+        if len(seen) != len(normal):
+            raise ValidationException(
+                f"One or more parameter values were invalid: Input collection {members} contains duplicates."
+            )
+        return normal
+    if kind == "BS":
+        decoded = [_decode_binary(m) for m in members]
+        if len(set(decoded)) != len(decoded):
+            raise ValidationException(
+                f"One or more parameter values were invalid: Input collection {members} contains duplicates."
+            )
+        return members
+    if len(set(members)) != len(members):
+        raise ValidationException(
+            f"One or more parameter values were invalid: Input collection {members} contains duplicates."
+        )
+    return members
+
+
+def _decode_binary(text: Any) -> bytes:
+    if not isinstance(text, str):
+        raise SerializationException(_cannot_convert(text, "Blob"))
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise SerializationException("Base64 encoded binary data is invalid") from None
+
+
+def _cannot_convert(value: Any, target: str) -> str:
+    if isinstance(value, bool):
+        token = "TRUE_VALUE" if value else "FALSE_VALUE"
+    elif isinstance(value, (int, float)):
+        token = "NUMBER_VALUE"
+    elif isinstance(value, str):
+        token = "STRING_VALUE"
+    elif isinstance(value, list):
+        return "Start of list found where not expected"
+    elif isinstance(value, dict):
+        return "Start of structure or map found where not expected"
+    elif value is None:
+        token = "NULL_VALUE"
+    else:
+        token = "VALUE"
+    article = "an" if target[0] in "AEIOU" else "a"
+    if target == "String":
+        return f"{token} cannot be converted to String"
+    return f"{token} can not be converted to {article} {target}"
+
+
+def _expected_list(value: Any) -> str:
+    if isinstance(value, dict):
+        return "Start of structure or map found where not expected"
+    return "Expected list or null"
+
+
+def binary_bytes(value: str) -> bytes:
+    """Decode a (validated) base64 binary value."""
+    return base64.b64decode(value)
+
+
+# ----------------------------------------------------------------------------- sizes
+
+
+def _number_size(text: str) -> int:
+    digits = text.lstrip("-").replace(".", "").strip("0")
+    return (len(digits) + 1) // 2 + 1
+
+
+def value_size(value: AttributeValue) -> int:
+    """Size in bytes DynamoDB accounts for a value (without its attribute name)."""
+    ((kind, inner),) = value.items()
+    if kind == "S":
+        return len(inner.encode("utf-8"))
+    if kind == "N":
+        return _number_size(inner)
+    if kind == "B":
+        return len(binary_bytes(inner))
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(s.encode("utf-8")) for s in inner)
+    if kind == "NS":
+        return sum(_number_size(n) for n in inner)
+    if kind == "BS":
+        return sum(len(binary_bytes(b)) for b in inner)
+    if kind == "L":
+        return 3 + sum(value_size(v) + 1 for v in inner)
+    if kind == "M":
+        return 3 + sum(len(k.encode("utf-8")) + value_size(v) + 1 for k, v in inner.items())
+    raise AssertionError(kind)
+
+
+def item_size(item: Item) -> int:
+    """Size of an item as DynamoDB computes it: names plus values, in bytes."""
+    return sum(len(name.encode("utf-8")) + value_size(v) for name, v in item.items())
+
+
+# ------------------------------------------------------------------------ comparison
+
+
+def value_type(value: AttributeValue) -> str:
+    """The DynamoDB type tag of a value (``"S"``, ``"N"``, …)."""
+    return next(iter(value))
+
+
+def compare(a: AttributeValue, b: AttributeValue) -> int | None:
+    """Order two scalar values as DynamoDB's ``<``/``>`` do.
+
+    Returns -1, 0 or 1, or None when the values are not comparable (different types,
+    or a type without ordering) — a comparison with such operands is false.
+    """
+    ka = value_type(a)
+    if ka != value_type(b) or ka not in SCALAR_TYPES:
+        return None
+    if ka == "N":
+        da, db = Decimal(a["N"]), Decimal(b["N"])
+        return (da > db) - (da < db)
+    if ka == "S":
+        ba, bb = a["S"].encode("utf-8"), b["S"].encode("utf-8")
+    else:
+        ba, bb = binary_bytes(a["B"]), binary_bytes(b["B"])
+    return int(ba > bb) - int(ba < bb)
+
+
+def values_equal(a: AttributeValue, b: AttributeValue) -> bool:
+    """Deep equality with DynamoDB semantics (numbers by value, sets unordered)."""
+    ka = value_type(a)
+    if ka != value_type(b):
+        return False
+    va, vb = a[ka], b[ka]
+    if ka == "N":
+        return bool(Decimal(va) == Decimal(vb))
+    if ka == "NS":
+        return {Decimal(x) for x in va} == {Decimal(x) for x in vb}
+    if ka == "BS":
+        return {binary_bytes(x) for x in va} == {binary_bytes(x) for x in vb}
+    if ka == "B":
+        return binary_bytes(va) == binary_bytes(vb)
+    if ka == "SS":
+        return set(va) == set(vb)
+    if ka == "L":
+        return len(va) == len(vb) and all(values_equal(x, y) for x, y in zip(va, vb, strict=True))
+    if ka == "M":
+        return va.keys() == vb.keys() and all(values_equal(va[k], vb[k]) for k in va)
+    return bool(va == vb)
+
+
+def items_equal(a: Item | None, b: Item | None) -> bool:
+    """Whether two whole items are the same (None means "no item")."""
+    if a is None or b is None:
+        return a is b
+    return a.keys() == b.keys() and all(values_equal(a[k], b[k]) for k in a)
+
+
+# ---------------------------------------------------------------------- key encoding
+
+_ZERO = b"\x80"
+
+
+def encode_number_key(text: str) -> bytes:
+    """Order-preserving encoding of a normalised number string.
+
+    Layout: a sign byte (0x7f negative < 0x80 zero < 0x81 positive), a 2-byte
+    exponent, then one byte per mantissa digit. Negative numbers invert exponent and
+    digits and end with a terminator above every inverted digit, so that
+    ``memcmp`` order equals numeric order.
+    """
+    value = Decimal(text)
+    if value.is_zero():
+        return _ZERO
+    sign, digits, exponent = value.normalize(_CONTEXT).as_tuple()
+    assert isinstance(exponent, int)
+    # value = 0.d1d2...dn * 10^e  with d1 != 0
+    e = exponent + len(digits)
+    biased = e + 1000
+    if not sign:
+        return b"\x81" + biased.to_bytes(2, "big") + bytes(d + 1 for d in digits)
+    return b"\x7f" + (0xFFFF - biased).to_bytes(2, "big") + bytes(10 - d for d in digits) + b"\xff"
+
+
+def encode_key(value: AttributeValue) -> bytes:
+    """Order-preserving bytes of a key value (S by UTF-8, N by value, B by bytes)."""
+    if "S" in value:
+        return bytes(value["S"].encode("utf-8"))
+    if "N" in value:
+        return encode_number_key(value["N"])
+    return binary_bytes(value["B"])
+
+
+def key_value_bytes(value: AttributeValue) -> int:
+    """Length DynamoDB counts against the key size limits."""
+    if "S" in value:
+        return len(value["S"].encode("utf-8"))
+    if "N" in value:
+        return _number_size(value["N"])
+    return len(binary_bytes(value["B"]))

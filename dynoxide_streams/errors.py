@@ -1,0 +1,108 @@
+"""The one exception hierarchy of dynoxide-streams.
+
+Every error a client can see is a :class:`DynamoDBError` subclass carrying its AWS
+name, HTTP status, namespace and message. Code anywhere raises these; only ``wire/``
+renders them (as DynamoDB JSON, or Lambda REST-JSON) — see ``wire/errors.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+DYNAMODB_NAMESPACE = "com.amazonaws.dynamodb.v20120810"
+CORAL_SERVICE_NAMESPACE = "com.amazon.coral.service"
+CORAL_VALIDATE_NAMESPACE = "com.amazon.coral.validate"
+
+
+class DynamoDBError(Exception):
+    """Base of every client-visible error.
+
+    ``extra`` holds modeled members beside the message (``Item`` on
+    ConditionalCheckFailedException, ``CancellationReasons`` on
+    TransactionCanceledException); they are rendered into the error body as-is.
+    """
+
+    name: ClassVar[str] = "DynamoDBError"
+    status: ClassVar[int] = 400
+    namespace: ClassVar[str] = DYNAMODB_NAMESPACE
+    message_key: ClassVar[str] = "message"
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            cls.name = cls.__name__
+
+
+class ValidationException(DynamoDBError):
+    namespace = CORAL_VALIDATE_NAMESPACE
+
+
+class SerializationException(DynamoDBError):
+    namespace = CORAL_SERVICE_NAMESPACE
+    message_key = "Message"
+
+
+class UnknownOperationException(DynamoDBError):
+    namespace = CORAL_SERVICE_NAMESPACE
+
+
+class RequestEntityTooLarge(DynamoDBError):
+    namespace = CORAL_SERVICE_NAMESPACE
+    name = "RequestEntityTooLarge"
+    status = 413
+
+
+class ResourceNotFoundException(DynamoDBError):
+    pass
+
+
+class ResourceInUseException(DynamoDBError):
+    pass
+
+
+class ConditionalCheckFailedException(DynamoDBError):
+    pass
+
+
+class LimitExceededException(DynamoDBError):
+    pass
+
+
+class TransactionCanceledException(DynamoDBError):
+    message_key = "Message"
+
+
+class IdempotentParameterMismatchException(DynamoDBError):
+    message_key = "Message"
+
+
+class ExpiredIteratorException(DynamoDBError):
+    pass
+
+
+class TrimmedDataAccessException(DynamoDBError):
+    pass
+
+
+class InternalServerError(DynamoDBError):
+    status = 500
+
+
+class ServiceUnavailable(DynamoDBError):
+    namespace = CORAL_SERVICE_NAMESPACE
+    status = 503
+
+
+def table_not_found(name: str) -> ResourceNotFoundException:
+    """The error AWS gives for table-level operations on a missing table."""
+    return ResourceNotFoundException(f"Requested resource not found: Table: {name} not found")
+
+
+def resource_not_found() -> ResourceNotFoundException:
+    """The error AWS gives for item-level operations on a missing table."""
+    return ResourceNotFoundException("Requested resource not found")
