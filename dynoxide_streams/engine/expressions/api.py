@@ -1,0 +1,131 @@
+"""The ``parse_*`` entry points: text → checked, placeholder-free AST.
+
+Each runs the same pipeline: the request-independent limits (size, emptiness), the
+grammar (``parser.py``, syntax errors first), then the semantic checks and placeholder
+resolution (``resolve.py``), and for key conditions the key shape rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from dynoxide_streams.engine.expressions.ast import (
+    And,
+    AttributeExists,
+    AttributeNotExists,
+    AttributeType,
+    BeginsWith,
+    Between,
+    Comparison,
+    Condition,
+    Contains,
+    In,
+    KeyTerm,
+    Not,
+    Operand,
+    Or,
+    Path,
+    PathOperand,
+    SizeOperand,
+    UpdatePlan,
+)
+from dynoxide_streams.engine.expressions.keycondition import key_terms
+from dynoxide_streams.engine.expressions.parser import (
+    parse_condition_syntax,
+    parse_projection_syntax,
+    parse_update_syntax,
+)
+from dynoxide_streams.engine.expressions.resolve import (
+    resolve_condition,
+    resolve_projection,
+    resolve_update,
+)
+from dynoxide_streams.engine.expressions.substitutions import Substitutions
+from dynoxide_streams.errors import ValidationException
+
+MAX_EXPRESSION_BYTES = 4096
+"""DynamoDB's limit on any expression string, in UTF-8 bytes, before substitution."""
+
+CONDITION_KINDS = ("ConditionExpression", "FilterExpression")
+
+
+def _check_text(text: str, kind: str) -> None:
+    size = len(text.encode("utf-8"))
+    if size > MAX_EXPRESSION_BYTES:
+        raise ValidationException(
+            f"Invalid {kind}: Expression size has exceeded the maximum allowed size; "
+            f"expression size: {size}"
+        )
+    if not text.strip(" \t\r\n"):
+        raise ValidationException(f"Invalid {kind}: The expression can not be empty;")
+
+
+def _condition(text: str, subs: Substitutions, kind: str) -> Condition:
+    _check_text(text, kind)
+    tree, redundant = parse_condition_syntax(text, kind)
+    return resolve_condition(tree, redundant, subs, kind)
+
+
+def parse_condition(text: str, subs: Substitutions, kind: str = "ConditionExpression") -> Condition:
+    """Parse a ConditionExpression or (``kind="FilterExpression"``) a FilterExpression."""
+    if kind not in CONDITION_KINDS:
+        raise ValueError(f"not a condition expression kind: {kind!r}")
+    return _condition(text, subs, kind)
+
+
+def parse_key_condition(text: str, subs: Substitutions) -> list[KeyTerm]:
+    """Parse a KeyConditionExpression into its terms, in expression order.
+
+    Checks everything that does not need the key schema; the caller still matches the
+    terms against the schema (which attributes are keys, how many terms it allows,
+    value types).
+    """
+    return key_terms(_condition(text, subs, "KeyConditionExpression"))
+
+
+def parse_update(text: str, subs: Substitutions) -> UpdatePlan:
+    """Parse an UpdateExpression."""
+    _check_text(text, "UpdateExpression")
+    return resolve_update(parse_update_syntax(text), subs)
+
+
+def parse_projection(text: str, subs: Substitutions) -> list[Path]:
+    """Parse a ProjectionExpression into its document paths, in expression order."""
+    _check_text(text, "ProjectionExpression")
+    return resolve_projection(parse_projection_syntax(text), subs)
+
+
+def condition_paths(condition: Condition) -> Iterator[Path]:
+    """Every document path a condition reads, in expression order."""
+    if isinstance(condition, And | Or):
+        for item in condition.items:
+            yield from condition_paths(item)
+    elif isinstance(condition, Not):
+        yield from condition_paths(condition.item)
+    elif isinstance(condition, AttributeExists | AttributeNotExists):
+        yield condition.path
+    else:
+        operands: tuple[Operand, ...]
+        if isinstance(condition, Comparison):
+            operands = (condition.left, condition.right)
+        elif isinstance(condition, Between):
+            operands = (condition.operand, condition.low, condition.high)
+        elif isinstance(condition, In):
+            operands = (condition.operand, *condition.choices)
+        elif isinstance(condition, AttributeType):
+            operands = (condition.operand,)
+        elif isinstance(condition, BeginsWith):
+            operands = (condition.operand, condition.prefix)
+        else:
+            assert isinstance(condition, Contains)
+            operands = (condition.operand, condition.needle)
+        for operand in operands:
+            while isinstance(operand, SizeOperand):
+                operand = operand.operand
+            if isinstance(operand, PathOperand):
+                yield operand.path
+
+
+def references(condition: Condition, name: str) -> bool:
+    """Whether ``condition`` reads the top-level attribute ``name`` (or inside it)."""
+    return any(path[0] == name for path in condition_paths(condition))

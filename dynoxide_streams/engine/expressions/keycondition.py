@@ -1,0 +1,110 @@
+"""KeyConditionExpression: the shape rules on top of the condition grammar.
+
+A key condition is parsed and checked as a condition first (so it has every condition
+error), then it must be a conjunction of simple conditions, each naming one top-level
+attribute once: ``=``, ``<``, ``<=``, ``>``, ``>=``, ``BETWEEN`` or ``begins_with``.
+Which attributes are keys is the caller's business (it knows the schema), and so is
+the number of conditions the schema allows.
+"""
+
+from __future__ import annotations
+
+from dynoxide_streams.engine.expressions.ast import (
+    And,
+    AttributeExists,
+    AttributeNotExists,
+    AttributeType,
+    BeginsWith,
+    Between,
+    Comparison,
+    Condition,
+    Contains,
+    In,
+    KeyTerm,
+    Not,
+    Operand,
+    Or,
+    PathOperand,
+    SizeOperand,
+    ValueOperand,
+)
+from dynoxide_streams.engine.values import AttributeValue
+from dynoxide_streams.errors import ValidationException
+
+_FLIPPED = {"=": "=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+_FUNCTION_NAMES: dict[type, str] = {
+    AttributeExists: "attribute_exists",
+    AttributeNotExists: "attribute_not_exists",
+    AttributeType: "attribute_type",
+    Contains: "contains",
+}
+
+
+def _error(message: str) -> ValidationException:
+    return ValidationException(f"Invalid KeyConditionExpression: {message}")
+
+
+def key_terms(condition: Condition) -> list[KeyTerm]:
+    """The conditions of a key condition, in expression order (at least one)."""
+    terms: list[KeyTerm] = []
+    _collect(condition, terms)
+    return terms
+
+
+def _collect(node: Condition, terms: list[KeyTerm]) -> None:
+    if isinstance(node, And):
+        for item in node.items:
+            _collect(item, terms)
+        return
+    if isinstance(node, Or):
+        raise _error("Invalid operator used in KeyConditionExpression: OR")
+    if isinstance(node, Not):
+        raise _error("Invalid operator used in KeyConditionExpression: NOT")
+    if isinstance(node, In):
+        raise _error("Invalid operator used in KeyConditionExpression: IN")
+    if isinstance(node, Comparison) and node.op == "<>":
+        raise _error("Invalid operator used in KeyConditionExpression: <>")
+    if isinstance(node, AttributeExists | AttributeNotExists | AttributeType | Contains):
+        function = _FUNCTION_NAMES[type(node)]
+        raise _error(f"Invalid operator used in KeyConditionExpression: {function}")
+    if isinstance(node, Comparison):
+        operands: tuple[Operand, ...] = (node.left, node.right)
+        op = node.op
+    elif isinstance(node, Between):
+        operands = (node.operand, node.low, node.high)
+        op = "BETWEEN"
+    else:
+        assert isinstance(node, BeginsWith)
+        operands = (node.operand, node.prefix)
+        op = "begins_with"
+    if op in ("BETWEEN", "begins_with") and not isinstance(operands[0], PathOperand):
+        raise _error(
+            f"Invalid condition in KeyConditionExpression: {op} operator must have the key "
+            "attribute as its first operand"
+        )
+    name: str | None = None
+    position = 0
+    values: list[AttributeValue] = []
+    for index, operand in enumerate(operands):
+        if isinstance(operand, PathOperand):
+            if name is not None:
+                raise _error(
+                    "Invalid condition in KeyConditionExpression: "
+                    "Multiple attribute names used in one condition"
+                )
+            if len(operand.path) > 1:
+                raise _error("KeyConditionExpressions cannot have conditions on nested attributes")
+            head = operand.path[0]
+            assert isinstance(head, str)
+            name, position = head, index
+        elif isinstance(operand, SizeOperand):
+            raise _error("KeyConditionExpressions cannot contain nested operations")
+        elif isinstance(operand, ValueOperand):
+            values.append(operand.value)
+    if name is None:
+        raise _error("Invalid condition in KeyConditionExpression: No key attribute specified")
+    if any(term.name == name for term in terms):
+        raise _error("KeyConditionExpressions must only contain one condition per key")
+    if position != 0:
+        op = _FLIPPED[op]
+    terms.append(KeyTerm(name, op, tuple(values)))
