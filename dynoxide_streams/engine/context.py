@@ -1,0 +1,45 @@
+"""What every operation needs: the store, the writer, the clock and the identity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import anyio
+
+from dynoxide_streams.clock import Clock
+from dynoxide_streams.engine.store import Store
+from dynoxide_streams.engine.tables import TableInfo, resolve_table_name
+from dynoxide_streams.engine.writer import Writer
+from dynoxide_streams.errors import resource_not_found, table_not_found
+
+
+@dataclass
+class EngineContext:
+    """Shared state of the engine's operations (one per running server)."""
+
+    store: Store
+    writer: Writer
+    clock: Clock
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    tables_dropped: anyio.Event = field(default_factory=anyio.Event)
+
+    def table(self, name: str) -> TableInfo:
+        """The live table ``name`` (or ARN) for a table-level operation."""
+        resolved = resolve_table_name(name)
+        table = self.store.tables.get(resolved)
+        if table is None:
+            raise table_not_found(resolved)
+        return table
+
+    def item_table(self, name: str) -> TableInfo:
+        """The live table ``name`` (or ARN) for an item-level operation."""
+        resolved = resolve_table_name(name)
+        table = self.store.tables.get(resolved)
+        if table is None:
+            raise resource_not_found()
+        return table
+
+    def signal_dropped(self) -> None:
+        """Wake the purge task: a table's rows wait to be deleted."""
+        self.tables_dropped.set()

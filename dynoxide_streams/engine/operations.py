@@ -1,0 +1,29 @@
+"""The DynamoDB operations the engine implements, by name.
+
+``OPERATIONS`` maps an operation name to its coroutine ``(EngineContext, params) ->
+response``; a response is a dict, or ready-made JSON bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from dynoxide_streams.engine import ddl, items, reads
+from dynoxide_streams.engine.context import EngineContext
+
+Operation = Callable[[EngineContext, dict[str, Any]], Awaitable[dict[str, Any] | bytes]]
+
+OPERATIONS: dict[str, Operation] = {
+    "CreateTable": ddl.create_table,
+    "DescribeTable": ddl.describe_table,
+    "ListTables": ddl.list_tables,
+    "UpdateTable": ddl.update_table,
+    "DeleteTable": ddl.delete_table,
+    "PutItem": items.put_item,
+    "GetItem": items.get_item,
+    "DeleteItem": items.delete_item,
+    "UpdateItem": items.update_item,
+    "Query": reads.query,
+    "Scan": reads.scan,
+}

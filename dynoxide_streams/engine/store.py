@@ -1,0 +1,228 @@
+"""The SQLite database: schema, migrations, connections and the table catalog.
+
+One database file in WAL mode. The :class:`Store` owns
+
+* the single **write connection** (used only by ``engine/writer.py``),
+* a **point-read connection** used synchronously on the event loop for short,
+  bounded primary-key reads,
+* a **read pool** of connections used from worker threads for statements that may
+  run long (Query/Scan pages), so they never stall the event loop,
+* the **catalog**: every live table's :class:`TableInfo`, loaded at start and kept in
+  step by the writer after each committed DDL change.
+
+Automatic checkpoints are off on the write connection; :meth:`Store.checkpoint` runs
+one from a worker thread and :meth:`Store.close` truncates the WAL at shutdown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import anyio
+import anyio.to_thread
+import orjson
+
+from dynoxide_streams.engine.tables import TableInfo
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+
+BOUNDED_ROWS = 100
+"""A read of at most this many rows may run on the event loop (see run_read)."""
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE tables (
+        tid INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        spec BLOB NOT NULL,
+        item_count INTEGER NOT NULL DEFAULT 0,
+        size_bytes INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE items (
+        tid INTEGER NOT NULL,
+        h INTEGER NOT NULL,
+        pk BLOB NOT NULL,
+        sk BLOB NOT NULL,
+        size INTEGER NOT NULL,
+        item BLOB NOT NULL,
+        PRIMARY KEY (tid, h, pk, sk)
+    ) WITHOUT ROWID;
+    CREATE TABLE dropped_tables (tid INTEGER PRIMARY KEY);
+    """,
+}
+
+
+class StoreError(Exception):
+    """The database cannot be opened (newer schema, corrupt file, unwritable dir)."""
+
+
+class SchemaTooNew(StoreError):
+    pass
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, cached_statements=512
+    )
+    conn.execute("PRAGMA busy_timeout = 10000")
+    # A page cache that holds a typical developer table, so writes with random keys
+    # stay flat as the table grows (allocated lazily: idle memory is unaffected).
+    conn.execute("PRAGMA cache_size = -65536")
+    conn.execute("PRAGMA mmap_size = 268435456")
+    return conn
+
+
+class Store:
+    """The open database. Create with :meth:`open`; close with :meth:`close`."""
+
+    def __init__(self, path: Path, temp_dir: Path | None, read_pool_size: int) -> None:
+        self.path = path
+        self._wal_path = path.with_name(path.name + "-wal")
+        self._temp_dir = temp_dir
+        self.write_conn = _connect(str(path))
+        try:
+            self._configure_writer()
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self.write_conn.close()
+            raise StoreError(f"cannot open database {path}: {exc}") from None
+        self.point_conn = _connect(str(path))
+        self._pool = [_connect(str(path)) for _ in range(read_pool_size)]
+        self._pool_free = list(self._pool)
+        self._pool_limiter = anyio.Semaphore(read_pool_size)
+        self.tables: dict[str, TableInfo] = {}
+        self._load_catalog()
+
+    @classmethod
+    def open(cls, data_dir: Path | None, *, read_pool_size: int = 3) -> Store:
+        """Open (creating if needed) ``data_dir/data.db``; ``None`` = throwaway database."""
+        temp_dir: Path | None = None
+        if data_dir is None:
+            shm = Path("/dev/shm")
+            temp_dir = Path(
+                tempfile.mkdtemp(prefix="dynoxide-streams-", dir=shm if shm.is_dir() else None)
+            )
+            data_dir = temp_dir
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create data directory {data_dir}: {exc.strerror}") from None
+        return cls(data_dir / "data.db", temp_dir, read_pool_size)
+
+    # ------------------------------------------------------------------ set-up
+
+    def _configure_writer(self) -> None:
+        conn = self.write_conn
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise StoreError(f"cannot switch {self.path} to WAL mode")
+        conn.execute(
+            "PRAGMA synchronous = NORMAL" if self._temp_dir is None else "PRAGMA synchronous = OFF"
+        )
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+
+    def _migrate(self) -> None:
+        conn = self.write_conn
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"database {self.path} has schema version {version}, newer than this "
+                f"server's {SCHEMA_VERSION}; upgrade dynoxide-streams"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {target}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def _load_catalog(self) -> None:
+        rows = self.write_conn.execute(
+            "SELECT tid, name, spec, item_count, size_bytes FROM tables"
+        ).fetchall()
+        for tid, name, spec, count, size in rows:
+            self.tables[name] = TableInfo(tid, name, orjson.loads(spec), count, size)
+
+    # ------------------------------------------------------------------- reads
+
+    def get_item_row(self, tid: int, key: tuple[int, bytes, bytes]) -> tuple[bytes, int] | None:
+        """The stored JSON and size of one item, read on the calling thread."""
+        row = self.point_conn.execute(
+            "SELECT item, size FROM items WHERE tid = ? AND h = ? AND pk = ? AND sk = ?",
+            (tid, *key),
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    async def run_read(self, fn: Callable[[sqlite3.Connection], T], *, bounded: bool = False) -> T:
+        """Run the read-only ``fn(connection)`` and return its result.
+
+        ``bounded=True`` promises that ``fn`` does a small, bounded amount of work (a
+        page of at most ``BOUNDED_ROWS`` rows): it then runs right here on the event
+        loop's point-read connection, which costs far less than a thread hop. Anything
+        else runs on a pooled connection in a worker thread, so it never stalls the
+        loop; concurrent readers are bounded by the pool size and callers beyond it wait.
+        """
+        if bounded:
+            return fn(self.point_conn)
+        async with self._pool_limiter:
+            conn = self._pool_free.pop()
+            try:
+                return await anyio.to_thread.run_sync(fn, conn)
+            finally:
+                self._pool_free.append(conn)
+
+    # ------------------------------------------------------------- maintenance
+
+    def wal_bytes(self) -> int:
+        """Current size of the WAL file (0 if absent)."""
+        try:
+            return self._wal_path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    async def checkpoint(self) -> None:
+        """Checkpoint the WAL on the write connection, in a worker thread.
+
+        Only the writer calls this, between transactions: with no write in flight the
+        checkpoint completes and the next write transaction restarts the WAL.
+        """
+
+        def run() -> None:
+            self.write_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+        await anyio.to_thread.run_sync(run)
+
+    def close(self) -> None:
+        """Checkpoint and truncate the WAL, close every connection, drop a temp dir."""
+        for conn in [self.point_conn, *self._pool]:
+            conn.close()
+        with contextlib.suppress(sqlite3.Error):
+            self.write_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.write_conn.close()
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` on the write connection (writer only)."""
+        conn = self.write_conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")

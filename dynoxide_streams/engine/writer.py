@@ -1,0 +1,350 @@
+"""The single writer: every change to the database goes through one task, in groups.
+
+Callers build a job — an :class:`ItemBatch` (one or more item writes committed all or
+nothing) or a :class:`SchemaChange` (DDL, committed alone) — and ``await
+writer.submit(job)``. Jobs travel through a bounded memory stream (callers wait when it
+is full; nothing is queued without bound). The writer task takes everything waiting
+(up to ``max_group``) and commits it as one SQLite transaction:
+
+1. it reads the current rows of every key the group touches in one query;
+2. it runs each batch's ``decide`` functions against those rows in arrival order, a
+   batch seeing the effects of the batches before it; a batch that raises a
+   :class:`DynamoDBError` is rejected alone;
+3. it writes the final rows, the counters and the change records with a few
+   ``executemany`` calls and COMMITs.
+
+Only after COMMIT does it answer the callers and publish: ``high_water`` (the number
+of committed transactions) rises, :meth:`wait_for_commit` waiters wake, and every
+post-commit listener is called with the committed :class:`Change` list.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import anyio
+import orjson
+import structlog
+from anyio.abc import TaskStatus
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from dynoxide_streams.engine.store import Store
+from dynoxide_streams.engine.tables import StorageKey, TableInfo
+from dynoxide_streams.engine.values import Item, items_equal
+from dynoxide_streams.errors import (
+    DynamoDBError,
+    InternalServerError,
+    ServiceUnavailable,
+    resource_not_found,
+)
+
+log = structlog.get_logger("dynoxide_streams.writer")
+
+T = TypeVar("T")
+
+Outcome = tuple[Item, int] | None
+"""What a write decides: the new item and its size, or None for "no item"."""
+
+Decide = Callable[[Item | None], Outcome]
+"""Given the current item (None if absent), return the new outcome or raise."""
+
+
+@dataclass(eq=False)
+class ItemWrite:
+    """One item's change. After commit, ``old`` and ``new`` hold its before/after."""
+
+    table: TableInfo
+    key: StorageKey
+    decide: Decide
+    old: Item | None = None
+    new: Item | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """A committed change of one item (old None = created, new None = deleted)."""
+
+    table: TableInfo
+    key: StorageKey
+    old: Item | None
+    new: Item | None
+
+
+class _Job:
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.error: DynamoDBError | None = None
+
+
+class ItemBatch(_Job):
+    """Item writes applied all or nothing (PutItem is a batch of one)."""
+
+    def __init__(self, writes: Sequence[ItemWrite]) -> None:
+        super().__init__()
+        self.writes = writes
+
+
+class SchemaChange(_Job, Generic[T]):
+    """A DDL change run alone in its own transaction.
+
+    ``apply(conn)`` runs inside the transaction and returns ``(result, publish)``;
+    ``publish()`` runs after COMMIT to update in-memory state (the catalog).
+    """
+
+    def __init__(self, apply: Callable[[sqlite3.Connection], tuple[T, Callable[[], None]]]) -> None:
+        super().__init__()
+        self.apply = apply
+        self.result: T | None = None
+
+
+CommitListener = Callable[[Sequence[Change]], None]
+ChangeCapture = Callable[[sqlite3.Connection, Sequence[Change]], None]
+
+
+@dataclass
+class _Row:
+    item: Item | None
+    size: int
+
+
+class Writer:
+    """Owner of the write connection. Run :meth:`run` in the service's task group."""
+
+    def __init__(self, store: Store, *, max_group: int = 256, queue_size: int = 1024) -> None:
+        self._store = store
+        self._max_group = max_group
+        self._send: MemoryObjectSendStream[_Job]
+        self._receive: MemoryObjectReceiveStream[_Job]
+        self._send, self._receive = anyio.create_memory_object_stream[_Job](queue_size)
+        self._commit_event = anyio.Event()
+        self.high_water = 0
+        self.listeners: list[CommitListener] = []
+        self.capture: list[ChangeCapture] = []
+        self.checkpoint_bytes = 8 * 1024 * 1024
+        self.idle_checkpoint_seconds = 1.0
+        self._dirty = False
+        self._closed = False
+
+    # ------------------------------------------------------------------ callers
+
+    async def submit(self, job: _Job) -> None:
+        """Hand ``job`` to the writer and wait until it is committed or rejected.
+
+        Raises the job's DynamoDBError if it was rejected.
+        """
+        if self._closed:
+            raise ServiceUnavailable("The server is shutting down")
+        try:
+            await self._send.send(job)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            raise ServiceUnavailable("The server is shutting down") from None
+        with anyio.CancelScope(shield=True):
+            await job.done.wait()
+        if job.error is not None:
+            raise job.error
+
+    async def wait_for_commit(self, after: int) -> int:
+        """Wait until ``high_water`` exceeds ``after``; return the new high water."""
+        while self.high_water <= after:
+            await self._commit_event.wait()
+        return self.high_water
+
+    def close(self) -> None:
+        """Stop accepting jobs; :meth:`run` returns once the queued ones are done."""
+        self._closed = True
+        self._send.close()
+
+    # ------------------------------------------------------------------- writer
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Commit jobs until :meth:`close` is called and the stream is drained.
+
+        Checkpoints are the writer's job too: once the WAL passes
+        ``checkpoint_bytes``, or after ``idle_checkpoint_seconds`` without work, it
+        checkpoints in a worker thread while no write is in flight — so the checkpoint
+        completes, the WAL restarts from its beginning instead of growing, and the
+        event loop keeps serving reads meanwhile (writers wait on the bounded stream).
+        """
+        task_status.started()
+        async with self._receive:
+            while True:
+                first: _Job | None = None
+                with anyio.move_on_after(self.idle_checkpoint_seconds):
+                    try:
+                        first = await self._receive.receive()
+                    except anyio.EndOfStream:
+                        return
+                if first is None:
+                    await self._checkpoint(idle=True)
+                    continue
+                group: list[_Job] = [first]
+                while len(group) < self._max_group:
+                    try:
+                        group.append(self._receive.receive_nowait())
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                self._process(group)
+                await self._checkpoint(idle=False)
+
+    async def _checkpoint(self, *, idle: bool) -> None:
+        size = self._store.wal_bytes()
+        if size > self.checkpoint_bytes or (idle and size > 0 and self._dirty):
+            await self._store.checkpoint()
+            self._dirty = False
+
+    def _process(self, group: list[_Job]) -> None:
+        batches: list[ItemBatch] = []
+        for job in group:
+            if isinstance(job, SchemaChange):
+                self._commit_items(batches)
+                batches = []
+                self._commit_schema(job)
+            else:
+                assert isinstance(job, ItemBatch)
+                batches.append(job)
+        self._commit_items(batches)
+
+    def _commit_schema(self, job: SchemaChange[Any]) -> None:
+        try:
+            with self._store.transaction() as conn:
+                job.result, publish = job.apply(conn)
+        except DynamoDBError as exc:
+            job.error = exc
+        except Exception as exc:
+            log.exception("schema change failed")
+            job.error = InternalServerError(f"Internal server error: {type(exc).__name__}")
+        else:
+            publish()
+            self._published([])
+        job.done.set()
+
+    def _commit_items(self, batches: list[ItemBatch]) -> None:
+        if not batches:
+            return
+        try:
+            changes, rows = self._decide(batches)
+            if rows:
+                self._flush(rows, changes)
+        except Exception as exc:
+            log.exception("write group failed", batches=len(batches))
+            error = InternalServerError(f"Internal server error: {type(exc).__name__}")
+            for batch in batches:
+                if batch.error is None:
+                    batch.error = error
+            changes = []
+        else:
+            self._apply_counters(rows)
+        for batch in batches:
+            batch.done.set()
+        if changes:
+            self._published(changes)
+
+    def _decide(
+        self, batches: list[ItemBatch]
+    ) -> tuple[list[Change], dict[tuple[TableInfo, StorageKey], tuple[_Row, _Row]]]:
+        current = self._fetch({(w.table, w.key) for b in batches for w in b.writes})
+        state: dict[tuple[TableInfo, StorageKey], _Row] = dict(current)
+        changes: list[Change] = []
+        for batch in batches:
+            staged: dict[tuple[TableInfo, StorageKey], _Row] = {}
+            try:
+                for write in batch.writes:
+                    if write.table.deleted:
+                        raise resource_not_found()
+                    slot = (write.table, write.key)
+                    before = staged.get(slot) or state[slot]
+                    outcome = write.decide(before.item)
+                    after = _Row(None, 0) if outcome is None else _Row(*outcome)
+                    staged[slot] = after
+                    write.old, write.new = before.item, after.item
+            except DynamoDBError as exc:
+                batch.error = exc
+                continue
+            state.update(staged)
+            for write in batch.writes:
+                if not items_equal(write.old, write.new):
+                    changes.append(Change(write.table, write.key, write.old, write.new))
+        rows = {
+            slot: (current[slot], row)
+            for slot, row in state.items()
+            if row is not current[slot] and (row.item is not None or current[slot].item is not None)
+        }
+        return changes, rows
+
+    def _fetch(
+        self, slots: set[tuple[TableInfo, StorageKey]]
+    ) -> dict[tuple[TableInfo, StorageKey], _Row]:
+        found: dict[tuple[TableInfo, StorageKey], _Row] = {slot: _Row(None, 0) for slot in slots}
+        by_id = {(table.tid, *key): (table, key) for table, key in slots}
+        ordered = list(by_id)
+        conn = self._store.write_conn
+        for start in range(0, len(ordered), 200):
+            chunk = ordered[start : start + 200]
+            sql = " UNION ALL ".join(
+                [
+                    "SELECT tid, h, pk, sk, item, size FROM items WHERE tid=? AND h=? AND pk=? AND sk=?"
+                ]
+                * len(chunk)
+            )
+            params = [value for slot in chunk for value in slot]
+            for tid, h, pk, sk, item, size in conn.execute(sql, params):
+                found[by_id[(tid, h, pk, sk)]] = _Row(orjson.loads(item), size)
+        return found
+
+    def _flush(
+        self,
+        rows: dict[tuple[TableInfo, StorageKey], tuple[_Row, _Row]],
+        changes: list[Change],
+    ) -> None:
+        puts = []
+        deletes = []
+        for (table, (h, pk, sk)), (_, after) in rows.items():
+            if after.item is None:
+                deletes.append((table.tid, h, pk, sk))
+            else:
+                puts.append((table.tid, h, pk, sk, after.size, orjson.dumps(after.item)))
+        with self._store.transaction() as conn:
+            if puts:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO items (tid, h, pk, sk, size, item) VALUES (?,?,?,?,?,?)",
+                    puts,
+                )
+            if deletes:
+                conn.executemany("DELETE FROM items WHERE tid=? AND h=? AND pk=? AND sk=?", deletes)
+            conn.executemany(
+                "UPDATE tables SET item_count = item_count + ?, size_bytes = size_bytes + ? "
+                "WHERE tid = ?",
+                [(count, size, table.tid) for table, (count, size) in _deltas(rows).items()],
+            )
+            for capture in self.capture:
+                capture(conn, changes)
+        self._dirty = True
+
+    def _apply_counters(self, rows: dict[tuple[TableInfo, StorageKey], tuple[_Row, _Row]]) -> None:
+        for table, (count, size) in _deltas(rows).items():
+            table.item_count += count
+            table.size_bytes += size
+
+    def _published(self, changes: Sequence[Change]) -> None:
+        self.high_water += 1
+        event, self._commit_event = self._commit_event, anyio.Event()
+        event.set()
+        for listener in self.listeners:
+            try:
+                listener(changes)
+            except Exception:
+                log.exception("post-commit listener failed")
+
+
+def _deltas(
+    rows: dict[tuple[TableInfo, StorageKey], tuple[_Row, _Row]],
+) -> dict[TableInfo, tuple[int, int]]:
+    deltas: dict[TableInfo, tuple[int, int]] = {}
+    for (table, _), (before, after) in rows.items():
+        count = (after.item is not None) - (before.item is not None)
+        count0, size0 = deltas.get(table, (0, 0))
+        deltas[table] = (count0 + count, size0 + after.size - before.size)
+    return deltas
