@@ -1,0 +1,172 @@
+"""The ASGI application: routing, body limits, request ids, CRC32 and error mapping.
+
+``POST /`` (any path) carries DynamoDB operations, selected by ``X-Amz-Target``;
+``GET /`` answers the health string AWS answers. Every response to a protocol request
+has ``x-amzn-RequestId`` and ``x-amz-crc32`` (CRC32 of the exact body bytes, which
+botocore verifies). Client errors are rendered by ``wire/errors.py``; any other
+exception is logged and answered as a 500 InternalServerError, never a dropped
+connection.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import zlib
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+import structlog
+
+from dynoxide_streams.engine.context import EngineContext
+from dynoxide_streams.engine.operations import OPERATIONS
+from dynoxide_streams.errors import (
+    DynamoDBError,
+    InternalServerError,
+    RequestEntityTooLarge,
+    SerializationException,
+    UnknownOperationException,
+)
+from dynoxide_streams.wire.errors import render_error
+from dynoxide_streams.wire.shapes import validate_request
+
+log = structlog.get_logger("dynoxide_streams.wire")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+DYNAMODB_PREFIX = "DynamoDB_20120810"
+STREAMS_PREFIX = "DynamoDBStreams_20120810"
+_REQUEST_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+class RequestIds:
+    """Request ids in AWS's form (52 upper-case alphanumerics), unique per server:
+    a random 40-character prefix chosen at start plus a 12-character counter."""
+
+    def __init__(self) -> None:
+        self._prefix = "".join(_REQUEST_ID_ALPHABET[b % 36] for b in os.urandom(40))
+        self._count = itertools.count(int.from_bytes(os.urandom(4), "big"))
+
+    def next(self) -> str:
+        n = next(self._count)
+        digits = []
+        for _ in range(12):
+            n, r = divmod(n, 36)
+            digits.append(_REQUEST_ID_ALPHABET[r])
+        return self._prefix + "".join(reversed(digits))
+
+
+class App:
+    """The ASGI callable served by uvicorn."""
+
+    def __init__(self, ctx: EngineContext) -> None:
+        self.ctx = ctx
+        self._health = f"healthy: dynamodb.{ctx.region}.amazonaws.com ".encode()
+        self._request_ids = RequestIds()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        if method == "POST":
+            await self._protocol(scope, receive, send)
+        elif method in ("GET", "HEAD") and scope["path"] == "/":
+            await _send(send, 200, self._health, [(b"content-type", b"text/plain")])
+        else:
+            await _send(
+                send, 404, b"<UnknownOperationException/>\n", [(b"content-type", b"text/xml")]
+            )
+
+    async def _protocol(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rid = self._request_ids.next()
+        target = ""
+        content_type = b"application/x-amz-json-1.0"
+        declared_length = -1
+        for name, value in scope["headers"]:
+            if name == b"x-amz-target":
+                target = value.decode("latin-1")
+            elif name == b"content-type":
+                content_type = value
+            elif name == b"content-length" and value.isdigit():
+                declared_length = int(value)
+        try:
+            if declared_length > MAX_BODY_BYTES:
+                raise RequestEntityTooLarge("Request entity too large")
+            body = await _read_body(receive)
+            status, payload = await self._dispatch(target, body)
+        except DynamoDBError as error:
+            status, payload = render_error(error)
+        except Exception:
+            log.exception("internal error", target=target, request_id=rid)
+            status, payload = render_error(InternalServerError("Internal server error"))
+        if content_type not in (b"application/x-amz-json-1.0", b"application/json"):
+            content_type = b"application/x-amz-json-1.0"
+        await _send(
+            send,
+            status,
+            payload,
+            [
+                (b"content-type", content_type),
+                (b"x-amzn-requestid", rid.encode()),
+                (b"x-amz-crc32", str(zlib.crc32(payload)).encode()),
+            ],
+        )
+
+    async def _dispatch(self, target: str, body: bytes) -> tuple[int, bytes]:
+        prefix, _, operation = target.partition(".")
+        handler = OPERATIONS.get(operation) if prefix == DYNAMODB_PREFIX else None
+        if handler is None:
+            raise UnknownOperationException("")
+        try:
+            params = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise SerializationException(
+                "Unexpected end of JSON input" if not body.strip() else "Malformed JSON"
+            ) from None
+        validate_request(prefix, operation, params)
+        result = await handler(self.ctx, params)
+        if isinstance(result, bytes):
+            return 200, result
+        return 200, orjson.dumps(result)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise RequestEntityTooLarge("Request entity too large")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
