@@ -1,0 +1,3 @@
+from dynoxide_streams.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,95 @@
+"""Command line: ``dynoxide-streams serve`` and ``dynoxide-streams healthcheck``."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import anyio
+
+from dynoxide_streams import __version__
+from dynoxide_streams.config import Settings
+from dynoxide_streams.engine.store import StoreError
+from dynoxide_streams.logs import configure
+from dynoxide_streams.service import Service
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dynoxide-streams")
+    parser.add_argument("--version", action="version", version=f"dynoxide-streams {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the server")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default 8000)")
+    where = serve.add_mutually_exclusive_group()
+    where.add_argument(
+        "--data-dir", type=Path, help="database directory (default ./.dynoxide-streams)"
+    )
+    where.add_argument("--in-memory", action="store_const", const=True, help="throwaway database")
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--log-format", choices=["console", "json"])
+    serve.add_argument("--region", help="region in ARNs and health text (default us-east-1)")
+    serve.add_argument("--account-id", help="account id in ARNs (default 000000000000)")
+    serve.add_argument(
+        "--clock", choices=["real", "virtual"], help="data-time clock (default real)"
+    )
+    health = commands.add_parser("healthcheck", help="exit 0 if the server answers")
+    health.add_argument("--url", default="http://127.0.0.1:8000")
+    health.add_argument("--timeout", type=float, default=3.0)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "healthcheck":
+        return healthcheck(args.url, args.timeout)
+    settings = Settings.from_sources(vars(args))
+    configure(settings.log_level, settings.log_format)
+    try:
+        anyio.run(_serve, settings, backend_options={"use_uvloop": True})
+    except (OSError, StoreError, BaseExceptionGroup) as exc:
+        cause = _startup_error(exc)
+        if cause is None:
+            raise
+        if isinstance(cause, OSError):
+            message = f"cannot listen on {settings.host}:{settings.port}: {cause.strerror}"
+        else:
+            message = str(cause)
+        print(f"dynoxide-streams: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _startup_error(exc: BaseException) -> OSError | StoreError | None:
+    """The start-up failure inside ``exc`` (possibly wrapped by task groups)."""
+    if isinstance(exc, (OSError, StoreError)):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _startup_error(inner)
+            if found is not None:
+                return found
+    return None
+
+
+async def _serve(settings: Settings) -> None:
+    service = Service(settings)
+    async with anyio.create_task_group() as tg:
+        await tg.start(service.run)
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                service.stop()
+                break
+
+
+def healthcheck(url: str, timeout: float) -> int:
+    """0 if ``GET url/`` answers 200, 1 otherwise."""
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/", timeout=timeout) as response:
+            return 0 if response.status == 200 else 1
+    except (urllib.error.URLError, OSError, ValueError):
+        return 1

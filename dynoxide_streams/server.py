@@ -1,0 +1,94 @@
+"""The embedded server: run dynoxide-streams inside a test suite or an application.
+
+    async with Server() as srv:            # inside an anyio/asyncio program
+        boto3.client("dynamodb", endpoint_url=srv.endpoint, ...)
+
+    with Server().run_in_thread() as srv:  # from synchronous code (e.g. pytest)
+        ...
+
+By default it listens on a free loopback port and keeps its data in a throwaway
+database; pass ``data_dir=`` to persist, ``clock="virtual"`` to control time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import anyio
+import anyio.from_thread
+import structlog
+from anyio.abc import TaskGroup
+
+from dynoxide_streams.clock import Clock
+from dynoxide_streams.config import Settings
+from dynoxide_streams.logs import configure
+from dynoxide_streams.service import Service, make_clock
+
+
+class Server:
+    """An embedded dynoxide-streams server (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        data_dir: str | Path | None = None,
+        clock: str | Clock = "real",
+        region: str = "us-east-1",
+        account_id: str = "000000000000",
+        log_level: str = "warning",
+    ) -> None:
+        if not structlog.is_configured():
+            configure(log_level)
+        self.settings = Settings(
+            host=host,
+            port=port,
+            data_dir=Path(data_dir) if data_dir is not None else Path(".dynoxide-streams"),
+            in_memory=data_dir is None,
+            region=region,
+            account_id=account_id,
+        )
+        self.clock: Any = make_clock(clock)
+        self._service: Service | None = None
+        self._tg: TaskGroup | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """``http://host:port`` of the running server."""
+        if self._service is None:
+            raise RuntimeError("the server is not running")
+        return self._service.endpoint
+
+    async def __aenter__(self) -> Server:
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        try:
+            self._service = await self._tg.start(Service(self.settings, clock=self.clock).run)
+        except BaseException as exc:
+            await self._tg.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._tg is not None and self._service is not None
+        self._service.stop()
+        return await self._tg.__aexit__(exc_type, exc, tb)
+
+    @contextlib.contextmanager
+    def run_in_thread(self) -> Iterator[Server]:
+        """Run the server on an event loop in a background thread for the block."""
+        with (
+            anyio.from_thread.start_blocking_portal(backend_options={"use_uvloop": True}) as portal,
+            portal.wrap_async_context_manager(self) as server,
+        ):
+            yield server

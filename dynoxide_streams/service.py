@@ -1,0 +1,176 @@
+"""The running server: composes the store, the writer, background tasks and HTTP.
+
+:class:`Service` owns one task group holding every long-lived task (the writer, which
+also checkpoints the WAL; the purge of dropped tables; the HTTP server). ``await
+tg.start(service.run)`` returns once the socket is listening. :meth:`Service.stop`
+begins a graceful shutdown: HTTP stops accepting and finishes in-flight requests, the
+writer commits what it was given, background tasks are cancelled, and the WAL is
+checkpointed as the database closes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import structlog
+import uvicorn
+from anyio.abc import TaskStatus
+
+from dynoxide_streams.clock import Clock, SystemClock, VirtualClock
+from dynoxide_streams.config import Settings
+from dynoxide_streams.engine.context import EngineContext
+from dynoxide_streams.engine.ddl import purge_dropped_tables
+from dynoxide_streams.engine.store import Store
+from dynoxide_streams.engine.writer import Writer
+from dynoxide_streams.errors import ServiceUnavailable
+from dynoxide_streams.wire import App
+
+log = structlog.get_logger("dynoxide_streams")
+
+
+class _UvicornServer(uvicorn.Server):
+    """uvicorn without its own signal handling; reports when it listens."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = anyio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.ready.set()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0 = a free port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def make_clock(kind: str | Clock) -> Clock:
+    if not isinstance(kind, str):
+        return kind
+    if kind == "virtual":
+        return VirtualClock()
+    if kind == "real":
+        return SystemClock()
+    raise ValueError(f"unknown clock {kind!r} (expected 'real' or 'virtual')")
+
+
+class Service:
+    """One server instance. Not reusable: create a new one to start again."""
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock if clock is not None else make_clock(settings.clock)
+        self.endpoint = ""
+        self.ctx: EngineContext | None = None
+        self._stop = anyio.Event()
+
+    def stop(self) -> None:
+        """Begin a graceful shutdown (idempotent)."""
+        self._stop.set()
+
+    async def run(self, *, task_status: TaskStatus[Service] = anyio.TASK_STATUS_IGNORED) -> None:
+        settings = self.settings
+        sock = bind_socket(settings.host, settings.port)
+        host, port = sock.getsockname()[:2]
+        shown_host = f"[{host}]" if ":" in host else host
+        self.endpoint = f"http://{shown_host}:{port}"
+        try:
+            store = Store.open(None if settings.in_memory else settings.data_dir)
+        except BaseException:
+            sock.close()
+            raise
+        try:
+            await self._run(store, sock, task_status)
+        finally:
+            store.close()
+            sock.close()
+            log.info("stopped", endpoint=self.endpoint)
+
+    async def _run(
+        self, store: Store, sock: socket.socket, task_status: TaskStatus[Service]
+    ) -> None:
+        settings = self.settings
+        writer = Writer(store)
+        ctx = EngineContext(
+            store, writer, self.clock, region=settings.region, account_id=settings.account_id
+        )
+        self.ctx = ctx
+        config = uvicorn.Config(
+            App(ctx),
+            http="httptools",
+            lifespan="off",
+            access_log=False,
+            log_config=None,
+            timeout_graceful_shutdown=10,
+            server_header=False,
+            proxy_headers=False,
+            date_header=False,
+        )
+        server = _UvicornServer(config)
+        async with anyio.create_task_group() as tg:
+            await tg.start(writer.run)
+            background = anyio.CancelScope()
+            tg.start_soon(self._background, ctx, background)
+            http_done = anyio.Event()
+
+            async def serve_http() -> None:
+                try:
+                    await server.serve(sockets=[sock])
+                finally:
+                    http_done.set()
+
+            tg.start_soon(serve_http)
+            with anyio.fail_after(30):
+                await server.ready.wait()
+            log.info(
+                "listening",
+                endpoint=self.endpoint,
+                data="in-memory" if settings.in_memory else str(settings.data_dir),
+                clock="virtual" if getattr(self.clock, "virtual", False) else "real",
+            )
+            task_status.started(self)
+            await self._stop.wait()
+            server.should_exit = True
+            await http_done.wait()
+            background.cancel()
+            writer.close()
+
+    async def _background(self, ctx: EngineContext, scope: anyio.CancelScope) -> None:
+        with scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._purge_loop, ctx)
+
+    async def _purge_loop(self, ctx: EngineContext) -> None:
+        while True:
+            try:
+                deleted = await purge_dropped_tables(ctx)
+            except ServiceUnavailable:
+                return
+            if deleted:
+                log.debug("purged dropped tables", rows=deleted)
+            await ctx.tables_dropped.wait()
+            ctx.tables_dropped = anyio.Event()
+
+
+def settings_from(**overrides: Any) -> Settings:
+    """Settings for an embedded server: given values, then environment, then defaults."""
+    return Settings.from_sources(overrides, environ={})

@@ -1,0 +1,1 @@
+"""Helpers for testing code against dynoxide-streams (see ``pytest_plugin``)."""
