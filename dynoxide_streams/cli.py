@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import anyio
@@ -88,6 +86,9 @@ async def _serve(settings: Settings) -> None:
 
 def healthcheck(url: str, timeout: float) -> int:
     """0 if ``GET url/`` answers 200, 1 otherwise."""
+    import urllib.error  # imported here: only this command needs it
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url.rstrip("/") + "/", timeout=timeout) as response:
             return 0 if response.status == 200 else 1
