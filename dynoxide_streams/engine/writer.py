@@ -169,25 +169,42 @@ class Writer:
         event loop keeps serving reads meanwhile (writers wait on the bounded stream).
         """
         task_status.started()
-        async with self._receive:
-            while True:
-                first: _Job | None = None
-                with anyio.move_on_after(self.idle_checkpoint_seconds):
-                    try:
-                        first = await self._receive.receive()
-                    except anyio.EndOfStream:
-                        return
-                if first is None:
-                    await self._checkpoint(idle=True)
-                    continue
-                group: list[_Job] = [first]
-                while len(group) < self._max_group:
-                    try:
-                        group.append(self._receive.receive_nowait())
-                    except (anyio.WouldBlock, anyio.EndOfStream):
-                        break
-                self._process(group)
-                await self._checkpoint(idle=False)
+        try:
+            await self._serve()
+        finally:
+            self._fail_pending()
+
+    def _fail_pending(self) -> None:
+        """Answer every job still queued (the writer is stopping without them)."""
+        self._closed = True
+        while True:
+            try:
+                job = self._receive.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                break
+            job.error = ServiceUnavailable("The server is shutting down")
+            job.done.set()
+        self._receive.close()
+
+    async def _serve(self) -> None:
+        while True:
+            first: _Job | None = None
+            with anyio.move_on_after(self.idle_checkpoint_seconds):
+                try:
+                    first = await self._receive.receive()
+                except anyio.EndOfStream:
+                    return
+            if first is None:
+                await self._checkpoint(idle=True)
+                continue
+            group: list[_Job] = [first]
+            while len(group) < self._max_group:
+                try:
+                    group.append(self._receive.receive_nowait())
+                except (anyio.WouldBlock, anyio.EndOfStream):
+                    break
+            self._process(group)
+            await self._checkpoint(idle=False)
 
     async def _checkpoint(self, *, idle: bool) -> None:
         size = self._store.wal_bytes()

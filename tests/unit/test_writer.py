@@ -1,0 +1,160 @@
+"""The single writer's group commit: ordering, isolation of failures, change lists."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from dynoxide_streams.engine.store import Store
+from dynoxide_streams.engine.tables import TableInfo
+from dynoxide_streams.engine.values import Item, item_size
+from dynoxide_streams.engine.writer import Change, ItemBatch, ItemWrite, Outcome, Writer
+from dynoxide_streams.errors import ConditionalCheckFailedException, ServiceUnavailable
+
+SPEC: dict[str, Any] = {
+    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+    "TableArn": "arn:aws:dynamodb:us-east-1:000000000000:table/t",
+    "TableId": "x",
+    "CreationDateTime": 0.0,
+    "ProvisionedThroughput": {},
+}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _table(store: Store) -> TableInfo:
+    with store.transaction() as conn:
+        conn.execute("INSERT INTO tables (name, spec) VALUES ('t', ?)", (json.dumps(SPEC),))
+    table = TableInfo(1, "t", SPEC)
+    store.tables["t"] = table
+    return table
+
+
+def put(table: TableInfo, key: str, value: str, *, only_if_absent: bool = False) -> ItemWrite:
+    item: Item = {"pk": {"S": key}, "v": {"S": value}}
+
+    def decide(old: Item | None) -> Outcome:
+        if only_if_absent and old is not None:
+            raise ConditionalCheckFailedException("The conditional request failed")
+        return item, item_size(item)
+
+    return ItemWrite(table, table.key_of_item(item), decide)
+
+
+@pytest.mark.anyio
+async def test_group_applies_in_order_and_isolates_failures(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    table = _table(store)
+    writer = Writer(store)
+    seen: list[Sequence[Change]] = []
+    writer.listeners.append(seen.append)
+    results: dict[str, str] = {}
+
+    async def submit(name: str, batch: ItemBatch) -> None:
+        try:
+            await writer.submit(batch)
+            results[name] = "ok"
+        except ConditionalCheckFailedException:
+            results[name] = "failed"
+
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(writer.run)
+            async with anyio.create_task_group() as clients:
+                # queued before the writer runs: all five land in one group
+                clients.start_soon(
+                    submit, "first", ItemBatch([put(table, "a", "1", only_if_absent=True)])
+                )
+                clients.start_soon(
+                    submit, "second", ItemBatch([put(table, "a", "2", only_if_absent=True)])
+                )
+                clients.start_soon(
+                    submit,
+                    "pair",
+                    ItemBatch([put(table, "b", "1"), put(table, "a", "3", only_if_absent=True)]),
+                )
+                clients.start_soon(submit, "same", ItemBatch([put(table, "a", "1")]))
+                clients.start_soon(submit, "c", ItemBatch([put(table, "c", "1")]))
+            writer.close()
+    finally:
+        store.close()
+
+    assert results == {"first": "ok", "second": "failed", "pair": "failed", "same": "ok", "c": "ok"}
+    changes = [c for group in seen for c in group]
+    # "same" rewrote a with identical content: no change recorded for it
+    assert [(c.key[1], c.old, c.new and c.new["v"]["S"]) for c in changes] == [
+        (b"a", None, "1"),
+        (b"c", None, "1"),
+    ]
+    assert table.item_count == 2
+    assert writer.high_water >= 1
+
+
+@pytest.mark.anyio
+async def test_counters_persist_and_failed_batch_writes_nothing(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    table = _table(store)
+    writer = Writer(store)
+    async with anyio.create_task_group() as tg:
+        await tg.start(writer.run)
+        await writer.submit(ItemBatch([put(table, "a", "1"), put(table, "b", "1")]))
+        with pytest.raises(ConditionalCheckFailedException):
+            await writer.submit(
+                ItemBatch([put(table, "c", "1"), put(table, "a", "9", only_if_absent=True)])
+            )
+        writer.close()
+    store.close()
+    reopened = Store.open(tmp_path)
+    try:
+        assert reopened.tables["t"].item_count == 2
+        assert reopened.get_item_row(1, table.key_of({"pk": {"S": "c"}})) is None
+    finally:
+        reopened.close()
+
+
+@pytest.mark.anyio
+async def test_submit_after_close_is_service_unavailable(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    table = _table(store)
+    writer = Writer(store)
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(writer.run)
+            writer.close()
+        with pytest.raises(ServiceUnavailable):
+            await writer.submit(ItemBatch([put(table, "a", "1")]))
+    finally:
+        store.close()
+
+
+@pytest.mark.anyio
+async def test_wait_for_commit_wakes_after_commit(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    table = _table(store)
+    writer = Writer(store)
+    woke: list[int] = []
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(writer.run)
+
+            async def waiter() -> None:
+                woke.append(await writer.wait_for_commit(writer.high_water))
+
+            tg.start_soon(waiter)
+            await anyio.wait_all_tasks_blocked()
+            assert woke == []
+            await writer.submit(ItemBatch([put(table, "a", "1")]))
+            await anyio.wait_all_tasks_blocked()
+            assert woke == [1]
+            writer.close()
+    finally:
+        store.close()
