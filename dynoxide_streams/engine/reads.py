@@ -146,6 +146,10 @@ def _key_terms(
 ) -> tuple[AttributeValue, ex.KeyTerm | None]:
     hash_value: AttributeValue | None = None
     range_term: ex.KeyTerm | None = None
+    if all(term.name != table.hash_key.name for term in terms):
+        raise ValidationException(
+            f"Query condition missed key schema element: {table.hash_key.name}"
+        )
     for term in terms:
         if term.name == table.hash_key.name:
             if term.op != "=":

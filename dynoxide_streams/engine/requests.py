@@ -24,9 +24,27 @@ LEGACY_PARAMETERS = (
 )
 
 
+EXPRESSION_PARAMETERS = (
+    "ProjectionExpression",
+    "ConditionExpression",
+    "UpdateExpression",
+    "KeyConditionExpression",
+    "FilterExpression",
+)
+
+
 def reject_legacy(params: dict[str, Any]) -> None:
-    """Refuse legacy parameters (implemented with the legacy API, not ignored)."""
-    for name in LEGACY_PARAMETERS:
+    """Refuse legacy parameters: mixed with expressions as AWS does, alone until the
+    legacy API is implemented (never silently ignored)."""
+    legacy = [name for name in LEGACY_PARAMETERS if params.get(name) is not None]
+    modern = [name for name in EXPRESSION_PARAMETERS if params.get(name) is not None]
+    if legacy and modern:
+        raise ValidationException(
+            "Can not use both expression and non-expression parameters in the same request: "
+            f"Non-expression parameters: {{{', '.join(legacy)}}} "
+            f"Expression parameters: {{{', '.join(modern)}}}"
+        )
+    for name in legacy:
         if params.get(name) is not None:
             raise ValidationException(
                 f"The legacy parameter {name} is not supported by this server yet; "

@@ -109,8 +109,12 @@ class TableInfo:
         return self._encode(item)
 
     def key_of(self, key: Item) -> StorageKey:
-        """Storage key of a ``Key`` parameter: exactly the key attributes."""
-        if len(key) != len(self.key_names) or any(name not in key for name in self.key_names):
+        """Storage key of a ``Key`` parameter: exactly the key attributes, right types."""
+        if (
+            len(key) != len(self.key_names)
+            or any(name not in key for name in self.key_names)
+            or any(value_type(key[a.name]) != a.type for a in self._key_attributes())
+        ):
             raise ValidationException("The provided key element does not match the schema")
         return self._encode(key)
 
@@ -191,6 +195,19 @@ def new_table_spec(
     rejected until they are implemented, rather than silently ignored.
     """
     name = resolve_table_name(params["TableName"])
+    missing = [
+        f"Value null at '{member}' failed to satisfy constraint: Member must not be null"
+        for member, param in (
+            ("attributeDefinitions", "AttributeDefinitions"),
+            ("keySchema", "KeySchema"),
+        )
+        if params.get(param) is None
+    ]
+    if missing:
+        noun = "error" if len(missing) == 1 else "errors"
+        raise ValidationException(
+            f"{len(missing)} validation {noun} detected: " + "; ".join(missing)
+        )
     definitions: list[dict[str, str]] = params["AttributeDefinitions"]
     key_schema: list[dict[str, str]] = params["KeySchema"]
     defined: dict[str, str] = {}
@@ -212,13 +229,13 @@ def new_table_spec(
             "Invalid KeySchema: The first KeySchemaElement is not a HASH key type"
         )
     if len(key_schema) == 2:
-        if key_schema[1]["KeyType"] != "RANGE":
-            raise ValidationException(
-                "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type"
-            )
         if key_schema[0]["AttributeName"] == key_schema[1]["AttributeName"]:
             raise ValidationException(
                 "Both the Hash Key and the Range Key element in the KeySchema have the same name"
+            )
+        if key_schema[1]["KeyType"] != "RANGE":
+            raise ValidationException(
+                "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type"
             )
     for index_kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
         if params.get(index_kind):

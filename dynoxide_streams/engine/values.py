@@ -44,6 +44,7 @@ _MULTI_MSG = (
     "Supplied AttributeValue has more than one datatypes set, "
     "must contain exactly one of the supported datatypes"
 )
+_EMPTY_NAME = "One or more parameter values were invalid: Empty attribute name"
 _SET_NAMES = {"SS": "string set", "NS": "number set", "BS": "binary set"}
 
 
@@ -128,6 +129,8 @@ def validate_item(item: Any) -> Item:
         raise SerializationException(_not_a_map(item))
     out: Item = {}
     for name, value in item.items():
+        if not name:
+            raise ValidationException(_EMPTY_NAME)
         out[name] = validate_value(value, 0)
     return out
 
@@ -190,6 +193,8 @@ def validate_value(value: Any, depth: int = 0) -> AttributeValue:
             raise SerializationException(_not_a_map(inner))
         if depth >= MAX_NESTING_DEPTH:
             raise ValidationException("Nesting Levels have exceeded supported limits")
+        if "" in inner:
+            raise ValidationException(_EMPTY_NAME)
         return {"M": {k: validate_value(v, depth + 1) for k, v in inner.items()}}
     if kind in _TYPE_SET:  # pragma: no cover - all kinds handled above
         raise AssertionError(kind)
@@ -200,6 +205,10 @@ def _validate_set(kind: str, members: Any) -> list[Any]:
     if not isinstance(members, list):
         raise SerializationException(_expected_list(members))
     if not members:
+        if kind == "BS":
+            raise ValidationException(
+                "One or more parameter values were invalid: Binary sets should not be empty"
+            )
         raise ValidationException(
             f"One or more parameter values were invalid: An {_SET_NAMES[kind]}  may not be empty"
         )
@@ -208,24 +217,24 @@ def _validate_set(kind: str, members: Any) -> list[Any]:
             raise SerializationException(_cannot_convert(m, "String"))
     if kind == "NS":
         normal = [normalize_number(m) for m in members]
-        seen = {Decimal(n) for n in normal}
-        if len(seen) != len(normal):
-            raise ValidationException(
-                f"One or more parameter values were invalid: Input collection {members} contains duplicates."
-            )
+        if len({Decimal(n) for n in normal}) != len(normal):
+            raise _duplicates(members, " ")
         return normal
     if kind == "BS":
         decoded = [_decode_binary(m) for m in members]
         if len(set(decoded)) != len(decoded):
-            raise ValidationException(
-                f"One or more parameter values were invalid: Input collection {members} contains duplicates."
-            )
+            raise _duplicates(members, "of type BS ")
         return members
     if len(set(members)) != len(members):
-        raise ValidationException(
-            f"One or more parameter values were invalid: Input collection {members} contains duplicates."
-        )
+        raise _duplicates(members, " ")
     return members
+
+
+def _duplicates(members: list[str], suffix: str) -> ValidationException:
+    shown = "[" + ", ".join(members) + "]"
+    return ValidationException(
+        f"One or more parameter values were invalid: Input collection {shown}{suffix}contains duplicates."
+    )
 
 
 def _decode_binary(text: Any) -> bytes:
