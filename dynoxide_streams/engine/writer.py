@@ -123,7 +123,7 @@ class Writer:
         self.high_water = 0
         self.listeners: list[CommitListener] = []
         self.capture: list[ChangeCapture] = []
-        self.checkpoint_bytes = 8 * 1024 * 1024
+        self.checkpoint_bytes = 4 * 1024 * 1024
         self.idle_checkpoint_seconds = 1.0
         self._dirty = False
         self._closed = False
