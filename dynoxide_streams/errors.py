@@ -69,6 +69,10 @@ class ConditionalCheckFailedException(DynamoDBError):
     pass
 
 
+class TableNotFoundException(DynamoDBError):
+    pass
+
+
 class LimitExceededException(DynamoDBError):
     pass
 

@@ -1,7 +1,7 @@
 """The running server: composes the store, the writer, background tasks and HTTP.
 
 :class:`Service` owns one task group holding every long-lived task (the writer, which
-also checkpoints the WAL; the purge of dropped tables; the HTTP server). ``await
+also checkpoints the WAL; maintenance — purges and index backfills; the HTTP server). ``await
 tg.start(service.run)`` returns once the socket is listening. :meth:`Service.stop`
 begins a graceful shutdown: HTTP stops accepting and finishes in-flight requests, the
 writer commits what it was given, background tasks are cancelled, and the WAL is
@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections.abc import Iterator
-from typing import Any
 
 import anyio
 import structlog
@@ -23,7 +22,7 @@ from anyio.abc import TaskStatus
 from dynoxide_streams.clock import Clock, SystemClock, VirtualClock
 from dynoxide_streams.config import Settings
 from dynoxide_streams.engine.context import EngineContext
-from dynoxide_streams.engine.ddl import purge_dropped_tables
+from dynoxide_streams.engine.maintenance import run_maintenance
 from dynoxide_streams.engine.store import Store
 from dynoxide_streams.engine.writer import Writer
 from dynoxide_streams.errors import ServiceUnavailable
@@ -157,20 +156,15 @@ class Service:
     async def _background(self, ctx: EngineContext, scope: anyio.CancelScope) -> None:
         with scope:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._purge_loop, ctx)
+                tg.start_soon(self._maintenance_loop, ctx)
 
-    async def _purge_loop(self, ctx: EngineContext) -> None:
+    async def _maintenance_loop(self, ctx: EngineContext) -> None:
         while True:
             try:
-                deleted = await purge_dropped_tables(ctx)
+                touched = await run_maintenance(ctx)
             except ServiceUnavailable:
                 return
-            if deleted:
-                log.debug("purged dropped tables", rows=deleted)
-            await ctx.tables_dropped.wait()
-            ctx.tables_dropped = anyio.Event()
-
-
-def settings_from(**overrides: Any) -> Settings:
-    """Settings for an embedded server: given values, then environment, then defaults."""
-    return Settings.from_sources(overrides, environ={})
+            if touched:
+                log.debug("maintenance done", rows=touched)
+            await ctx.maintenance_due.wait()
+            ctx.maintenance_due = anyio.Event()

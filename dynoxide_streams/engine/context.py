@@ -9,6 +9,7 @@ import anyio
 from dynoxide_streams.clock import Clock
 from dynoxide_streams.engine.store import Store
 from dynoxide_streams.engine.tables import TableInfo, resolve_table_name
+from dynoxide_streams.engine.tokens import TokenCache
 from dynoxide_streams.engine.writer import Writer
 from dynoxide_streams.errors import resource_not_found, table_not_found
 
@@ -22,7 +23,8 @@ class EngineContext:
     clock: Clock
     region: str = "us-east-1"
     account_id: str = "000000000000"
-    tables_dropped: anyio.Event = field(default_factory=anyio.Event)
+    maintenance_due: anyio.Event = field(default_factory=anyio.Event)
+    tokens: TokenCache = field(default_factory=TokenCache)
 
     def table(self, name: str) -> TableInfo:
         """The live table ``name`` (or ARN) for a table-level operation."""
@@ -40,6 +42,6 @@ class EngineContext:
             raise resource_not_found()
         return table
 
-    def signal_dropped(self) -> None:
-        """Wake the purge task: a table's rows wait to be deleted."""
-        self.tables_dropped.set()
+    def wake_maintenance(self) -> None:
+        """Wake the maintenance task: rows to purge or an index to backfill."""
+        self.maintenance_due.set()

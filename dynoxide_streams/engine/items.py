@@ -1,24 +1,33 @@
 """Single-item operations: PutItem, GetItem, DeleteItem, UpdateItem.
 
-Each write validates its request, builds a ``decide`` function (condition, update,
-size limit) and hands it to the Writer, which runs it against the item's current
-state inside the group transaction. GetItem reads the committed row directly.
+Each write is first turned into a :class:`WritePlan` — the table, the storage key and
+a ``decide`` function (condition, update, index and size rules) — by ``plan_put``,
+``plan_delete``, ``plan_update`` or ``plan_check``. The single-item operations submit
+one plan; BatchWriteItem and TransactWriteItems (``engine/batches.py``,
+``engine/transactions.py``) submit many in one batch. The Writer runs ``decide``
+against the item's current state inside the group transaction. GetItem reads the
+committed row directly.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from dynoxide_streams.engine import expressions as ex
 from dynoxide_streams.engine.capacity import consumed, read_units, write_units
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.requests import (
     checked_key,
-    reject_legacy,
+    item_projection,
     return_values,
-    substitutions,
+    update_plan,
+    write_condition,
+    write_substitutions,
 )
-from dynoxide_streams.engine.tables import TableInfo
+from dynoxide_streams.engine.tables import StorageKey, TableInfo
 from dynoxide_streams.engine.values import MAX_ITEM_SIZE, Item, item_size, validate_item
 from dynoxide_streams.engine.writer import ItemBatch, ItemWrite, Outcome
 from dynoxide_streams.errors import ConditionalCheckFailedException, ValidationException
@@ -26,143 +35,184 @@ from dynoxide_streams.errors import ConditionalCheckFailedException, ValidationE
 CONDITION_FAILED = "The conditional request failed"
 
 
-def _condition(params: dict[str, Any], subs: ex.Substitutions) -> ex.Condition | None:
-    text = params.get("ConditionExpression")
-    return None if text is None else ex.parse_condition(text, subs)
+@dataclass(eq=False)
+class WritePlan:
+    """One validated item write, ready for the Writer."""
+
+    table: TableInfo
+    key: StorageKey
+    key_item: Item
+    condition: ex.Condition | None
+    return_old_on_failure: bool
+    update: ex.UpdatePlan | None = None
+    new_item: Item | None = None
+    new_size: int = 0
+    delete: bool = False
+    check_only: bool = False
+    old_size: int = 0
+    result_size: int = 0
+    write: ItemWrite = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.write = ItemWrite(self.table, self.key, self.decide)
+
+    def check(self, old: Item | None) -> None:
+        """Raise ConditionalCheckFailedException if the condition fails on ``old``."""
+        if self.condition is not None and not ex.evaluate(self.condition, old):
+            if self.return_old_on_failure and old is not None:
+                raise ConditionalCheckFailedException(CONDITION_FAILED, Item=old)
+            raise ConditionalCheckFailedException(CONDITION_FAILED)
+
+    def decide(self, old: Item | None) -> Outcome:
+        self.check(old)
+        self.old_size = 0 if old is None else item_size(old)
+        if self.check_only:
+            return None if old is None else (old, self.old_size)
+        if self.delete:
+            return None
+        if self.new_item is not None:
+            self.result_size = self.new_size
+            return self.new_item, self.new_size
+        base = old if old is not None else dict(self.key_item)
+        new = base if self.update is None else ex.apply_update(self.update, base)
+        self.table.check_index_keys(new)
+        size = item_size(new)
+        if size > MAX_ITEM_SIZE:
+            raise ValidationException("Item size to update has exceeded the maximum allowed size")
+        self.result_size = size
+        return new, size
+
+    @property
+    def capacity_units(self) -> float:
+        return write_units(self.old_size, self.result_size)
 
 
-def _check_condition(
-    condition: ex.Condition | None, old: Item | None, params: dict[str, Any]
-) -> None:
-    if condition is not None and not ex.evaluate(condition, old):
-        if params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and old is not None:
-            raise ConditionalCheckFailedException(CONDITION_FAILED, Item=old)
-        raise ConditionalCheckFailedException(CONDITION_FAILED)
+def plan_put(table: TableInfo, params: dict[str, Any]) -> WritePlan:
+    """Validate a PutItem-shaped request (also a PutRequest or a transaction Put)."""
+    item = validate_item(params["Item"])
+    key = table.key_of_item(item)
+    table.check_index_keys(item)
+    size = item_size(item)
+    if size > MAX_ITEM_SIZE:
+        raise ValidationException("Item size has exceeded the maximum allowed size")
+    subs = write_substitutions(params, ("ConditionExpression",))
+    condition = write_condition(params, subs)
+    subs.check_all_used()
+    return WritePlan(
+        table,
+        key,
+        table.key_item(item),
+        condition,
+        params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
+        new_item=item,
+        new_size=size,
+    )
+
+
+def plan_delete(table: TableInfo, params: dict[str, Any]) -> WritePlan:
+    """Validate a DeleteItem-shaped request."""
+    key_item = checked_key(params)
+    key = table.key_of(key_item)
+    subs = write_substitutions(params, ("ConditionExpression",))
+    condition = write_condition(params, subs)
+    subs.check_all_used()
+    return WritePlan(
+        table,
+        key,
+        key_item,
+        condition,
+        params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
+        delete=True,
+    )
+
+
+def plan_update(table: TableInfo, params: dict[str, Any]) -> WritePlan:
+    """Validate an UpdateItem-shaped request."""
+    key_item = checked_key(params)
+    key = table.key_of(key_item)
+    subs = write_substitutions(params, ("UpdateExpression", "ConditionExpression"))
+    update = update_plan(params, subs, table.key_names)
+    condition = write_condition(params, subs)
+    subs.check_all_used()
+    return WritePlan(
+        table,
+        key,
+        key_item,
+        condition,
+        params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
+        update=update,
+    )
+
+
+def plan_check(table: TableInfo, params: dict[str, Any]) -> WritePlan:
+    """Validate a transaction's ConditionCheck."""
+    key_item = checked_key(params)
+    key = table.key_of(key_item)
+    subs = write_substitutions(params, ("ConditionExpression",))
+    condition = write_condition(params, subs)
+    subs.check_all_used()
+    return WritePlan(
+        table,
+        key,
+        key_item,
+        condition,
+        params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
+        check_only=True,
+    )
 
 
 def _write_response(
-    table: TableInfo, params: dict[str, Any], attributes: Item | None, old_size: int, new_size: int
+    plan: WritePlan, params: dict[str, Any], attributes: Item | None
 ) -> dict[str, Any]:
     response: dict[str, Any] = {}
     if attributes:
         response["Attributes"] = attributes
     capacity = consumed(
-        table.name, write_units(old_size, new_size), params.get("ReturnConsumedCapacity"), "Write"
+        plan.table.name, plan.capacity_units, params.get("ReturnConsumedCapacity"), "Write"
     )
     if capacity is not None:
         response["ConsumedCapacity"] = capacity
     return response
 
 
-class _Sizes:
-    """The sizes a decide function saw, for capacity accounting."""
-
-    old = 0
-    new = 0
-
-
 async def put_item(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
     table = ctx.item_table(params["TableName"])
-    reject_legacy(params)
-    item = validate_item(params["Item"])
-    key = table.key_of_item(item)
-    size = item_size(item)
-    if size > MAX_ITEM_SIZE:
-        raise ValidationException("Item size has exceeded the maximum allowed size")
     returns = return_values(params, ("NONE", "ALL_OLD"))
-    subs = substitutions(params, ("ConditionExpression",))
-    condition = _condition(params, subs)
-    subs.check_all_used()
-    sizes = _Sizes()
-
-    def decide(old: Item | None) -> Outcome:
-        _check_condition(condition, old, params)
-        if old is not None:
-            sizes.old = item_size(old)
-        return item, size
-
-    write = ItemWrite(table, key, decide)
-    await ctx.writer.submit(ItemBatch([write]))
-    return _write_response(
-        table, params, write.old if returns == "ALL_OLD" else None, sizes.old, size
-    )
+    plan = plan_put(table, params)
+    await ctx.writer.submit(ItemBatch([plan.write]))
+    return _write_response(plan, params, plan.write.old if returns == "ALL_OLD" else None)
 
 
 async def delete_item(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
     table = ctx.item_table(params["TableName"])
-    reject_legacy(params)
-    key = table.key_of(checked_key(params))
     returns = return_values(params, ("NONE", "ALL_OLD"))
-    subs = substitutions(params, ("ConditionExpression",))
-    condition = _condition(params, subs)
-    subs.check_all_used()
-    sizes = _Sizes()
-
-    def decide(old: Item | None) -> Outcome:
-        _check_condition(condition, old, params)
-        if old is not None:
-            sizes.old = item_size(old)
-        return None
-
-    write = ItemWrite(table, key, decide)
-    await ctx.writer.submit(ItemBatch([write]))
-    return _write_response(table, params, write.old if returns == "ALL_OLD" else None, sizes.old, 0)
+    plan = plan_delete(table, params)
+    await ctx.writer.submit(ItemBatch([plan.write]))
+    return _write_response(plan, params, plan.write.old if returns == "ALL_OLD" else None)
 
 
 async def update_item(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
     table = ctx.item_table(params["TableName"])
-    reject_legacy(params)
-    key_item = checked_key(params)
-    key = table.key_of(key_item)
     returns = return_values(params, ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"))
-    subs = substitutions(params, ("UpdateExpression", "ConditionExpression"))
-    plan = None
-    if params.get("UpdateExpression") is not None:
-        plan = ex.parse_update(params["UpdateExpression"], subs)
-        for path in plan.paths:
-            if path[0] in table.key_names:
-                raise ValidationException(
-                    "One or more parameter values were invalid: Cannot update attribute "
-                    f"{path[0]}. This attribute is part of the key"
-                )
-    condition = _condition(params, subs)
-    subs.check_all_used()
-    sizes = _Sizes()
-
-    def decide(old: Item | None) -> Outcome:
-        _check_condition(condition, old, params)
-        base = old if old is not None else dict(key_item)
-        new = base if plan is None else ex.apply_update(plan, base)
-        size = item_size(new)
-        if size > MAX_ITEM_SIZE:
-            raise ValidationException("Item size to update has exceeded the maximum allowed size")
-        sizes.old = 0 if old is None else item_size(old)
-        sizes.new = size
-        return new, size
-
-    write = ItemWrite(table, key, decide)
-    await ctx.writer.submit(ItemBatch([write]))
+    plan = plan_update(table, params)
+    await ctx.writer.submit(ItemBatch([plan.write]))
+    old, new = plan.write.old, plan.write.new
     attributes: Item | None = None
     if returns == "ALL_OLD":
-        attributes = write.old
+        attributes = old
     elif returns == "ALL_NEW":
-        attributes = write.new
-    elif returns in ("UPDATED_OLD", "UPDATED_NEW") and plan is not None:
-        source = write.old if returns == "UPDATED_OLD" else write.new
-        attributes = ex.project(plan.paths, source) if source is not None else None
-    return _write_response(table, params, attributes, sizes.old, sizes.new)
+        attributes = new
+    elif returns in ("UPDATED_OLD", "UPDATED_NEW") and plan.update is not None:
+        source = old if returns == "UPDATED_OLD" else new
+        attributes = ex.project(plan.update.paths, source) if source is not None else None
+    return _write_response(plan, params, attributes)
 
 
 async def get_item(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any] | bytes:
     """GetItem. Returns ready JSON bytes when the stored item can be sent as it is."""
     table = ctx.item_table(params["TableName"])
-    reject_legacy(params)
     key = table.key_of(checked_key(params))
-    subs = substitutions(params, ("ProjectionExpression",))
-    projection = None
-    if params.get("ProjectionExpression") is not None:
-        projection = ex.parse_projection(params["ProjectionExpression"], subs)
-    subs.check_all_used()
+    projection = item_projection(params)
     row = ctx.store.get_item_row(table.tid, key)
     mode = params.get("ReturnConsumedCapacity")
     if row is None:
@@ -171,14 +221,11 @@ async def get_item(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]
     elif projection is None and mode not in ("TOTAL", "INDEXES"):
         return b'{"Item":' + row[0] + b"}"
     else:
-        import orjson
-
         item = orjson.loads(row[0])
         size = row[1]
         response = {"Item": item if projection is None else ex.project(projection, item)}
-    capacity = consumed(
-        table.name, read_units(size, bool(params.get("ConsistentRead"))), mode, "Read"
-    )
+    units = read_units(size, bool(params.get("ConsistentRead")))
+    capacity = consumed(table.name, units, mode, "Read")
     if capacity is not None:
         response["ConsumedCapacity"] = capacity
     return response

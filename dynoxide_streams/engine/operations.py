@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from dynoxide_streams.engine import ddl, items, reads
+from dynoxide_streams.engine import batches, ddl, items, reads, transactions
 from dynoxide_streams.engine.context import EngineContext
 
 Operation = Callable[[EngineContext, dict[str, Any]], Awaitable[dict[str, Any] | bytes]]
@@ -26,4 +26,15 @@ OPERATIONS: dict[str, Operation] = {
     "UpdateItem": items.update_item,
     "Query": reads.query,
     "Scan": reads.scan,
+    "BatchGetItem": batches.batch_get_item,
+    "BatchWriteItem": batches.batch_write_item,
+    "TransactWriteItems": transactions.transact_write_items,
+    "TransactGetItems": transactions.transact_get_items,
+    "TagResource": ddl.tag_resource,
+    "UntagResource": ddl.untag_resource,
+    "ListTagsOfResource": ddl.list_tags_of_resource,
+    "DescribeLimits": ddl.describe_limits,
+    "DescribeEndpoints": ddl.describe_endpoints,
+    "DescribeContinuousBackups": ddl.describe_continuous_backups,
+    "UpdateContinuousBackups": ddl.update_continuous_backups,
 }

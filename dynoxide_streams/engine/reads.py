@@ -1,15 +1,17 @@
-"""Query and Scan: pages of items read in key order from a worker thread.
+"""Query and Scan, on a table or on a secondary index.
 
-A page stops at ``Limit`` items read or once 1 MB of items has been read, as DynamoDB
-does; FilterExpression applies after the read (so Count ≤ ScannedCount) and
-``LastEvaluatedKey`` is the key of the last item read when the page stopped early.
-Query key conditions become SQL range predicates on the order-preserving key bytes.
+A page stops at ``Limit`` items read or once 1 MB has been read, as DynamoDB does;
+FilterExpression applies after the read (so Count ≤ ScannedCount) and
+``LastEvaluatedKey`` is the key of the last item read when the page stopped early —
+for an index, its table key plus its index key. Key conditions become SQL range
+predicates on the order-preserving key bytes; index entries with equal index keys are
+returned in table-key order.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -17,9 +19,9 @@ import orjson
 from dynoxide_streams.engine import expressions as ex
 from dynoxide_streams.engine.capacity import consumed, read_units
 from dynoxide_streams.engine.context import EngineContext
-from dynoxide_streams.engine.requests import reject_legacy, substitutions
+from dynoxide_streams.engine.requests import ReadRequest, read_request
 from dynoxide_streams.engine.store import BOUNDED_ROWS
-from dynoxide_streams.engine.tables import StorageKey, TableInfo, hash_partition
+from dynoxide_streams.engine.tables import IndexInfo, KeyAttribute, TableInfo, hash_partition
 from dynoxide_streams.engine.values import (
     AttributeValue,
     Item,
@@ -31,29 +33,56 @@ from dynoxide_streams.engine.values import (
 from dynoxide_streams.errors import ValidationException
 
 PAGE_BYTES = 1024 * 1024
+_INVALID = "One or more parameter values were invalid: "
 
 
 @dataclass
 class _Page:
-    items: list[Item]
-    count: int
-    scanned: int
-    size: int
-    last_key: Item | None
+    items: list[Item] = field(default_factory=list)
+    count: int = 0
+    scanned: int = 0
+    size: int = 0
+    last_key: Item | None = None
 
 
-def _select_and_projection(
-    params: dict[str, Any], subs: ex.Substitutions
-) -> tuple[str, list[ex.Path] | None]:
+@dataclass
+class _Target:
+    """What a Query/Scan reads: a table, or one of its indexes."""
+
+    table: TableInfo
+    index: IndexInfo | None
+    hash_key: KeyAttribute
+    range_key: KeyAttribute | None
+    fetch_base: bool = False
+
+    @property
+    def key_names(self) -> tuple[str, ...]:
+        names = list(self.table.key_names)
+        if self.index is not None:
+            names.extend(n for n in self.index.key_names if n not in names)
+        return tuple(names)
+
+
+def _target(table: TableInfo, params: dict[str, Any]) -> _Target:
+    name = params.get("IndexName")
+    if name is None:
+        return _Target(table, None, table.hash_key, table.range_key)
+    index = table.indexes.get(name)
+    if index is None:
+        raise ValidationException(f"The table does not have the specified index: {name}")
+    if index.status == "CREATING":
+        raise ValidationException(f"Cannot read from backfilling global secondary index: {name}")
+    if not index.local and params.get("ConsistentRead"):
+        raise ValidationException("Consistent reads are not supported on global secondary indexes")
+    return _Target(table, index, index.hash_key, index.range_key)
+
+
+def _select(target: _Target, params: dict[str, Any], request: ReadRequest) -> str:
+    """The effective Select, checked against the projection and the index."""
     select = params.get("Select")
-    projection = None
-    if params.get("ProjectionExpression") is not None:
-        projection = ex.parse_projection(params["ProjectionExpression"], subs)
-    if params.get("IndexName") is not None:
-        raise ValidationException(
-            f"The table does not have the specified index: {params['IndexName']}"
-        )
-    if select == "ALL_PROJECTED_ATTRIBUTES":
+    projection = request.projection
+    index = target.index
+    if select == "ALL_PROJECTED_ATTRIBUTES" and index is None:
         raise ValidationException(
             "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName"
         )
@@ -62,41 +91,85 @@ def _select_and_projection(
             "Must specify the AttributesToGet or ProjectionExpression when choosing to get "
             "SPECIFIC_ATTRIBUTES"
         )
-    if select in ("ALL_ATTRIBUTES", "COUNT") and projection is not None:
-        raise ValidationException(
-            f"Cannot specify the ProjectionExpression when choosing to get {select}"
-        )
-    return select or ("SPECIFIC_ATTRIBUTES" if projection else "ALL_ATTRIBUTES"), projection
+    if select in ("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "COUNT") and projection is not None:
+        which = "AttributesToGet" if request.legacy_projection else "ProjectionExpression"
+        raise ValidationException(f"Cannot specify the {which} when choosing to get {select}")
+    if select is None:
+        if projection is not None:
+            select = "SPECIFIC_ATTRIBUTES"
+        else:
+            select = "ALL_ATTRIBUTES" if index is None else "ALL_PROJECTED_ATTRIBUTES"
+    if index is not None and index.projected_names is not None:
+        wanted: set[str] | None = None
+        if select == "ALL_ATTRIBUTES":
+            wanted = None
+        elif select == "SPECIFIC_ATTRIBUTES" and projection is not None:
+            wanted = {str(path[0]) for path in projection}
+        else:
+            return select
+        missing = None if wanted is None else sorted(wanted - index.projected_names)
+        if wanted is None or missing:
+            if not index.local:
+                if wanted is None:
+                    raise ValidationException(
+                        _INVALID + f"Select type ALL_ATTRIBUTES is not supported for global "
+                        f"secondary index {index.name} because its projection type is not ALL"
+                    )
+                raise ValidationException(
+                    _INVALID + f"Global secondary index {index.name} does not project "
+                    f"[{', '.join(missing or [])}]"
+                )
+            target.fetch_base = True
+    return select
 
 
-def _start_key(table: TableInfo, params: dict[str, Any]) -> tuple[StorageKey, Item] | None:
+def _start_key(target: _Target, params: dict[str, Any]) -> tuple[Any, ...] | None:
+    """The storage position after ``ExclusiveStartKey``: (h, pk, sk) or, for an index,
+    (ih, ipk, isk, pk, sk)."""
     start = params.get("ExclusiveStartKey")
     if start is None:
         return None
+    invalid = ValidationException(
+        "The provided starting key is invalid: The provided key element does not match the schema"
+    )
     checked = validate_item(start)
+    if set(checked) != set(target.key_names):
+        raise invalid
     try:
-        return table.key_of(checked), checked
+        table_key = target.table.key_of({n: checked[n] for n in target.table.key_names})
     except ValidationException:
-        raise ValidationException(
-            "The provided starting key is invalid: The provided key element does not match the schema"
-        ) from None
+        raise invalid from None
+    if target.index is None:
+        return table_key
+    index_key = target.index.entry_key(checked)
+    if index_key is None:
+        raise invalid
+    return (*index_key, table_key[1], table_key[2])
 
 
 def _read_page(
     conn: sqlite3.Connection,
     sql: str,
     args: tuple[Any, ...],
-    table: TableInfo,
+    target: _Target,
     limit: int | None,
-    condition: ex.Condition | None,
-    projection: list[ex.Path] | None,
+    request: ReadRequest,
     count_only: bool,
 ) -> _Page:
-    page = _Page([], 0, 0, 0, None)
+    page = _Page()
     last: Item | None = None
     stopped = False
-    for raw, size in conn.execute(sql, args):
-        item: Item = orjson.loads(raw)
+    condition, projection = request.condition, request.projection
+    for row in conn.execute(sql, args):
+        item: Item = orjson.loads(row[0])
+        size: int = row[1]
+        if target.fetch_base:
+            base = conn.execute(
+                "SELECT item, size FROM items WHERE tid = ? AND h = ? AND pk = ? AND sk = ?",
+                (target.table.tid, hash_partition(row[2]), row[2], row[3]),
+            ).fetchone()
+            if base is not None:
+                item, size = orjson.loads(base[0]), size + base[1]
         page.scanned += 1
         page.size += size
         last = item
@@ -108,11 +181,11 @@ def _read_page(
             stopped = True
             break
     if stopped and last is not None:
-        page.last_key = table.key_item(last)
+        page.last_key = {name: last[name] for name in target.key_names if name in last}
     return page
 
 
-def _response(table: TableInfo, params: dict[str, Any], page: _Page, select: str) -> dict[str, Any]:
+def _response(target: _Target, params: dict[str, Any], page: _Page, select: str) -> dict[str, Any]:
     response: dict[str, Any] = {}
     if select != "COUNT":
         response["Items"] = page.items
@@ -120,15 +193,51 @@ def _response(table: TableInfo, params: dict[str, Any], page: _Page, select: str
     response["ScannedCount"] = page.scanned
     if page.last_key is not None:
         response["LastEvaluatedKey"] = page.last_key
+    mode = params.get("ReturnConsumedCapacity")
     capacity = consumed(
-        table.name,
-        read_units(page.size, bool(params.get("ConsistentRead"))),
-        params.get("ReturnConsumedCapacity"),
-        "Read",
+        target.table.name, read_units(page.size, bool(params.get("ConsistentRead"))), mode, "Read"
     )
     if capacity is not None:
+        if mode == "INDEXES" and target.index is not None:
+            units = capacity.pop("Table")
+            member = "LocalSecondaryIndexes" if target.index.local else "GlobalSecondaryIndexes"
+            capacity["Table"] = {"CapacityUnits": 0.0, "ReadCapacityUnits": 0.0}
+            capacity[member] = {target.index.name: units}
         response["ConsumedCapacity"] = capacity
     return response
+
+
+async def _execute(
+    ctx: EngineContext,
+    target: _Target,
+    params: dict[str, Any],
+    sql: str,
+    args: list[Any],
+    request: ReadRequest,
+    select: str,
+) -> dict[str, Any]:
+    limit = params.get("Limit")
+
+    def run(conn: sqlite3.Connection) -> _Page:
+        return _read_page(conn, sql, tuple(args), target, limit, request, select == "COUNT")
+
+    page = await ctx.store.run_read(run, bounded=limit is not None and limit <= BOUNDED_ROWS)
+    return _response(target, params, page, select)
+
+
+def _source(target: _Target) -> tuple[str, list[Any], tuple[str, str, str, str]]:
+    """FROM clause, fixed predicates and the (h, pk, sk, tail) column names."""
+    if target.index is None:
+        return (
+            "SELECT item, size FROM items WHERE tid = ?",
+            [target.table.tid],
+            ("h", "pk", "sk", ""),
+        )
+    return (
+        "SELECT item, size, pk, sk FROM index_items WHERE tid = ? AND iid = ?",
+        [target.table.tid, target.index.iid],
+        ("ih", "ipk", "isk", ", pk, sk"),
+    )
 
 
 # --------------------------------------------------------------------------- Query
@@ -142,35 +251,36 @@ def _prefix_successor(prefix: bytes) -> bytes | None:
 
 
 def _key_terms(
-    table: TableInfo, terms: list[ex.KeyTerm]
+    target: _Target, terms: list[ex.KeyTerm]
 ) -> tuple[AttributeValue, ex.KeyTerm | None]:
+    hash_key, range_key = target.hash_key, target.range_key
     hash_value: AttributeValue | None = None
     range_term: ex.KeyTerm | None = None
-    if all(term.name != table.hash_key.name for term in terms):
+    key_count = 1 if range_key is None else 2
+    if len(terms) > key_count:
         raise ValidationException(
-            f"Query condition missed key schema element: {table.hash_key.name}"
+            f"The number of query conditions ({len(terms)}) exceeds the number of key attributes "
+            f"defined in the schema ({key_count})"
         )
+    if all(term.name != hash_key.name for term in terms):
+        raise ValidationException(f"Query condition missed key schema element: {hash_key.name}")
     for term in terms:
-        if term.name == table.hash_key.name:
+        if term.name == hash_key.name:
             if term.op != "=":
                 raise ValidationException("Query key condition not supported")
             hash_value = term.values[0]
-        elif table.range_key is not None and term.name == table.range_key.name:
+        elif range_key is not None and term.name == range_key.name:
             range_term = term
         else:
             raise ValidationException("Query key condition not supported")
-    if hash_value is None:
-        raise ValidationException(
-            f"Query condition missed key schema element: {table.hash_key.name}"
-        )
+    assert hash_value is not None
     for term in terms:
-        attr = table.hash_key if term.name == table.hash_key.name else table.range_key
+        attr = hash_key if term.name == hash_key.name else range_key
         assert attr is not None
         for value in term.values:
             if value_type(value) != attr.type:
                 raise ValidationException(
-                    "One or more parameter values were invalid: Condition parameter type does "
-                    "not match schema type"
+                    _INVALID + "Condition parameter type does not match schema type"
                 )
     if range_term is not None and range_term.op == "BETWEEN":
         low, high = range_term.values
@@ -188,76 +298,61 @@ def _av_repr(value: AttributeValue) -> str:
     return f"{{{kind}:{inner}}}"
 
 
-_RANGE_SQL = {"=": "sk = ?", "<": "sk < ?", "<=": "sk <= ?", ">": "sk > ?", ">=": "sk >= ?"}
+_COMPARISONS = {"=": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
 async def query(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
     table = ctx.item_table(params["TableName"])
-    reject_legacy(params)
-    if params.get("KeyConditionExpression") is None:
-        raise ValidationException(
-            "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."
-        )
-    subs = substitutions(
-        params, ("KeyConditionExpression", "FilterExpression", "ProjectionExpression")
-    )
-    terms = ex.parse_key_condition(params["KeyConditionExpression"], subs)
-    condition = None
-    if params.get("FilterExpression") is not None:
-        condition = ex.parse_condition(params["FilterExpression"], subs, "FilterExpression")
-    select, projection = _select_and_projection(params, subs)
-    subs.check_all_used()
-    hash_value, range_term = _key_terms(table, terms)
-    if condition is not None:
-        for name in table.key_names:
-            if ex.references(condition, name):
+    request = read_request(params, query=True)
+    target = _target(table, params)
+    select = _select(target, params, request)
+    assert request.key_terms is not None
+    hash_value, range_term = _key_terms(target, request.key_terms)
+    if request.condition is not None:
+        keys = target.index.key_names if target.index is not None else table.key_names
+        for name in keys:
+            if ex.references(request.condition, name):
                 raise ValidationException(
                     "Filter Expression can only contain non-primary key attributes: "
                     f"Primary key attribute: {name}"
                 )
+    base, args, (h_col, pk_col, sk_col, tail) = _source(target)
     pk = encode_key(hash_value)
-    h = hash_partition(pk)
-    where = ["tid = ?", "h = ?", "pk = ?"]
-    args: list[Any] = [table.tid, h, pk]
+    where = [base, f"{h_col} = ?", f"{pk_col} = ?"]
+    args.extend([hash_partition(pk), pk])
     if range_term is not None:
         values = [encode_key(v) for v in range_term.values]
         if range_term.op == "BETWEEN":
-            where.append("sk BETWEEN ? AND ?")
+            where.append(f"{sk_col} BETWEEN ? AND ?")
             args.extend(values)
         elif range_term.op == "begins_with":
-            where.append("sk >= ?")
+            where.append(f"{sk_col} >= ?")
             args.append(values[0])
             upper = _prefix_successor(values[0])
             if upper is not None:
-                where.append("sk < ?")
+                where.append(f"{sk_col} < ?")
                 args.append(upper)
         else:
-            where.append(_RANGE_SQL[range_term.op])
+            where.append(f"{sk_col} {_COMPARISONS[range_term.op]} ?")
             args.append(values[0])
     forward = params.get("ScanIndexForward", True) is not False
-    start = _start_key(table, params)
+    start = _start_key(target, params)
     if start is not None:
-        (_, start_pk, start_sk), _ = start
-        if start_pk != pk:
+        if start[1] != pk:
             raise ValidationException(
                 "The provided starting key is outside query boundaries based on provided conditions"
             )
-        where.append("sk > ?" if forward else "sk < ?")
-        args.append(start_sk)
-    sql = (
-        "SELECT item, size FROM items WHERE "
-        + " AND ".join(where)
-        + (" ORDER BY sk" if forward else " ORDER BY sk DESC")
+        tail_values = start[2:]
+        columns = f"({sk_col}{tail})" if tail else sk_col
+        marks = "(" + ", ".join("?" * len(tail_values)) + ")" if tail else "?"
+        where.append(f"{columns} {'>' if forward else '<'} {marks}")
+        args.extend(tail_values)
+    direction = "" if forward else " DESC"
+    order = ", ".join(
+        f"{c}{direction}" for c in [sk_col, *([c.strip() for c in tail.split(",") if c.strip()])]
     )
-    limit = params.get("Limit")
-
-    def run(conn: sqlite3.Connection) -> _Page:
-        return _read_page(
-            conn, sql, tuple(args), table, limit, condition, projection, select == "COUNT"
-        )
-
-    page = await ctx.store.run_read(run, bounded=limit is not None and limit <= BOUNDED_ROWS)
-    return _response(table, params, page, select)
+    sql = " AND ".join(where) + f" ORDER BY {order}"
+    return await _execute(ctx, target, params, sql, args, request, select)
 
 
 # ---------------------------------------------------------------------------- Scan
@@ -265,7 +360,6 @@ async def query(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
 
 async def scan(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
     table = ctx.item_table(params["TableName"])
-    reject_legacy(params)
     segment = params.get("Segment")
     total = params.get("TotalSegments")
     if segment is not None and total is None:
@@ -283,30 +377,18 @@ async def scan(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
             "The Segment parameter is zero-based and must be less than parameter TotalSegments: "
             f"Segment: {segment} is not less than TotalSegments: {total}"
         )
-    subs = substitutions(params, ("FilterExpression", "ProjectionExpression"))
-    condition = None
-    if params.get("FilterExpression") is not None:
-        condition = ex.parse_condition(params["FilterExpression"], subs, "FilterExpression")
-    select, projection = _select_and_projection(params, subs)
-    subs.check_all_used()
-    where = ["tid = ?"]
-    args: list[Any] = [table.tid]
+    request = read_request(params, query=False)
+    target = _target(table, params)
+    select = _select(target, params, request)
+    base, args, (h_col, pk_col, sk_col, tail) = _source(target)
+    where = [base]
     if segment is not None and total is not None:
-        low = segment * 2**32 // total
-        high = (segment + 1) * 2**32 // total
-        where.append("h >= ? AND h < ?")
-        args.extend([low, high])
-    start = _start_key(table, params)
+        where.append(f"{h_col} >= ? AND {h_col} < ?")
+        args.extend([segment * 2**32 // total, (segment + 1) * 2**32 // total])
+    columns = f"{h_col}, {pk_col}, {sk_col}{tail}"
+    start = _start_key(target, params)
     if start is not None:
-        where.append("(h, pk, sk) > (?, ?, ?)")
-        args.extend(start[0])
-    sql = "SELECT item, size FROM items WHERE " + " AND ".join(where) + " ORDER BY h, pk, sk"
-    limit = params.get("Limit")
-
-    def run(conn: sqlite3.Connection) -> _Page:
-        return _read_page(
-            conn, sql, tuple(args), table, limit, condition, projection, select == "COUNT"
-        )
-
-    page = await ctx.store.run_read(run, bounded=limit is not None and limit <= BOUNDED_ROWS)
-    return _response(table, params, page, select)
+        where.append(f"({columns}) > ({', '.join('?' * len(start))})")
+        args.extend(start)
+    sql = " AND ".join(where) + f" ORDER BY {columns}"
+    return await _execute(ctx, target, params, sql, args, request, select)

@@ -7,8 +7,10 @@ parameters are recognised so that they are never silently ignored.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from dynoxide_streams.engine import expressions as ex
 from dynoxide_streams.engine.expressions import Substitutions
 from dynoxide_streams.engine.values import Item, validate_item, validate_value
 from dynoxide_streams.errors import DynamoDBError, ValidationException
@@ -110,3 +112,80 @@ def return_values(params: dict[str, Any], allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ValidationException(f"ReturnValues can only be {' or '.join(allowed[::-1])}")
     return value
+
+
+@dataclass
+class ReadRequest:
+    """The parsed read parameters of a Query or Scan."""
+
+    key_terms: list[ex.KeyTerm] | None
+    condition: ex.Condition | None
+    projection: list[ex.Path] | None
+    legacy_projection: bool = False
+
+
+def read_request(params: dict[str, Any], *, query: bool) -> ReadRequest:
+    """Parse a Query's or Scan's key condition, filter and projection.
+
+    Raises ValidationException for bad or inconsistent parameters, as AWS does.
+    """
+    reject_legacy(params)
+    expressions: tuple[str, ...] = ("KeyConditionExpression",) if query else ()
+    expressions += ("FilterExpression", "ProjectionExpression")
+    subs = substitutions(params, expressions)
+    terms = None
+    if query:
+        if params.get("KeyConditionExpression") is None:
+            raise ValidationException(
+                "Either the KeyConditions or KeyConditionExpression parameter must be "
+                "specified in the request."
+            )
+        terms = ex.parse_key_condition(params["KeyConditionExpression"], subs)
+    condition = None
+    if params.get("FilterExpression") is not None:
+        condition = ex.parse_condition(params["FilterExpression"], subs, "FilterExpression")
+    projection = None
+    if params.get("ProjectionExpression") is not None:
+        projection = ex.parse_projection(params["ProjectionExpression"], subs)
+    subs.check_all_used()
+    return ReadRequest(terms, condition, projection)
+
+
+def write_substitutions(params: dict[str, Any], expressions: tuple[str, ...]) -> Substitutions:
+    """Placeholders of a write request, after refusing mixed/legacy parameters."""
+    reject_legacy(params)
+    return substitutions(params, expressions)
+
+
+def write_condition(params: dict[str, Any], subs: Substitutions) -> ex.Condition | None:
+    """The condition of a write (ConditionExpression), or None."""
+    text = params.get("ConditionExpression")
+    return None if text is None else ex.parse_condition(text, subs)
+
+
+def update_plan(
+    params: dict[str, Any], subs: Substitutions, key_names: tuple[str, ...]
+) -> ex.UpdatePlan | None:
+    """The UpdateExpression of an update, refusing changes to key attributes."""
+    text = params.get("UpdateExpression")
+    if text is None:
+        return None
+    plan = ex.parse_update(text, subs)
+    for path in plan.paths:
+        if path[0] in key_names:
+            raise ValidationException(
+                "One or more parameter values were invalid: Cannot update attribute "
+                f"{path[0]}. This attribute is part of the key"
+            )
+    return plan
+
+
+def item_projection(params: dict[str, Any]) -> list[ex.Path] | None:
+    """The projection of a GetItem-shaped read (ProjectionExpression), or None."""
+    reject_legacy(params)
+    subs = substitutions(params, ("ProjectionExpression",))
+    projection = None
+    if params.get("ProjectionExpression") is not None:
+        projection = ex.parse_projection(params["ProjectionExpression"], subs)
+    subs.check_all_used()
+    return projection

@@ -32,7 +32,7 @@ from dynoxide_streams.engine.tables import TableInfo
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 BOUNDED_ROWS = 100
 """A read of at most this many rows may run on the event loop (see run_read)."""
@@ -56,6 +56,35 @@ _MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (tid, h, pk, sk)
     ) WITHOUT ROWID;
     CREATE TABLE dropped_tables (tid INTEGER PRIMARY KEY);
+    """,
+    2: """
+    CREATE TABLE index_items (
+        tid INTEGER NOT NULL,
+        iid INTEGER NOT NULL,
+        ih INTEGER NOT NULL,
+        ipk BLOB NOT NULL,
+        isk BLOB NOT NULL,
+        pk BLOB NOT NULL,
+        sk BLOB NOT NULL,
+        size INTEGER NOT NULL,
+        item BLOB NOT NULL,
+        PRIMARY KEY (tid, iid, ih, ipk, isk, pk, sk)
+    ) WITHOUT ROWID;
+    CREATE TABLE index_stats (
+        tid INTEGER NOT NULL,
+        iid INTEGER NOT NULL,
+        item_count INTEGER NOT NULL DEFAULT 0,
+        size_bytes INTEGER NOT NULL DEFAULT 0,
+        backfill_h INTEGER,
+        backfill_pk BLOB,
+        backfill_sk BLOB,
+        PRIMARY KEY (tid, iid)
+    );
+    CREATE TABLE dropped_indexes (
+        tid INTEGER NOT NULL,
+        iid INTEGER NOT NULL,
+        PRIMARY KEY (tid, iid)
+    );
     """,
 }
 
@@ -153,8 +182,15 @@ class Store:
         rows = self.write_conn.execute(
             "SELECT tid, name, spec, item_count, size_bytes FROM tables"
         ).fetchall()
+        stats: dict[int, dict[int, tuple[int, int]]] = {}
+        for tid, iid, count, size in self.write_conn.execute(
+            "SELECT tid, iid, item_count, size_bytes FROM index_stats"
+        ):
+            stats.setdefault(tid, {})[iid] = (count, size)
         for tid, name, spec, count, size in rows:
-            self.tables[name] = TableInfo(tid, name, orjson.loads(spec), count, size)
+            table = TableInfo(tid, name, orjson.loads(spec), count, size)
+            table.load_indexes(stats.get(tid, {}))
+            self.tables[name] = table
 
     # ------------------------------------------------------------------- reads
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +60,122 @@ class KeyAttribute:
     type: str  # "S" | "N" | "B"
 
 
+IndexKey = tuple[int, bytes, bytes]
+"""(ih, ipk, isk): an index entry's key, encoded like a table key."""
+
+
+@dataclass(eq=False)
+class IndexInfo:
+    """A global or local secondary index of a table.
+
+    ``spec`` is its entry in the table spec (``GlobalSecondaryIndexes`` or
+    ``LocalSecondaryIndexes``), including the internal ``IndexId`` and, for a GSI, its
+    ``IndexStatus``. An item is in the index only when it has every index key
+    attribute with the right type (sparse indexes).
+    """
+
+    table: TableInfo
+    spec: dict[str, Any]
+    local: bool
+    hash_key: KeyAttribute
+    range_key: KeyAttribute | None
+    item_count: int = 0
+    size_bytes: int = 0
+
+    @property
+    def name(self) -> str:
+        return str(self.spec["IndexName"])
+
+    @property
+    def iid(self) -> int:
+        return int(self.spec["IndexId"])
+
+    @property
+    def status(self) -> str:
+        return str(self.spec.get("IndexStatus", "ACTIVE"))
+
+    @property
+    def projection_type(self) -> str:
+        return str(self.spec["Projection"]["ProjectionType"])
+
+    @property
+    def key_names(self) -> tuple[str, ...]:
+        if self.range_key is None:
+            return (self.hash_key.name,)
+        return (self.hash_key.name, self.range_key.name)
+
+    @property
+    def projected_names(self) -> frozenset[str] | None:
+        """Attributes the index holds, or None for projection ALL."""
+        if self.projection_type == "ALL":
+            return None
+        names = set(self.table.key_names) | set(self.key_names)
+        if self.projection_type == "INCLUDE":
+            names.update(self.spec["Projection"].get("NonKeyAttributes", ()))
+        return frozenset(names)
+
+    def check_item(self, item: Item) -> None:
+        """Refuse an item whose index key attributes have the wrong type or are empty."""
+        for attr in (self.hash_key, self.range_key):
+            if attr is None or attr.name not in item:
+                continue
+            actual = value_type(item[attr.name])
+            if actual != attr.type:
+                raise ValidationException(
+                    "One or more parameter values were invalid: Type mismatch for Index Key "
+                    f"{attr.name} Expected: {attr.type} Actual: {actual} IndexName: {self.name}"
+                )
+            if key_value_bytes(item[attr.name]) == 0:
+                raise ValidationException(
+                    "One or more parameter values are not valid. A value specified for a "
+                    "secondary index key is not supported. The AttributeValue for a key "
+                    f"attribute cannot contain an empty string value. IndexName: {self.name}, "
+                    f"IndexKey: {attr.name}"
+                )
+
+    def entry_key(self, item: Item | None) -> IndexKey | None:
+        """The index key of ``item``, or None when the item is not in the index."""
+        if item is None:
+            return None
+        hash_value = item.get(self.hash_key.name)
+        if hash_value is None or value_type(hash_value) != self.hash_key.type:
+            return None
+        isk = b""
+        if self.range_key is not None:
+            range_value = item.get(self.range_key.name)
+            if range_value is None or value_type(range_value) != self.range_key.type:
+                return None
+            isk = encode_key(range_value)
+        ipk = encode_key(hash_value)
+        return hash_partition(ipk), ipk, isk
+
+    def project(self, item: Item) -> Item:
+        """The part of ``item`` stored in the index."""
+        names = self.projected_names
+        if names is None:
+            return item
+        return {name: value for name, value in item.items() if name in names}
+
+    def description(self) -> dict[str, Any]:
+        """The index as DescribeTable reports it."""
+        desc: dict[str, Any] = {
+            "IndexName": self.name,
+            "KeySchema": self.spec["KeySchema"],
+            "Projection": self.spec["Projection"],
+        }
+        if not self.local:
+            desc["IndexStatus"] = self.status
+            if self.status == "CREATING":
+                desc["Backfilling"] = True
+            desc["ProvisionedThroughput"] = self.spec["ProvisionedThroughput"]
+        desc["IndexSizeBytes"] = self.size_bytes
+        desc["ItemCount"] = self.item_count
+        desc["IndexArn"] = f"{self.table.arn}/index/{self.name}"
+        if not self.local and "WarmThroughput" in self.spec:
+            desc["WarmThroughput"] = self.spec["WarmThroughput"]
+        return desc
+
+
 @dataclass(eq=False)
 class TableInfo:
     """One table of the catalog. ``tid`` is the internal row id, never reused."""
@@ -73,16 +188,45 @@ class TableInfo:
     deleted: bool = False
     hash_key: KeyAttribute = field(init=False)
     range_key: KeyAttribute | None = field(init=False)
+    indexes: dict[str, IndexInfo] = field(init=False)
 
     def __post_init__(self) -> None:
+        self.hash_key, self.range_key = self.typed_keys(self.spec["KeySchema"])
+        self.indexes = {}
+        self.load_indexes({})
+
+    def typed_keys(
+        self, key_schema: list[dict[str, str]]
+    ) -> tuple[KeyAttribute, KeyAttribute | None]:
+        """Hash and range attributes of a key schema, typed by the table's definitions."""
         types = {d["AttributeName"]: d["AttributeType"] for d in self.spec["AttributeDefinitions"]}
-        hash_name = self.spec["KeySchema"][0]["AttributeName"]
-        self.hash_key = KeyAttribute(hash_name, types[hash_name])
-        if len(self.spec["KeySchema"]) > 1:
-            range_name = self.spec["KeySchema"][1]["AttributeName"]
-            self.range_key = KeyAttribute(range_name, types[range_name])
-        else:
-            self.range_key = None
+        hash_name = key_schema[0]["AttributeName"]
+        range_key = None
+        if len(key_schema) > 1:
+            range_name = key_schema[1]["AttributeName"]
+            range_key = KeyAttribute(range_name, types[range_name])
+        return KeyAttribute(hash_name, types[hash_name]), range_key
+
+    def load_indexes(self, counts: dict[int, tuple[int, int]]) -> None:
+        """(Re)build ``indexes`` from the spec, keeping counters of surviving indexes."""
+        previous = {index.iid: index for index in self.indexes.values()}
+        indexes: dict[str, IndexInfo] = {}
+        for member, local in (("LocalSecondaryIndexes", True), ("GlobalSecondaryIndexes", False)):
+            for spec in self.spec.get(member, ()):
+                hash_key, range_key = self.typed_keys(spec["KeySchema"])
+                index = IndexInfo(self, spec, local, hash_key, range_key)
+                old = previous.get(index.iid)
+                if index.iid in counts:
+                    index.item_count, index.size_bytes = counts[index.iid]
+                elif old is not None:
+                    index.item_count, index.size_bytes = old.item_count, old.size_bytes
+                indexes[index.name] = index
+        self.indexes = indexes
+
+    def check_index_keys(self, item: Item) -> None:
+        """Refuse an item that some index could not hold (wrong type, empty value)."""
+        for index in self.indexes.values():
+            index.check_item(item)
 
     # ----------------------------------------------------------------- identity
 
@@ -182,125 +326,11 @@ class TableInfo:
             desc["BillingModeSummary"] = spec["BillingModeSummary"]
         if spec.get("TableClass", "STANDARD") != "STANDARD":
             desc["TableClassSummary"] = {"TableClass": spec["TableClass"]}
+        local = [i.description() for i in self.indexes.values() if i.local]
+        global_ = [i.description() for i in self.indexes.values() if not i.local]
+        if local:
+            desc["LocalSecondaryIndexes"] = local
+        if global_:
+            desc["GlobalSecondaryIndexes"] = global_
         desc["DeletionProtectionEnabled"] = spec.get("DeletionProtectionEnabled", False)
         return desc
-
-
-def new_table_spec(
-    params: dict[str, Any], *, region: str, account_id: str, now: float
-) -> dict[str, Any]:
-    """Validate a CreateTable request's key schema and billing; return the table's spec.
-
-    Raises ValidationException with AWS's messages. Secondary indexes and streams are
-    rejected until they are implemented, rather than silently ignored.
-    """
-    name = resolve_table_name(params["TableName"])
-    missing = [
-        f"Value null at '{member}' failed to satisfy constraint: Member must not be null"
-        for member, param in (
-            ("attributeDefinitions", "AttributeDefinitions"),
-            ("keySchema", "KeySchema"),
-        )
-        if params.get(param) is None
-    ]
-    if missing:
-        noun = "error" if len(missing) == 1 else "errors"
-        raise ValidationException(
-            f"{len(missing)} validation {noun} detected: " + "; ".join(missing)
-        )
-    definitions: list[dict[str, str]] = params["AttributeDefinitions"]
-    key_schema: list[dict[str, str]] = params["KeySchema"]
-    defined: dict[str, str] = {}
-    for definition in definitions:
-        if definition["AttributeName"] in defined:
-            raise ValidationException("Cannot have two attributes with the same name")
-        defined[definition["AttributeName"]] = definition["AttributeType"]
-    if len(key_schema) > 2:
-        raise ValidationException(
-            "1 validation error detected: Value '"
-            + str(key_schema)
-            + "' at 'keySchema' failed to satisfy constraint: Member must have length less "
-            "than or equal to 2"
-        )
-    if any(element["AttributeName"] not in defined for element in key_schema):
-        raise ValidationException("Invalid KeySchema: Some index key attribute have no definition")
-    if key_schema[0]["KeyType"] != "HASH":
-        raise ValidationException(
-            "Invalid KeySchema: The first KeySchemaElement is not a HASH key type"
-        )
-    if len(key_schema) == 2:
-        if key_schema[0]["AttributeName"] == key_schema[1]["AttributeName"]:
-            raise ValidationException(
-                "Both the Hash Key and the Range Key element in the KeySchema have the same name"
-            )
-        if key_schema[1]["KeyType"] != "RANGE":
-            raise ValidationException(
-                "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type"
-            )
-    for index_kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
-        if params.get(index_kind):
-            raise ValidationException(
-                f"One or more parameter values were invalid: {index_kind} are not supported by this server yet"
-            )
-    if len(defined) != len(key_schema):
-        raise ValidationException(
-            "One or more parameter values were invalid: Number of attributes in KeySchema does "
-            "not exactly match number of attributes defined in AttributeDefinitions"
-        )
-    if (params.get("StreamSpecification") or {}).get("StreamEnabled"):
-        raise ValidationException(
-            "One or more parameter values were invalid: StreamSpecification is not supported by this server yet"
-        )
-    billing = params.get("BillingMode", "PROVISIONED")
-    throughput = billing_throughput(billing, params.get("ProvisionedThroughput"))
-    table_id = str(uuid.uuid4())
-    spec: dict[str, Any] = {
-        "AttributeDefinitions": [
-            {"AttributeName": d["AttributeName"], "AttributeType": d["AttributeType"]}
-            for d in definitions
-        ],
-        "KeySchema": [
-            {"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in key_schema
-        ],
-        "CreationDateTime": now,
-        "ProvisionedThroughput": throughput,
-        "TableArn": f"arn:aws:dynamodb:{region}:{account_id}:table/{name}",
-        "TableId": table_id,
-        "TableClass": params.get("TableClass", "STANDARD"),
-        "DeletionProtectionEnabled": bool(params.get("DeletionProtectionEnabled", False)),
-    }
-    if billing == "PAY_PER_REQUEST":
-        spec["BillingModeSummary"] = {
-            "BillingMode": "PAY_PER_REQUEST",
-            "LastUpdateToPayPerRequestDateTime": now,
-        }
-    return spec
-
-
-MAX_CAPACITY_UNITS = 1_000_000_000_000
-
-
-def billing_throughput(billing: str, throughput: dict[str, Any] | None) -> dict[str, Any]:
-    """ProvisionedThroughput description for a billing mode, with AWS's checks."""
-    if billing == "PAY_PER_REQUEST":
-        if throughput is not None:
-            raise ValidationException(
-                "One or more parameter values were invalid: Neither ReadCapacityUnits nor "
-                "WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST"
-            )
-        return {"NumberOfDecreasesToday": 0, "ReadCapacityUnits": 0, "WriteCapacityUnits": 0}
-    if throughput is None:
-        raise ValidationException(
-            "One or more parameter values were invalid: ReadCapacityUnits and "
-            "WriteCapacityUnits must both be specified when BillingMode is PROVISIONED"
-        )
-    for member in ("ReadCapacityUnits", "WriteCapacityUnits"):
-        if int(throughput[member]) > MAX_CAPACITY_UNITS:
-            raise ValidationException(
-                f"Given value {int(throughput[member])} for {member} is out of bounds"
-            )
-    return {
-        "NumberOfDecreasesToday": 0,
-        "ReadCapacityUnits": int(throughput["ReadCapacityUnits"]),
-        "WriteCapacityUnits": int(throughput["WriteCapacityUnits"]),
-    }

@@ -32,8 +32,8 @@ from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from dynoxide_streams.engine.store import Store
-from dynoxide_streams.engine.tables import StorageKey, TableInfo
-from dynoxide_streams.engine.values import Item, items_equal
+from dynoxide_streams.engine.tables import IndexInfo, StorageKey, TableInfo
+from dynoxide_streams.engine.values import Item, item_size, items_equal
 from dynoxide_streams.errors import (
     DynamoDBError,
     InternalServerError,
@@ -80,11 +80,19 @@ class _Job:
 
 
 class ItemBatch(_Job):
-    """Item writes applied all or nothing (PutItem is a batch of one)."""
+    """Item writes applied all or nothing (PutItem is a batch of one).
 
-    def __init__(self, writes: Sequence[ItemWrite]) -> None:
+    ``finish``, if given, runs after every write of the batch has decided and may
+    raise a DynamoDBError to reject the whole batch (transactions collect their
+    cancellation reasons this way).
+    """
+
+    def __init__(
+        self, writes: Sequence[ItemWrite], finish: Callable[[], None] | None = None
+    ) -> None:
         super().__init__()
         self.writes = writes
+        self.finish = finish
 
 
 class SchemaChange(_Job, Generic[T]):
@@ -241,10 +249,11 @@ class Writer:
     def _commit_items(self, batches: list[ItemBatch]) -> None:
         if not batches:
             return
+        index_deltas: dict[IndexInfo, list[int]] = {}
         try:
             changes, rows = self._decide(batches)
             if rows:
-                self._flush(rows, changes)
+                index_deltas = self._flush(rows, changes)
         except Exception as exc:
             log.exception("write group failed", batches=len(batches))
             error = InternalServerError(f"Internal server error: {type(exc).__name__}")
@@ -253,7 +262,7 @@ class Writer:
                     batch.error = error
             changes = []
         else:
-            self._apply_counters(rows)
+            self._apply_counters(rows, index_deltas)
         for batch in batches:
             batch.done.set()
         if changes:
@@ -277,6 +286,8 @@ class Writer:
                     after = _Row(None, 0) if outcome is None else _Row(*outcome)
                     staged[slot] = after
                     write.old, write.new = before.item, after.item
+                if batch.finish is not None:
+                    batch.finish()
             except DynamoDBError as exc:
                 batch.error = exc
                 continue
@@ -315,15 +326,40 @@ class Writer:
         self,
         rows: dict[tuple[TableInfo, StorageKey], tuple[_Row, _Row]],
         changes: list[Change],
-    ) -> None:
+    ) -> dict[IndexInfo, list[int]]:
         puts = []
         deletes = []
-        for (table, (h, pk, sk)), (_, after) in rows.items():
+        index_puts: list[tuple[Any, ...]] = []
+        index_deletes: list[tuple[Any, ...]] = []
+        index_deltas: dict[IndexInfo, list[int]] = {}
+        for (table, (h, pk, sk)), (before, after) in rows.items():
             if after.item is None:
                 deletes.append((table.tid, h, pk, sk))
             else:
                 puts.append((table.tid, h, pk, sk, after.size, orjson.dumps(after.item)))
+            for index in table.indexes.values():
+                _index_rows(
+                    index, pk, sk, before.item, after.item, index_puts, index_deletes, index_deltas
+                )
         with self._store.transaction() as conn:
+            if index_deletes:
+                conn.executemany(
+                    "DELETE FROM index_items WHERE tid=? AND iid=? AND ih=? AND ipk=? AND isk=? "
+                    "AND pk=? AND sk=?",
+                    index_deletes,
+                )
+            if index_puts:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO index_items (tid, iid, ih, ipk, isk, pk, sk, size, item) "
+                    "VALUES (?,?,?,?,?,?,?,?,?)",
+                    index_puts,
+                )
+            if index_deltas:
+                conn.executemany(
+                    "UPDATE index_stats SET item_count = item_count + ?, size_bytes = size_bytes + ? "
+                    "WHERE tid = ? AND iid = ?",
+                    [(c, z, ix.table.tid, ix.iid) for ix, (c, z) in index_deltas.items()],
+                )
             if puts:
                 conn.executemany(
                     "INSERT OR REPLACE INTO items (tid, h, pk, sk, size, item) VALUES (?,?,?,?,?,?)",
@@ -339,11 +375,19 @@ class Writer:
             for capture in self.capture:
                 capture(conn, changes)
         self._dirty = True
+        return index_deltas
 
-    def _apply_counters(self, rows: dict[tuple[TableInfo, StorageKey], tuple[_Row, _Row]]) -> None:
+    def _apply_counters(
+        self,
+        rows: dict[tuple[TableInfo, StorageKey], tuple[_Row, _Row]],
+        index_deltas: dict[IndexInfo, list[int]],
+    ) -> None:
         for table, (count, size) in _deltas(rows).items():
             table.item_count += count
             table.size_bytes += size
+        for index, (count, size) in index_deltas.items():
+            index.item_count += count
+            index.size_bytes += size
 
     def _published(self, changes: Sequence[Change]) -> None:
         self.high_water += 1
@@ -354,6 +398,38 @@ class Writer:
                 listener(changes)
             except Exception:
                 log.exception("post-commit listener failed")
+
+
+def _index_rows(
+    index: IndexInfo,
+    pk: bytes,
+    sk: bytes,
+    before: Item | None,
+    after: Item | None,
+    puts: list[tuple[Any, ...]],
+    deletes: list[tuple[Any, ...]],
+    deltas: dict[IndexInfo, list[int]],
+) -> None:
+    """Index row changes for one item going from ``before`` to ``after``."""
+    old_key = index.entry_key(before)
+    new_key = index.entry_key(after)
+    if old_key is None and new_key is None:
+        return
+    delta = deltas.setdefault(index, [0, 0])
+    tid, iid = index.table.tid, index.iid
+    if old_key is not None:
+        assert before is not None
+        delta[0] -= 1
+        delta[1] -= item_size(index.project(before))
+        if old_key != new_key:
+            deletes.append((tid, iid, *old_key, pk, sk))
+    if new_key is not None:
+        assert after is not None
+        projected = index.project(after)
+        size = item_size(projected)
+        delta[0] += 1
+        delta[1] += size
+        puts.append((tid, iid, *new_key, pk, sk, size, orjson.dumps(projected)))
 
 
 def _deltas(

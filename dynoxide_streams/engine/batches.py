@@ -1,0 +1,122 @@
+"""BatchGetItem and BatchWriteItem.
+
+BatchWriteItem validates every request first (nothing is written if any is bad), then
+commits all puts and deletes as one Writer batch, so ``UnprocessedItems`` is always
+empty. BatchGetItem reads its keys (≤ 100) by primary key and returns up to 16 MB,
+leaving the rest in ``UnprocessedKeys`` as DynamoDB does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from dynoxide_streams.engine import expressions as ex
+from dynoxide_streams.engine.capacity import read_units
+from dynoxide_streams.engine.context import EngineContext
+from dynoxide_streams.engine.items import WritePlan, plan_delete, plan_put
+from dynoxide_streams.engine.requests import item_projection
+from dynoxide_streams.engine.values import validate_item
+from dynoxide_streams.engine.writer import ItemBatch
+from dynoxide_streams.errors import ValidationException
+
+MAX_BATCH_WRITE = 25
+MAX_BATCH_GET = 100
+MAX_BATCH_GET_BYTES = 16 * 1024 * 1024
+DUPLICATES = "Provided list of item keys contains duplicates"
+
+
+def _capacity_list(
+    mode: str | None, units: dict[str, float], kind: str
+) -> list[dict[str, Any]] | None:
+    if mode not in ("TOTAL", "INDEXES"):
+        return None
+    result = []
+    for name, total in units.items():
+        entry: dict[str, Any] = {
+            "TableName": name,
+            "CapacityUnits": total,
+            f"{kind}CapacityUnits": total,
+        }
+        if mode == "INDEXES":
+            entry["Table"] = {"CapacityUnits": total, f"{kind}CapacityUnits": total}
+        result.append(entry)
+    return result
+
+
+async def batch_write_item(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
+    request_items: dict[str, list[dict[str, Any]]] = params["RequestItems"]
+    if sum(len(requests) for requests in request_items.values()) > MAX_BATCH_WRITE:
+        raise ValidationException("Too many items requested for the BatchWriteItem call")
+    plans: list[WritePlan] = []
+    seen: set[tuple[int, tuple[int, bytes, bytes]]] = set()
+    for name, requests in request_items.items():
+        table = ctx.item_table(name)
+        for request in requests:
+            put, delete = request.get("PutRequest"), request.get("DeleteRequest")
+            if (put is None) == (delete is None):
+                raise ValidationException(
+                    "One or more parameter values were invalid: A WriteRequest must contain "
+                    "exactly one of PutRequest or DeleteRequest"
+                )
+            plan = plan_put(table, put) if put is not None else plan_delete(table, delete or {})
+            if (table.tid, plan.key) in seen:
+                raise ValidationException(DUPLICATES)
+            seen.add((table.tid, plan.key))
+            plans.append(plan)
+    await ctx.writer.submit(ItemBatch([plan.write for plan in plans]))
+    response: dict[str, Any] = {"UnprocessedItems": {}}
+    units: dict[str, float] = {}
+    for plan in plans:
+        units[plan.table.name] = units.get(plan.table.name, 0.0) + plan.capacity_units
+    capacity = _capacity_list(params.get("ReturnConsumedCapacity"), units, "Write")
+    if capacity is not None:
+        response["ConsumedCapacity"] = capacity
+    return response
+
+
+async def batch_get_item(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
+    request_items: dict[str, dict[str, Any]] = params["RequestItems"]
+    if sum(len(spec.get("Keys") or []) for spec in request_items.values()) > MAX_BATCH_GET:
+        raise ValidationException("Too many items requested for the BatchGetItem call")
+    plans = []
+    for name, spec in request_items.items():
+        table = ctx.item_table(name)
+        projection = item_projection(spec)
+        keys = []
+        seen: set[tuple[int, bytes, bytes]] = set()
+        for key in spec["Keys"]:
+            checked = validate_item(key)
+            storage = table.key_of(checked)
+            if storage in seen:
+                raise ValidationException(DUPLICATES)
+            seen.add(storage)
+            keys.append((key, storage))
+        plans.append((name, table, spec, projection, keys))
+    responses: dict[str, list[Any]] = {}
+    unprocessed: dict[str, Any] = {}
+    units: dict[str, float] = {}
+    total = 0
+    for name, table, spec, projection, keys in plans:
+        found = responses.setdefault(name, [])
+        consistent = bool(spec.get("ConsistentRead"))
+        for position, (_, storage) in enumerate(keys):
+            if total >= MAX_BATCH_GET_BYTES:
+                rest = {k: v for k, v in spec.items() if k != "Keys"}
+                rest["Keys"] = [k for k, _ in keys[position:]]
+                unprocessed[name] = rest
+                break
+            row = ctx.store.get_item_row(table.tid, storage)
+            size = 0 if row is None else row[1]
+            units[name] = units.get(name, 0.0) + read_units(size, consistent)
+            if row is None:
+                continue
+            total += size
+            item = orjson.loads(row[0])
+            found.append(item if projection is None else ex.project(projection, item))
+    response: dict[str, Any] = {"Responses": responses, "UnprocessedKeys": unprocessed}
+    capacity = _capacity_list(params.get("ReturnConsumedCapacity"), units, "Read")
+    if capacity is not None:
+        response["ConsumedCapacity"] = capacity
+    return response

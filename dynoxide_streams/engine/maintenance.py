@@ -1,0 +1,144 @@
+"""Background upkeep through the Writer, in bounded chunks.
+
+* purge the rows (items and index entries) of deleted tables and indexes;
+* backfill a GSI created by UpdateTable from the table's existing items, then mark it
+  ACTIVE.
+
+Each chunk is one short :class:`SchemaChange`, so user writes interleave with the
+work and never wait behind one huge transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import orjson
+
+from dynoxide_streams.engine.context import EngineContext
+from dynoxide_streams.engine.tables import IndexInfo, TableInfo
+from dynoxide_streams.engine.values import item_size
+from dynoxide_streams.engine.writer import SchemaChange
+
+CHUNK = 2000
+
+
+def _nothing() -> None:
+    return None
+
+
+async def run_maintenance(ctx: EngineContext) -> int:
+    """Do all pending upkeep; return the number of rows touched."""
+    total = 0
+    while True:
+        job: SchemaChange[int] = SchemaChange(lambda conn: _step(ctx, conn))
+        await ctx.writer.submit(job)
+        assert job.result is not None
+        if job.result < 0:
+            return total
+        total += job.result
+
+
+def _step(ctx: EngineContext, conn: sqlite3.Connection) -> tuple[int, Callable[[], None]]:
+    """One chunk of the first pending task; -1 when nothing is pending."""
+    row = conn.execute("SELECT tid FROM dropped_tables LIMIT 1").fetchone()
+    if row is not None:
+        return _purge(conn, row[0], None), _nothing
+    row = conn.execute("SELECT tid, iid FROM dropped_indexes LIMIT 1").fetchone()
+    if row is not None:
+        return _purge(conn, row[0], row[1]), _nothing
+    for table in list(ctx.store.tables.values()):
+        for index in table.indexes.values():
+            if index.status == "CREATING":
+                return _backfill(conn, table, index)
+    return -1, _nothing
+
+
+def _purge(conn: sqlite3.Connection, tid: int, iid: int | None) -> int:
+    if iid is None:
+        deleted = conn.execute(
+            "DELETE FROM items WHERE tid = ? AND (h, pk, sk) IN "
+            "(SELECT h, pk, sk FROM items WHERE tid = ? LIMIT ?)",
+            (tid, tid, CHUNK),
+        ).rowcount
+        deleted += conn.execute(
+            "DELETE FROM index_items WHERE tid = ? AND (iid, ih, ipk, isk, pk, sk) IN "
+            "(SELECT iid, ih, ipk, isk, pk, sk FROM index_items WHERE tid = ? LIMIT ?)",
+            (tid, tid, CHUNK),
+        ).rowcount
+        if deleted == 0:
+            conn.execute("DELETE FROM dropped_tables WHERE tid = ?", (tid,))
+        return deleted
+    deleted = conn.execute(
+        "DELETE FROM index_items WHERE tid = ? AND iid = ? AND (ih, ipk, isk, pk, sk) IN "
+        "(SELECT ih, ipk, isk, pk, sk FROM index_items WHERE tid = ? AND iid = ? LIMIT ?)",
+        (tid, iid, tid, iid, CHUNK),
+    ).rowcount
+    if deleted == 0:
+        conn.execute("DELETE FROM dropped_indexes WHERE tid = ? AND iid = ?", (tid, iid))
+    return deleted
+
+
+def _backfill(
+    conn: sqlite3.Connection, table: TableInfo, index: IndexInfo
+) -> tuple[int, Callable[[], None]]:
+    """Index the next chunk of existing items; mark the index ACTIVE when done.
+
+    Items written meanwhile are indexed by the Writer itself (the index is in the
+    catalog from its creation), so rows already present are left as they are.
+    """
+    cursor = conn.execute(
+        "SELECT backfill_h, backfill_pk, backfill_sk FROM index_stats WHERE tid = ? AND iid = ?",
+        (table.tid, index.iid),
+    ).fetchone()
+    if cursor is None or cursor[0] is None:
+        rows = conn.execute(
+            "SELECT h, pk, sk, item FROM items WHERE tid = ? ORDER BY h, pk, sk LIMIT ?",
+            (table.tid, CHUNK),
+        ).fetchall()
+    else:
+        rows = conn.execute(
+            "SELECT h, pk, sk, item FROM items WHERE tid = ? AND (h, pk, sk) > (?, ?, ?) "
+            "ORDER BY h, pk, sk LIMIT ?",
+            (table.tid, *cursor, CHUNK),
+        ).fetchall()
+    added = added_size = 0
+    for _, pk, sk, raw in rows:
+        item = orjson.loads(raw)
+        key = index.entry_key(item)
+        if key is None:
+            continue
+        projected = index.project(item)
+        size = item_size(projected)
+        inserted = conn.execute(
+            "INSERT OR IGNORE INTO index_items (tid, iid, ih, ipk, isk, pk, sk, size, item) "
+            "VALUES (?,?,?,?,?,?,?,?,?)",
+            (table.tid, index.iid, *key, pk, sk, size, orjson.dumps(projected)),
+        ).rowcount
+        if inserted:
+            added += 1
+            added_size += size
+    last = rows[-1][:3] if rows else (None, None, None)
+    conn.execute(
+        "UPDATE index_stats SET item_count = item_count + ?, size_bytes = size_bytes + ?, "
+        "backfill_h = ?, backfill_pk = ?, backfill_sk = ? WHERE tid = ? AND iid = ?",
+        (added, added_size, *last, table.tid, index.iid),
+    )
+    finished = len(rows) < CHUNK
+    spec = table.spec
+    if finished:
+        spec = {**table.spec}
+        spec["GlobalSecondaryIndexes"] = [
+            {**ix, "IndexStatus": "ACTIVE"} if ix["IndexId"] == index.iid else ix
+            for ix in table.spec["GlobalSecondaryIndexes"]
+        ]
+        conn.execute("UPDATE tables SET spec = ? WHERE tid = ?", (orjson.dumps(spec), table.tid))
+
+    def publish() -> None:
+        index.item_count += added
+        index.size_bytes += added_size
+        if finished:
+            table.spec = spec
+            table.load_indexes({})
+
+    return max(len(rows), 1), publish

@@ -1,0 +1,299 @@
+"""Validation of table definitions: key schemas, indexes, billing and tags.
+
+Pure functions from request parameters to the table spec stored in the catalog (the
+JSON behind :class:`~dynoxide_streams.engine.tables.TableInfo`), raising
+ValidationException with AWS's messages.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from dynoxide_streams.engine.tables import resolve_table_name
+from dynoxide_streams.errors import ValidationException
+
+MAX_CAPACITY_UNITS = 1_000_000_000_000
+MAX_LOCAL_INDEXES = 5
+MAX_GLOBAL_INDEXES = 20
+MAX_TAGS = 50
+
+_INVALID = "One or more parameter values were invalid: "
+
+
+def _null_members(params: dict[str, Any], members: tuple[tuple[str, str], ...]) -> None:
+    missing = [
+        f"Value null at '{path}' failed to satisfy constraint: Member must not be null"
+        for path, member in members
+        if params.get(member) is None
+    ]
+    if missing:
+        noun = "error" if len(missing) == 1 else "errors"
+        raise ValidationException(
+            f"{len(missing)} validation {noun} detected: " + "; ".join(missing)
+        )
+
+
+def check_key_schema(key_schema: list[dict[str, str]], defined: dict[str, str]) -> None:
+    """AWS's rules for one key schema (table or index)."""
+    if len(key_schema) > 2:
+        raise ValidationException(
+            "1 validation error detected: Value '"
+            + str(key_schema)
+            + "' at 'keySchema' failed to satisfy constraint: Member must have length less "
+            "than or equal to 2"
+        )
+    if any(element["AttributeName"] not in defined for element in key_schema):
+        raise ValidationException("Invalid KeySchema: Some index key attribute have no definition")
+    if key_schema[0]["KeyType"] != "HASH":
+        raise ValidationException(
+            "Invalid KeySchema: The first KeySchemaElement is not a HASH key type"
+        )
+    if len(key_schema) == 2:
+        if key_schema[0]["AttributeName"] == key_schema[1]["AttributeName"]:
+            raise ValidationException(
+                "Both the Hash Key and the Range Key element in the KeySchema have the same name"
+            )
+        if key_schema[1]["KeyType"] != "RANGE":
+            raise ValidationException(
+                "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type"
+            )
+
+
+def _definitions(definitions: list[dict[str, str]]) -> dict[str, str]:
+    defined: dict[str, str] = {}
+    for definition in definitions:
+        if definition["AttributeName"] in defined:
+            raise ValidationException("Cannot have two attributes with the same name")
+        defined[definition["AttributeName"]] = definition["AttributeType"]
+    return defined
+
+
+def _projection(index: dict[str, Any]) -> dict[str, Any]:
+    projection = index.get("Projection")
+    name = index["IndexName"]
+    if projection is None:
+        raise ValidationException(
+            f"1 validation error detected: Value null at 'projection' failed to satisfy constraint: "
+            f"Member must not be null (index {name})"
+        )
+    kind = projection.get("ProjectionType")
+    non_key = projection.get("NonKeyAttributes")
+    if kind is None:
+        raise ValidationException(_INVALID + "Unknown ProjectionType: null")
+    if kind == "INCLUDE" and not non_key:
+        raise ValidationException(
+            _INVALID + "ProjectionType is INCLUDE, but NonKeyAttributes is not specified"
+        )
+    if kind != "INCLUDE" and non_key is not None:
+        raise ValidationException(
+            _INVALID + f"ProjectionType is {kind}, but NonKeyAttributes is specified"
+        )
+    result: dict[str, Any] = {"ProjectionType": kind}
+    if non_key:
+        if len(set(non_key)) != len(non_key):
+            raise ValidationException(_INVALID + "Duplicate NonKeyAttribute in Projection")
+        result["NonKeyAttributes"] = list(non_key)
+    return result
+
+
+def _key_schema_copy(key_schema: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [{"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in key_schema]
+
+
+def global_index_spec(
+    index: dict[str, Any], defined: dict[str, str], billing: str, iid: int, status: str
+) -> dict[str, Any]:
+    """Validate one GlobalSecondaryIndex definition; return its stored spec."""
+    name = index["IndexName"]
+    check_key_schema(index["KeySchema"], defined)
+    throughput = index.get("ProvisionedThroughput")
+    if billing == "PAY_PER_REQUEST":
+        if throughput is not None:
+            raise ValidationException(
+                _INVALID + f"ProvisionedThroughput should not be specified for index: {name} "
+                "when BillingMode is PAY_PER_REQUEST"
+            )
+        described = {"NumberOfDecreasesToday": 0, "ReadCapacityUnits": 0, "WriteCapacityUnits": 0}
+    else:
+        if throughput is None:
+            raise ValidationException(
+                _INVALID + f"ProvisionedThroughput should not be null for index: {name}"
+            )
+        described = billing_throughput("PROVISIONED", throughput)
+    return {
+        "IndexName": name,
+        "IndexId": iid,
+        "KeySchema": _key_schema_copy(index["KeySchema"]),
+        "Projection": _projection(index),
+        "IndexStatus": status,
+        "ProvisionedThroughput": described,
+    }
+
+
+def local_index_spec(
+    index: dict[str, Any], defined: dict[str, str], table_keys: list[dict[str, str]], iid: int
+) -> dict[str, Any]:
+    """Validate one LocalSecondaryIndex definition; return its stored spec."""
+    name = index["IndexName"]
+    key_schema = index["KeySchema"]
+    check_key_schema(key_schema, defined)
+    if len(table_keys) < 2:
+        raise ValidationException(
+            _INVALID + "Table KeySchema does not have a range key, which is required when "
+            "specifying a LocalSecondaryIndex"
+        )
+    if len(key_schema) < 2:
+        raise ValidationException(
+            _INVALID + f"Index KeySchema does not have a range key for index: {name}"
+        )
+    if key_schema[0]["AttributeName"] != table_keys[0]["AttributeName"]:
+        raise ValidationException(
+            _INVALID + "Index KeySchema does not have the same leading hash key as table KeySchema "
+            f"for index: {name}. index hash key: {key_schema[0]['AttributeName']}, table hash key: "
+            f"{table_keys[0]['AttributeName']}"
+        )
+    return {
+        "IndexName": name,
+        "IndexId": iid,
+        "KeySchema": _key_schema_copy(key_schema),
+        "Projection": _projection(index),
+    }
+
+
+def new_table_spec(
+    params: dict[str, Any], *, region: str, account_id: str, now: float
+) -> dict[str, Any]:
+    """Validate a CreateTable request; return the table's spec.
+
+    Raises ValidationException with AWS's messages. Streams are rejected until they are
+    implemented, rather than silently ignored.
+    """
+    name = resolve_table_name(params["TableName"])
+    _null_members(
+        params, (("attributeDefinitions", "AttributeDefinitions"), ("keySchema", "KeySchema"))
+    )
+    definitions: list[dict[str, str]] = params["AttributeDefinitions"]
+    key_schema: list[dict[str, str]] = params["KeySchema"]
+    defined = _definitions(definitions)
+    check_key_schema(key_schema, defined)
+    billing = params.get("BillingMode", "PROVISIONED")
+    throughput = billing_throughput(billing, params.get("ProvisionedThroughput"))
+    local_defs = params.get("LocalSecondaryIndexes") or []
+    global_defs = params.get("GlobalSecondaryIndexes") or []
+    if params.get("LocalSecondaryIndexes") == []:
+        raise ValidationException(_INVALID + "List of LocalSecondaryIndexes is empty")
+    if params.get("GlobalSecondaryIndexes") == []:
+        raise ValidationException(_INVALID + "List of GlobalSecondaryIndexes is empty")
+    if len(local_defs) > MAX_LOCAL_INDEXES:
+        raise ValidationException(
+            _INVALID
+            + f"Number of LocalSecondaryIndexes exceeds per-table limit of {MAX_LOCAL_INDEXES}"
+        )
+    if len(global_defs) > MAX_GLOBAL_INDEXES:
+        raise ValidationException(
+            _INVALID
+            + f"GlobalSecondaryIndex count exceeds the per-table limit of {MAX_GLOBAL_INDEXES}"
+        )
+    names: set[str] = set()
+    for index in [*local_defs, *global_defs]:
+        if index["IndexName"] in names:
+            raise ValidationException(_INVALID + f"Duplicate index name: {index['IndexName']}")
+        names.add(index["IndexName"])
+    local = [local_index_spec(ix, defined, key_schema, n) for n, ix in enumerate(local_defs, 1)]
+    global_ = [
+        global_index_spec(ix, defined, billing, n, "ACTIVE")
+        for n, ix in enumerate(global_defs, len(local) + 1)
+    ]
+    used = {k["AttributeName"] for k in key_schema}
+    for index in [*local, *global_]:
+        used.update(k["AttributeName"] for k in index["KeySchema"])
+    if set(defined) != used:
+        if not local and not global_:
+            raise ValidationException(
+                _INVALID + "Number of attributes in KeySchema does not exactly match number of "
+                "attributes defined in AttributeDefinitions"
+            )
+        raise ValidationException(
+            _INVALID + "Some AttributeDefinitions are not used. AttributeDefinitions: "
+            f"[{', '.join(defined)}], keys used: [{', '.join(sorted(used))}]"
+        )
+    if (params.get("StreamSpecification") or {}).get("StreamEnabled"):
+        raise ValidationException(
+            _INVALID + "StreamSpecification is not supported by this server yet"
+        )
+    spec: dict[str, Any] = {
+        "AttributeDefinitions": [
+            {"AttributeName": d["AttributeName"], "AttributeType": d["AttributeType"]}
+            for d in definitions
+        ],
+        "KeySchema": _key_schema_copy(key_schema),
+        "CreationDateTime": now,
+        "ProvisionedThroughput": throughput,
+        "TableArn": f"arn:aws:dynamodb:{region}:{account_id}:table/{name}",
+        "TableId": str(uuid.uuid4()),
+        "TableClass": params.get("TableClass", "STANDARD"),
+        "DeletionProtectionEnabled": bool(params.get("DeletionProtectionEnabled", False)),
+        "NextIndexId": len(local) + len(global_) + 1,
+        "Tags": check_tags(params.get("Tags") or [], {}),
+    }
+    if local:
+        spec["LocalSecondaryIndexes"] = local
+    if global_:
+        spec["GlobalSecondaryIndexes"] = global_
+    if billing == "PAY_PER_REQUEST":
+        spec["BillingModeSummary"] = {
+            "BillingMode": "PAY_PER_REQUEST",
+            "LastUpdateToPayPerRequestDateTime": now,
+        }
+    return spec
+
+
+def billing_throughput(billing: str, throughput: dict[str, Any] | None) -> dict[str, Any]:
+    """ProvisionedThroughput description for a billing mode, with AWS's checks."""
+    if billing == "PAY_PER_REQUEST":
+        if throughput is not None:
+            raise ValidationException(
+                _INVALID + "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified "
+                "when BillingMode is PAY_PER_REQUEST"
+            )
+        return {"NumberOfDecreasesToday": 0, "ReadCapacityUnits": 0, "WriteCapacityUnits": 0}
+    if throughput is None:
+        raise ValidationException(
+            _INVALID + "ReadCapacityUnits and WriteCapacityUnits must both be specified when "
+            "BillingMode is PROVISIONED"
+        )
+    for member in ("ReadCapacityUnits", "WriteCapacityUnits"):
+        if throughput.get(member) is None:
+            raise ValidationException(
+                _INVALID + "ReadCapacityUnits and WriteCapacityUnits must both be specified when "
+                "BillingMode is PROVISIONED"
+            )
+        if int(throughput[member]) > MAX_CAPACITY_UNITS:
+            raise ValidationException(
+                f"Given value {int(throughput[member])} for {member} is out of bounds"
+            )
+    return {
+        "NumberOfDecreasesToday": 0,
+        "ReadCapacityUnits": int(throughput["ReadCapacityUnits"]),
+        "WriteCapacityUnits": int(throughput["WriteCapacityUnits"]),
+    }
+
+
+def check_tags(tags: list[dict[str, str]], existing: dict[str, str]) -> dict[str, str]:
+    """Merge ``tags`` into ``existing`` (a new dict), enforcing AWS's tag rules."""
+    merged = dict(existing)
+    for tag in tags:
+        key, value = tag.get("Key"), tag.get("Value")
+        if key is None or value is None:
+            raise ValidationException(_INVALID + "Tag key and value must both be present")
+        if key.startswith("aws:"):
+            raise ValidationException(
+                _INVALID + "Tag key must not start with the reserved prefix aws:"
+            )
+        merged[key] = value
+    if len(merged) > MAX_TAGS:
+        raise ValidationException(
+            "One or more parameter values were invalid: The number of tags exceeds the limit of 50"
+        )
+    return merged

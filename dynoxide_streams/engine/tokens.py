@@ -1,0 +1,41 @@
+"""Idempotency tokens of TransactWriteItems (ClientRequestToken)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from dynoxide_streams.errors import IdempotentParameterMismatchException
+
+TOKEN_SECONDS = 600
+MAX_TOKENS = 10_000
+
+
+class TokenCache:
+    """ClientRequestToken → (request fingerprint, response), for 10 minutes, bounded."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[str, tuple[bytes, dict[str, Any], float]] = OrderedDict()
+
+    def lookup(self, token: str, fingerprint: bytes, now: float) -> dict[str, Any] | None:
+        self._expire(now)
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        if entry[0] != fingerprint:
+            raise IdempotentParameterMismatchException(
+                "Request parameters do not match previous request with the same ClientRequestToken"
+            )
+        return entry[1]
+
+    def store(self, token: str, fingerprint: bytes, response: dict[str, Any], now: float) -> None:
+        self._entries[token] = (fingerprint, response, now + TOKEN_SECONDS)
+        while len(self._entries) > MAX_TOKENS:
+            self._entries.popitem(last=False)
+
+    def _expire(self, now: float) -> None:
+        while self._entries:
+            token, (_, _, expires) = next(iter(self._entries.items()))
+            if expires > now:
+                break
+            del self._entries[token]

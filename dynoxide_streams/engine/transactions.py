@@ -1,0 +1,151 @@
+"""TransactWriteItems and TransactGetItems.
+
+A write transaction is one Writer batch: every action decides against the current
+items in order; if any condition fails (or an update is invalid for the item) the
+whole batch is rejected with TransactionCanceledException listing one reason per
+action, exactly as botocore parses it. ``ClientRequestToken`` makes a transaction
+idempotent for 10 minutes (by the data clock); tokens are remembered in a bounded
+in-memory table (a restart forgets them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from dynoxide_streams.engine import expressions as ex
+from dynoxide_streams.engine.capacity import read_units
+from dynoxide_streams.engine.context import EngineContext
+from dynoxide_streams.engine.items import WritePlan, plan_check, plan_delete, plan_put, plan_update
+from dynoxide_streams.engine.requests import item_projection
+from dynoxide_streams.engine.tables import TableInfo
+from dynoxide_streams.engine.values import Item, item_size, validate_item
+from dynoxide_streams.engine.writer import ItemBatch, Outcome
+from dynoxide_streams.errors import (
+    ConditionalCheckFailedException,
+    TransactionCanceledException,
+    ValidationException,
+)
+
+SAME_ITEM = "Transaction request cannot include multiple operations on one item"
+
+_PLANNERS: dict[str, Callable[[TableInfo, dict[str, Any]], WritePlan]] = {
+    "ConditionCheck": plan_check,
+    "Put": plan_put,
+    "Delete": plan_delete,
+    "Update": plan_update,
+}
+
+
+def _unchanged(old: Item | None) -> Outcome:
+    return None if old is None else (old, item_size(old))
+
+
+async def transact_write_items(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
+    token = params.get("ClientRequestToken")
+    fingerprint = orjson.dumps(
+        {k: v for k, v in params.items() if k != "ClientRequestToken"}, option=orjson.OPT_SORT_KEYS
+    )
+    if token is not None:
+        cached = ctx.tokens.lookup(token, fingerprint, ctx.clock.now())
+        if cached is not None:
+            return cached
+    plans: list[WritePlan] = []
+    seen: set[tuple[int, tuple[int, bytes, bytes]]] = set()
+    for action in params["TransactItems"]:
+        kinds = [kind for kind in _PLANNERS if action.get(kind) is not None]
+        if len(kinds) != 1:
+            raise ValidationException(
+                "TransactItems can only contain one of Check, Put, Update or Delete"
+            )
+        request = action[kinds[0]]
+        table = ctx.item_table(request["TableName"])
+        plan = _PLANNERS[kinds[0]](table, request)
+        if (table.tid, plan.key) in seen:
+            raise ValidationException(SAME_ITEM)
+        seen.add((table.tid, plan.key))
+        plans.append(plan)
+    reasons: list[dict[str, Any] | None] = [None] * len(plans)
+
+    def guarded(index: int, plan: WritePlan) -> Callable[[Item | None], Outcome]:
+        def decide(old: Item | None) -> Outcome:
+            try:
+                return plan.decide(old)
+            except ConditionalCheckFailedException as exc:
+                reason: dict[str, Any] = {"Code": "ConditionalCheckFailed", "Message": exc.message}
+                if "Item" in exc.extra:
+                    reason["Item"] = exc.extra["Item"]
+                reasons[index] = reason
+            except ValidationException as exc:
+                reasons[index] = {"Code": "ValidationError", "Message": exc.message}
+            return _unchanged(old)
+
+        return decide
+
+    def finish() -> None:
+        if any(reason is not None for reason in reasons):
+            listed = [reason or {"Code": "None"} for reason in reasons]
+            codes = ", ".join(str(r["Code"]) for r in listed)
+            raise TransactionCanceledException(
+                "Transaction cancelled, please refer cancellation reasons for specific reasons "
+                f"[{codes}]",
+                CancellationReasons=listed,
+            )
+
+    writes = []
+    for index, plan in enumerate(plans):
+        plan.write.decide = guarded(index, plan)
+        writes.append(plan.write)
+    await ctx.writer.submit(ItemBatch(writes, finish=finish))
+    response: dict[str, Any] = {}
+    mode = params.get("ReturnConsumedCapacity")
+    if mode in ("TOTAL", "INDEXES"):
+        units: dict[str, float] = {}
+        for plan in plans:
+            units[plan.table.name] = units.get(plan.table.name, 0.0) + 2 * plan.capacity_units
+        response["ConsumedCapacity"] = [
+            {"TableName": name, "CapacityUnits": total, "WriteCapacityUnits": total}
+            for name, total in units.items()
+        ]
+    if token is not None:
+        ctx.tokens.store(token, fingerprint, response, ctx.clock.now())
+    return response
+
+
+async def transact_get_items(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
+    gets = []
+    seen: set[tuple[int, tuple[int, bytes, bytes]]] = set()
+    for action in params["TransactItems"]:
+        request = action["Get"]
+        table = ctx.item_table(request["TableName"])
+        key = table.key_of(validate_item(request["Key"]))
+        if (table.tid, key) in seen:
+            raise ValidationException(SAME_ITEM)
+        seen.add((table.tid, key))
+        gets.append((table, key, item_projection(request)))
+    conn = ctx.store.point_conn
+    responses: list[dict[str, Any]] = []
+    units: dict[str, float] = {}
+    conn.execute("BEGIN")  # one snapshot for every read of the transaction
+    try:
+        for table, key, projection in gets:
+            row = ctx.store.get_item_row(table.tid, key)
+            units[table.name] = units.get(table.name, 0.0) + 2 * read_units(
+                0 if row is None else row[1], True
+            )
+            if row is None:
+                responses.append({})
+                continue
+            item = orjson.loads(row[0])
+            responses.append({"Item": item if projection is None else ex.project(projection, item)})
+    finally:
+        conn.execute("COMMIT")
+    response: dict[str, Any] = {"Responses": responses}
+    if params.get("ReturnConsumedCapacity") in ("TOTAL", "INDEXES"):
+        response["ConsumedCapacity"] = [
+            {"TableName": name, "CapacityUnits": total, "ReadCapacityUnits": total}
+            for name, total in units.items()
+        ]
+    return response
