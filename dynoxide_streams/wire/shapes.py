@@ -190,6 +190,31 @@ def _check_constraints(
                         shapes, shape["member"], item, f"{path}.{index}.member", errors
                     )
         elif shape["value"] not in _OPAQUE:
+            value_shape = shapes.get(shape["value"], {})
+            if value_shape.get("type") == "list" and ("min" in value_shape or "max" in value_shape):
+                # Coral reports a map value's length once, for the whole map.
+                bad = [
+                    v
+                    for v in value.values()
+                    if len(v) < value_shape.get("min", 0) or len(v) > value_shape.get("max", len(v))
+                ]
+                if bad:
+                    bounds = []
+                    if "max" in value_shape:
+                        bounds.append(
+                            f"Member must have length less than or equal to {value_shape['max']}"
+                        )
+                    if "min" in value_shape:
+                        bounds.append(
+                            f"Member must have length greater than or equal to {value_shape['min']}"
+                        )
+                    errors.append(
+                        _where(value, path)
+                        + "Map value must satisfy constraint: ["
+                        + ", ".join(bounds)
+                        + "]"
+                    )
+                    return
             for key, item in value.items():
                 _check_constraints(shapes, shape["value"], item, f"{path}.{key}.member", errors)
         return
