@@ -20,6 +20,7 @@ from dynoxide_streams.engine import expressions as ex
 from dynoxide_streams.engine.capacity import consumed, read_units, write_units
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.requests import (
+    Applier,
     checked_key,
     item_projection,
     return_values,
@@ -45,6 +46,7 @@ class WritePlan:
     condition: ex.Condition | None
     return_old_on_failure: bool
     update: ex.UpdatePlan | None = None
+    apply: Applier = ex.apply_update
     new_item: Item | None = None
     new_size: int = 0
     delete: bool = False
@@ -74,7 +76,7 @@ class WritePlan:
             self.result_size = self.new_size
             return self.new_item, self.new_size
         base = old if old is not None else dict(self.key_item)
-        new = base if self.update is None else ex.apply_update(self.update, base)
+        new = base if self.update is None else self.apply(self.update, base)
         self.table.check_index_keys(new)
         size = item_size(new)
         if size > MAX_ITEM_SIZE:
@@ -131,7 +133,7 @@ def plan_update(table: TableInfo, params: dict[str, Any]) -> WritePlan:
     key_item = checked_key(params)
     key = table.key_of(key_item)
     subs = write_substitutions(params, ("UpdateExpression", "ConditionExpression"))
-    update = update_plan(params, subs, table.key_names)
+    update, apply = update_plan(params, subs, table.key_names)
     condition = write_condition(params, subs)
     subs.check_all_used()
     return WritePlan(
@@ -141,6 +143,7 @@ def plan_update(table: TableInfo, params: dict[str, Any]) -> WritePlan:
         condition,
         params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
         update=update,
+        apply=apply,
     )
 
 

@@ -312,8 +312,11 @@ async def query(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
         keys = target.index.key_names if target.index is not None else table.key_names
         for name in keys:
             if ex.references(request.condition, name):
+                which = (
+                    "QueryFilter" if params.get("QueryFilter") is not None else "Filter Expression"
+                )
                 raise ValidationException(
-                    "Filter Expression can only contain non-primary key attributes: "
+                    f"{which} can only contain non-primary key attributes: "
                     f"Primary key attribute: {name}"
                 )
     base, args, (h_col, pk_col, sk_col, tail) = _source(target)

@@ -1,17 +1,20 @@
 """Request-level rules shared by the item operations.
 
 Expression placeholders (ExpressionAttributeNames/Values) are validated here once per
-request, the way DynamoDB does before it parses any expression; legacy (pre-expression)
-parameters are recognised so that they are never silently ignored.
+request, the way DynamoDB does before it parses any expression. Legacy (pre-expression)
+parameters — Expected, AttributeUpdates, KeyConditions, QueryFilter, ScanFilter,
+ConditionalOperator, AttributesToGet — are translated into the same AST by
+``expressions/legacy.py``, so both forms share one evaluator.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from dynoxide_streams.engine import expressions as ex
-from dynoxide_streams.engine.expressions import Substitutions
+from dynoxide_streams.engine.expressions import Substitutions, legacy
 from dynoxide_streams.engine.values import Item, validate_item, validate_value
 from dynoxide_streams.errors import DynamoDBError, ValidationException
 
@@ -35,9 +38,8 @@ EXPRESSION_PARAMETERS = (
 )
 
 
-def reject_legacy(params: dict[str, Any]) -> None:
-    """Refuse legacy parameters: mixed with expressions as AWS does, alone until the
-    legacy API is implemented (never silently ignored)."""
+def reject_mixing(params: dict[str, Any]) -> None:
+    """Refuse expression and legacy parameters in one request, as AWS does."""
     legacy = [name for name in LEGACY_PARAMETERS if params.get(name) is not None]
     modern = [name for name in EXPRESSION_PARAMETERS if params.get(name) is not None]
     if legacy and modern:
@@ -46,12 +48,6 @@ def reject_legacy(params: dict[str, Any]) -> None:
             f"Non-expression parameters: {{{', '.join(legacy)}}} "
             f"Expression parameters: {{{', '.join(modern)}}}"
         )
-    for name in legacy:
-        if params.get(name) is not None:
-            raise ValidationException(
-                f"The legacy parameter {name} is not supported by this server yet; "
-                "use the expression parameters instead"
-            )
 
 
 def substitutions(params: dict[str, Any], expressions: tuple[str, ...]) -> Substitutions:
@@ -125,51 +121,79 @@ class ReadRequest:
 
 
 def read_request(params: dict[str, Any], *, query: bool) -> ReadRequest:
-    """Parse a Query's or Scan's key condition, filter and projection.
+    """Parse a Query's or Scan's key condition, filter and projection (expression or
+    legacy form).
 
     Raises ValidationException for bad or inconsistent parameters, as AWS does.
     """
-    reject_legacy(params)
+    reject_mixing(params)
     expressions: tuple[str, ...] = ("KeyConditionExpression",) if query else ()
     expressions += ("FilterExpression", "ProjectionExpression")
     subs = substitutions(params, expressions)
+    filter_name = "QueryFilter" if query else "ScanFilter"
     terms = None
     if query:
-        if params.get("KeyConditionExpression") is None:
+        if params.get("KeyConditionExpression") is not None:
+            terms = ex.parse_key_condition(params["KeyConditionExpression"], subs)
+        elif params.get("KeyConditions") is not None:
+            terms = legacy.key_conditions_terms(params["KeyConditions"])
+        else:
             raise ValidationException(
                 "Either the KeyConditions or KeyConditionExpression parameter must be "
                 "specified in the request."
             )
-        terms = ex.parse_key_condition(params["KeyConditionExpression"], subs)
     condition = None
     if params.get("FilterExpression") is not None:
         condition = ex.parse_condition(params["FilterExpression"], subs, "FilterExpression")
+    elif params.get(filter_name) is not None:
+        condition = legacy.filter_condition(
+            params[filter_name], params.get("ConditionalOperator"), parameter=filter_name
+        )
+    else:
+        legacy.check_conditional_operator(params.get("ConditionalOperator"), None)
     projection = None
+    legacy_projection = False
     if params.get("ProjectionExpression") is not None:
         projection = ex.parse_projection(params["ProjectionExpression"], subs)
+    elif params.get("AttributesToGet") is not None:
+        projection = legacy.attributes_to_get_paths(params["AttributesToGet"])
+        legacy_projection = True
     subs.check_all_used()
-    return ReadRequest(terms, condition, projection)
+    return ReadRequest(terms, condition, projection, legacy_projection)
 
 
 def write_substitutions(params: dict[str, Any], expressions: tuple[str, ...]) -> Substitutions:
-    """Placeholders of a write request, after refusing mixed/legacy parameters."""
-    reject_legacy(params)
+    """Placeholders of a write request, after refusing mixed parameters."""
+    reject_mixing(params)
     return substitutions(params, expressions)
 
 
 def write_condition(params: dict[str, Any], subs: Substitutions) -> ex.Condition | None:
-    """The condition of a write (ConditionExpression), or None."""
+    """The condition of a write (ConditionExpression or Expected), or None."""
     text = params.get("ConditionExpression")
-    return None if text is None else ex.parse_condition(text, subs)
+    if text is not None:
+        return ex.parse_condition(text, subs)
+    expected = params.get("Expected")
+    if expected is not None:
+        return legacy.expected_condition(expected, params.get("ConditionalOperator"))
+    legacy.check_conditional_operator(params.get("ConditionalOperator"), None)
+    return None
+
+
+Applier = Callable[[ex.UpdatePlan, Item], Item]
 
 
 def update_plan(
     params: dict[str, Any], subs: Substitutions, key_names: tuple[str, ...]
-) -> ex.UpdatePlan | None:
-    """The UpdateExpression of an update, refusing changes to key attributes."""
+) -> tuple[ex.UpdatePlan | None, Applier]:
+    """The update of an UpdateItem (UpdateExpression or AttributeUpdates) and the
+    function that applies it; changes to key attributes are refused."""
+    updates = params.get("AttributeUpdates")
+    if updates is not None:
+        return legacy.attribute_updates_plan(updates, key_names), legacy.apply_attribute_updates
     text = params.get("UpdateExpression")
     if text is None:
-        return None
+        return None, ex.apply_update
     plan = ex.parse_update(text, subs)
     for path in plan.paths:
         if path[0] in key_names:
@@ -177,15 +201,18 @@ def update_plan(
                 "One or more parameter values were invalid: Cannot update attribute "
                 f"{path[0]}. This attribute is part of the key"
             )
-    return plan
+    return plan, ex.apply_update
 
 
 def item_projection(params: dict[str, Any]) -> list[ex.Path] | None:
-    """The projection of a GetItem-shaped read (ProjectionExpression), or None."""
-    reject_legacy(params)
+    """The projection of a GetItem-shaped read (ProjectionExpression or
+    AttributesToGet), or None."""
+    reject_mixing(params)
     subs = substitutions(params, ("ProjectionExpression",))
     projection = None
     if params.get("ProjectionExpression") is not None:
         projection = ex.parse_projection(params["ProjectionExpression"], subs)
+    elif params.get("AttributesToGet") is not None:
+        projection = legacy.attributes_to_get_paths(params["AttributesToGet"])
     subs.check_all_used()
     return projection
