@@ -5,7 +5,8 @@
         --concurrency 16 --duration 10 [--warmup 2] [--table bench_table] \
         [--items 1000] [--label NAME]
 
-Ops: PutItem, GetItem, Query, BatchWriteItem (25 items per request), or ``all``
+Ops: PutItem, GetItem, Query, QueryGSI (Query on a GSI of a "<table>-gsi" table),
+BatchWriteItem (25 items per request), or ``all``
 (each in turn).  ``--growth`` (PutItem only) writes unique keys into a fresh
 table until it holds ``--target-items`` and reports one line per window of
 ``--window-items`` successful writes.
@@ -41,7 +42,8 @@ from dynproto import (
     parse_endpoint,
 )
 
-OPS = ("PutItem", "GetItem", "Query", "BatchWriteItem")
+OPS = ("PutItem", "GetItem", "Query", "QueryGSI", "BatchWriteItem")
+GSI = "by_category"  # QueryGSI reads this index of the "<table>-gsi" table
 BATCH = 25
 QUERY_PAGE = 10  # sort keys per preloaded partition, and the Query Limit
 PAYLOAD_LEN = 148
@@ -96,7 +98,13 @@ def approx_item_size(item: dict[str, Any]) -> int:
 # --------------------------------------------------------------------------- table
 
 
-async def ensure_table(client: AsyncClient, table: str, timeout: float = 60.0) -> None:
+def gsi_table(table: str) -> str:
+    return f"{table}-gsi"
+
+
+async def ensure_table(
+    client: AsyncClient, table: str, timeout: float = 60.0, with_gsi: bool = False
+) -> None:
     try:
         desc = (await client.call("DescribeTable", {"TableName": table}))["Table"]
     except HttpError as e:
@@ -104,21 +112,33 @@ async def ensure_table(client: AsyncClient, table: str, timeout: float = 60.0) -
             raise
         log(f"creating table {table}")
         try:
-            await client.call(
-                "CreateTable",
-                {
-                    "TableName": table,
-                    "AttributeDefinitions": [
-                        {"AttributeName": "pk", "AttributeType": "S"},
-                        {"AttributeName": "sk", "AttributeType": "S"},
-                    ],
-                    "KeySchema": [
-                        {"AttributeName": "pk", "KeyType": "HASH"},
-                        {"AttributeName": "sk", "KeyType": "RANGE"},
-                    ],
-                    "BillingMode": "PAY_PER_REQUEST",
-                },
-            )
+            params: dict[str, Any] = {
+                "TableName": table,
+                "AttributeDefinitions": [
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "S"},
+                ],
+                "KeySchema": [
+                    {"AttributeName": "pk", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                "BillingMode": "PAY_PER_REQUEST",
+            }
+            if with_gsi:
+                params["AttributeDefinitions"].append(
+                    {"AttributeName": "category", "AttributeType": "S"}
+                )
+                params["GlobalSecondaryIndexes"] = [
+                    {
+                        "IndexName": GSI,
+                        "KeySchema": [
+                            {"AttributeName": "category", "KeyType": "HASH"},
+                            {"AttributeName": "sk", "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
+                ]
+            await client.call("CreateTable", params)
         except HttpError as e2:
             if b"ResourceInUseException" not in e2.body:
                 raise
@@ -303,7 +323,7 @@ def make_request_factory(
     op: str, host: str, port: int, table: str, gen: Items, n_items: int, keyspace: int
 ) -> Callable[[], bytes]:
     """A zero-argument callable returning one complete request (header + body)."""
-    prefix = header_prefix(host, port, op)
+    prefix = header_prefix(host, port, "Query" if op == "QueryGSI" else op)
     rnd = random.Random(os.getpid() ^ hash(op))
     if op == "PutItem":
 
@@ -342,6 +362,18 @@ def make_request_factory(
                 "TableName": table,
                 "KeyConditionExpression": "pk = :p",
                 "ExpressionAttributeValues": {":p": {"S": f"load-{p:07d}"}},
+                "Limit": QUERY_PAGE,
+            }
+            pool.append(build_request(prefix, dumps(body)))
+        return lambda: pool[rnd.randrange(len(pool))]
+    if op == "QueryGSI":
+        pool = []
+        for c in range(16):
+            body = {
+                "TableName": table,
+                "IndexName": GSI,
+                "KeyConditionExpression": "category = :c",
+                "ExpressionAttributeValues": {":c": {"S": f"cat-{c}"}},
                 "Limit": QUERY_PAGE,
             }
             pool.append(build_request(prefix, dumps(body)))
@@ -401,7 +433,8 @@ async def open_conns(host: str, port: int, n: int) -> list[AsyncConn]:
 
 async def run_op(args: argparse.Namespace, op: str, gen: Items, cpu: CpuMeter) -> dict[str, Any]:
     host, port = args.host, args.port
-    factory = make_request_factory(op, host, port, args.table, gen, args.items, args.keyspace)
+    table = gsi_table(args.table) if op == "QueryGSI" else args.table
+    factory = make_request_factory(op, host, port, table, gen, args.items, args.keyspace)
     conns = await open_conns(host, port, args.concurrency)
     stats = [WorkerStats() for _ in conns]
     log(f"[{op}] concurrency={args.concurrency} warmup={args.warmup}s duration={args.duration}s")
@@ -629,9 +662,24 @@ async def amain(args: argparse.Namespace) -> int:
             except HttpError as e:  # e.g. a server without BatchWriteItem yet
                 preload_error = f"preload failed: {e}"
                 log(preload_error)
+        if "QueryGSI" in ops and not preload_error:
+            await ensure_table(client, gsi_table(args.table), with_gsi=True)
+            if not args.no_preload:
+                try:
+                    await preload(
+                        args.host,
+                        args.port,
+                        gsi_table(args.table),
+                        args.items,
+                        gen,
+                        args.concurrency,
+                    )
+                except HttpError as e:
+                    preload_error = f"preload failed: {e}"
+                    log(preload_error)
         rc = 0
         for op in ops:
-            if preload_error and op in ("GetItem", "Query"):
+            if preload_error and op in ("GetItem", "Query", "QueryGSI"):
                 result = {"bench": "loadgen", "label": args.label, "op": op, "error": preload_error}
                 rc = 1
             else:

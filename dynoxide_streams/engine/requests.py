@@ -38,8 +38,14 @@ EXPRESSION_PARAMETERS = (
 )
 
 
+_LEGACY_SET = frozenset(LEGACY_PARAMETERS)
+_EXPRESSION_SET = frozenset(EXPRESSION_PARAMETERS)
+
+
 def reject_mixing(params: dict[str, Any]) -> None:
     """Refuse expression and legacy parameters in one request, as AWS does."""
+    if params.keys().isdisjoint(_LEGACY_SET) or params.keys().isdisjoint(_EXPRESSION_SET):
+        return
     legacy = [name for name in LEGACY_PARAMETERS if params.get(name) is not None]
     modern = [name for name in EXPRESSION_PARAMETERS if params.get(name) is not None]
     if legacy and modern:

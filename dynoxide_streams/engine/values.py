@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import decimal
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -51,6 +52,10 @@ _SET_NAMES = {"SS": "string set", "NS": "number set", "BS": "binary set"}
 # --------------------------------------------------------------------------- numbers
 
 
+_NUMBER_CHARS = re.compile(r"[0-9+\-.eE]+")
+_CANONICAL_INTEGER = re.compile(r"-?[1-9][0-9]{0,37}|0")
+
+
 def parse_number(text: str) -> Decimal:
     """Parse a DynamoDB number string, enforcing its precision and range.
 
@@ -70,7 +75,7 @@ def parse_number(text: str) -> Decimal:
 
 
 def _has_bad_chars(text: str) -> bool:
-    return any(c not in "0123456789+-.eE" for c in text)
+    return _NUMBER_CHARS.fullmatch(text) is None
 
 
 def check_number(value: Decimal) -> Decimal:
@@ -103,6 +108,8 @@ def format_number(value: Decimal) -> str:
 
 def normalize_number(text: str) -> str:
     """Validate a number string and return its canonical form."""
+    if _CANONICAL_INTEGER.fullmatch(text):  # already canonical: the common case
+        return text
     return format_number(parse_number(text))
 
 
@@ -290,7 +297,7 @@ def value_size(value: AttributeValue) -> int:
     """Size in bytes DynamoDB accounts for a value (without its attribute name)."""
     ((kind, inner),) = value.items()
     if kind == "S":
-        return len(inner.encode("utf-8"))
+        return len(inner) if inner.isascii() else len(inner.encode("utf-8"))
     if kind == "N":
         return _number_size(inner)
     if kind == "B":
@@ -312,7 +319,11 @@ def value_size(value: AttributeValue) -> int:
 
 def item_size(item: Item) -> int:
     """Size of an item as DynamoDB computes it: names plus values, in bytes."""
-    return sum(len(name.encode("utf-8")) + value_size(v) for name, v in item.items())
+    total = 0
+    for name, value in item.items():
+        total += len(name) if name.isascii() else len(name.encode("utf-8"))
+        total += value_size(value)
+    return total
 
 
 # ------------------------------------------------------------------------ comparison
