@@ -26,6 +26,9 @@ class Settings:
     region: str = "us-east-1"
     account_id: str = "000000000000"
     clock: str = "real"
+    stream_retention_seconds: float = 86400.0
+    shard_rotation_seconds: float = 14400.0
+    shard_rotation_records: int = 0  # 0: no rotation by record count
 
     @classmethod
     def from_sources(
@@ -52,4 +55,6 @@ def _convert(default: Any, raw: str) -> Any:
         return raw.strip().lower() in ("1", "true", "yes", "on")
     if isinstance(default, int):
         return int(raw)
+    if isinstance(default, float):
+        return float(raw)
     return raw

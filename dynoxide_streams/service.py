@@ -24,11 +24,14 @@ from dynoxide_streams.config import Settings
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.maintenance import run_maintenance
 from dynoxide_streams.engine.store import Store
+from dynoxide_streams.engine.streams import StreamLog
 from dynoxide_streams.engine.writer import Writer
 from dynoxide_streams.errors import ServiceUnavailable
 from dynoxide_streams.wire import App
 
 log = structlog.get_logger("dynoxide_streams")
+
+MAINTENANCE_PERIOD_SECONDS = 5.0
 
 
 class _UvicornServer(uvicorn.Server):
@@ -109,8 +112,24 @@ class Service:
     ) -> None:
         settings = self.settings
         writer = Writer(store)
+        streams = StreamLog(
+            store.write_conn,
+            self.clock,
+            region=settings.region,
+            account_id=settings.account_id,
+            retention_seconds=settings.stream_retention_seconds,
+            rotation_seconds=settings.shard_rotation_seconds or None,
+            rotation_records=settings.shard_rotation_records or None,
+        )
+        streams.attach(store.tables)
+        writer.capture.append(streams.capture)
         ctx = EngineContext(
-            store, writer, self.clock, region=settings.region, account_id=settings.account_id
+            store,
+            writer,
+            self.clock,
+            streams,
+            region=settings.region,
+            account_id=settings.account_id,
         )
         self.ctx = ctx
         config = uvicorn.Config(
@@ -166,5 +185,6 @@ class Service:
                 return
             if touched:
                 log.debug("maintenance done", rows=touched)
-            await ctx.maintenance_due.wait()
+            with anyio.move_on_after(MAINTENANCE_PERIOD_SECONDS):  # retention needs ticks
+                await ctx.maintenance_due.wait()
             ctx.maintenance_due = anyio.Event()

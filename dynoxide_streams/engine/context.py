@@ -8,6 +8,7 @@ import anyio
 
 from dynoxide_streams.clock import Clock
 from dynoxide_streams.engine.store import Store
+from dynoxide_streams.engine.streams import StreamLog
 from dynoxide_streams.engine.tables import TableInfo, resolve_table_name
 from dynoxide_streams.engine.tokens import TokenCache
 from dynoxide_streams.engine.writer import Writer
@@ -21,6 +22,7 @@ class EngineContext:
     store: Store
     writer: Writer
     clock: Clock
+    streams: StreamLog
     region: str = "us-east-1"
     account_id: str = "000000000000"
     maintenance_due: anyio.Event = field(default_factory=anyio.Event)

@@ -22,6 +22,7 @@ from dynoxide_streams.engine.schema import (
     check_tags,
     global_index_spec,
     new_table_spec,
+    stream_view_type,
 )
 from dynoxide_streams.engine.tables import TableInfo, resolve_table_name
 from dynoxide_streams.engine.writer import SchemaChange
@@ -39,9 +40,17 @@ def _save_spec(conn: sqlite3.Connection, table: TableInfo, spec: dict[str, Any])
     conn.execute("UPDATE tables SET spec = ? WHERE tid = ?", (orjson.dumps(spec), table.tid))
 
 
+def _link_stream(spec: dict[str, Any], arn: str, label: str, view_type: str) -> None:
+    spec["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": view_type}
+    spec["LatestStreamArn"] = arn
+    spec["LatestStreamLabel"] = label
+
+
 async def create_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
     spec = new_table_spec(params, region=ctx.region, account_id=ctx.account_id, now=ctx.clock.now())
     name = resolve_table_name(params["TableName"])
+
+    view_type = stream_view_type(params.get("StreamSpecification"))
 
     def apply(conn: sqlite3.Connection) -> tuple[TableInfo, Callable[[], None]]:
         if name in ctx.store.tables:
@@ -55,8 +64,16 @@ async def create_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, 
             "INSERT INTO index_stats (tid, iid) VALUES (?, ?)",
             [(table.tid, index.iid) for index in table.indexes.values()],
         )
+        publish_stream: Callable[[], None] | None = None
+        if view_type is not None:
+            stream, publish_stream = ctx.streams.create_stream(conn, table, view_type)
+            _link_stream(spec, stream.arn, stream.label, view_type)
+            _save_spec(conn, table, spec)
+            table.stream = stream
 
         def publish() -> None:
+            if publish_stream is not None:
+                publish_stream()
             ctx.store.tables[name] = table
 
         return table, publish
@@ -99,8 +116,14 @@ async def delete_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, 
         conn.execute("DELETE FROM tables WHERE tid = ?", (table.tid,))
         conn.execute("DELETE FROM index_stats WHERE tid = ?", (table.tid,))
         conn.execute("INSERT INTO dropped_tables (tid) VALUES (?)", (table.tid,))
+        stream = table.stream
+        # the table's stream stays readable (DISABLED) until its retention ends
+        disable_stream = ctx.streams.disable(conn, stream) if stream is not None else None
 
         def publish() -> None:
+            if disable_stream is not None:
+                disable_stream()
+            table.stream = None
             table.deleted = True
             ctx.store.tables.pop(table.name, None)
             ctx.wake_maintenance()
@@ -116,7 +139,7 @@ async def delete_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, 
 
 async def update_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
     table = ctx.table(params["TableName"])
-    for unsupported in ("StreamSpecification", "ReplicaUpdates"):
+    for unsupported in ("ReplicaUpdates",):
         if params.get(unsupported):
             raise ValidationException(
                 _INVALID + f"{unsupported} is not supported by this server yet"
@@ -127,6 +150,7 @@ async def update_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, 
         "DeletionProtectionEnabled",
         "TableClass",
         "GlobalSecondaryIndexUpdates",
+        "StreamSpecification",
     )
     if all(params.get(member) is None for member in updatable):
         raise ValidationException(
@@ -141,12 +165,29 @@ async def update_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, 
     if params.get("TableClass") is not None:
         spec["TableClass"] = params["TableClass"]
     created, deleted = _update_indexes(table, spec, params)
+    stream_change = params.get("StreamSpecification")
+    view_type = stream_view_type(stream_change)
+    if stream_change is not None:
+        if view_type is not None and table.stream is not None:
+            raise ValidationException(
+                f"Table already has an enabled stream: TableName: {table.name}"
+            )
+        if view_type is None and table.stream is None:
+            raise ValidationException(f"Table has no stream to disable: TableName: {table.name}")
 
     def apply(conn: sqlite3.Connection) -> tuple[None, Callable[[], None]]:
         if table.deleted:
             raise ResourceNotFoundException(
                 f"Requested resource not found: Table: {table.name} not found"
             )
+        publish_stream: Callable[[], None] | None = None
+        new_stream = None
+        if stream_change is not None and view_type is not None:
+            new_stream, publish_stream = ctx.streams.create_stream(conn, table, view_type)
+            _link_stream(spec, new_stream.arn, new_stream.label, view_type)
+        elif stream_change is not None and table.stream is not None:
+            publish_stream = ctx.streams.disable(conn, table.stream)
+            spec.pop("StreamSpecification", None)
         _save_spec(conn, table, spec)
         for iid in created:
             conn.execute("INSERT INTO index_stats (tid, iid) VALUES (?, ?)", (table.tid, iid))
@@ -155,6 +196,10 @@ async def update_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, 
             conn.execute("INSERT INTO dropped_indexes (tid, iid) VALUES (?, ?)", (table.tid, iid))
 
         def publish() -> None:
+            if publish_stream is not None:
+                publish_stream()
+            if stream_change is not None:
+                table.stream = new_stream
             table.spec = spec
             table.load_indexes({iid: (0, 0) for iid in created})
             if created or deleted:

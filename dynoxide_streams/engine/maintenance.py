@@ -2,7 +2,8 @@
 
 * purge the rows (items and index entries) of deleted tables and indexes;
 * backfill a GSI created by UpdateTable from the table's existing items, then mark it
-  ACTIVE.
+  ACTIVE;
+* trim stream records past their retention, and streams whose retention ended.
 
 Each chunk is one short :class:`SchemaChange`, so user writes interleave with the
 work and never wait behind one huge transaction.
@@ -51,6 +52,9 @@ def _step(ctx: EngineContext, conn: sqlite3.Connection) -> tuple[int, Callable[[
         for index in table.indexes.values():
             if index.status == "CREATING":
                 return _backfill(conn, table, index)
+    trimmed = ctx.streams.trim_step(conn)
+    if trimmed is not None:
+        return trimmed
     return -1, _nothing
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from dynoxide_streams.engine import batches, ddl, items, reads, transactions
+from dynoxide_streams.engine import batches, ddl, items, reads, stream_ops, transactions
 from dynoxide_streams.engine.context import EngineContext
 
 Operation = Callable[[EngineContext, dict[str, Any]], Awaitable[dict[str, Any] | bytes]]
@@ -37,4 +37,11 @@ OPERATIONS: dict[str, Operation] = {
     "DescribeEndpoints": ddl.describe_endpoints,
     "DescribeContinuousBackups": ddl.describe_continuous_backups,
     "UpdateContinuousBackups": ddl.update_continuous_backups,
+}
+
+STREAM_OPERATIONS: dict[str, Operation] = {
+    "ListStreams": stream_ops.list_streams,
+    "DescribeStream": stream_ops.describe_stream,
+    "GetShardIterator": stream_ops.get_shard_iterator,
+    "GetRecords": stream_ops.get_records,
 }

@@ -218,10 +218,7 @@ def new_table_spec(
             _INVALID + "Some AttributeDefinitions are not used. AttributeDefinitions: "
             f"[{', '.join(defined)}], keys used: [{', '.join(sorted(used))}]"
         )
-    if (params.get("StreamSpecification") or {}).get("StreamEnabled"):
-        raise ValidationException(
-            _INVALID + "StreamSpecification is not supported by this server yet"
-        )
+    stream_view_type(params.get("StreamSpecification"))
     spec: dict[str, Any] = {
         "AttributeDefinitions": [
             {"AttributeName": d["AttributeName"], "AttributeType": d["AttributeType"]}
@@ -297,3 +294,22 @@ def check_tags(tags: list[dict[str, str]], existing: dict[str, str]) -> dict[str
             "One or more parameter values were invalid: The number of tags exceeds the limit of 50"
         )
     return merged
+
+
+def stream_view_type(specification: dict[str, Any] | None) -> str | None:
+    """The view type a StreamSpecification enables (None: no stream), with AWS's checks."""
+    if specification is None:
+        return None
+    enabled = specification.get("StreamEnabled")
+    view_type = specification.get("StreamViewType")
+    if enabled:
+        if view_type is None:
+            raise ValidationException(
+                _INVALID + "If stream is being enabled then UpdateViewType is required"
+            )
+        return str(view_type)
+    if view_type is not None:
+        raise ValidationException(
+            _INVALID + "If stream is being disabled, then UpdateViewType must not be specified"
+        )
+    return None

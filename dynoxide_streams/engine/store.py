@@ -32,7 +32,7 @@ from dynoxide_streams.engine.tables import TableInfo
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 BOUNDED_ROWS = 100
 """A read of at most this many rows may run on the event loop (see run_read)."""
@@ -85,6 +85,41 @@ _MIGRATIONS: dict[int, str] = {
         iid INTEGER NOT NULL,
         PRIMARY KEY (tid, iid)
     );
+    """,
+    3: """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+    CREATE TABLE streams (
+        sid INTEGER PRIMARY KEY AUTOINCREMENT,
+        arn TEXT NOT NULL UNIQUE,
+        tid INTEGER NOT NULL,
+        table_name TEXT NOT NULL,
+        label TEXT NOT NULL,
+        view_type TEXT NOT NULL,
+        key_schema BLOB NOT NULL,
+        created REAL NOT NULL,
+        status TEXT NOT NULL,
+        disabled_at REAL,
+        next_seq INTEGER NOT NULL,
+        trim_seq INTEGER NOT NULL
+    );
+    CREATE TABLE shards (
+        sid INTEGER NOT NULL,
+        ordinal INTEGER NOT NULL,
+        shard_id TEXT NOT NULL,
+        parent_id TEXT,
+        start_seq INTEGER NOT NULL,
+        end_seq INTEGER,
+        opened_at REAL NOT NULL,
+        records INTEGER NOT NULL,
+        PRIMARY KEY (sid, ordinal)
+    );
+    CREATE TABLE stream_records (
+        sid INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        created REAL NOT NULL,
+        record BLOB NOT NULL,
+        PRIMARY KEY (sid, seq)
+    ) WITHOUT ROWID;
     """,
 }
 

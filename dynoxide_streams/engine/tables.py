@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dynoxide_streams.engine.values import (
     MAX_PARTITION_KEY_BYTES,
@@ -24,6 +24,9 @@ from dynoxide_streams.engine.values import (
     value_type,
 )
 from dynoxide_streams.errors import ValidationException
+
+if TYPE_CHECKING:
+    from dynoxide_streams.engine.streams import StreamInfo
 
 StorageKey = tuple[int, bytes, bytes]
 """(h, pk, sk): the primary key of an item inside its table's rows."""
@@ -189,6 +192,7 @@ class TableInfo:
     hash_key: KeyAttribute = field(init=False)
     range_key: KeyAttribute | None = field(init=False)
     indexes: dict[str, IndexInfo] = field(init=False)
+    stream: StreamInfo | None = None  # the ENABLED stream, if any
 
     def __post_init__(self) -> None:
         self.hash_key, self.range_key = self.typed_keys(self.spec["KeySchema"])
@@ -332,5 +336,10 @@ class TableInfo:
             desc["LocalSecondaryIndexes"] = local
         if global_:
             desc["GlobalSecondaryIndexes"] = global_
+        if "StreamSpecification" in spec:
+            desc["StreamSpecification"] = spec["StreamSpecification"]
+        if "LatestStreamArn" in spec:
+            desc["LatestStreamLabel"] = spec["LatestStreamLabel"]
+            desc["LatestStreamArn"] = spec["LatestStreamArn"]
         desc["DeletionProtectionEnabled"] = spec.get("DeletionProtectionEnabled", False)
         return desc

@@ -61,6 +61,7 @@ class ItemWrite:
     decide: Decide
     old: Item | None = None
     new: Item | None = None
+    service: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class Change:
     key: StorageKey
     old: Item | None
     new: Item | None
+    service: bool = False  # made by the service itself (TTL), not by a user
 
 
 class _Job:
@@ -109,7 +111,9 @@ class SchemaChange(_Job, Generic[T]):
 
 
 CommitListener = Callable[[Sequence[Change]], None]
-ChangeCapture = Callable[[sqlite3.Connection, Sequence[Change]], None]
+ChangeCapture = Callable[[sqlite3.Connection, Sequence[Change]], Callable[[], None] | None]
+"""Runs inside the write transaction with the group's changes; may return a function
+to call after COMMIT (to publish in-memory state only once it is durable)."""
 
 
 @dataclass
@@ -294,7 +298,9 @@ class Writer:
             state.update(staged)
             for write in batch.writes:
                 if not items_equal(write.old, write.new):
-                    changes.append(Change(write.table, write.key, write.old, write.new))
+                    changes.append(
+                        Change(write.table, write.key, write.old, write.new, write.service)
+                    )
         rows = {
             slot: (current[slot], row)
             for slot, row in state.items()
@@ -372,9 +378,11 @@ class Writer:
                 "WHERE tid = ?",
                 [(count, size, table.tid) for table, (count, size) in _deltas(rows).items()],
             )
-            for capture in self.capture:
-                capture(conn, changes)
+            publishers = [capture(conn, changes) for capture in self.capture] if changes else []
         self._dirty = True
+        for publish in publishers:
+            if publish is not None:
+                publish()
         return index_deltas
 
     def _apply_counters(

@@ -20,7 +20,7 @@ import orjson
 import structlog
 
 from dynoxide_streams.engine.context import EngineContext
-from dynoxide_streams.engine.operations import OPERATIONS
+from dynoxide_streams.engine.operations import OPERATIONS, STREAM_OPERATIONS
 from dynoxide_streams.errors import (
     DynamoDBError,
     InternalServerError,
@@ -123,7 +123,12 @@ class App:
 
     async def _dispatch(self, target: str, body: bytes) -> tuple[int, bytes]:
         prefix, _, operation = target.partition(".")
-        handler = OPERATIONS.get(operation) if prefix == DYNAMODB_PREFIX else None
+        if prefix == DYNAMODB_PREFIX:
+            handler = OPERATIONS.get(operation)
+        elif prefix == STREAMS_PREFIX:
+            handler = STREAM_OPERATIONS.get(operation)
+        else:
+            handler = None
         if handler is None:
             raise UnknownOperationException("")
         try:

@@ -1,0 +1,208 @@
+"""The DynamoDB Streams API: ListStreams, DescribeStream, GetShardIterator, GetRecords.
+
+Records are stored as ready GetRecords JSON, so GetRecords concatenates stored bytes
+into its response. A read is bounded by what was committed when it started: the open
+shard's upper end is the stream's counter at that moment, so a record never shows up
+under a shard it does not belong to, and never before its write committed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import orjson
+
+from dynoxide_streams.engine.context import EngineContext
+from dynoxide_streams.engine.streams import ShardInfo, StreamInfo
+from dynoxide_streams.engine.tables import resolve_table_name
+from dynoxide_streams.errors import (
+    ExpiredIteratorException,
+    ResourceNotFoundException,
+    TrimmedDataAccessException,
+    ValidationException,
+)
+from dynoxide_streams.shards import ids
+from dynoxide_streams.shards.iterators import (
+    ExpiredIterator,
+    InvalidIterator,
+    ShardIterator,
+    decode_iterator,
+)
+
+MAX_RECORDS = 1000
+MAX_PAGE_BYTES = 1024 * 1024
+TRIMMED = "The data you are trying to access has been trimmed."
+EXPIRED = "The provided iterator exceeds the maximum age allowed."
+
+
+def _stream(ctx: EngineContext, arn: str) -> StreamInfo:
+    if ids.parse_stream_arn(arn) is None:
+        raise ValidationException(f"Invalid StreamArn: {arn}")
+    stream = ctx.streams.streams.get(arn)
+    if stream is None:
+        raise ResourceNotFoundException(f"Requested resource not found: Stream: {arn} not found")
+    return stream
+
+
+def _shard(stream: StreamInfo, shard_id: str) -> ShardInfo:
+    shard = stream.shard(shard_id)
+    if shard is None:
+        raise ResourceNotFoundException(
+            f"Requested resource not found: Shard: {shard_id} in Stream: {stream.arn} not found"
+        )
+    return shard
+
+
+async def list_streams(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
+    streams = sorted(ctx.streams.streams.values(), key=lambda s: (s.table_name, s.created, s.sid))
+    name = params.get("TableName")
+    if name is not None:
+        name = resolve_table_name(name)
+        if name not in ctx.store.tables and not any(s.table_name == name for s in streams):
+            raise ResourceNotFoundException(
+                f"Requested resource not found: Table: {name} not found"
+            )
+        streams = [s for s in streams if s.table_name == name]
+    start = params.get("ExclusiveStartStreamArn")
+    if start is not None:
+        if ids.parse_stream_arn(start) is None:
+            raise ValidationException(f"Invalid ExclusiveStartStreamArn: {start}")
+        arns = [s.arn for s in streams]
+        streams = streams[arns.index(start) + 1 :] if start in arns else []
+    limit = params.get("Limit") or 100
+    page = streams[:limit]
+    response: dict[str, Any] = {
+        "Streams": [
+            {"StreamArn": s.arn, "TableName": s.table_name, "StreamLabel": s.label} for s in page
+        ]
+    }
+    if len(streams) > limit:
+        response["LastEvaluatedStreamArn"] = page[-1].arn
+    return response
+
+
+def _shard_description(stream: StreamInfo, shard: ShardInfo) -> dict[str, Any]:
+    sequence_range = {"StartingSequenceNumber": ids.sequence_number(shard.start_seq)}
+    if shard.end_seq is not None:
+        sequence_range["EndingSequenceNumber"] = ids.sequence_number(shard.end_seq)
+    description: dict[str, Any] = {"ShardId": shard.shard_id, "SequenceNumberRange": sequence_range}
+    if shard.parent_id is not None:
+        description["ParentShardId"] = shard.parent_id
+    return description
+
+
+async def describe_stream(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
+    stream = _stream(ctx, params["StreamArn"])
+    shards = sorted(
+        ctx.streams.visible_shards(ctx.store.point_conn, stream), key=lambda s: s.shard_id
+    )
+    shard_filter = params.get("ShardFilter")
+    if shard_filter is not None:
+        if shard_filter.get("Type") != "CHILD_SHARDS" or not shard_filter.get("ShardId"):
+            raise ValidationException("ShardFilter must have Type CHILD_SHARDS and a ShardId")
+        shards = [s for s in shards if s.parent_id == shard_filter["ShardId"]]
+    start = params.get("ExclusiveStartShardId")
+    if start is not None:
+        shards = [s for s in shards if s.shard_id > start]
+    limit = params.get("Limit") or 100
+    page = shards[:limit]
+    description: dict[str, Any] = {
+        "StreamArn": stream.arn,
+        "StreamLabel": stream.label,
+        "StreamStatus": stream.status,
+        "StreamViewType": stream.view_type,
+        "CreationRequestDateTime": stream.created,
+        "TableName": stream.table_name,
+        "KeySchema": stream.key_schema,
+        "Shards": [_shard_description(stream, s) for s in page],
+    }
+    if len(shards) > limit:
+        description["LastEvaluatedShardId"] = page[-1].shard_id
+    return {"StreamDescription": description}
+
+
+async def get_shard_iterator(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
+    stream = _stream(ctx, params["StreamArn"])
+    kind = params["ShardIteratorType"]
+    text = params.get("SequenceNumber")
+    if kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER") and text is None:
+        raise ValidationException(f"SequenceNumber is required for ShardIteratorType {kind}")
+    if kind in ("TRIM_HORIZON", "LATEST") and text is not None:
+        raise ValidationException(f"SequenceNumber must not be given for ShardIteratorType {kind}")
+    shard = _shard(stream, params["ShardId"])
+    conn = ctx.store.point_conn
+    floor = ctx.streams.trim_floor(conn, stream)
+    last = stream.last_seq(shard)
+    if kind == "TRIM_HORIZON":
+        position = max(shard.start_seq, floor) - 1
+    elif kind == "LATEST":
+        position = last
+    else:
+        assert text is not None
+        n = ids.parse_sequence_number(text)
+        if n is None:
+            raise ValidationException(f"Invalid SequenceNumber: {text}")
+        if n < floor:
+            raise TrimmedDataAccessException(TRIMMED)
+        if n < shard.start_seq or n > last:
+            raise ValidationException(
+                f"Invalid SequenceNumber {text} for shard {shard.shard_id}: it is outside the "
+                "shard's sequence number range"
+            )
+        position = n - 1 if kind == "AT_SEQUENCE_NUMBER" else n
+    iterator = ShardIterator(stream.arn, stream.sid, shard.shard_id, position, ctx.clock.now())
+    return {"ShardIterator": iterator.encode(ctx.streams.secret)}
+
+
+async def get_records(ctx: EngineContext, params: dict[str, Any]) -> bytes:
+    now = ctx.clock.now()
+    try:
+        iterator = decode_iterator(params["ShardIterator"], ctx.streams.secret, now)
+    except ExpiredIterator:
+        raise ExpiredIteratorException(EXPIRED) from None
+    except InvalidIterator:
+        raise ValidationException("Invalid ShardIterator") from None
+    stream = ctx.streams.by_sid.get(iterator.stream_id)
+    if stream is None or stream.arn != iterator.stream_arn:
+        raise ResourceNotFoundException(
+            f"Requested resource not found: Stream: {iterator.stream_arn} not found"
+        )
+    shard = stream.shard(iterator.shard_id)
+    conn = ctx.store.point_conn
+    floor = ctx.streams.trim_floor(conn, stream)
+    if shard is None or iterator.position + 1 < floor:
+        raise TrimmedDataAccessException(TRIMMED)
+    limit = params.get("Limit") or MAX_RECORDS
+    last = stream.last_seq(shard)
+    records, position = _read(conn, stream.sid, iterator.position, last, limit)
+    parts = [b'{"Records":[', b",".join(records), b"]"]
+    if shard.end_seq is None or position < shard.end_seq:
+        following = ShardIterator(stream.arn, stream.sid, shard.shard_id, position, now)
+        parts.append(b',"NextShardIterator":' + orjson.dumps(following.encode(ctx.streams.secret)))
+    parts.append(b"}")
+    return b"".join(parts)
+
+
+def _read(
+    conn: sqlite3.Connection, sid: int, after: int, last: int, limit: int
+) -> tuple[list[bytes], int]:
+    """Up to ``limit`` records (≤ 1 MB) with after < seq ≤ last; and the new position."""
+    records: list[bytes] = []
+    size = 0
+    position = after
+    full = False
+    for seq, record in conn.execute(
+        "SELECT seq, record FROM stream_records WHERE sid = ? AND seq > ? AND seq <= ? "
+        "ORDER BY seq LIMIT ?",
+        (sid, after, last, limit),
+    ):
+        if records and size + len(record) > MAX_PAGE_BYTES:
+            full = True
+            break
+        records.append(record)
+        size += len(record)
+        position = seq
+    if not full and len(records) < limit:
+        position = max(position, last)  # nothing else up to `last`: skip unused numbers
+    return records, position
