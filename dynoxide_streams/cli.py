@@ -35,6 +35,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--clock", choices=["real", "virtual"], help="data-time clock (default real)"
     )
+    serve.add_argument("--token", help="bearer token required for the admin API")
+    serve.add_argument(
+        "--stream-retention-seconds", type=float, help="stream record retention (default 86400)"
+    )
+    serve.add_argument(
+        "--shard-rotation-seconds",
+        type=float,
+        help="close a shard after this long (default 14400; 0: never)",
+    )
+    serve.add_argument(
+        "--shard-rotation-records",
+        type=int,
+        help="close a shard after this many records (default: never)",
+    )
     health = commands.add_parser("healthcheck", help="exit 0 if the server answers")
     health.add_argument("--url", default="http://127.0.0.1:8000")
     health.add_argument("--timeout", type=float, default=3.0)

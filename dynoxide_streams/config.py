@@ -26,6 +26,7 @@ class Settings:
     region: str = "us-east-1"
     account_id: str = "000000000000"
     clock: str = "real"
+    token: str | None = None
     stream_retention_seconds: float = 86400.0
     shard_rotation_seconds: float = 14400.0
     shard_rotation_records: int = 0  # 0: no rotation by record count

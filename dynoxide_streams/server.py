@@ -22,9 +22,11 @@ import anyio
 import anyio.from_thread
 import structlog
 from anyio.abc import TaskGroup
+from anyio.from_thread import BlockingPortal
 
 from dynoxide_streams.clock import Clock
 from dynoxide_streams.config import Settings
+from dynoxide_streams.engine.admin_ops import rotate_shards
 from dynoxide_streams.logs import configure
 from dynoxide_streams.service import Service, make_clock
 
@@ -42,6 +44,10 @@ class Server:
         region: str = "us-east-1",
         account_id: str = "000000000000",
         log_level: str = "warning",
+        token: str | None = None,
+        stream_retention_seconds: float = 86400.0,
+        shard_rotation_seconds: float = 14400.0,
+        shard_rotation_records: int = 0,
     ) -> None:
         if not structlog.is_configured():
             configure(log_level)
@@ -52,10 +58,15 @@ class Server:
             in_memory=data_dir is None,
             region=region,
             account_id=account_id,
+            token=token,
+            stream_retention_seconds=stream_retention_seconds,
+            shard_rotation_seconds=shard_rotation_seconds,
+            shard_rotation_records=shard_rotation_records,
         )
         self.clock: Any = make_clock(clock)
         self._service: Service | None = None
         self._tg: TaskGroup | None = None
+        self._portal: BlockingPortal | None = None
 
     @property
     def endpoint(self) -> str:
@@ -63,6 +74,18 @@ class Server:
         if self._service is None:
             raise RuntimeError("the server is not running")
         return self._service.endpoint
+
+    async def rotate_shards(self, table: str) -> dict[str, Any]:
+        """Close the open shard of ``table``'s stream and open its child (async form)."""
+        assert self._service is not None and self._service.ctx is not None
+        return await rotate_shards(self._service.ctx, table=table)
+
+    def rotate_shards_sync(self, table: str) -> dict[str, Any]:
+        """:meth:`rotate_shards` for a server running in a thread (``run_in_thread``)."""
+        if self._portal is None:
+            raise RuntimeError("rotate_shards_sync needs a server started with run_in_thread()")
+        result: dict[str, Any] = self._portal.call(self.rotate_shards, table)
+        return result
 
     async def __aenter__(self) -> Server:
         self._tg = anyio.create_task_group()
@@ -91,4 +114,8 @@ class Server:
             anyio.from_thread.start_blocking_portal(backend_options={"use_uvloop": True}) as portal,
             portal.wrap_async_context_manager(self) as server,
         ):
-            yield server
+            self._portal = portal
+            try:
+                yield server
+            finally:
+                self._portal = None

@@ -133,7 +133,7 @@ class Service:
         )
         self.ctx = ctx
         config = uvicorn.Config(
-            App(ctx),
+            App(ctx, bind_host=settings.host, token=settings.token),
             http="httptools",
             lifespan="off",
             access_log=False,

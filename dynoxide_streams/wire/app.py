@@ -28,6 +28,7 @@ from dynoxide_streams.errors import (
     SerializationException,
     UnknownOperationException,
 )
+from dynoxide_streams.wire.admin import Admin
 from dynoxide_streams.wire.errors import render_error
 from dynoxide_streams.wire.shapes import validate_request
 
@@ -64,10 +65,13 @@ class RequestIds:
 class App:
     """The ASGI callable served by uvicorn."""
 
-    def __init__(self, ctx: EngineContext) -> None:
+    def __init__(
+        self, ctx: EngineContext, *, bind_host: str = "127.0.0.1", token: str | None = None
+    ) -> None:
         self.ctx = ctx
         self._health = f"healthy: dynamodb.{ctx.region}.amazonaws.com ".encode()
         self._request_ids = RequestIds()
+        self.admin = Admin(ctx, bind_host=bind_host, token=token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -77,7 +81,9 @@ class App:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
-        if method == "POST":
+        if scope["path"].startswith("/_admin/"):
+            await self._admin(scope, receive, send)
+        elif method == "POST":
             await self._protocol(scope, receive, send)
         elif method in ("GET", "HEAD") and scope["path"] == "/":
             await _send(send, 200, self._health, [(b"content-type", b"text/plain")])
@@ -85,6 +91,22 @@ class App:
             await _send(
                 send, 404, b"<UnknownOperationException/>\n", [(b"content-type", b"text/xml")]
             )
+
+    async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            body = await _read_body(receive)
+        except RequestEntityTooLarge:
+            await _send(
+                send, 413, b'{"error":"TooLarge"}', [(b"content-type", b"application/json")]
+            )
+            return
+        headers = dict(scope["headers"])
+        try:
+            status, payload = await self.admin.handle(scope["method"], scope["path"], headers, body)
+        except Exception:
+            log.exception("admin request failed", path=scope["path"])
+            status, payload = 500, b'{"error":"InternalServerError"}'
+        await _send(send, status, payload, [(b"content-type", b"application/json")])
 
     async def _protocol(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = self._request_ids.next()

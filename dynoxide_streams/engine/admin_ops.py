@@ -1,0 +1,53 @@
+"""Operations behind the admin API: rotate shards, move the virtual clock, sweep.
+
+Kept in the engine so the embedded Server and the HTTP admin routes share them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+from dynoxide_streams.engine.context import EngineContext
+from dynoxide_streams.engine.streams import StreamInfo
+from dynoxide_streams.engine.writer import SchemaChange
+from dynoxide_streams.errors import ResourceNotFoundException, ValidationException
+
+
+def _stream_for(ctx: EngineContext, table: str | None, stream_arn: str | None) -> StreamInfo:
+    if (table is None) == (stream_arn is None):
+        raise ValidationException("Give exactly one of table or stream_arn")
+    if stream_arn is not None:
+        stream = ctx.streams.streams.get(stream_arn)
+        if stream is None:
+            raise ResourceNotFoundException(f"Stream not found: {stream_arn}")
+    else:
+        assert table is not None
+        info = ctx.store.tables.get(table)
+        if info is None:
+            raise ResourceNotFoundException(f"Table not found: {table}")
+        if info.stream is None:
+            raise ValidationException(f"Table {table} has no enabled stream")
+        stream = info.stream
+    if stream.status != "ENABLED":
+        raise ValidationException(f"Stream {stream.arn} is {stream.status}")
+    return stream
+
+
+async def rotate_shards(
+    ctx: EngineContext, *, table: str | None = None, stream_arn: str | None = None
+) -> dict[str, Any]:
+    """Close the open shard of a stream and open its child; describe both."""
+    stream = _stream_for(ctx, table, stream_arn)
+
+    def apply(conn: sqlite3.Connection) -> tuple[None, Callable[[], None]]:
+        return None, ctx.streams.rotate(conn, stream)
+
+    await ctx.writer.submit(SchemaChange(apply))
+    child = stream.shards[-1]
+    return {
+        "StreamArn": stream.arn,
+        "ShardId": child.shard_id,
+        "ParentShardId": child.parent_id,
+    }
