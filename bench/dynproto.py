@@ -68,12 +68,12 @@ def parse_endpoint(endpoint: str) -> tuple[str, int]:
     return parts.hostname, parts.port or 80
 
 
-def header_prefix(host: str, port: int, op: str) -> bytes:
+def header_prefix(host: str, port: int, op: str, target_prefix: str = TARGET_PREFIX) -> bytes:
     """Everything of the request up to and including ``Content-Length: ``."""
     return (
         "POST / HTTP/1.1\r\n"
         f"Host: {host}:{port}\r\n"
-        f"X-Amz-Target: {TARGET_PREFIX}{op}\r\n"
+        f"X-Amz-Target: {target_prefix}{op}\r\n"
         f"Content-Type: {CONTENT_TYPE}\r\n"
         f"Authorization: {AUTHORIZATION}\r\n"
         "Accept-Encoding: identity\r\n"
@@ -191,9 +191,14 @@ class AsyncClient:
         self._prefixes: dict[str, bytes] = {}
 
     def prefix(self, op: str) -> bytes:
+        """Request head for ``op``; ``Streams.<Op>`` targets the DynamoDB Streams API."""
         p = self._prefixes.get(op)
         if p is None:
-            p = self._prefixes[op] = header_prefix(self.host, self.port, op)
+            if op.startswith("Streams."):
+                target, name = "DynamoDBStreams_20120810.", op.removeprefix("Streams.")
+            else:
+                target, name = TARGET_PREFIX, op
+            p = self._prefixes[op] = header_prefix(self.host, self.port, name, target)
         return p
 
     async def call(self, op: str, payload: dict[str, Any]) -> dict[str, Any]:

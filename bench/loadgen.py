@@ -103,7 +103,11 @@ def gsi_table(table: str) -> str:
 
 
 async def ensure_table(
-    client: AsyncClient, table: str, timeout: float = 60.0, with_gsi: bool = False
+    client: AsyncClient,
+    table: str,
+    timeout: float = 60.0,
+    with_gsi: bool = False,
+    stream_view_type: str | None = None,
 ) -> None:
     try:
         desc = (await client.call("DescribeTable", {"TableName": table}))["Table"]
@@ -124,6 +128,11 @@ async def ensure_table(
                 ],
                 "BillingMode": "PAY_PER_REQUEST",
             }
+            if stream_view_type:
+                params["StreamSpecification"] = {
+                    "StreamEnabled": True,
+                    "StreamViewType": stream_view_type,
+                }
             if with_gsi:
                 params["AttributeDefinitions"].append(
                     {"AttributeName": "category", "AttributeType": "S"}
@@ -511,7 +520,7 @@ async def run_growth(args: argparse.Namespace, client: AsyncClient, gen: Items, 
     """PutItem unique keys into a fresh table; one JSON line per window of successes."""
     host, port = args.host, args.port
     table = f"{args.table}_growth_{os.getpid()}_{int(time.time())}"
-    await ensure_table(client, table)
+    await ensure_table(client, table, stream_view_type=args.stream_view_type)
     target = args.target_items
     window_items = args.window_items or max(1, target // 10)
     prefix = header_prefix(host, port, "PutItem")
@@ -587,7 +596,7 @@ async def run_growth(args: argparse.Namespace, client: AsyncClient, gen: Items, 
 
     if args.warmup > 0:  # warm the server up on the normal table; not measured
         log(f"[growth] warmup: PutItem on {args.table} for {args.warmup}s")
-        await ensure_table(client, args.table)
+        await ensure_table(client, args.table, stream_view_type=args.stream_view_type)
         factory = make_request_factory(
             "PutItem", host, port, args.table, gen, args.items, args.keyspace
         )
@@ -653,7 +662,7 @@ async def amain(args: argparse.Namespace) -> int:
         if args.growth:
             await run_growth(args, client, gen, cpu)
             return 0
-        await ensure_table(client, args.table)
+        await ensure_table(client, args.table, stream_view_type=args.stream_view_type)
         ops = OPS if args.op == "all" else (args.op,)
         preload_error = None
         if any(op in ("GetItem", "Query") for op in ops) and not args.no_preload:
@@ -697,6 +706,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--endpoint", default="http://127.0.0.1:8000")
     ap.add_argument("--op", default="PutItem", choices=[*OPS, "all"])
+    ap.add_argument(
+        "--stream-view-type",
+        choices=["KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES"],
+        help="create the table with a DynamoDB stream of this view type",
+    )
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--duration", type=float, default=10.0, help="measured seconds per op")
     ap.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")

@@ -20,7 +20,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import partial
+from functools import cached_property, partial
 
 import orjson
 
@@ -63,6 +63,11 @@ class StreamInfo:
     next_seq: int
     trim_seq: int
     shards: list[ShardInfo] = field(default_factory=list)
+
+    @cached_property
+    def salt(self) -> int:
+        """The per-stream constant of its eventIDs."""
+        return ids.event_salt(self.arn)
 
     @property
     def open_shard(self) -> ShardInfo | None:
@@ -287,7 +292,7 @@ class StreamLog:
             item = change.new if change.new is not None else change.old
             assert item is not None
             record = build_record(
-                event_id=ids.event_id(stream.arn, n),
+                event_id=ids.event_id(stream.salt, n),
                 region=self.region,
                 keys=change.table.key_item(item),
                 old=change.old,
@@ -296,6 +301,8 @@ class StreamLog:
                 sequence_number=ids.sequence_number(n),
                 created_at=now,
                 service=change.service,
+                old_size=change.old_size,
+                new_size=change.new_size,
             )
             rows.append((stream.sid, n, now, orjson.dumps(record)))
         if not rows:

@@ -62,6 +62,8 @@ class ItemWrite:
     old: Item | None = None
     new: Item | None = None
     service: bool = False
+    old_size: int = 0
+    new_size: int = 0
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ class Change:
     old: Item | None
     new: Item | None
     service: bool = False  # made by the service itself (TTL), not by a user
+    old_size: int = 0
+    new_size: int = 0
 
 
 class _Job:
@@ -290,6 +294,7 @@ class Writer:
                     after = _Row(None, 0) if outcome is None else _Row(*outcome)
                     staged[slot] = after
                     write.old, write.new = before.item, after.item
+                    write.old_size, write.new_size = before.size, after.size
                 if batch.finish is not None:
                     batch.finish()
             except DynamoDBError as exc:
@@ -299,7 +304,15 @@ class Writer:
             for write in batch.writes:
                 if not items_equal(write.old, write.new):
                     changes.append(
-                        Change(write.table, write.key, write.old, write.new, write.service)
+                        Change(
+                            write.table,
+                            write.key,
+                            write.old,
+                            write.new,
+                            write.service,
+                            write.old_size,
+                            write.new_size,
+                        )
                     )
         rows = {
             slot: (current[slot], row)

@@ -36,8 +36,13 @@ def build_record(
     sequence_number: str,
     created_at: float,
     service: bool = False,
+    old_size: int | None = None,
+    new_size: int | None = None,
 ) -> dict[str, Any]:
-    """One record as GetRecords returns it (PascalCase ``userIdentity``)."""
+    """One record as GetRecords returns it (PascalCase ``userIdentity``).
+
+    ``old_size``/``new_size`` are the images' item sizes when the caller knows them.
+    """
     dynamodb: dict[str, Any] = {
         "ApproximateCreationDateTime": math.floor(created_at),
         "Keys": keys,
@@ -45,10 +50,10 @@ def build_record(
     size = item_size(keys)
     if new is not None and view_type in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES"):
         dynamodb["NewImage"] = new
-        size += item_size(new)
+        size += item_size(new) if new_size is None else new_size
     if old is not None and view_type in ("OLD_IMAGE", "NEW_AND_OLD_IMAGES"):
         dynamodb["OldImage"] = old
-        size += item_size(old)
+        size += item_size(old) if old_size is None else old_size
     dynamodb["SequenceNumber"] = sequence_number
     dynamodb["SizeBytes"] = size
     dynamodb["StreamViewType"] = view_type
