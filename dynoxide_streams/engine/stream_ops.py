@@ -54,6 +54,18 @@ def _shard(stream: StreamInfo, shard_id: str) -> ShardInfo:
     return shard
 
 
+def _limit(params: dict[str, Any]) -> int:
+    limit = params.get("Limit")
+    if limit is None:
+        return 100
+    if limit > 100:
+        raise ValidationException(
+            f"1 validation error detected: Value '{limit}' at 'limit' failed to satisfy "
+            "constraint: Member must have value less than or equal to 100"
+        )
+    return int(limit)
+
+
 async def list_streams(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
     streams = sorted(ctx.streams.streams.values(), key=lambda s: (s.table_name, s.created, s.sid))
     name = params.get("TableName")
@@ -70,7 +82,7 @@ async def list_streams(ctx: EngineContext, params: dict[str, Any]) -> dict[str, 
             raise ValidationException(f"Invalid ExclusiveStartStreamArn: {start}")
         arns = [s.arn for s in streams]
         streams = streams[arns.index(start) + 1 :] if start in arns else []
-    limit = params.get("Limit") or 100
+    limit = _limit(params)
     page = streams[:limit]
     response: dict[str, Any] = {
         "Streams": [
@@ -105,7 +117,7 @@ async def describe_stream(ctx: EngineContext, params: dict[str, Any]) -> dict[st
     start = params.get("ExclusiveStartShardId")
     if start is not None:
         shards = [s for s in shards if s.shard_id > start]
-    limit = params.get("Limit") or 100
+    limit = _limit(params)
     page = shards[:limit]
     description: dict[str, Any] = {
         "StreamArn": stream.arn,
@@ -145,7 +157,7 @@ async def get_shard_iterator(ctx: EngineContext, params: dict[str, Any]) -> dict
             raise ValidationException(f"Invalid SequenceNumber: {text}")
         if n < floor:
             raise TrimmedDataAccessException(TRIMMED)
-        if n < shard.start_seq or n > last:
+        if n < shard.start_seq or n > max(last, shard.start_seq):
             raise ValidationException(
                 f"Invalid SequenceNumber {text} for shard {shard.shard_id}: it is outside the "
                 "shard's sequence number range"

@@ -397,13 +397,31 @@ class StreamLog:
         return self.clock.now() - self.retention_seconds
 
     def trim_floor(self, conn: sqlite3.Connection, stream: StreamInfo) -> int:
-        """The lowest counter value still readable (older records count as trimmed)."""
-        row = conn.execute(
-            "SELECT seq FROM stream_records WHERE sid = ? AND seq >= ? AND created >= ? "
-            "ORDER BY seq LIMIT 1",
-            (stream.sid, stream.trim_seq, self.horizon()),
-        ).fetchone()
-        return stream.next_seq if row is None else max(int(row[0]), stream.trim_seq)
+        """The lowest counter value still readable: records older than the retention
+        horizon count as trimmed even before the background task deletes them.
+
+        Records are appended in time order, so the expired ones form a prefix of the
+        log; a binary search over sequence numbers finds its end in O(log n) lookups.
+        """
+        horizon = self.horizon()
+
+        def expired(seq: int) -> bool:
+            row = conn.execute(
+                "SELECT created FROM stream_records WHERE sid = ? AND seq >= ? ORDER BY seq LIMIT 1",
+                (stream.sid, seq),
+            ).fetchone()
+            return row is not None and row[0] < horizon
+
+        low, high = stream.trim_seq, stream.next_seq
+        if not expired(low):
+            return low
+        while high - low > 1:  # invariant: expired(low), not expired(high)
+            middle = (low + high) // 2
+            if expired(middle):
+                low = middle
+            else:
+                high = middle
+        return high
 
     def visible_shards(self, conn: sqlite3.Connection, stream: StreamInfo) -> list[ShardInfo]:
         """Shards DescribeStream shows: trimmed-away closed shards disappear."""

@@ -260,7 +260,9 @@ class Writer:
         index_deltas: dict[IndexInfo, list[int]] = {}
         try:
             changes, rows = self._decide(batches)
-            if rows:
+            # a group can change items and still end where it started (put then
+            # delete of one key): its changes must be logged all the same
+            if rows or changes:
                 index_deltas = self._flush(rows, changes)
         except Exception as exc:
             log.exception("write group failed", batches=len(batches))

@@ -158,3 +158,32 @@ async def test_wait_for_commit_wakes_after_commit(tmp_path: Path) -> None:
             writer.close()
     finally:
         store.close()
+
+
+@pytest.mark.anyio
+async def test_changes_that_cancel_out_in_one_group_are_still_captured(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    table = _table(store)
+    writer = Writer(store)
+    captured: list[tuple[str | None, str | None]] = []
+
+    def capture(conn: Any, changes: Sequence[Change]) -> None:
+        captured.extend((c.old and c.old["v"]["S"], c.new and c.new["v"]["S"]) for c in changes)
+
+    writer.capture.append(capture)
+    item = put(table, "a", "1")
+
+    def delete(old: Item | None) -> Outcome:
+        return None
+
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(writer.run)
+            async with anyio.create_task_group() as clients:
+                clients.start_soon(writer.submit, ItemBatch([item]))
+                clients.start_soon(writer.submit, ItemBatch([ItemWrite(table, item.key, delete)]))
+            writer.close()
+    finally:
+        store.close()
+    # the net effect on the table is nothing, but both changes happened
+    assert captured == [(None, "1"), ("1", None)]
