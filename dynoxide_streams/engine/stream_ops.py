@@ -168,6 +168,12 @@ async def get_shard_iterator(ctx: EngineContext, params: dict[str, Any]) -> dict
 
 
 async def get_records(ctx: EngineContext, params: dict[str, Any]) -> bytes:
+    limit = params.get("Limit")
+    if limit is not None and limit > MAX_RECORDS:
+        raise ValidationException(
+            f"1 validation error detected: Value '{limit}' at 'limit' failed to satisfy "
+            f"constraint: Member must have value less than or equal to {MAX_RECORDS}"
+        )
     now = ctx.clock.now()
     try:
         iterator = decode_iterator(params["ShardIterator"], ctx.streams.secret, now)

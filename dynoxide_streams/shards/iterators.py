@@ -67,7 +67,7 @@ def decode_iterator(token: str, secret: bytes, now: float) -> ShardIterator:
         .decode()
         .rstrip("=")
     )
-    if not hmac.compare_digest(expected, signature):
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
         raise InvalidIterator(token)
     try:
         fields = orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
