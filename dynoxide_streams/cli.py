@@ -45,6 +45,15 @@ def _parser() -> argparse.ArgumentParser:
         help="close a shard after this long (default 14400; 0: never)",
     )
     serve.add_argument(
+        "--ttl-period", type=float, help="seconds between TTL sweeps (default 1; 0: no sweeping)"
+    )
+    serve.add_argument(
+        "--strict-ttl-limits",
+        action="store_const",
+        const=True,
+        help="refuse a second TTL change within an hour, as AWS does",
+    )
+    serve.add_argument(
         "--shard-rotation-records",
         type=int,
         help="close a shard after this many records (default: never)",

@@ -30,6 +30,8 @@ class Settings:
     stream_retention_seconds: float = 86400.0
     shard_rotation_seconds: float = 14400.0
     shard_rotation_records: int = 0  # 0: no rotation by record count
+    ttl_period: float = 1.0  # seconds between TTL sweeps; 0 disables sweeping
+    strict_ttl_limits: bool = False
 
     @classmethod
     def from_sources(

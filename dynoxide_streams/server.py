@@ -29,6 +29,7 @@ from dynoxide_streams.config import Settings
 from dynoxide_streams.engine.admin_ops import rotate_shards
 from dynoxide_streams.logs import configure
 from dynoxide_streams.service import Service, make_clock
+from dynoxide_streams.ttl.sweeper import sweep
 
 
 class Server:
@@ -48,6 +49,8 @@ class Server:
         stream_retention_seconds: float = 86400.0,
         shard_rotation_seconds: float = 14400.0,
         shard_rotation_records: int = 0,
+        ttl_period: float = 1.0,
+        strict_ttl_limits: bool = False,
     ) -> None:
         if not structlog.is_configured():
             configure(log_level)
@@ -62,6 +65,8 @@ class Server:
             stream_retention_seconds=stream_retention_seconds,
             shard_rotation_seconds=shard_rotation_seconds,
             shard_rotation_records=shard_rotation_records,
+            ttl_period=ttl_period,
+            strict_ttl_limits=strict_ttl_limits,
         )
         self.clock: Any = make_clock(clock)
         self._service: Service | None = None
@@ -86,6 +91,18 @@ class Server:
             raise RuntimeError("rotate_shards_sync needs a server started with run_in_thread()")
         result: dict[str, Any] = self._portal.call(self.rotate_shards, table)
         return result
+
+    async def sweep_ttl(self) -> int:
+        """Expire every item whose TTL has passed (by ``clock``) now; return the count."""
+        assert self._service is not None and self._service.ctx is not None
+        return await sweep(self._service.ctx)
+
+    def sweep_ttl_sync(self) -> int:
+        """:meth:`sweep_ttl` for a server running in a thread (``run_in_thread``)."""
+        if self._portal is None:
+            raise RuntimeError("sweep_ttl_sync needs a server started with run_in_thread()")
+        expired: int = self._portal.call(self.sweep_ttl)
+        return expired
 
     async def __aenter__(self) -> Server:
         self._tg = anyio.create_task_group()

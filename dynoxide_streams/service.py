@@ -27,6 +27,7 @@ from dynoxide_streams.engine.store import Store
 from dynoxide_streams.engine.streams import StreamLog
 from dynoxide_streams.engine.writer import Writer
 from dynoxide_streams.errors import ServiceUnavailable
+from dynoxide_streams.ttl.sweeper import run_sweeper
 from dynoxide_streams.wire import App
 
 log = structlog.get_logger("dynoxide_streams")
@@ -130,6 +131,7 @@ class Service:
             streams,
             region=settings.region,
             account_id=settings.account_id,
+            strict_ttl_limits=settings.strict_ttl_limits,
         )
         self.ctx = ctx
         config = uvicorn.Config(
@@ -176,6 +178,8 @@ class Service:
         with scope:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._maintenance_loop, ctx)
+                if self.settings.ttl_period > 0:
+                    tg.start_soon(run_sweeper, ctx, self.settings.ttl_period)
 
     async def _maintenance_loop(self, ctx: EngineContext) -> None:
         while True:

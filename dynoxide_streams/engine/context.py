@@ -25,6 +25,7 @@ class EngineContext:
     streams: StreamLog
     region: str = "us-east-1"
     account_id: str = "000000000000"
+    strict_ttl_limits: bool = False
     maintenance_due: anyio.Event = field(default_factory=anyio.Event)
     tokens: TokenCache = field(default_factory=TokenCache)
 

@@ -3,6 +3,7 @@
 * purge the rows (items and index entries) of deleted tables and indexes;
 * backfill a GSI created by UpdateTable from the table's existing items, then mark it
   ACTIVE;
+* index the TTL values of existing items when Time to Live is enabled;
 * trim stream records past their retention, and streams whose retention ended.
 
 Each chunk is one short :class:`SchemaChange`, so user writes interleave with the
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 
@@ -52,6 +54,9 @@ def _step(ctx: EngineContext, conn: sqlite3.Connection) -> tuple[int, Callable[[
         for index in table.indexes.values():
             if index.status == "CREATING":
                 return _backfill(conn, table, index)
+    row = conn.execute("SELECT tid, h, pk, sk FROM ttl_backfill LIMIT 1").fetchone()
+    if row is not None:
+        return _ttl_backfill(ctx, conn, row[0], row[1:])
     trimmed = ctx.streams.trim_step(conn)
     if trimmed is not None:
         return trimmed
@@ -68,6 +73,11 @@ def _purge(conn: sqlite3.Connection, tid: int, iid: int | None) -> int:
         deleted += conn.execute(
             "DELETE FROM index_items WHERE tid = ? AND (iid, ih, ipk, isk, pk, sk) IN "
             "(SELECT iid, ih, ipk, isk, pk, sk FROM index_items WHERE tid = ? LIMIT ?)",
+            (tid, tid, CHUNK),
+        ).rowcount
+        deleted += conn.execute(
+            "DELETE FROM ttl_index WHERE tid = ? AND (expires, h, pk, sk) IN "
+            "(SELECT expires, h, pk, sk FROM ttl_index WHERE tid = ? LIMIT ?)",
             (tid, tid, CHUNK),
         ).rowcount
         if deleted == 0:
@@ -146,3 +156,39 @@ def _backfill(
             table.load_indexes({})
 
     return max(len(rows), 1), publish
+
+
+def _ttl_backfill(
+    ctx: EngineContext, conn: sqlite3.Connection, tid: int, cursor: tuple[Any, ...]
+) -> tuple[int, Callable[[], None]]:
+    """Index the TTL value of the next chunk of a table's existing items."""
+    table = next((t for t in ctx.store.tables.values() if t.tid == tid), None)
+    if table is None or table.ttl_attribute is None:
+        conn.execute("DELETE FROM ttl_backfill WHERE tid = ?", (tid,))
+        return 1, _nothing
+    if cursor[0] is None:
+        rows = conn.execute(
+            "SELECT h, pk, sk, item FROM items WHERE tid = ? ORDER BY h, pk, sk LIMIT ?",
+            (tid, CHUNK),
+        ).fetchall()
+    else:
+        rows = conn.execute(
+            "SELECT h, pk, sk, item FROM items WHERE tid = ? AND (h, pk, sk) > (?, ?, ?) "
+            "ORDER BY h, pk, sk LIMIT ?",
+            (tid, *cursor, CHUNK),
+        ).fetchall()
+    entries = []
+    for h, pk, sk, raw in rows:
+        expires = table.expiry_of(orjson.loads(raw))
+        if expires is not None:
+            entries.append((tid, expires, h, pk, sk))
+    conn.executemany(
+        "INSERT OR IGNORE INTO ttl_index (tid, expires, h, pk, sk) VALUES (?,?,?,?,?)", entries
+    )
+    if len(rows) < CHUNK:
+        conn.execute("DELETE FROM ttl_backfill WHERE tid = ?", (tid,))
+    else:
+        conn.execute(
+            "UPDATE ttl_backfill SET h = ?, pk = ?, sk = ? WHERE tid = ?", (*rows[-1][:3], tid)
+        )
+    return max(len(rows), 1), _nothing

@@ -9,7 +9,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from dynoxide_streams.engine import batches, ddl, items, reads, stream_ops, transactions
+from dynoxide_streams.engine import (
+    batches,
+    ddl,
+    items,
+    reads,
+    stream_ops,
+    transactions,
+    ttl_ops,
+)
 from dynoxide_streams.engine.context import EngineContext
 
 Operation = Callable[[EngineContext, dict[str, Any]], Awaitable[dict[str, Any] | bytes]]
@@ -37,6 +45,8 @@ OPERATIONS: dict[str, Operation] = {
     "DescribeEndpoints": ddl.describe_endpoints,
     "DescribeContinuousBackups": ddl.describe_continuous_backups,
     "UpdateContinuousBackups": ddl.update_continuous_backups,
+    "UpdateTimeToLive": ttl_ops.update_time_to_live,
+    "DescribeTimeToLive": ttl_ops.describe_time_to_live,
 }
 
 STREAM_OPERATIONS: dict[str, Operation] = {

@@ -32,7 +32,7 @@ from dynoxide_streams.engine.tables import TableInfo
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 BOUNDED_ROWS = 100
 """A read of at most this many rows may run on the event loop (see run_read)."""
@@ -120,6 +120,22 @@ _MIGRATIONS: dict[int, str] = {
         record BLOB NOT NULL,
         PRIMARY KEY (sid, seq)
     ) WITHOUT ROWID;
+    """,
+    4: """
+    CREATE TABLE ttl_index (
+        tid INTEGER NOT NULL,
+        expires REAL NOT NULL,
+        h INTEGER NOT NULL,
+        pk BLOB NOT NULL,
+        sk BLOB NOT NULL,
+        PRIMARY KEY (tid, expires, h, pk, sk)
+    ) WITHOUT ROWID;
+    CREATE TABLE ttl_backfill (
+        tid INTEGER PRIMARY KEY,
+        h INTEGER,
+        pk BLOB,
+        sk BLOB
+    );
     """,
 }
 

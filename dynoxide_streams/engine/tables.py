@@ -227,6 +227,23 @@ class TableInfo:
                 indexes[index.name] = index
         self.indexes = indexes
 
+    @property
+    def ttl_attribute(self) -> str | None:
+        """The TTL attribute while Time to Live is enabled, else None."""
+        ttl = self.spec.get("TimeToLive")
+        return str(ttl["AttributeName"]) if ttl and ttl.get("Enabled") else None
+
+    def expiry_of(self, item: Item | None) -> float | None:
+        """The item's TTL value (epoch seconds) if TTL is on and it is a top-level
+        Number; None otherwise (such items never expire)."""
+        name = self.ttl_attribute
+        if item is None or name is None:
+            return None
+        value = item.get(name)
+        if value is None or "N" not in value:
+            return None
+        return float(value["N"])
+
     def check_index_keys(self, item: Item) -> None:
         """Refuse an item that some index could not hold (wrong type, empty value)."""
         for index in self.indexes.values():

@@ -353,6 +353,8 @@ class Writer:
         index_puts: list[tuple[Any, ...]] = []
         index_deletes: list[tuple[Any, ...]] = []
         index_deltas: dict[IndexInfo, list[int]] = {}
+        ttl_puts: list[tuple[Any, ...]] = []
+        ttl_deletes: list[tuple[Any, ...]] = []
         for (table, (h, pk, sk)), (before, after) in rows.items():
             if after.item is None:
                 deletes.append((table.tid, h, pk, sk))
@@ -362,7 +364,24 @@ class Writer:
                 _index_rows(
                     index, pk, sk, before.item, after.item, index_puts, index_deletes, index_deltas
                 )
+            if table.ttl_attribute is not None:
+                old_expiry, new_expiry = table.expiry_of(before.item), table.expiry_of(after.item)
+                if old_expiry != new_expiry:
+                    if old_expiry is not None:
+                        ttl_deletes.append((table.tid, old_expiry, h, pk, sk))
+                    if new_expiry is not None:
+                        ttl_puts.append((table.tid, new_expiry, h, pk, sk))
         with self._store.transaction() as conn:
+            if ttl_deletes:
+                conn.executemany(
+                    "DELETE FROM ttl_index WHERE tid=? AND expires=? AND h=? AND pk=? AND sk=?",
+                    ttl_deletes,
+                )
+            if ttl_puts:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO ttl_index (tid, expires, h, pk, sk) VALUES (?,?,?,?,?)",
+                    ttl_puts,
+                )
             if index_deletes:
                 conn.executemany(
                     "DELETE FROM index_items WHERE tid=? AND iid=? AND ih=? AND ipk=? AND isk=? "

@@ -5,8 +5,9 @@
 served only when the server listens on a loopback address.
 
 Routes: ``GET|POST /_admin/clock`` (``{"advance_seconds": N}`` or
-``{"set_epoch_seconds": T}``, virtual clock only) and ``POST /_admin/streams/rotate``
-(``{"table": NAME}`` or ``{"stream_arn": ARN}``).
+``{"set_epoch_seconds": T}``, virtual clock only), ``POST /_admin/streams/rotate``
+(``{"table": NAME}`` or ``{"stream_arn": ARN}``) and ``POST /_admin/ttl/sweep`` (expire
+what is due now; answers ``{"expired": N}``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import orjson
 from dynoxide_streams.engine.admin_ops import rotate_shards
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.errors import DynamoDBError, ValidationException
+from dynoxide_streams.ttl.sweeper import sweep
 
 
 class AdminError(Exception):
@@ -85,6 +87,8 @@ class Admin:
             if not isinstance(table, (str, type(None))) or not isinstance(arn, (str, type(None))):
                 raise ValidationException("table and stream_arn must be strings")
             return await rotate_shards(self.ctx, table=table, stream_arn=arn)
+        if path == "/_admin/ttl/sweep" and method == "POST":
+            return {"expired": await sweep(self.ctx)}
         raise AdminError(404, "NotFound", f"no admin route {method} {path}")
 
     def _clock(self, change: dict[str, Any] | None) -> dict[str, Any]:

@@ -1,0 +1,95 @@
+"""The TTL sweeper: deletes expired items through the Writer, as the service.
+
+An item expires when its table has TTL enabled and its TTL attribute is a top-level
+Number (epoch seconds, decimals allowed) at or before now — and not more than five
+years before now, which AWS never deletes. Candidates come from ``ttl_index`` (cost
+O(expired items), never a table scan) and are deleted in bounded batches, so user
+writes interleave. Each delete re-checks the item inside the write transaction: an item
+a user changed or deleted meanwhile is left alone, so a user write racing the sweep
+never loses. Deletes carry ``service=True``, so their stream records get the
+service ``userIdentity``; they use no capacity and have no conditions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import anyio
+import structlog
+
+from dynoxide_streams.engine.context import EngineContext
+from dynoxide_streams.engine.maintenance import run_maintenance
+from dynoxide_streams.engine.tables import StorageKey, TableInfo
+from dynoxide_streams.engine.values import Item, item_size
+from dynoxide_streams.engine.writer import ItemBatch, ItemWrite, Outcome
+from dynoxide_streams.errors import DynamoDBError, ServiceUnavailable
+
+log = structlog.get_logger("dynoxide_streams.ttl")
+
+BATCH = 500
+FIVE_YEARS_SECONDS = 5 * 365 * 86400
+
+
+def _expired_keys(ctx: EngineContext, table: TableInfo, now: float) -> list[StorageKey]:
+    rows = ctx.store.point_conn.execute(
+        "SELECT h, pk, sk FROM ttl_index WHERE tid = ? AND expires >= ? AND expires <= ? "
+        "ORDER BY expires LIMIT ?",
+        (table.tid, now - FIVE_YEARS_SECONDS, now, BATCH),
+    ).fetchall()
+    return [(h, pk, sk) for h, pk, sk in rows]
+
+
+async def sweep(ctx: EngineContext) -> int:
+    """Delete every item expired by now; return how many were deleted.
+
+    Pending upkeep runs first, so items of a table whose TTL was just enabled are
+    indexed before the sweep looks for them.
+    """
+    await run_maintenance(ctx)
+    total = 0
+    now = ctx.clock.now()
+    for table in list(ctx.store.tables.values()):
+        if table.ttl_attribute is None:
+            continue
+        while True:
+            keys = _expired_keys(ctx, table, now)
+            if not keys:
+                break
+            writes = [ItemWrite(table, key, _decider(table, now), service=True) for key in keys]
+            try:
+                await ctx.writer.submit(ItemBatch(writes))
+            except DynamoDBError as exc:  # the table was deleted meanwhile, or shutdown
+                if isinstance(exc, ServiceUnavailable):
+                    raise
+                break
+            deleted = sum(1 for w in writes if w.old is not None and w.new is None)
+            total += deleted
+            if len(keys) < BATCH or deleted == 0:
+                break
+    return total
+
+
+def _decider(table: TableInfo, now: float) -> Callable[[Item | None], Outcome]:
+    """Delete the item only if it is still expired when the Writer gets to it."""
+
+    def decide(old: Item | None) -> Outcome:
+        expiry = table.expiry_of(old)
+        if old is None:
+            return None
+        if expiry is None or not (now - FIVE_YEARS_SECONDS <= expiry <= now):
+            return old, item_size(old)  # a user changed it meanwhile: it lives on
+        return None
+
+    return decide
+
+
+async def run_sweeper(ctx: EngineContext, period: float) -> None:
+    """Sweep every ``period`` seconds of real time, forever (cancel to stop)."""
+    while True:
+        await anyio.sleep(period)
+        try:
+            expired = await sweep(ctx)
+        except ServiceUnavailable:
+            return
+        if expired:
+            log.debug("ttl sweep", expired=expired)
