@@ -72,13 +72,13 @@ def decode_iterator(token: str, secret: bytes, now: float) -> ShardIterator:
     try:
         fields = orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
         _, stream_id, shard, position, issued_at, stream_arn = fields
+        iterator = ShardIterator(
+            str(stream_arn), int(stream_id), str(shard), int(position), float(issued_at)
+        )
     except (ValueError, TypeError, orjson.JSONDecodeError):
         raise InvalidIterator(token) from None
-    if stream_arn != arn:
+    if iterator.stream_arn != arn:
         raise InvalidIterator(token)
-    iterator = ShardIterator(
-        stream_arn, int(stream_id), str(shard), int(position), float(issued_at)
-    )
     if now - iterator.issued_at > ITERATOR_LIFETIME_SECONDS:
         raise ExpiredIterator(token)
     return iterator
