@@ -94,7 +94,7 @@ class Admin:
     def _clock(self, change: dict[str, Any] | None) -> dict[str, Any]:
         clock: Any = self.ctx.clock
         virtual = bool(getattr(clock, "virtual", False))
-        if change:
+        if change is not None:
             if not virtual:
                 raise AdminError(400, "BadRequest", "the clock is real; start with --clock virtual")
             if "advance_seconds" in change:

@@ -1,0 +1,108 @@
+"""The admin API: routes, JSON errors, and who may use it (token / loopback rule)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from dynoxide_streams import Server
+
+
+def _call(
+    endpoint: str, path: str, body: Any = None, token: str | None = None, method: str | None = None
+) -> tuple[int, Any]:
+    data = (
+        None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    )
+    request = urllib.request.Request(
+        endpoint + path, data=data, method=method or ("POST" if data is not None else "GET")
+    )
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_health_and_clock_on_loopback(endpoint: str) -> None:
+    assert _call(endpoint, "/_admin/health") == (200, {"status": "ok"})
+    status, body = _call(endpoint, "/_admin/clock")
+    assert status == 200 and body["virtual"] is False and isinstance(body["now"], float)
+    assert _call(endpoint, "/_admin/clock", {"advance_seconds": 10}) == (
+        400,
+        {"error": "BadRequest", "message": "the clock is real; start with --clock virtual"},
+    )
+
+
+def test_virtual_clock_moves_only_when_told() -> None:
+    with Server(clock="virtual").run_in_thread() as srv:
+        start = _call(srv.endpoint, "/_admin/clock")[1]["now"]
+        assert _call(srv.endpoint, "/_admin/clock")[1]["now"] == start
+        assert (
+            _call(srv.endpoint, "/_admin/clock", {"advance_seconds": 3600})[1]["now"]
+            == start + 3600
+        )
+        assert _call(srv.endpoint, "/_admin/clock", {"set_epoch_seconds": 1e9})[1]["now"] == 1e9
+        assert srv.clock.now() == 1e9
+        for bad in (
+            {"advance_seconds": -1},
+            {"advance_seconds": "1"},
+            {},
+            {"set_epoch_seconds": True},
+        ):
+            status, body = _call(srv.endpoint, "/_admin/clock", bad)
+            assert status == 400 and body["error"] == "BadRequest"
+        assert srv.clock.now() == 1e9
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "error"),
+    [
+        ("/_admin/nope", None, 404, "NotFound"),
+        ("/_admin/streams/rotate", b"not json", 400, "BadRequest"),
+        ("/_admin/streams/rotate", [1, 2], 400, "BadRequest"),
+        ("/_admin/streams/rotate", {}, 400, "ValidationException"),
+        ("/_admin/streams/rotate", {"table": "missing_table"}, 400, "ResourceNotFoundException"),
+        ("/_admin/streams/rotate", {"stream_arn": "arn:nope"}, 400, "ResourceNotFoundException"),
+    ],
+)
+def test_admin_errors_are_json(
+    endpoint: str, path: str, body: Any, status: int, error: str
+) -> None:
+    got_status, got = _call(
+        endpoint, path, body, method="POST" if body is not None or path.endswith("nope") else None
+    )
+    assert (got_status, got["error"]) == (status, error)
+
+
+def test_rotate_a_table_without_stream_is_refused(endpoint: str, make_table: Any) -> None:
+    name = make_table(range_key=None)
+    status, body = _call(endpoint, "/_admin/streams/rotate", {"table": name})
+    assert status == 400 and body == {
+        "error": "ValidationException",
+        "message": f"Table {name} has no enabled stream",
+    }
+
+
+def test_token_protects_everything_but_health() -> None:
+    with Server(token="s3cret").run_in_thread() as srv:
+        assert _call(srv.endpoint, "/_admin/health") == (200, {"status": "ok"})
+        assert _call(srv.endpoint, "/_admin/clock")[0] == 403
+        assert _call(srv.endpoint, "/_admin/clock", token="wrong")[0] == 403
+        assert _call(srv.endpoint, "/_admin/ttl/sweep", {}, token="wrong")[0] == 403
+        assert _call(srv.endpoint, "/_admin/clock", token="s3cret")[0] == 200
+        assert _call(srv.endpoint, "/_admin/ttl/sweep", {}, token="s3cret") == (200, {"expired": 0})
+
+
+def test_non_loopback_bind_without_token_refuses_admin() -> None:
+    with Server(host="0.0.0.0").run_in_thread() as srv:
+        endpoint = srv.endpoint.replace("0.0.0.0", "127.0.0.1")
+        assert _call(endpoint, "/_admin/health") == (200, {"status": "ok"})
+        status, body = _call(endpoint, "/_admin/clock")
+        assert status == 403 and body["error"] == "Forbidden"
