@@ -86,8 +86,7 @@ async def write(args: argparse.Namespace, host: str, port: int, table: str) -> N
                     next_key = min(args.records, start + BATCH)
                     end = next_key
                     crossed = (
-                        args.rotate_every
-                        and start // args.rotate_every != end // args.rotate_every
+                        args.rotate_every and start // args.rotate_every != end // args.rotate_every
                     )
                 items = [
                     {
