@@ -35,7 +35,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--clock", choices=["real", "virtual"], help="data-time clock (default real)"
     )
-    serve.add_argument("--token", help="bearer token required for the admin API")
+    serve.add_argument("--token", help="bearer token required for the admin API and websocket")
+    serve.add_argument(
+        "--allowed-origin",
+        action="append",
+        help="a browser origin allowed to open the push websocket (repeatable)",
+    )
+    serve.add_argument(
+        "--ws-stall-timeout",
+        type=float,
+        help="close a push client that accepts nothing for this long (default 30 s)",
+    )
     serve.add_argument(
         "--stream-retention-seconds", type=float, help="stream record retention (default 86400)"
     )

@@ -8,7 +8,7 @@ wins over the default.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ class Settings:
     account_id: str = "000000000000"
     clock: str = "real"
     token: str | None = None
+    allowed_origin: list[str] = field(default_factory=list)
+    ws_stall_timeout: float = 30.0
     stream_retention_seconds: float = 86400.0
     shard_rotation_seconds: float = 14400.0
     shard_rotation_records: int = 0  # 0: no rotation by record count
@@ -46,7 +48,8 @@ class Settings:
                 raw = env.get(ENV_PREFIX + f.name.upper())
                 if raw is None:
                     continue
-                given = _convert(f.default, raw)
+                default = f.default_factory() if f.default is MISSING else f.default  # type: ignore[operator]
+                given = _convert(default, raw)
             values[f.name] = given
         settings = cls(**values)
         settings.data_dir = Path(settings.data_dir)
@@ -54,6 +57,8 @@ class Settings:
 
 
 def _convert(default: Any, raw: str) -> Any:
+    if isinstance(default, list):  # comma-separated in the environment
+        return [part.strip() for part in raw.split(",") if part.strip()]
     if isinstance(default, bool):
         return raw.strip().lower() in ("1", "true", "yes", "on")
     if isinstance(default, int):

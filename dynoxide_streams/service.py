@@ -135,8 +135,18 @@ class Service:
         )
         self.ctx = ctx
         config = uvicorn.Config(
-            App(ctx, bind_host=settings.host, token=settings.token),
+            App(
+                ctx,
+                bind_host=settings.host,
+                token=settings.token,
+                allowed_origins=tuple(settings.allowed_origin),
+                stall_timeout=settings.ws_stall_timeout,
+            ),
             http="httptools",
+            ws="websockets-sansio",
+            ws_ping_interval=20.0,
+            ws_ping_timeout=20.0,
+            ws_max_size=1024 * 1024,
             lifespan="off",
             access_log=False,
             log_config=None,

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 import structlog
 
+from dynoxide_streams.engine.changes import LocalChangeSource
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.operations import OPERATIONS, STREAM_OPERATIONS
 from dynoxide_streams.errors import (
@@ -31,6 +32,8 @@ from dynoxide_streams.errors import (
 from dynoxide_streams.wire.admin import Admin
 from dynoxide_streams.wire.errors import render_error
 from dynoxide_streams.wire.shapes import validate_request
+from dynoxide_streams.wire.websocket import PATH as PUSH_PATH
+from dynoxide_streams.wire.websocket import PushEndpoint
 
 log = structlog.get_logger("dynoxide_streams.wire")
 
@@ -66,16 +69,34 @@ class App:
     """The ASGI callable served by uvicorn."""
 
     def __init__(
-        self, ctx: EngineContext, *, bind_host: str = "127.0.0.1", token: str | None = None
+        self,
+        ctx: EngineContext,
+        *,
+        bind_host: str = "127.0.0.1",
+        token: str | None = None,
+        allowed_origins: tuple[str, ...] = (),
+        stall_timeout: float = 30.0,
     ) -> None:
         self.ctx = ctx
         self._health = f"healthy: dynamodb.{ctx.region}.amazonaws.com ".encode()
         self._request_ids = RequestIds()
         self.admin = Admin(ctx, bind_host=bind_host, token=token)
+        self.push = PushEndpoint(
+            LocalChangeSource(ctx),
+            token=token,
+            allowed_origins=allowed_origins,
+            stall_timeout=stall_timeout,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             await self._http(scope, receive, send)
+        elif scope["type"] == "websocket":
+            if scope["path"] == PUSH_PATH:
+                await self.push(scope, receive, send)
+            else:
+                await receive()
+                await send({"type": "websocket.close", "code": 1008})
         elif scope["type"] == "lifespan":
             await _lifespan(receive, send)
 

@@ -1,0 +1,1 @@
+"""Live push of stream records over a websocket, a cursor per subscription."""

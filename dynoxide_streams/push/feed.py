@@ -1,0 +1,87 @@
+"""One subscription: a cursor on the change log that follows shard lineage.
+
+The feed reads a page after its position, sends each record, and advances; when the
+shard is closed and drained it says ``shard_end`` and continues in the child; when
+nothing is new it sleeps until the Writer's next commit. ``send`` waits while the
+client is slow, so a slow client makes the feed read less — it never buffers more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from dynoxide_streams.engine.changes import LocalChangeSource, StreamView
+from dynoxide_streams.push.protocol import ProtocolError, Subscribe, frame, record_frame
+
+PAGE = 100
+IDLE_RECHECK_SECONDS = 30.0
+
+Send = Callable[[bytes], Awaitable[None]]
+
+
+def _resolve(source: LocalChangeSource, subscription: Subscribe) -> StreamView:
+    if subscription.stream_arn is not None:
+        view = source.stream(subscription.stream_arn)
+        if view is None:
+            raise ProtocolError(
+                "ResourceNotFound", f"stream not found: {subscription.stream_arn}", subscription.id
+            )
+        return view
+    assert subscription.table is not None
+    enabled = [
+        s
+        for s in source.list_streams(subscription.table)
+        if s.status == "ENABLED" and s.table_exists
+    ]
+    if not enabled:
+        raise ProtocolError(
+            "ResourceNotFound",
+            f"table {subscription.table} does not exist or has no enabled stream",
+            subscription.id,
+        )
+    return enabled[-1]
+
+
+async def run_feed(source: LocalChangeSource, subscription: Subscribe, send: Send) -> None:
+    """Deliver the subscription's records until its stream ends (or it is cancelled)."""
+    view = _resolve(source, subscription)
+    arn, sid = view.stream_arn, subscription.id
+    if subscription.start in ("TRIM_HORIZON", "LATEST"):
+        position = source.start_position(arn, subscription.start)
+        assert position is not None
+    else:
+        position = subscription.start
+    await send(frame("subscribed", sid, arn))
+    mark = source.high_water
+    shard_id = source.shard_for(arn, position)
+    while shard_id is not None:
+        result = source.read(arn, shard_id, position, PAGE)
+        if result is None:  # the shard was trimmed away or the stream deleted
+            result_stream = source.stream(arn)
+            if result_stream is None:
+                await send(frame("table_deleted", sid, arn))
+                return
+            await send(frame("trimmed", sid, arn, message="records before this point were trimmed"))
+            shard_id = source.shard_for(arn, position)
+            continue
+        if result.trimmed:
+            await send(frame("trimmed", sid, arn, message="records before this point were trimmed"))
+        for record in result.records:
+            await send(record_frame(sid, arn, shard_id, record))
+        position = result.position
+        if result.shard_closed:
+            await send(frame("shard_end", sid, arn, shardId=shard_id))
+            child = source.child_of(arn, shard_id)
+            if child is None:  # a closed shard without a child: the stream has ended
+                current = source.stream(arn)
+                if current is None or not current.table_exists:
+                    await send(frame("table_deleted", sid, arn))
+                else:
+                    await send(frame("stream_disabled", sid, arn))
+                return
+            shard_id = child
+            continue
+        if result.records:
+            continue
+        mark = await source.wait_for_records(mark, IDLE_RECHECK_SECONDS)
+    await send(frame("table_deleted", sid, arn))
