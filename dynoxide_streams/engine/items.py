@@ -30,7 +30,7 @@ from dynoxide_streams.engine.requests import (
 )
 from dynoxide_streams.engine.tables import StorageKey, TableInfo
 from dynoxide_streams.engine.values import MAX_ITEM_SIZE, Item, item_size, validate_item
-from dynoxide_streams.engine.writer import ItemBatch, ItemWrite, Outcome
+from dynoxide_streams.engine.writer import UNCHANGED, ItemBatch, ItemWrite, Outcome
 from dynoxide_streams.errors import ConditionalCheckFailedException, ValidationException
 
 CONDITION_FAILED = "The conditional request failed"
@@ -51,7 +51,6 @@ class WritePlan:
     new_size: int = 0
     delete: bool = False
     check_only: bool = False
-    old_size: int = 0
     result_size: int = 0
     write: ItemWrite = field(init=False)
 
@@ -67,9 +66,8 @@ class WritePlan:
 
     def decide(self, old: Item | None) -> Outcome:
         self.check(old)
-        self.old_size = 0 if old is None else item_size(old)
         if self.check_only:
-            return None if old is None else (old, self.old_size)
+            return UNCHANGED
         if self.delete:
             return None
         if self.new_item is not None:
@@ -86,7 +84,7 @@ class WritePlan:
 
     @property
     def capacity_units(self) -> float:
-        return write_units(self.old_size, self.result_size)
+        return write_units(self.write.old_size, self.result_size)
 
 
 def plan_put(table: TableInfo, params: dict[str, Any]) -> WritePlan:

@@ -168,8 +168,15 @@ def read_request(params: dict[str, Any], *, query: bool) -> ReadRequest:
     return ReadRequest(terms, condition, projection, legacy_projection)
 
 
+_NO_SUBSTITUTIONS = Substitutions(None, None)
+_PLACEHOLDERS = frozenset({"ExpressionAttributeNames", "ExpressionAttributeValues"})
+
+
 def write_substitutions(params: dict[str, Any], expressions: tuple[str, ...]) -> Substitutions:
     """Placeholders of a write request, after refusing mixed parameters."""
+    if params.keys().isdisjoint(_PLACEHOLDERS):
+        reject_mixing(params)
+        return _NO_SUBSTITUTIONS  # nothing to track: every placeholder is undefined
     reject_mixing(params)
     return substitutions(params, expressions)
 

@@ -301,6 +301,11 @@ class TableInfo:
 
     @staticmethod
     def _encode_one(attr: KeyAttribute, value: AttributeValue, limit: int) -> bytes:
+        text = value.get("S") if attr.type == "S" else None
+        if text is not None and len(value) == 1:  # fast path: the common string key
+            encoded: bytes = text.encode("utf-8")
+            if 0 < len(encoded) <= limit:
+                return encoded
         actual = value_type(value)
         if actual != attr.type:
             raise ValidationException(

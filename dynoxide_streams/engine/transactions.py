@@ -21,8 +21,8 @@ from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.items import WritePlan, plan_check, plan_delete, plan_put, plan_update
 from dynoxide_streams.engine.requests import item_projection
 from dynoxide_streams.engine.tables import TableInfo
-from dynoxide_streams.engine.values import Item, item_size, validate_item
-from dynoxide_streams.engine.writer import ItemBatch, Outcome
+from dynoxide_streams.engine.values import Item, validate_item
+from dynoxide_streams.engine.writer import UNCHANGED, ItemBatch, Outcome
 from dynoxide_streams.errors import (
     ConditionalCheckFailedException,
     TransactionCanceledException,
@@ -37,10 +37,6 @@ _PLANNERS: dict[str, Callable[[TableInfo, dict[str, Any]], WritePlan]] = {
     "Delete": plan_delete,
     "Update": plan_update,
 }
-
-
-def _unchanged(old: Item | None) -> Outcome:
-    return None if old is None else (old, item_size(old))
 
 
 async def transact_write_items(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -80,7 +76,7 @@ async def transact_write_items(ctx: EngineContext, params: dict[str, Any]) -> di
                 reasons[index] = reason
             except ValidationException as exc:
                 reasons[index] = {"Code": "ValidationError", "Message": exc.message}
-            return _unchanged(old)
+            return UNCHANGED
 
         return decide
 

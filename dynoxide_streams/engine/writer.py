@@ -45,8 +45,18 @@ log = structlog.get_logger("dynoxide_streams.writer")
 
 T = TypeVar("T")
 
-Outcome = tuple[Item, int] | None
-"""What a write decides: the new item and its size, or None for "no item"."""
+
+class _Unchanged:
+    """Sentinel outcome: leave the item exactly as it is."""
+
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+UNCHANGED = _Unchanged()
+
+Outcome = tuple[Item, int] | None | _Unchanged
+"""What a write decides: the new item and its size, None for "no item", or UNCHANGED."""
 
 Decide = Callable[[Item | None], Outcome]
 """Given the current item (None if absent), return the new outcome or raise."""
@@ -293,7 +303,13 @@ class Writer:
                     slot = (write.table, write.key)
                     before = staged.get(slot) or state[slot]
                     outcome = write.decide(before.item)
-                    after = _Row(None, 0) if outcome is None else _Row(*outcome)
+                    if outcome is UNCHANGED:
+                        after = before
+                    elif outcome is None:
+                        after = _Row(None, 0)
+                    else:
+                        assert isinstance(outcome, tuple)
+                        after = _Row(*outcome)
                     staged[slot] = after
                     write.old, write.new = before.item, after.item
                     write.old_size, write.new_size = before.size, after.size

@@ -20,8 +20,8 @@ import structlog
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.maintenance import run_maintenance
 from dynoxide_streams.engine.tables import StorageKey, TableInfo
-from dynoxide_streams.engine.values import Item, item_size
-from dynoxide_streams.engine.writer import ItemBatch, ItemWrite, Outcome
+from dynoxide_streams.engine.values import Item
+from dynoxide_streams.engine.writer import UNCHANGED, ItemBatch, ItemWrite, Outcome
 from dynoxide_streams.errors import DynamoDBError, ServiceUnavailable
 
 log = structlog.get_logger("dynoxide_streams.ttl")
@@ -77,7 +77,7 @@ def _decider(table: TableInfo, now: float) -> Callable[[Item | None], Outcome]:
         if old is None:
             return None
         if expiry is None or not (now - FIVE_YEARS_SECONDS <= expiry <= now):
-            return old, item_size(old)  # a user changed it meanwhile: it lives on
+            return UNCHANGED  # a user changed it meanwhile: it lives on
         return None
 
     return decide
