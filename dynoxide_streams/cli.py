@@ -13,7 +13,7 @@ from dynoxide_streams import __version__
 from dynoxide_streams.config import Settings
 from dynoxide_streams.engine.store import StoreError
 from dynoxide_streams.logs import configure
-from dynoxide_streams.service import Service
+from dynoxide_streams.service import Service, UnsafeBind
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
         "--clock", choices=["real", "virtual"], help="data-time clock (default real)"
     )
     serve.add_argument("--token", help="bearer token required for the admin API and websocket")
+    serve.add_argument(
+        "--insecure-no-auth",
+        action="store_const",
+        const=True,
+        help="allow a non-loopback bind without --token",
+    )
     serve.add_argument(
         "--allowed-origin",
         action="append",
@@ -82,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     configure(settings.log_level, settings.log_format)
     try:
         anyio.run(_serve, settings, backend_options={"use_uvloop": True})
-    except (OSError, StoreError, BaseExceptionGroup) as exc:
+    except (OSError, StoreError, UnsafeBind, BaseExceptionGroup) as exc:
         cause = _startup_error(exc)
         if cause is None:
             raise
@@ -95,9 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _startup_error(exc: BaseException) -> OSError | StoreError | None:
+def _startup_error(exc: BaseException) -> OSError | StoreError | UnsafeBind | None:
     """The start-up failure inside ``exc`` (possibly wrapped by task groups)."""
-    if isinstance(exc, (OSError, StoreError)):
+    if isinstance(exc, (OSError, StoreError, UnsafeBind)):
         return exc
     if isinstance(exc, BaseExceptionGroup):
         for inner in exc.exceptions:

@@ -27,6 +27,7 @@ class Settings:
     account_id: str = "000000000000"
     clock: str = "real"
     token: str | None = None
+    insecure_no_auth: bool = False
     allowed_origin: list[str] = field(default_factory=list)
     ws_stall_timeout: float = 30.0
     stream_retention_seconds: float = 86400.0

@@ -29,6 +29,7 @@ from dynoxide_streams.engine.writer import Writer
 from dynoxide_streams.errors import ServiceUnavailable
 from dynoxide_streams.ttl.sweeper import run_sweeper
 from dynoxide_streams.wire import App
+from dynoxide_streams.wire.admin import is_loopback
 
 log = structlog.get_logger("dynoxide_streams")
 
@@ -49,6 +50,10 @@ class _UvicornServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+class UnsafeBind(Exception):
+    """A network bind without a token (and without --insecure-no-auth)."""
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -92,6 +97,16 @@ class Service:
 
     async def run(self, *, task_status: TaskStatus[Service] = anyio.TASK_STATUS_IGNORED) -> None:
         settings = self.settings
+        if (
+            not is_loopback(settings.host)
+            and settings.token is None
+            and not settings.insecure_no_auth
+        ):
+            raise UnsafeBind(
+                f"refusing to listen on {settings.host} without --token: the admin API and the "
+                "push websocket would be open to the network (give --token, or "
+                "--insecure-no-auth if that is really intended)"
+            )
         sock = bind_socket(settings.host, settings.port)
         host, port = sock.getsockname()[:2]
         shown_host = f"[{host}]" if ":" in host else host

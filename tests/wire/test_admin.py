@@ -100,8 +100,25 @@ def test_token_protects_everything_but_health() -> None:
         assert _call(srv.endpoint, "/_admin/ttl/sweep", {}, token="s3cret") == (200, {"expired": 0})
 
 
+def test_non_loopback_bind_needs_a_token_or_explicit_insecure_flag() -> None:
+    from dynoxide_streams.service import UnsafeBind
+
+    with pytest.raises(BaseException) as info, Server(host="0.0.0.0").run_in_thread():
+        pass
+    assert (
+        info.group_contains(UnsafeBind)
+        if isinstance(info.value, BaseExceptionGroup)
+        else isinstance(info.value, UnsafeBind)
+    )
+    with Server(host="0.0.0.0", token="t").run_in_thread() as srv:
+        assert (
+            _call(srv.endpoint.replace("0.0.0.0", "127.0.0.1"), "/_admin/clock", token="t")[0]
+            == 200
+        )
+
+
 def test_non_loopback_bind_without_token_refuses_admin() -> None:
-    with Server(host="0.0.0.0").run_in_thread() as srv:
+    with Server(host="0.0.0.0", insecure_no_auth=True).run_in_thread() as srv:
         endpoint = srv.endpoint.replace("0.0.0.0", "127.0.0.1")
         assert _call(endpoint, "/_admin/health") == (200, {"status": "ok"})
         status, body = _call(endpoint, "/_admin/clock")

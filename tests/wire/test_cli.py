@@ -87,3 +87,10 @@ def test_in_memory_and_env_port(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(timeout=30)
     assert not (tmp_path / ".dynoxide-streams").exists()
+
+
+def test_network_bind_without_token_refuses_to_start(tmp_path: Path) -> None:
+    result = _cli("serve", "--host", "0.0.0.0", "--port", "0", "--data-dir", str(tmp_path / "d"))
+    assert result.returncode == 1
+    assert "refusing to listen on 0.0.0.0 without --token" in result.stderr
+    assert "Traceback" not in result.stderr
