@@ -26,7 +26,7 @@ from dynoxide_streams.errors import DynamoDBError, ServiceUnavailable
 
 log = structlog.get_logger("dynoxide_streams.ttl")
 
-BATCH = 500
+BATCH = 64
 FIVE_YEARS_SECONDS = 5 * 365 * 86400
 
 
