@@ -109,8 +109,10 @@ def plan_put(table: TableInfo, params: dict[str, Any]) -> WritePlan:
     )
 
 
-def plan_delete(table: TableInfo, params: dict[str, Any]) -> WritePlan:
-    """Validate a DeleteItem-shaped request."""
+def _keyed_plan(
+    table: TableInfo, params: dict[str, Any], *, delete: bool = False, check_only: bool = False
+) -> WritePlan:
+    """A plan for a ``Key``-addressed write that only has a condition."""
     key_item = checked_key(params)
     key = table.key_of(key_item)
     subs = write_substitutions(params, ("ConditionExpression",))
@@ -122,8 +124,19 @@ def plan_delete(table: TableInfo, params: dict[str, Any]) -> WritePlan:
         key_item,
         condition,
         params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
-        delete=True,
+        delete=delete,
+        check_only=check_only,
     )
+
+
+def plan_delete(table: TableInfo, params: dict[str, Any]) -> WritePlan:
+    """Validate a DeleteItem-shaped request."""
+    return _keyed_plan(table, params, delete=True)
+
+
+def plan_check(table: TableInfo, params: dict[str, Any]) -> WritePlan:
+    """Validate a transaction's ConditionCheck."""
+    return _keyed_plan(table, params, check_only=True)
 
 
 def plan_update(table: TableInfo, params: dict[str, Any]) -> WritePlan:
@@ -142,23 +155,6 @@ def plan_update(table: TableInfo, params: dict[str, Any]) -> WritePlan:
         params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
         update=update,
         apply=apply,
-    )
-
-
-def plan_check(table: TableInfo, params: dict[str, Any]) -> WritePlan:
-    """Validate a transaction's ConditionCheck."""
-    key_item = checked_key(params)
-    key = table.key_of(key_item)
-    subs = write_substitutions(params, ("ConditionExpression",))
-    condition = write_condition(params, subs)
-    subs.check_all_used()
-    return WritePlan(
-        table,
-        key,
-        key_item,
-        condition,
-        params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
-        check_only=True,
     )
 
 
