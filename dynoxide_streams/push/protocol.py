@@ -65,7 +65,8 @@ class Unsubscribe:
 
 def parse_message(data: str | bytes) -> Subscribe | Unsubscribe:
     """Decode one client frame or raise ProtocolError (``BadRequest``)."""
-    if len(data) > MAX_MESSAGE_BYTES:
+    size = len(data.encode("utf-8", "surrogatepass")) if isinstance(data, str) else len(data)
+    if size > MAX_MESSAGE_BYTES:
         raise ProtocolError("BadRequest", "message too large")
     try:
         message = orjson.loads(data)
