@@ -16,8 +16,11 @@ $(SERVE_STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 	$(PIP) install -c $(CONSTRAINTS) -e .
 	touch $@
 
+# Browser tests drive Debian's Chromium through Playwright (no `playwright install`:
+# its browser download does not work here); install the apt package when missing.
 $(TEST_STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 	$(PIP) install -c $(CONSTRAINTS) -e '.[test]'
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
 	touch $@ $(SERVE_STAMP)
 
 serve: $(SERVE_STAMP)

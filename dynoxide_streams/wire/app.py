@@ -32,6 +32,8 @@ from dynoxide_streams.errors import (
 from dynoxide_streams.wire.admin import Admin
 from dynoxide_streams.wire.errors import render_error
 from dynoxide_streams.wire.shapes import validate_request
+from dynoxide_streams.wire.static import PREFIX as STATIC_PREFIX
+from dynoxide_streams.wire.static import lookup as static_lookup
 from dynoxide_streams.wire.websocket import PATH as PUSH_PATH
 from dynoxide_streams.wire.websocket import PushEndpoint
 
@@ -108,6 +110,21 @@ class App:
             await self._protocol(scope, receive, send)
         elif method in ("GET", "HEAD") and scope["path"] == "/":
             await _send(send, 200, self._health, [(b"content-type", b"text/plain")])
+        elif method in ("GET", "HEAD") and scope["path"].startswith(STATIC_PREFIX):
+            found = static_lookup(scope["path"])
+            if found is None:
+                await _send(send, 404, b"not found\n", [(b"content-type", b"text/plain")])
+            else:
+                await _send(
+                    send,
+                    200,
+                    found[0] if method == "GET" else b"",
+                    [
+                        (b"content-type", found[1]),
+                        (b"cache-control", b"no-cache"),
+                        (b"x-content-type-options", b"nosniff"),
+                    ],
+                )
         else:
             await _send(
                 send, 404, b"<UnknownOperationException/>\n", [(b"content-type", b"text/xml")]
