@@ -42,16 +42,24 @@ def _resolve(source: LocalChangeSource, subscription: Subscribe) -> StreamView:
     return enabled[-1]
 
 
-async def run_feed(source: LocalChangeSource, subscription: Subscribe, send: Send) -> None:
-    """Deliver the subscription's records until its stream ends (or it is cancelled)."""
-    view = _resolve(source, subscription)
-    arn, sid = view.stream_arn, subscription.id
+def prepare(source: LocalChangeSource, subscription: Subscribe) -> tuple[str, str]:
+    """Resolve a subscription to (stream ARN, start position) or raise ProtocolError.
+
+    Done before the feed starts, so ``subscribed`` (or the error) is answered in the
+    order the client's messages arrived.
+    """
+    arn = _resolve(source, subscription).stream_arn
     if subscription.start in ("TRIM_HORIZON", "LATEST"):
         position = source.start_position(arn, subscription.start)
         assert position is not None
-    else:
-        position = subscription.start
-    await send(frame("subscribed", sid, arn))
+        return arn, position
+    return arn, subscription.start
+
+
+async def run_feed(
+    source: LocalChangeSource, sid: str, arn: str, position: str, send: Send
+) -> None:
+    """Deliver records after ``position`` until the stream ends (or it is cancelled)."""
     mark = source.high_water
     shard_id = source.shard_for(arn, position)
     while shard_id is not None:

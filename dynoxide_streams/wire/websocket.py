@@ -20,16 +20,17 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
+import anyio.lowlevel
 import orjson
 import structlog
 
 from dynoxide_streams.engine.changes import LocalChangeSource
-from dynoxide_streams.push.feed import run_feed
+from dynoxide_streams.push.feed import prepare, run_feed
 from dynoxide_streams.push.protocol import (
     MAX_SUBSCRIPTIONS,
     ProtocolError,
-    Subscribe,
     Unsubscribe,
+    frame,
     parse_message,
 )
 from dynoxide_streams.wire.admin import is_loopback
@@ -99,25 +100,25 @@ class PushEndpoint:
         stalled = False
 
         async def send_frame(data: bytes) -> None:
+            await anyio.lowlevel.checkpoint_if_cancelled()  # an unsubscribed feed sends nothing
             async with lock:
                 with anyio.fail_after(self.stall_timeout):
                     await send({"type": "websocket.send", "text": data.decode()})
 
         feeds: dict[str, anyio.CancelScope] = {}
 
-        async def feed(subscription: Subscribe, scope_: anyio.CancelScope) -> None:
+        async def feed(sid: str, arn: str, position: str, scope_: anyio.CancelScope) -> None:
             nonlocal stalled
             with scope_:
                 try:
-                    await run_feed(self.source, subscription, send_frame)
-                except ProtocolError as exc:
-                    await send_frame(exc.frame())
+                    await run_feed(self.source, sid, arn, position, send_frame)
                 except TimeoutError:
                     stalled = True
-                    log.info("push client stalled; closing", subscription=subscription.id)
+                    log.info("push client stalled; closing", subscription=sid)
                     tg.cancel_scope.cancel()
                 finally:
-                    feeds.pop(subscription.id, None)
+                    if feeds.get(sid) is scope_:  # a re-subscription may own the id now
+                        del feeds[sid]
 
         try:
             async with anyio.create_task_group() as tg:
@@ -148,8 +149,10 @@ class PushEndpoint:
                                 f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection",
                                 request.id,
                             )
+                        arn, position = prepare(self.source, request)
+                        await send_frame(frame("subscribed", request.id, arn))
                         feeds[request.id] = anyio.CancelScope()
-                        tg.start_soon(feed, request, feeds[request.id])
+                        tg.start_soon(feed, request.id, arn, position, feeds[request.id])
                     except ProtocolError as exc:
                         await send_frame(exc.frame())
         except TimeoutError:
