@@ -13,7 +13,7 @@ it delivers everything after it, nothing twice.
 
 Server → client::
 
-    {"type": "subscribed", "id", "streamArn"}
+    {"type": "subscribed", "id", "streamArn", "position"}   # position: start, as {"after": …}
     {"type": "record", "id", "streamArn", "shardId", "record": <GetRecords record>}
     {"type": "shard_end", "id", "streamArn", "shardId"}
     {"type": "trimmed", "id", "streamArn", "message"}       # fell behind retention
@@ -90,7 +90,7 @@ def parse_message(data: str | bytes) -> Subscribe | Unsubscribe:
     start = message.get("from", "LATEST")
     if isinstance(start, dict):
         after = start.get("after")
-        if not isinstance(after, str) or ids.parse_sequence_number(after) is None:
+        if not ids.is_sequence_number(after):
             raise ProtocolError("BadRequest", "from.after must be a SequenceNumber", subscription)
         start = after
     elif start not in ("TRIM_HORIZON", "LATEST"):

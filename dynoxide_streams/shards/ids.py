@@ -50,6 +50,11 @@ def sequence_number(n: int) -> str:
     return str(SEQUENCE_BASE + n)
 
 
+def is_sequence_number(text: object) -> bool:
+    """Whether ``text`` has the wire form of a sequence number (21 to 40 digits)."""
+    return isinstance(text, str) and _SEQUENCE.fullmatch(text) is not None
+
+
 def parse_sequence_number(text: str) -> int | None:
     """The counter value of a wire sequence number, or None if it is malformed."""
     if not isinstance(text, str) or not _SEQUENCE.fullmatch(text):

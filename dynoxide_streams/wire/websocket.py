@@ -150,7 +150,7 @@ class PushEndpoint:
                                 request.id,
                             )
                         arn, position = prepare(self.source, request)
-                        await send_frame(frame("subscribed", request.id, arn))
+                        await send_frame(frame("subscribed", request.id, arn, position=position))
                         feeds[request.id] = anyio.CancelScope()
                         tg.start_soon(feed, request.id, arn, position, feeds[request.id])
                     except ProtocolError as exc:

@@ -180,7 +180,7 @@ def test_id_may_hold_any_characters() -> None:
             "s",
         ),
         (
-            msg(action="subscribe", id="s", table="users", **{"from": {"after": "0" * 21}}),
+            msg(action="subscribe", id="s", table="users", **{"from": {"after": "1" * 20}}),
             AFTER_ERROR,
             "s",
         ),

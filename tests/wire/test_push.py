@@ -29,6 +29,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from dynoxide_streams import Server
+from dynoxide_streams.shards import ids
 from tests.conftest import RawClient, make_client
 from tests.wire.test_streams import (
     STREAMS,
@@ -204,8 +205,21 @@ def check_frames(texts: list[str], expected: list[Expected]) -> None:
         check_frame(text, wanted)
 
 
+class _Subscribed(dict[str, Any]):
+    """A ``subscribed`` frame: exact fields, plus a ``position`` that must be a wire
+    SequenceNumber (where LATEST/TRIM_HORIZON started; its value depends on the log)."""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, dict):
+            return NotImplemented
+        rest = {key: value for key, value in other.items() if key != "position"}
+        return rest == dict(self) and ids.is_sequence_number(other.get("position"))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 def subscribed(sid: str, arn: str) -> dict[str, Any]:
-    return {"type": "subscribed", "id": sid, "streamArn": arn}
+    return _Subscribed(type="subscribed", id=sid, streamArn=arn)
 
 
 def put(ddb: Any, table: str, key: str, **attributes: str) -> None:
@@ -346,6 +360,38 @@ def test_latest_delivers_only_what_commits_after_the_subscription(
             expected = stream_frames(raw, arn, sid, after=tail)
             check_frames(push.texts_for(sid, 2), expected)
             assert keys_of([e.frame for e in expected]) == ["new1", "new2"]
+
+
+def test_subscribed_reports_the_resolved_start_position(
+    ddb: Any, raw: RawClient, endpoint: str
+) -> None:
+    """LATEST/TRIM_HORIZON resolve to a concrete position, so a client (a browser
+    leader handing over) can resume from it before any record arrived."""
+    table, arn = create_stream_table(ddb, "KEYS_ONLY", range_key=None)
+    assert arn is not None
+    with open_ws(endpoint) as push:
+        push.subscribe("empty", table=table, start="TRIM_HORIZON")
+        assert push.next_for("empty")["position"] == "0" * 21  # before every record
+    for key in ("a", "b"):
+        put(ddb, table, key)
+    last = str(read_stream(raw, arn)[-1]["dynamodb"]["SequenceNumber"])
+    with open_ws(endpoint) as push:
+        push.subscribe("latest", table=table, start="LATEST")
+        position = push.next_for("latest")["position"]
+        assert position == last
+        put(ddb, table, "c")  # written "during a handover"
+        push.subscribe("resumed", table=table, start={"after": position})
+        assert push.next_for("resumed") == subscribed("resumed", arn)
+        frame = push.next_for("resumed")
+        assert frame["type"] == "record" and frame["record"]["dynamodb"]["Keys"] == {
+            "pk": {"S": "c"}
+        }
+        push.subscribe("everything", table=table, start={"after": "0" * 21})
+        push.next_for("everything")
+        got = [
+            push.next_for("everything")["record"]["dynamodb"]["Keys"]["pk"]["S"] for _ in range(3)
+        ]
+        assert got == ["a", "b", "c"]
 
 
 def test_after_a_sequence_number_resumes_right_after_it(

@@ -152,8 +152,8 @@ MALFORMED: list[tuple[str, str | bytes, dict[str, Any]]] = [
         error("BadRequest", AFTER_ERROR, "s"),
     ),
     (
-        "after below the first number",
-        _sub(table="{table}", **{"from": {"after": "0" * 21}}),
+        "after with a sign",
+        _sub(table="{table}", **{"from": {"after": "-" + "1" * 21}}),
         error("BadRequest", AFTER_ERROR, "s"),
     ),
     ("unsubscribe without id", '{"action": "unsubscribe"}', error("BadRequest", ID_ERROR)),

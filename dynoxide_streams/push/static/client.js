@@ -155,6 +155,9 @@ class Subscription {
       case "error":
         this._event(message);
         break;
+      case "position":
+        if (this.lastSequenceNumber == null && message.after) this.lastSequenceNumber = message.after;
+        break;
       case "heartbeat":
         this._peers.set(message.tab, { seen: Date.now(), leader: !!message.leader });
         if (message.leader) this._leaderSeenAt = Date.now();
@@ -248,6 +251,12 @@ class Subscription {
       if (frame.type === "subscribed") {
         this._backoff = BACKOFF_MIN_MS;
         this.streamArn = frame.streamArn;
+        if (this.lastSequenceNumber == null && frame.position) {
+          // A concrete start (LATEST/TRIM_HORIZON resolved by the server), shared so
+          // that a handover before the first record resumes exactly here.
+          this.lastSequenceNumber = frame.position;
+          this._post({ type: "position", streamArn: frame.streamArn, after: frame.position });
+        }
         this.options.onStatus?.("subscribed");
         return;
       }
