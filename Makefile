@@ -20,7 +20,7 @@ $(SERVE_STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 # its browser download does not work here); install the apt package when missing.
 $(TEST_STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 	$(PIP) install -c $(CONSTRAINTS) -e '.[test]'
-	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
+	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
 	touch $@ $(SERVE_STAMP)
 
 serve: $(SERVE_STAMP)
