@@ -29,7 +29,12 @@ from dynoxide_streams.engine.requests import (
     write_substitutions,
 )
 from dynoxide_streams.engine.tables import StorageKey, TableInfo
-from dynoxide_streams.engine.values import MAX_ITEM_SIZE, Item, item_size, validate_item
+from dynoxide_streams.engine.values import (
+    MAX_ITEM_SIZE,
+    Item,
+    item_size,
+    validate_item_sized,
+)
 from dynoxide_streams.engine.writer import UNCHANGED, ItemBatch, ItemWrite, Outcome
 from dynoxide_streams.errors import ConditionalCheckFailedException, ValidationException
 
@@ -89,10 +94,9 @@ class WritePlan:
 
 def plan_put(table: TableInfo, params: dict[str, Any]) -> WritePlan:
     """Validate a PutItem-shaped request (also a PutRequest or a transaction Put)."""
-    item = validate_item(params["Item"])
+    item, size = validate_item_sized(params["Item"])
     key = table.key_of_item(item)
     table.check_index_keys(item)
-    size = item_size(item)
     if size > MAX_ITEM_SIZE:
         raise ValidationException("Item size has exceeded the maximum allowed size")
     subs = write_substitutions(params, ("ConditionExpression",))

@@ -126,6 +126,33 @@ def subtract_numbers(a: str, b: str) -> str:
 # ------------------------------------------------------------------------ validation
 
 
+def validate_item_sized(item: Any) -> tuple[Item, int]:
+    """:func:`validate_item` and :func:`item_size` in one pass (the PutItem hot path):
+    plain strings, canonical integers and booleans take a fast path."""
+    if not isinstance(item, dict):
+        raise SerializationException(_not_a_map(item))
+    out: Item = {}
+    size = 0
+    for name, value in item.items():
+        if not name:
+            raise ValidationException(_EMPTY_NAME)
+        size += len(name) if name.isascii() else len(name.encode("utf-8"))
+        if type(value) is dict and len(value) == 1:
+            text = value.get("S")
+            if type(text) is str:
+                out[name] = value
+                size += len(text) if text.isascii() else len(text.encode("utf-8"))
+                continue
+            text = value.get("N")
+            if type(text) is str and _CANONICAL_INTEGER.fullmatch(text):
+                out[name] = value
+                size += _number_size(text)
+                continue
+        checked = out[name] = validate_value(value, 0)
+        size += value_size(checked)
+    return out, size
+
+
 def validate_item(item: Any) -> Item:
     """Validate a whole item (map of attribute name → AttributeValue).
 

@@ -152,6 +152,7 @@ def _java_repr(value: Any) -> str:
     return str(value)
 
 
+@cache
 def _camel(name: str) -> str:
     return name[:1].lower() + name[1:]
 

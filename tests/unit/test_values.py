@@ -151,3 +151,26 @@ def test_item_size_follows_aws_rules() -> None:
     assert item_size({"ab": {"N": "12345"}}) == 2 + 4
     assert item_size({"x": {"BOOL": True}, "y": {"NULL": True}}) == 4
     assert item_size({"m": {"M": {"k": {"S": "v"}}}}) == 1 + 3 + (1 + 1 + 1)
+
+
+scalar_values = st.one_of(
+    st.text(max_size=10).map(lambda s: {"S": s}),
+    st.integers(-(10**20), 10**20).map(lambda n: {"N": str(n)}),
+    st.sampled_from([{"N": "1.50"}, {"N": "007"}, {"N": "-0"}, {"BOOL": True}, {"NULL": True}]),
+    st.lists(st.text(max_size=4), min_size=1, max_size=3, unique=True).map(lambda ss: {"SS": ss}),
+)
+
+
+@given(
+    st.dictionaries(
+        st.text(min_size=1, max_size=6),
+        scalar_values | st.builds(lambda v: {"M": {"k": v}}, scalar_values),
+        max_size=6,
+    )
+)
+def test_validate_item_sized_equals_validate_then_size(item: dict[str, object]) -> None:
+    from dynoxide_streams.engine.values import validate_item_sized
+
+    checked, size = validate_item_sized(item)
+    assert checked == validate_item(item)
+    assert size == item_size(checked)
