@@ -125,17 +125,9 @@ class LocalChangeSource:
         trimmed = position + 1 < floor
         if trimmed:
             position = floor - 1
-        last = stream.last_seq(shard)
-        rows = conn.execute(
-            "SELECT seq, record FROM stream_records WHERE sid = ? AND seq > ? AND seq <= ? "
-            "ORDER BY seq LIMIT ?",
-            (stream.sid, position, last, limit),
-        ).fetchall()
-        records = [bytes(row[1]) for row in rows]
-        if rows:
-            position = rows[-1][0]
-        if len(rows) < limit:
-            position = max(position, last)
+        records, position = self._ctx.streams.read_page(
+            conn, stream, position, stream.last_seq(shard), limit
+        )
         closed = shard.end_seq is not None and position >= shard.end_seq
         return ReadResult(records, _wire(position), closed, trimmed)
 

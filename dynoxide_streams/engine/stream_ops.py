@@ -8,7 +8,6 @@ under a shard it does not belong to, and never before its write committed.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import orjson
@@ -193,34 +192,12 @@ async def get_records(ctx: EngineContext, params: dict[str, Any]) -> bytes:
         raise TrimmedDataAccessException(TRIMMED)
     limit = params.get("Limit") or MAX_RECORDS
     last = stream.last_seq(shard)
-    records, position = _read(conn, stream.sid, iterator.position, last, limit)
+    records, position = ctx.streams.read_page(
+        conn, stream, iterator.position, last, limit, MAX_PAGE_BYTES
+    )
     parts = [b'{"Records":[', b",".join(records), b"]"]
     if shard.end_seq is None or position < shard.end_seq:
         following = ShardIterator(stream.arn, stream.sid, shard.shard_id, position, now)
         parts.append(b',"NextShardIterator":' + orjson.dumps(following.encode(ctx.streams.secret)))
     parts.append(b"}")
     return b"".join(parts)
-
-
-def _read(
-    conn: sqlite3.Connection, sid: int, after: int, last: int, limit: int
-) -> tuple[list[bytes], int]:
-    """Up to ``limit`` records (≤ 1 MB) with after < seq ≤ last; and the new position."""
-    records: list[bytes] = []
-    size = 0
-    position = after
-    full = False
-    for seq, record in conn.execute(
-        "SELECT seq, record FROM stream_records WHERE sid = ? AND seq > ? AND seq <= ? "
-        "ORDER BY seq LIMIT ?",
-        (sid, after, last, limit),
-    ):
-        if records and size + len(record) > MAX_PAGE_BYTES:
-            full = True
-            break
-        records.append(record)
-        size += len(record)
-        position = seq
-    if not full and len(records) < limit:
-        position = max(position, last)  # nothing else up to `last`: skip unused numbers
-    return records, position

@@ -391,6 +391,43 @@ class StreamLog:
         work.stream.next_seq = work.next_seq
         work.stream.shards = work.shards
 
+    # ------------------------------------------------------------------ reads
+
+    @staticmethod
+    def read_page(
+        conn: sqlite3.Connection,
+        stream: StreamInfo,
+        after: int,
+        last: int,
+        limit: int,
+        max_bytes: int | None = None,
+    ) -> tuple[list[bytes], int]:
+        """Stored records with ``after < seq <= last``: at most ``limit`` of them and,
+        with ``max_bytes``, at most that many bytes (always at least one record).
+
+        Returns the records and the new position; when the page was not cut short the
+        position moves to ``last``, skipping numbers no record uses (empty shards,
+        trimming).
+        """
+        records: list[bytes] = []
+        size = 0
+        position = after
+        full = False
+        for seq, record in conn.execute(
+            "SELECT seq, record FROM stream_records WHERE sid = ? AND seq > ? AND seq <= ? "
+            "ORDER BY seq LIMIT ?",
+            (stream.sid, after, last, limit),
+        ):
+            if max_bytes is not None and records and size + len(record) > max_bytes:
+                full = True
+                break
+            records.append(bytes(record))
+            size += len(record)
+            position = seq
+        if not full and len(records) < limit:
+            position = max(position, last)
+        return records, position
+
     # -------------------------------------------------------------- retention
 
     def horizon(self) -> float:

@@ -267,13 +267,14 @@ class Writer:
     def _commit_items(self, batches: list[ItemBatch]) -> None:
         if not batches:
             return
+        table_deltas: dict[TableInfo, tuple[int, int]] = {}
         index_deltas: dict[IndexInfo, list[int]] = {}
         try:
             changes, rows = self._decide(batches)
             # a group can change items and still end where it started (put then
             # delete of one key): its changes must be logged all the same
             if rows or changes:
-                index_deltas = self._flush(rows, changes)
+                table_deltas, index_deltas = self._flush(rows, changes)
         except Exception as exc:
             log.exception("write group failed", batches=len(batches))
             error = InternalServerError(f"Internal server error: {type(exc).__name__}")
@@ -282,7 +283,7 @@ class Writer:
                     batch.error = error
             changes = []
         else:
-            self._apply_counters(rows, index_deltas)
+            self._apply_counters(table_deltas, index_deltas)
         for batch in batches:
             batch.done.set()
         if changes:
@@ -363,7 +364,9 @@ class Writer:
         self,
         rows: dict[tuple[TableInfo, StorageKey], tuple[_Row, _Row]],
         changes: list[Change],
-    ) -> dict[IndexInfo, list[int]]:
+    ) -> tuple[dict[TableInfo, tuple[int, int]], dict[IndexInfo, list[int]]]:
+        """Write the group's rows, index entries, counters and change records in one
+        transaction; return the counter deltas to publish after COMMIT."""
         puts = []
         deletes = []
         index_puts: list[tuple[Any, ...]] = []
@@ -371,6 +374,7 @@ class Writer:
         index_deltas: dict[IndexInfo, list[int]] = {}
         ttl_puts: list[tuple[Any, ...]] = []
         ttl_deletes: list[tuple[Any, ...]] = []
+        table_deltas = _deltas(rows)
         for (table, (h, pk, sk)), (before, after) in rows.items():
             if after.item is None:
                 deletes.append((table.tid, h, pk, sk))
@@ -426,21 +430,21 @@ class Writer:
             conn.executemany(
                 "UPDATE tables SET item_count = item_count + ?, size_bytes = size_bytes + ? "
                 "WHERE tid = ?",
-                [(count, size, table.tid) for table, (count, size) in _deltas(rows).items()],
+                [(count, size, table.tid) for table, (count, size) in table_deltas.items()],
             )
             publishers = [capture(conn, changes) for capture in self.capture] if changes else []
         self._dirty = True
         for publish in publishers:
             if publish is not None:
                 publish()
-        return index_deltas
+        return table_deltas, index_deltas
 
+    @staticmethod
     def _apply_counters(
-        self,
-        rows: dict[tuple[TableInfo, StorageKey], tuple[_Row, _Row]],
+        table_deltas: dict[TableInfo, tuple[int, int]],
         index_deltas: dict[IndexInfo, list[int]],
     ) -> None:
-        for table, (count, size) in _deltas(rows).items():
+        for table, (count, size) in table_deltas.items():
             table.item_count += count
             table.size_bytes += size
         for index, (count, size) in index_deltas.items():

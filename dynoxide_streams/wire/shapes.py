@@ -34,11 +34,6 @@ def _model() -> dict[str, Any]:
     return result
 
 
-def operation_names(prefix: str) -> frozenset[str]:
-    """The operations the model defines under a target prefix."""
-    return frozenset(_model()[prefix]["operations"])
-
-
 def validate_request(prefix: str, operation: str, params: Any) -> None:
     """Check ``params`` against the input shape of ``prefix.operation``.
 
