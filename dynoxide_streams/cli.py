@@ -14,6 +14,7 @@ from dynoxide_streams.config import Settings
 from dynoxide_streams.engine.store import StoreError
 from dynoxide_streams.logs import configure
 from dynoxide_streams.service import Service, UnsafeBind
+from dynoxide_streams.triggers.declared import TriggerFileError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,6 +75,23 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="close a shard after this many records (default: never)",
     )
+    serve.add_argument(
+        "--function",
+        action="append",
+        metavar="NAME=TARGET",
+        help="register a function for event source mappings (repeatable); TARGET is "
+        "python:package.module:handler, http(s)://URL or cmd:COMMAND",
+    )
+    serve.add_argument(
+        "--function-timeout",
+        type=float,
+        help="seconds a function invocation may take (default 3)",
+    )
+    serve.add_argument(
+        "--triggers",
+        metavar="FILE",
+        help="TOML file of [functions] and [[trigger]] tables to set up at start",
+    )
     health = commands.add_parser("healthcheck", help="exit 0 if the server answers")
     health.add_argument("--url", default="http://127.0.0.1:8000")
     health.add_argument("--timeout", type=float, default=3.0)
@@ -88,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     configure(settings.log_level, settings.log_format)
     try:
         anyio.run(_serve, settings, backend_options={"use_uvloop": True})
-    except (OSError, StoreError, UnsafeBind, BaseExceptionGroup) as exc:
+    except (OSError, StoreError, UnsafeBind, TriggerFileError, BaseExceptionGroup) as exc:
         cause = _startup_error(exc)
         if cause is None:
             raise
@@ -101,9 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _startup_error(exc: BaseException) -> OSError | StoreError | UnsafeBind | None:
+def _startup_error(
+    exc: BaseException,
+) -> OSError | StoreError | UnsafeBind | TriggerFileError | None:
     """The start-up failure inside ``exc`` (possibly wrapped by task groups)."""
-    if isinstance(exc, (OSError, StoreError, UnsafeBind)):
+    if isinstance(exc, (OSError, StoreError, UnsafeBind, TriggerFileError)):
         return exc
     if isinstance(exc, BaseExceptionGroup):
         for inner in exc.exceptions:

@@ -35,6 +35,9 @@ class Settings:
     shard_rotation_records: int = 0  # 0: no rotation by record count
     ttl_period: float = 1.0  # seconds between TTL sweeps; 0 disables sweeping
     strict_ttl_limits: bool = False
+    function: list[str] = field(default_factory=list)  # NAME=TARGET, repeatable
+    function_timeout: float = 3.0  # seconds an invocation may take (Lambda's default)
+    triggers: str | None = None  # a TOML file of [functions] and [[trigger]] tables
 
     @classmethod
     def from_sources(

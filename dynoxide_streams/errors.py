@@ -110,3 +110,46 @@ def table_not_found(name: str) -> ResourceNotFoundException:
 def resource_not_found() -> ResourceNotFoundException:
     """The error AWS gives for item-level operations on a missing table."""
     return ResourceNotFoundException("Requested resource not found")
+
+
+# --------------------------------------------------------------------- Lambda API
+LAMBDA_NAMESPACE = "lambda"
+
+
+class LambdaError(DynamoDBError):
+    """An error of the Lambda event source mapping API (rendered as REST-JSON:
+    ``x-amzn-ErrorType`` header and ``{"Type": "User", "message": ...}``)."""
+
+    namespace = LAMBDA_NAMESPACE
+
+
+class InvalidParameterValueException(LambdaError):
+    pass
+
+
+class InvalidRequestContentException(LambdaError):
+    pass
+
+
+class LambdaValidationException(LambdaError):
+    name = "ValidationException"
+
+
+class LambdaResourceNotFoundException(LambdaError):
+    name = "ResourceNotFoundException"
+    status = 404
+    message_key = "Message"
+
+
+class ResourceConflictException(LambdaError):
+    status = 409
+
+
+class LambdaResourceInUseException(LambdaError):
+    name = "ResourceInUseException"
+    message_key = "Message"
+
+
+class ServiceException(LambdaError):
+    status = 500
+    message_key = "Message"

@@ -8,12 +8,24 @@
 
 By default it listens on a free loopback port and keeps its data in a throwaway
 database; pass ``data_dir=`` to persist, ``clock="virtual"`` to control time.
+
+Triggers (Lambda event source mappings) can be declared from code, before or after
+start; a declaration names a table and is bound to its stream once it has one::
+
+    srv = Server()
+
+    @srv.trigger("Orders", batch_size=10, function_response_types=["ReportBatchItemFailures"])
+    def on_order(event, context):
+        ...
+
+    srv.register_function("audit", "http://127.0.0.1:9000/2015-03-31/functions/function/invocations")
+    srv.add_trigger("Orders", "audit", filters=['{"eventName": ["REMOVE"]}'])
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -29,6 +41,8 @@ from dynoxide_streams.config import Settings
 from dynoxide_streams.engine.admin_ops import rotate_shards
 from dynoxide_streams.logs import configure
 from dynoxide_streams.service import Service, make_clock
+from dynoxide_streams.triggers.declared import TriggerSpec, trigger_params
+from dynoxide_streams.triggers.functions import FunctionRegistry, Handler
 from dynoxide_streams.ttl.sweeper import sweep
 
 
@@ -52,6 +66,7 @@ class Server:
         shard_rotation_records: int = 0,
         ttl_period: float = 1.0,
         strict_ttl_limits: bool = False,
+        function_timeout: float = 3.0,
     ) -> None:
         if not structlog.is_configured():
             configure(log_level)
@@ -69,8 +84,11 @@ class Server:
             shard_rotation_records=shard_rotation_records,
             ttl_period=ttl_period,
             strict_ttl_limits=strict_ttl_limits,
+            function_timeout=function_timeout,
         )
         self.clock: Any = make_clock(clock)
+        self.functions = FunctionRegistry(function_timeout)
+        self._declared: list[TriggerSpec] = []
         self._service: Service | None = None
         self._tg: TaskGroup | None = None
         self._portal: BlockingPortal | None = None
@@ -106,11 +124,72 @@ class Server:
         expired: int = self._portal.call(self.sweep_ttl)
         return expired
 
+    # ---------------------------------------------------------------- triggers
+
+    def register_function(
+        self, name: str, target: str | Handler, *, timeout: float | None = None
+    ) -> None:
+        """Register function ``name``: a Python callable ``(event, context)`` (sync or
+        async), ``python:package.module:handler``, ``http(s)://…`` or ``cmd:…``."""
+        self.functions.register(name, target, timeout=timeout)
+
+    def add_trigger(
+        self,
+        table: str | None,
+        function: str | Handler,
+        *,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> None:
+        """Declare a trigger: invoke ``function`` with ``table``'s stream records.
+
+        ``function`` is a registered function name, a callable (registered under its
+        ``__name__``) or a target string (registered under ``name=``). ``params`` are
+        CreateEventSourceMapping parameters in snake_case (``batch_size=10``) or AWS
+        spelling, plus ``filters=[pattern, ...]`` and ``on_failure=URL``; give
+        ``event_source_arn=`` and ``table=None`` to name a stream directly.
+        StartingPosition defaults to TRIM_HORIZON. The mapping is created once the
+        table has a stream (and again if the table is re-created). Raises
+        ValueError or the Lambda API's validation error for bad parameters.
+        """
+        name = params.pop("name", None)
+        if callable(function):
+            name = name or getattr(function, "__name__", None)
+            if not name or name == "<lambda>":
+                raise ValueError("give name= for a function without a usable __name__")
+            self.functions.register(name, function, timeout=timeout)
+        elif name is not None:
+            self.functions.register(name, function, timeout=timeout)
+        else:
+            name = function
+        spec = trigger_params({**params, "function": name, **({"table": table} if table else {})})
+        if self._service is None or self._service.triggers is None:
+            self._declared.append(spec)
+        elif self._portal is not None:
+            self._portal.call(self._service.triggers.declare, spec.table, spec.params)
+        else:
+            self._service.triggers.declare(spec.table, spec.params)
+
+    def trigger(self, table: str, **params: Any) -> Callable[[Handler], Handler]:
+        """Decorator form of :meth:`add_trigger` for a Python handler."""
+
+        def register(handler: Handler) -> Handler:
+            self.add_trigger(table, handler, **params)
+            return handler
+
+        return register
+
     async def __aenter__(self) -> Server:
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         try:
-            self._service = await self._tg.start(Service(self.settings, clock=self.clock).run)
+            service = Service(
+                self.settings,
+                clock=self.clock,
+                functions=self.functions,
+                triggers=self._declared,
+            )
+            self._service = await self._tg.start(service.run)
         except BaseException as exc:
             await self._tg.__aexit__(type(exc), exc, exc.__traceback__)
             raise

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import anyio
 import structlog
@@ -21,12 +22,22 @@ from anyio.abc import TaskStatus
 
 from dynoxide_streams.clock import Clock, SystemClock, VirtualClock
 from dynoxide_streams.config import Settings
+from dynoxide_streams.engine.changes import LocalChangeSource
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.maintenance import run_maintenance
 from dynoxide_streams.engine.store import Store
 from dynoxide_streams.engine.streams import StreamLog
+from dynoxide_streams.engine.trigger_store import TriggerStore
 from dynoxide_streams.engine.writer import Writer
-from dynoxide_streams.errors import ServiceUnavailable
+from dynoxide_streams.errors import DynamoDBError, ServiceUnavailable
+from dynoxide_streams.triggers.declared import (
+    TriggerFileError,
+    TriggerSpec,
+    load_trigger_file,
+    parse_function_flag,
+)
+from dynoxide_streams.triggers.functions import FunctionRegistry
+from dynoxide_streams.triggers.runner import TriggerRunner
 from dynoxide_streams.ttl.sweeper import run_sweeper
 from dynoxide_streams.wire import App
 from dynoxide_streams.wire.admin import is_loopback
@@ -84,12 +95,38 @@ def make_clock(kind: str | Clock) -> Clock:
 class Service:
     """One server instance. Not reusable: create a new one to start again."""
 
-    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        functions: FunctionRegistry | None = None,
+        triggers: list[TriggerSpec] | None = None,
+    ) -> None:
         self.settings = settings
         self.clock = clock if clock is not None else make_clock(settings.clock)
         self.endpoint = ""
         self.ctx: EngineContext | None = None
+        self.triggers: TriggerRunner | None = None
+        self.functions = functions or FunctionRegistry(settings.function_timeout)
+        self._declared = list(triggers or [])
         self._stop = anyio.Event()
+        self._load_declarations()
+
+    def _load_declarations(self) -> None:
+        """Functions and triggers from ``--function`` and ``--triggers`` (raises
+        TriggerFileError before anything starts)."""
+        settings = self.settings
+        specs = [parse_function_flag(flag) for flag in settings.function]
+        if settings.triggers:
+            loaded = load_trigger_file(Path(settings.triggers))
+            specs = loaded.functions + specs
+            self._declared = loaded.triggers + self._declared
+        for spec in specs:
+            try:
+                self.functions.register(spec.name, spec.target, timeout=spec.timeout)
+            except ValueError as exc:
+                raise TriggerFileError(f"function {spec.name}: {exc}") from None
 
     def stop(self) -> None:
         """Begin a graceful shutdown (idempotent)."""
@@ -149,6 +186,22 @@ class Service:
             strict_ttl_limits=settings.strict_ttl_limits,
         )
         self.ctx = ctx
+        triggers = TriggerRunner(
+            LocalChangeSource(ctx),
+            TriggerStore(ctx),
+            self.functions,
+            self.clock,
+            region=settings.region,
+            account_id=settings.account_id,
+        )
+        for spec in self._declared:
+            try:
+                triggers.declare(spec.table, spec.params)
+            except DynamoDBError as exc:
+                raise TriggerFileError(
+                    f"trigger on {spec.table or spec.params.get('EventSourceArn')}: {exc.name}: {exc.message}"
+                ) from None
+        self.triggers = triggers
         config = uvicorn.Config(
             App(
                 ctx,
@@ -156,6 +209,7 @@ class Service:
                 token=settings.token,
                 allowed_origins=tuple(settings.allowed_origin),
                 stall_timeout=settings.ws_stall_timeout,
+                triggers=triggers,
             ),
             http="httptools",
             ws="websockets-sansio",
@@ -174,7 +228,7 @@ class Service:
         async with anyio.create_task_group() as tg:
             await tg.start(writer.run)
             background = anyio.CancelScope()
-            tg.start_soon(self._background, ctx, background)
+            await tg.start(self._background, ctx, triggers, background)
             http_done = anyio.Event()
 
             async def serve_http() -> None:
@@ -199,9 +253,18 @@ class Service:
             background.cancel()
             writer.close()
 
-    async def _background(self, ctx: EngineContext, scope: anyio.CancelScope) -> None:
+    async def _background(
+        self,
+        ctx: EngineContext,
+        triggers: TriggerRunner,
+        scope: anyio.CancelScope,
+        *,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
         with scope:
             async with anyio.create_task_group() as tg:
+                await tg.start(triggers.run)
+                task_status.started()
                 tg.start_soon(self._maintenance_loop, ctx)
                 if self.settings.ttl_period > 0:
                     tg.start_soon(run_sweeper, ctx, self.settings.ttl_period)

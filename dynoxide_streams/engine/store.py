@@ -32,7 +32,7 @@ from dynoxide_streams.engine.tables import TableInfo
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 BOUNDED_ROWS = 100
 """A read of at most this many rows may run on the event loop (see run_read)."""
@@ -135,6 +135,27 @@ _MIGRATIONS: dict[int, str] = {
         h INTEGER,
         pk BLOB,
         sk BLOB
+    );
+    """,
+    5: """
+    CREATE TABLE trigger_mappings (
+        uuid TEXT PRIMARY KEY,
+        config BLOB NOT NULL
+    );
+    CREATE TABLE trigger_checkpoints (
+        uuid TEXT NOT NULL,
+        shard_id TEXT NOT NULL,
+        lane INTEGER NOT NULL,
+        position TEXT NOT NULL,
+        finished INTEGER NOT NULL DEFAULT 0,
+        window BLOB,
+        PRIMARY KEY (uuid, shard_id, lane)
+    );
+    CREATE TABLE trigger_dead_letters (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL,
+        created REAL NOT NULL,
+        body BLOB NOT NULL
     );
     """,
 }

@@ -116,11 +116,19 @@ class SchemaChange(_Job, Generic[T]):
 
     ``apply(conn)`` runs inside the transaction and returns ``(result, publish)``;
     ``publish()`` runs after COMMIT to update in-memory state (the catalog).
+    ``notify=False`` marks bookkeeping that readers of the change log need not hear
+    about (trigger checkpoints): its commit does not raise ``high_water``.
     """
 
-    def __init__(self, apply: Callable[[sqlite3.Connection], tuple[T, Callable[[], None]]]) -> None:
+    def __init__(
+        self,
+        apply: Callable[[sqlite3.Connection], tuple[T, Callable[[], None]]],
+        *,
+        notify: bool = True,
+    ) -> None:
         super().__init__()
         self.apply = apply
+        self.notify = notify
         self.result: T | None = None
 
 
@@ -261,7 +269,8 @@ class Writer:
             job.error = InternalServerError(f"Internal server error: {type(exc).__name__}")
         else:
             publish()
-            self._published([])
+            if job.notify:
+                self._published([])
         job.done.set()
 
     def _commit_items(self, batches: list[ItemBatch]) -> None:

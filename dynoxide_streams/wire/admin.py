@@ -6,8 +6,11 @@ served only when the server listens on a loopback address.
 
 Routes: ``GET|POST /_admin/clock`` (``{"advance_seconds": N}`` or
 ``{"set_epoch_seconds": T}``, virtual clock only), ``POST /_admin/streams/rotate``
-(``{"table": NAME}`` or ``{"stream_arn": ARN}``) and ``POST /_admin/ttl/sweep`` (expire
-what is due now; answers ``{"expired": N}``).
+(``{"table": NAME}`` or ``{"stream_arn": ARN}``), ``POST /_admin/ttl/sweep`` (expire
+what is due now; answers ``{"expired": N}``) and ``GET /_admin/triggers/dead-letters``
+(``?uuid=`` one mapping's, ``?after=ID`` paging; answers ``{"DeadLetters": [...]}``,
+each ``{"Id", "UUID", "Created", "Record"}`` with the failure record Lambda would have
+sent to the OnFailure destination).
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ from __future__ import annotations
 import hmac
 import ipaddress
 from typing import Any
+from urllib.parse import parse_qs
 
 import orjson
 
 from dynoxide_streams.engine.admin_ops import rotate_shards
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.errors import DynamoDBError, ValidationException
+from dynoxide_streams.triggers.runner import TriggerRunner
 from dynoxide_streams.ttl.sweeper import sweep
 
 
@@ -42,8 +47,16 @@ def is_loopback(host: str) -> bool:
 class Admin:
     """Routes admin requests; ``handle`` returns (status, JSON body)."""
 
-    def __init__(self, ctx: EngineContext, *, bind_host: str, token: str | None) -> None:
+    def __init__(
+        self,
+        ctx: EngineContext,
+        *,
+        bind_host: str,
+        token: str | None,
+        triggers: TriggerRunner | None = None,
+    ) -> None:
         self.ctx = ctx
+        self.triggers = triggers
         self.token = token
         self.loopback = is_loopback(bind_host)
 
@@ -54,7 +67,12 @@ class Admin:
         return hmac.compare_digest(given, f"Bearer {self.token}")
 
     async def handle(
-        self, method: str, path: str, headers: dict[bytes, bytes], body: bytes
+        self,
+        method: str,
+        path: str,
+        headers: dict[bytes, bytes],
+        body: bytes,
+        query: bytes = b"",
     ) -> tuple[int, bytes]:
         try:
             if path == "/_admin/health" and method == "GET":
@@ -62,6 +80,8 @@ class Admin:
             if not self.authorized(headers):
                 raise AdminError(403, "Forbidden", "admin access needs a bearer token")
             payload = self._json(body) if method == "POST" else {}
+            if path == "/_admin/triggers/dead-letters" and method == "GET":
+                return 200, orjson.dumps(self._dead_letters(query))
             result = await self._route(method, path, payload)
             return 200, orjson.dumps(result)
         except AdminError as exc:
@@ -90,6 +110,21 @@ class Admin:
         if path == "/_admin/ttl/sweep" and method == "POST":
             return {"expired": await sweep(self.ctx)}
         raise AdminError(404, "NotFound", f"no admin route {method} {path}")
+
+    def _dead_letters(self, query: bytes) -> dict[str, Any]:
+        if self.triggers is None:
+            raise AdminError(404, "NotFound", "triggers are not running")
+        params = parse_qs(query.decode("latin-1"))
+        uuid = params.get("uuid", [None])[-1]
+        after = params.get("after", ["0"])[-1]
+        if after is None or not after.isdigit():
+            raise AdminError(400, "BadRequest", "after must be a non-negative integer")
+        rows = self.triggers.store.dead_letters(uuid, int(after))
+        return {
+            "DeadLetters": [
+                {"Id": i, "UUID": u, "Created": c, "Record": body} for i, u, c, body in rows
+            ]
+        }
 
     def _clock(self, change: dict[str, Any] | None) -> dict[str, Any]:
         clock: Any = self.ctx.clock

@@ -27,10 +27,14 @@ from dynoxide_streams.errors import (
     InternalServerError,
     RequestEntityTooLarge,
     SerializationException,
+    ServiceException,
     UnknownOperationException,
 )
+from dynoxide_streams.triggers.runner import TriggerRunner
 from dynoxide_streams.wire.admin import Admin
 from dynoxide_streams.wire.errors import render_error
+from dynoxide_streams.wire.lambda_api import PREFIX as LAMBDA_PREFIX
+from dynoxide_streams.wire.lambda_api import LambdaApi, render_lambda_error
 from dynoxide_streams.wire.shapes import validate_request
 from dynoxide_streams.wire.static import PREFIX as STATIC_PREFIX
 from dynoxide_streams.wire.static import lookup as static_lookup
@@ -78,11 +82,13 @@ class App:
         token: str | None = None,
         allowed_origins: tuple[str, ...] = (),
         stall_timeout: float = 30.0,
+        triggers: TriggerRunner | None = None,
     ) -> None:
         self.ctx = ctx
         self._health = f"healthy: dynamodb.{ctx.region}.amazonaws.com ".encode()
         self._request_ids = RequestIds()
-        self.admin = Admin(ctx, bind_host=bind_host, token=token)
+        self.admin = Admin(ctx, bind_host=bind_host, token=token, triggers=triggers)
+        self.lambda_api = None if triggers is None else LambdaApi(triggers)
         self.push = PushEndpoint(
             LocalChangeSource(ctx),
             token=token,
@@ -106,6 +112,8 @@ class App:
         method = scope["method"]
         if scope["path"].startswith("/_admin/"):
             await self._admin(scope, receive, send)
+        elif scope["path"].startswith(LAMBDA_PREFIX) and self.lambda_api is not None:
+            await self._lambda(scope, receive, send)
         elif method == "POST":
             await self._protocol(scope, receive, send)
         elif method in ("GET", "HEAD") and scope["path"] == "/":
@@ -140,11 +148,31 @@ class App:
             return
         headers = dict(scope["headers"])
         try:
-            status, payload = await self.admin.handle(scope["method"], scope["path"], headers, body)
+            status, payload = await self.admin.handle(
+                scope["method"], scope["path"], headers, body, scope.get("query_string", b"")
+            )
         except Exception:
             log.exception("admin request failed", path=scope["path"])
             status, payload = 500, b'{"error":"InternalServerError"}'
         await _send(send, status, payload, [(b"content-type", b"application/json")])
+
+    async def _lambda(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.lambda_api is not None
+        try:
+            body = await _read_body(receive)
+            status, payload, headers = await self.lambda_api.handle(
+                scope["method"], scope["path"], scope.get("query_string", b""), body
+            )
+        except DynamoDBError as error:
+            status, payload, headers = render_lambda_error(error)
+        except Exception:
+            log.exception("internal error", path=scope["path"])
+            status, payload, headers = render_lambda_error(
+                ServiceException("Internal server error")
+            )
+        if not any(name == b"content-type" for name, _ in headers):
+            headers.append((b"content-type", b"application/json"))
+        await _send(send, status, payload, headers)
 
     async def _protocol(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = self._request_ids.next()

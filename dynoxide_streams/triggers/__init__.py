@@ -1,0 +1,1 @@
+"""Lambda-style triggers: event source mappings over the change log."""

@@ -1,0 +1,395 @@
+"""Functions a mapping can invoke, and how each kind of target is called.
+
+A :class:`FunctionRegistry` maps function names to targets:
+
+* ``python:package.module:handler`` — imported on first use and called with
+  ``(event, context)``; sync handlers run in a worker thread (a dedicated, bounded
+  limiter, so hung handlers cannot starve the server's own threads), coroutine
+  functions on the event loop;
+* a Python callable registered from code (the embedded ``Server``);
+* ``http://…`` / ``https://…`` — the event JSON is POSTed and the response body read
+  (the Lambda Runtime Interface Emulator's invoke URL works);
+* ``cmd:<command line>`` — run in a subprocess with the event JSON on stdin and the
+  response read from stdout.
+
+Every invocation has a timeout. :class:`InvokeResult` says whether the function
+failed (an exception, a timeout, a non-2xx answer, a non-zero exit) and carries its
+response otherwise.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import shlex
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import anyio.abc
+import anyio.to_thread
+import h11
+import orjson
+import structlog
+
+log = structlog.get_logger("dynoxide_streams.triggers")
+
+DEFAULT_TIMEOUT = 3.0
+"""Seconds an invocation may take (Lambda's default function timeout)."""
+
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+HANDLER_THREADS = 32
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass
+class InvokeResult:
+    """The outcome of one invocation.
+
+    ``error`` is None on success, else Lambda's ``functionError`` kind
+    (``Unhandled``); ``payload`` is the decoded response (None if empty).
+    """
+
+    payload: Any = None
+    error: str | None = None
+    message: str = ""
+    status_code: int = 200
+
+
+class LambdaContext:
+    """The ``context`` argument of a Python handler (the attributes Lambda provides)."""
+
+    def __init__(self, function_name: str, function_arn: str, timeout: float) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = function_arn
+        self.memory_limit_in_mb = 128
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
+        self.identity = None
+        self.client_context = None
+        self._deadline = time.monotonic() + timeout
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class Target:
+    """Something that can be invoked with an event."""
+
+    description = ""
+
+    async def invoke(self, event: dict[str, Any], context: LambdaContext) -> InvokeResult:
+        raise NotImplementedError
+
+
+def _decode(body: bytes) -> Any:
+    if not body.strip():
+        return None
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body.decode("utf-8", "replace")
+
+
+def _failure(exc: BaseException) -> InvokeResult:
+    return InvokeResult(error="Unhandled", message=f"{type(exc).__name__}: {exc}")
+
+
+class CallableTarget(Target):
+    """A Python handler (function or coroutine function)."""
+
+    def __init__(self, handler: Handler, limiter: anyio.CapacityLimiter, description: str = ""):
+        self.handler = handler
+        self.limiter = limiter
+        self.description = description or getattr(handler, "__qualname__", repr(handler))
+
+    async def invoke(self, event: dict[str, Any], context: LambdaContext) -> InvokeResult:
+        try:
+            if inspect.iscoroutinefunction(self.handler):
+                response = await self.handler(event, context)
+            else:
+                response = await anyio.to_thread.run_sync(
+                    self.handler, event, context, limiter=self.limiter, abandon_on_cancel=True
+                )
+                if inspect.isawaitable(response):
+                    response = await response
+        except Exception as exc:
+            return _failure(exc)
+        try:  # what Lambda would serialise: a response that is not JSON is an error
+            payload = orjson.loads(orjson.dumps(response))
+        except TypeError as exc:
+            return InvokeResult(error="Unhandled", message=f"Runtime.MarshalError: {exc}")
+        return InvokeResult(payload=payload)
+
+
+class PythonTarget(CallableTarget):
+    """``python:package.module:handler``, imported on first invocation."""
+
+    def __init__(self, spec: str, limiter: anyio.CapacityLimiter) -> None:
+        self.spec = spec
+        super().__init__(self._load_and_call, limiter, spec)
+        self._loaded: Handler | None = None
+
+    def _resolve(self) -> Handler:
+        if self._loaded is None:
+            module_name, _, attribute = self.spec.removeprefix("python:").rpartition(":")
+            if not module_name:
+                module_name, _, attribute = self.spec.removeprefix("python:").rpartition(".")
+            module = importlib.import_module(module_name)
+            handler = getattr(module, attribute)
+            if not callable(handler):
+                raise TypeError(f"{self.spec} is not callable")
+            self._loaded = handler
+        return self._loaded
+
+    def _load_and_call(self, event: dict[str, Any], context: Any) -> Any:
+        return self._resolve()(event, context)
+
+    async def invoke(self, event: dict[str, Any], context: LambdaContext) -> InvokeResult:
+        try:
+            handler = self._resolve()
+        except Exception as exc:
+            return InvokeResult(
+                error="Unhandled", message=f"Runtime.ImportModuleError: {type(exc).__name__}: {exc}"
+            )
+        self.handler = handler
+        return await super().invoke(event, context)
+
+
+async def http_post(
+    url: str, body: bytes, *, timeout: float, headers: list[tuple[str, str]] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """POST ``body`` to ``url`` (HTTP/1.1, one connection); (status, headers, body).
+
+    Raises OSError or TimeoutError; the response body is capped at 6 MB.
+    """
+    parts = urlsplit(url)
+    tls = parts.scheme == "https"
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or (443 if tls else 80)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    conn = h11.Connection(h11.CLIENT)
+    with anyio.fail_after(timeout):
+        stream: anyio.abc.ByteStream = (
+            await anyio.connect_tcp(host, port, tls=True)
+            if tls
+            else await anyio.connect_tcp(host, port)
+        )
+        async with stream:
+            request = h11.Request(
+                method="POST",
+                target=target,
+                headers=[
+                    ("Host", parts.netloc),
+                    ("Content-Type", "application/json"),
+                    ("Content-Length", str(len(body))),
+                    ("Connection", "close"),
+                    *(headers or []),
+                ],
+            )
+            await stream.send(conn.send(request) + conn.send(h11.Data(data=body)))
+            await stream.send(conn.send(h11.EndOfMessage()) or b"")
+            status = 0
+            response_headers: dict[str, str] = {}
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                event = conn.next_event()
+                if event is h11.NEED_DATA:
+                    try:
+                        data = await stream.receive()
+                    except (anyio.EndOfStream, anyio.BrokenResourceError):
+                        data = b""
+                    conn.receive_data(data)
+                    continue
+                if isinstance(event, h11.Response):
+                    status = event.status_code
+                    response_headers = {
+                        k.decode("latin-1").lower(): v.decode("latin-1") for k, v in event.headers
+                    }
+                elif isinstance(event, h11.Data):
+                    size += len(event.data)
+                    if size > MAX_RESPONSE_BYTES:
+                        raise OSError("response larger than 6 MB")
+                    chunks.append(bytes(event.data))
+                elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                    break
+    return status, response_headers, b"".join(chunks)
+
+
+class HttpTarget(Target):
+    """An HTTP endpoint that takes the event as the POST body (e.g. the Lambda RIE).
+
+    A function error is a non-2xx status, an ``X-Amz-Function-Error`` header, or a
+    body of the shape ``{"errorMessage": ..., "errorType": ...}`` (what the RIE
+    answers when the handler raised).
+    """
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.description = url
+
+    async def invoke(self, event: dict[str, Any], context: LambdaContext) -> InvokeResult:
+        try:
+            status, headers, body = await http_post(
+                self.url,
+                orjson.dumps(event),
+                timeout=self.timeout + 1.0,
+                headers=[("Lambda-Runtime-Aws-Request-Id", context.aws_request_id)],
+            )
+        except (OSError, h11.ProtocolError, anyio.BrokenResourceError) as exc:
+            return InvokeResult(
+                error="Unhandled", message=f"{type(exc).__name__}: {exc}", status_code=502
+            )
+        payload = _decode(body)
+        if not 200 <= status < 300:
+            return InvokeResult(
+                error="Unhandled", message=f"HTTP {status}", status_code=status, payload=payload
+            )
+        if "x-amz-function-error" in headers:
+            return InvokeResult(
+                error=headers["x-amz-function-error"] or "Unhandled",
+                payload=payload,
+                status_code=status,
+            )
+        if isinstance(payload, dict) and "errorMessage" in payload and "errorType" in payload:
+            return InvokeResult(
+                error="Unhandled", message=str(payload["errorMessage"]), payload=payload
+            )
+        return InvokeResult(payload=payload, status_code=status)
+
+
+class CommandTarget(Target):
+    """``cmd:<command line>``: event JSON on stdin, response JSON on stdout."""
+
+    def __init__(self, command: str) -> None:
+        self.argv = shlex.split(command)
+        if not self.argv:
+            raise ValueError("cmd: target needs a command")
+        self.description = f"cmd:{command}"
+
+    async def invoke(self, event: dict[str, Any], context: LambdaContext) -> InvokeResult:
+        env = dict(os.environ)
+        env.update(
+            AWS_LAMBDA_FUNCTION_NAME=context.function_name,
+            AWS_REQUEST_ID=context.aws_request_id,
+            AWS_LAMBDA_FUNCTION_TIMEOUT=str(context.get_remaining_time_in_millis() // 1000),
+        )
+        try:
+            process = await anyio.open_process(self.argv, env=env, stderr=None)
+        except OSError as exc:
+            return _failure(exc)
+        output = bytearray()
+        try:
+            assert process.stdin is not None and process.stdout is not None
+            async with process:
+
+                async def feed() -> None:
+                    assert process.stdin is not None
+                    try:
+                        await process.stdin.send(orjson.dumps(event))
+                    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                        pass
+                    finally:
+                        await process.stdin.aclose()
+
+                async def read() -> None:
+                    assert process.stdout is not None
+                    async for chunk in process.stdout:
+                        output.extend(chunk)
+                        if len(output) > MAX_RESPONSE_BYTES:
+                            raise OSError("response larger than 6 MB")
+
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(feed)
+                    tg.start_soon(read)
+                code = await process.wait()
+        except BaseException:
+            if process.returncode is None:
+                process.kill()
+                with anyio.CancelScope(shield=True):
+                    await process.wait()
+            raise
+        if code != 0:
+            return InvokeResult(
+                error="Unhandled", message=f"exit status {code}", payload=_decode(bytes(output))
+            )
+        return InvokeResult(payload=_decode(bytes(output)))
+
+
+@dataclass
+class Function:
+    """A registered function: its name, target and timeout."""
+
+    name: str
+    target: Target
+    timeout: float = DEFAULT_TIMEOUT
+
+
+class FunctionRegistry:
+    """Function names → targets (from ``--function``, the trigger file, or code)."""
+
+    def __init__(self, default_timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.default_timeout = default_timeout
+        self._functions: dict[str, Function] = {}
+        self._limiter = anyio.CapacityLimiter(HANDLER_THREADS)
+
+    def register(
+        self, name: str, target: str | Handler, *, timeout: float | None = None
+    ) -> Function:
+        """Register (or replace) ``name``. Raises ValueError for an unusable target."""
+        if not name or not all(c.isalnum() or c in "-_." for c in name):
+            raise ValueError(f"invalid function name {name!r}")
+        seconds = self.default_timeout if timeout is None else float(timeout)
+        if seconds <= 0:
+            raise ValueError(f"function {name}: timeout must be positive")
+        function = Function(name, self._target(target, seconds), seconds)
+        self._functions[name] = function
+        return function
+
+    def _target(self, target: str | Handler, timeout: float) -> Target:
+        if callable(target):
+            return CallableTarget(target, self._limiter)
+        if target.startswith("python:"):
+            spec = target.removeprefix("python:")
+            if ":" not in spec or not all(spec.split(":", 1)):
+                raise ValueError(
+                    f"python target must be python:package.module:handler, not {target!r}"
+                )
+            return PythonTarget(target, self._limiter)
+        if target.startswith(("http://", "https://")):
+            return HttpTarget(target, timeout)
+        if target.startswith("cmd:"):
+            return CommandTarget(target.removeprefix("cmd:"))
+        raise ValueError(
+            f"unknown target {target!r}: expected python:module:handler, http(s)://… or cmd:…"
+        )
+
+    def get(self, name: str) -> Function | None:
+        return self._functions.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._functions)
+
+
+async def invoke(function: Function, event: dict[str, Any], function_arn: str) -> InvokeResult:
+    """Invoke ``function`` with ``event`` within its timeout."""
+    context = LambdaContext(function.name, function_arn, function.timeout)
+    with anyio.move_on_after(function.timeout):
+        return await function.target.invoke(event, context)
+    return InvokeResult(
+        error="Unhandled",
+        message=f"Task timed out after {function.timeout:.2f} seconds",
+    )
+
+
+Invoker = Callable[[Function, dict[str, Any], str], Awaitable[InvokeResult]]

@@ -1,0 +1,375 @@
+"""The trigger service: event source mappings, their pollers and their control plane.
+
+:class:`TriggerRunner` owns one task group (run inside the service's) holding a task
+per mapping; each task runs :func:`~dynoxide_streams.triggers.poller.run_mapping`
+while the mapping is enabled. Create/Update/Delete change the stored configuration
+first and then restart (cancel and start again) the mapping's task, so a mapping
+never runs with settings that are not durable. Declared triggers (``--triggers``
+file, ``Server.add_trigger``) name a table; they are bound to the table's current
+stream — created as mappings — as soon as it has one, and again after the table is
+re-created.
+"""
+
+from __future__ import annotations
+
+import uuid as uuids
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import structlog
+from anyio.abc import TaskGroup, TaskStatus
+
+from dynoxide_streams.clock import Clock
+from dynoxide_streams.engine.changes import BEFORE_ALL, LocalChangeSource
+from dynoxide_streams.engine.trigger_store import Checkpoint, TriggerStore
+from dynoxide_streams.errors import (
+    InvalidParameterValueException,
+    LambdaResourceInUseException,
+    LambdaResourceNotFoundException,
+    ResourceConflictException,
+)
+from dynoxide_streams.triggers import mappings
+from dynoxide_streams.triggers.functions import FunctionRegistry, InvokeResult, invoke
+from dynoxide_streams.triggers.mappings import Mapping
+from dynoxide_streams.triggers.poller import MappingRun, run_mapping
+
+log = structlog.get_logger("dynoxide_streams.triggers")
+
+NOT_FOUND = "The resource you requested does not exist."
+LIST_PAGE = 100
+
+
+@dataclass
+class Declaration:
+    """A declared trigger: a table name (bound to its current stream) or AWS
+    parameters with an EventSourceArn."""
+
+    table: str | None
+    params: dict[str, Any]
+    bound: set[str] = field(default_factory=set)  # stream ARNs already mapped
+
+
+class TriggerRunner:
+    """Event source mappings of one server (see the module docstring)."""
+
+    def __init__(
+        self,
+        source: LocalChangeSource,
+        store: TriggerStore,
+        registry: FunctionRegistry,
+        clock: Clock,
+        *,
+        region: str,
+        account_id: str,
+    ) -> None:
+        self.source = source
+        self.store = store
+        self.registry = registry
+        self.clock = clock
+        self.region = region
+        self.account_id = account_id
+        self.mappings: dict[str, Mapping] = {}
+        self._scopes: dict[str, anyio.CancelScope] = {}
+        self._tg: TaskGroup | None = None
+        self._declarations: list[Declaration] = []
+        self._declared = anyio.Event()
+        self._lock = anyio.Lock()
+
+    # --------------------------------------------------------------- lifecycle
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Load the stored mappings, start their pollers, bind declarations; run
+        until cancelled."""
+        for data in self.store.load_mappings():
+            mapping = Mapping.from_json(data)
+            self.mappings[mapping.uuid] = mapping
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            for mapping in self.mappings.values():
+                self._start(mapping)
+            tg.start_soon(self._bind_loop)
+            task_status.started()
+            await anyio.sleep_forever()
+
+    def _start(self, mapping: Mapping) -> None:
+        assert self._tg is not None
+        scope = anyio.CancelScope()
+        self._scopes[mapping.uuid] = scope
+        self._tg.start_soon(self._supervise, mapping, scope)
+
+    def _stop(self, uuid: str) -> None:
+        scope = self._scopes.pop(uuid, None)
+        if scope is not None:
+            scope.cancel()
+
+    async def _supervise(self, mapping: Mapping, scope: anyio.CancelScope) -> None:
+        with scope:
+            settled = "Enabled" if mapping.enabled else "Disabled"
+            if mapping.state != settled:
+                mapping.state = settled
+                await self.store.put_mapping(mapping.uuid, mapping.to_json())
+            if not mapping.enabled:
+                return
+            function_arn = mapping.function_arn
+            name = mappings.parse_function_name(mapping.function_name)
+            assert name is not None
+
+            async def call(event: dict[str, Any]) -> InvokeResult:
+                function = self.registry.get(name.name)
+                if function is None:
+                    return InvokeResult(
+                        error="Unhandled", message=f"Function not found: {function_arn}"
+                    )
+                return await invoke(function, event, function_arn)
+
+            async def on_result(ok: bool) -> None:
+                result = "OK" if ok else "PROBLEM: Function call failed"
+                if mapping.last_result != result:
+                    mapping.last_result = result
+                    await self.store.put_mapping(mapping.uuid, mapping.to_json())
+
+            run = MappingRun.create(mapping, self.source, self.store, self.clock, call, on_result)
+            try:
+                await run_mapping(run)
+            except Exception:
+                log.exception("mapping failed", uuid=mapping.uuid)
+                raise
+
+    # ------------------------------------------------------------ control plane
+
+    def _function_arn(self, ref: mappings.FunctionRef) -> str:
+        if self.registry.get(ref.name) is None:
+            raise LambdaResourceNotFoundException(
+                "Function not found: "
+                + mappings.FunctionRef(ref.name, None).arn(self.region, self.account_id)
+            )
+        return ref.arn(self.region, self.account_id)
+
+    async def create(self, params: dict[str, Any]) -> dict[str, Any]:
+        """CreateEventSourceMapping: validate, store, start; the new configuration."""
+        ref = mappings.check_create(params)
+        async with self._lock:
+            arn = params["EventSourceArn"]
+            function_arn = self._function_arn(ref)
+            if self.source.stream(arn) is None:
+                raise InvalidParameterValueException(f"Stream not found: {arn}")
+            base = mappings.FunctionRef(ref.name, None).arn(self.region, self.account_id)
+            for other in self.mappings.values():
+                other_ref = mappings.parse_function_name(other.function_name)
+                assert other_ref is not None
+                same_function = (
+                    mappings.FunctionRef(other_ref.name, None).arn(self.region, self.account_id)
+                    == base
+                )
+                if other.event_source_arn == arn and same_function:
+                    raise ResourceConflictException(
+                        f'The event source arn (" {arn} ") and function (" {ref.name} ") '
+                        "provided mapping already exists. Please update or delete the "
+                        f"existing mapping with UUID {other.uuid}"
+                    )
+            if params["StartingPosition"] == "LATEST":
+                start_after = self.source.start_position(arn, "LATEST") or BEFORE_ALL
+            else:
+                start_after = BEFORE_ALL
+            mapping = mappings.new_mapping(
+                params,
+                uuid=str(uuids.uuid4()),
+                function_arn=function_arn,
+                start_after=start_after,
+                now=self.clock.now(),
+                region=self.region,
+                account_id=self.account_id,
+            )
+            mapping.state = "Creating"
+            await self.store.put_mapping(mapping.uuid, mapping.to_json())
+            self.mappings[mapping.uuid] = mapping
+            described = mapping.describe()
+            self._start(mapping)
+        return described
+
+    def _get(self, uuid: str) -> Mapping:
+        mapping = self.mappings.get(uuid)
+        if mapping is None:
+            raise LambdaResourceNotFoundException(NOT_FOUND)
+        return mapping
+
+    def get(self, uuid: str) -> dict[str, Any]:
+        return self._get(uuid).describe()
+
+    async def update(self, uuid: str, params: dict[str, Any]) -> dict[str, Any]:
+        """UpdateEventSourceMapping: apply the given settings and restart the pollers."""
+        ref = mappings.check_update(params)
+        async with self._lock:
+            mapping = self._get(uuid)
+            if mapping.state == "Deleting":
+                raise LambdaResourceInUseException(
+                    "Cannot update the event source mapping because it is being deleted."
+                )
+            function_arn = mapping.function_arn if ref is None else self._function_arn(ref)
+            self._stop(uuid)
+            lanes_before = mapping.parallelization_factor
+            updated = Mapping.from_json(mapping.to_json())
+            mappings.apply_params(updated, params)
+            if ref is not None:
+                updated.function_name = params["FunctionName"]
+                updated.function_arn = function_arn
+            updated.last_modified = self.clock.now()
+            updated.state = "Updating"
+            if updated.parallelization_factor != lanes_before:
+                await self.store.replace_checkpoints(
+                    uuid,
+                    _relane(
+                        self.store.checkpoints(uuid),
+                        lanes_before,
+                        updated.parallelization_factor,
+                        mapping.start_after,
+                    ),
+                )
+            await self.store.put_mapping(uuid, updated.to_json())
+            self.mappings[uuid] = updated
+            described = updated.describe()
+            self._start(updated)
+        return described
+
+    async def delete(self, uuid: str) -> dict[str, Any]:
+        """DeleteEventSourceMapping: stop the pollers and forget the mapping."""
+        async with self._lock:
+            mapping = self._get(uuid)
+            self._stop(uuid)
+            mapping.state = "Deleting"
+            described = mapping.describe()
+            await self.store.delete_mapping(uuid)
+            del self.mappings[uuid]
+        return described
+
+    def list_mappings(
+        self,
+        *,
+        event_source_arn: str | None,
+        function_name: str | None,
+        marker: str | None,
+        max_items: int | None,
+    ) -> dict[str, Any]:
+        """ListEventSourceMappings with its filters and Marker paging."""
+        wanted_function: str | None = None
+        if function_name is not None:
+            ref = mappings.parse_function_name(function_name)
+            if ref is None:
+                raise InvalidParameterValueException(f"Invalid function name: {function_name}")
+            wanted_function = ref.name
+        found = []
+        for mapping in self.mappings.values():
+            if event_source_arn is not None and mapping.event_source_arn != event_source_arn:
+                continue
+            if wanted_function is not None:
+                own = mappings.parse_function_name(mapping.function_name)
+                if own is None or own.name != wanted_function:
+                    continue
+            found.append(mapping)
+        start = 0
+        if marker:
+            if not marker.isdigit() or int(marker) > len(found):
+                raise InvalidParameterValueException("Invalid marker.")
+            start = int(marker)
+        page = min(max_items or LIST_PAGE, LIST_PAGE)
+        chunk = found[start : start + page]
+        out: dict[str, Any] = {"EventSourceMappings": [m.describe() for m in chunk]}
+        if start + page < len(found):
+            out["NextMarker"] = str(start + page)
+        return out
+
+    # ------------------------------------------------------------ declarations
+
+    def declare(self, table: str | None, params: dict[str, Any]) -> Declaration:
+        """Declare a trigger on ``table`` (bound once the table has a stream) or, with
+        ``table=None``, on the stream ``params["EventSourceArn"]``.
+
+        ``params`` are CreateEventSourceMapping parameters; StartingPosition defaults
+        to TRIM_HORIZON. Raises the API's validation errors.
+        """
+        params = {"StartingPosition": "TRIM_HORIZON", **params}
+        probe = dict(params)
+        if table is not None:
+            probe["EventSourceArn"] = (
+                f"arn:aws:dynamodb:{self.region}:{self.account_id}:table/{table}/stream/x"
+            )
+        ref = mappings.check_create(probe)
+        self._function_arn(ref)
+        declaration = Declaration(table, params)
+        self._declarations.append(declaration)
+        self._declared.set()
+        return declaration
+
+    async def _bind_loop(self) -> None:
+        mark = self.source.high_water
+        while True:
+            await self.bind_declarations()
+            self._declared = anyio.Event()
+            with anyio.move_on_after(5.0):
+                async with anyio.create_task_group() as tg:
+
+                    async def declared() -> None:
+                        await self._declared.wait()
+                        tg.cancel_scope.cancel()
+
+                    async def committed() -> None:
+                        nonlocal mark
+                        mark = await self.source.wait_for_records(mark, 5.0)
+                        tg.cancel_scope.cancel()
+
+                    tg.start_soon(declared)
+                    tg.start_soon(committed)
+
+    async def bind_declarations(self) -> list[dict[str, Any]]:
+        """Create mappings for declarations whose table has a new stream."""
+        created = []
+        for declaration in self._declarations:
+            if declaration.table is None:
+                arn = declaration.params["EventSourceArn"]
+                if self.source.stream(arn) is None:
+                    continue
+            else:
+                streams = [
+                    s
+                    for s in self.source.list_streams(declaration.table)
+                    if s.status == "ENABLED" and s.table_exists
+                ]
+                if not streams:
+                    continue
+                arn = streams[-1].stream_arn
+            if arn in declaration.bound:
+                continue
+            declaration.bound.add(arn)
+            ref = mappings.parse_function_name(declaration.params["FunctionName"])
+            assert ref is not None
+            if any(
+                m.event_source_arn == arn
+                and (mappings.parse_function_name(m.function_name) or ref).name == ref.name
+                for m in self.mappings.values()
+            ):
+                continue  # already mapped (e.g. stored before a restart)
+            try:
+                created.append(await self.create({**declaration.params, "EventSourceArn": arn}))
+            except Exception:
+                log.exception("declared trigger could not be bound", table=declaration.table)
+        return created
+
+
+def _relane(
+    checkpoints: list[Checkpoint], old_lanes: int, lanes: int, start_after: str
+) -> list[Checkpoint]:
+    """Checkpoints for a new ParallelizationFactor: each shard restarts all its lanes
+    from the earliest position any old lane had (at-least-once: nothing skipped)."""
+    by_shard: dict[str, list[Checkpoint]] = {}
+    for cp in checkpoints:
+        by_shard.setdefault(cp.shard_id, []).append(cp)
+    out: list[Checkpoint] = []
+    for shard_id, cps in by_shard.items():
+        finished = len(cps) >= old_lanes and all(cp.finished for cp in cps)
+        positions = [cp.position for cp in cps]
+        if len(cps) < old_lanes:
+            positions.append(start_after)
+        earliest = min(positions, key=lambda p: (len(p), p))
+        out.extend(Checkpoint(shard_id, lane, earliest, finished) for lane in range(lanes))
+    return out
