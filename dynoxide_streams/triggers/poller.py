@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import orjson
 import structlog
 
@@ -306,10 +307,11 @@ class _Lane:
                 consumed = events.sequence_of(record)
             if not full and not result.records and _after(result.position, consumed):
                 consumed = result.position
-            closed = result.shard_closed and not full and consumed >= result.position
-            if full or closed or not records:
-                return _Collected(records, consumed, closed and not full, window_start)
+            closed = result.shard_closed and not full and not _after(result.position, consumed)
+            if full or closed or (not records and not result.records):
+                return _Collected(records, consumed, closed, window_start)
             if result.records:
+                await anyio.lowlevel.checkpoint()  # a long filtered run must not hog the loop
                 continue  # there may be more already
             if mapping.maximum_batching_window <= 0:
                 return _Collected(records, consumed, False, window_start)

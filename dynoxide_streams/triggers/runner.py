@@ -38,6 +38,7 @@ log = structlog.get_logger("dynoxide_streams.triggers")
 
 NOT_FOUND = "The resource you requested does not exist."
 LIST_PAGE = 100
+RESTART_DELAY_SECONDS = 1.0
 
 
 @dataclass
@@ -129,12 +130,15 @@ class TriggerRunner:
                     mapping.last_result = result
                     await self.store.put_mapping(mapping.uuid, mapping.to_json())
 
-            run = MappingRun.create(mapping, self.source, self.store, self.clock, call, on_result)
-            try:
-                await run_mapping(run)
-            except Exception:
-                log.exception("mapping failed", uuid=mapping.uuid)
-                raise
+            while True:  # an internal failure restarts the pollers from their checkpoints
+                run = MappingRun.create(
+                    mapping, self.source, self.store, self.clock, call, on_result
+                )
+                try:
+                    await run_mapping(run)
+                except Exception:
+                    log.exception("mapping pollers failed; restarting", uuid=mapping.uuid)
+                await anyio.sleep(RESTART_DELAY_SECONDS)
 
     # ------------------------------------------------------------ control plane
 
