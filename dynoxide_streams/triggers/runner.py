@@ -12,6 +12,7 @@ re-created.
 
 from __future__ import annotations
 
+import re
 import uuid as uuids
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,7 @@ log = structlog.get_logger("dynoxide_streams.triggers")
 NOT_FOUND = "The resource you requested does not exist."
 LIST_PAGE = 100
 RESTART_DELAY_SECONDS = 1.0
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @dataclass
@@ -158,20 +160,7 @@ class TriggerRunner:
             function_arn = self._function_arn(ref)
             if self.source.stream(arn) is None:
                 raise InvalidParameterValueException(f"Stream not found: {arn}")
-            base = mappings.FunctionRef(ref.name, None).arn(self.region, self.account_id)
-            for other in self.mappings.values():
-                other_ref = mappings.parse_function_name(other.function_name)
-                assert other_ref is not None
-                same_function = (
-                    mappings.FunctionRef(other_ref.name, None).arn(self.region, self.account_id)
-                    == base
-                )
-                if other.event_source_arn == arn and same_function:
-                    raise ResourceConflictException(
-                        f'The event source arn (" {arn} ") and function (" {ref.name} ") '
-                        "provided mapping already exists. Please update or delete the "
-                        f"existing mapping with UUID {other.uuid}"
-                    )
+            self._check_conflict(arn, ref)
             if params["StartingPosition"] == "LATEST":
                 start_after = self.source.start_position(arn, "LATEST") or BEFORE_ALL
             else:
@@ -192,6 +181,24 @@ class TriggerRunner:
             self._start(mapping)
         return described
 
+    def _check_conflict(
+        self, arn: str, ref: mappings.FunctionRef, exclude: str | None = None
+    ) -> None:
+        """Refuse a second mapping of one function (any qualifier) on one stream."""
+        for other in self.mappings.values():
+            other_ref = mappings.parse_function_name(other.function_name)
+            if (
+                other.uuid != exclude
+                and other.event_source_arn == arn
+                and other_ref is not None
+                and other_ref.name == ref.name
+            ):
+                raise ResourceConflictException(
+                    f'The event source arn (" {arn} ") and function (" {ref.name} ") '
+                    "provided mapping already exists. Please update or delete the "
+                    f"existing mapping with UUID {other.uuid}"
+                )
+
     def _get(self, uuid: str) -> Mapping:
         mapping = self.mappings.get(uuid)
         if mapping is None:
@@ -211,6 +218,8 @@ class TriggerRunner:
                     "Cannot update the event source mapping because it is being deleted."
                 )
             function_arn = mapping.function_arn if ref is None else self._function_arn(ref)
+            if ref is not None:
+                self._check_conflict(mapping.event_source_arn, ref, exclude=uuid)
             self._stop(uuid)
             lanes_before = mapping.parallelization_factor
             updated = Mapping.from_json(mapping.to_json())
@@ -263,24 +272,23 @@ class TriggerRunner:
                 raise InvalidParameterValueException(f"Invalid function name: {function_name}")
             wanted_function = ref.name
         found = []
-        for mapping in self.mappings.values():
+        for mapping in sorted(self.mappings.values(), key=lambda m: m.uuid):
             if event_source_arn is not None and mapping.event_source_arn != event_source_arn:
                 continue
             if wanted_function is not None:
                 own = mappings.parse_function_name(mapping.function_name)
                 if own is None or own.name != wanted_function:
                     continue
+            if marker and mapping.uuid <= marker:
+                continue  # the marker is the last UUID returned: deletes cannot shift pages
             found.append(mapping)
-        start = 0
-        if marker:
-            if not marker.isdigit() or int(marker) > len(found):
-                raise InvalidParameterValueException("Invalid marker.")
-            start = int(marker)
+        if marker and not _UUID.fullmatch(marker):
+            raise InvalidParameterValueException("Invalid marker.")
         page = min(max_items or LIST_PAGE, LIST_PAGE)
-        chunk = found[start : start + page]
+        chunk = found[:page]
         out: dict[str, Any] = {"EventSourceMappings": [m.describe() for m in chunk]}
-        if start + page < len(found):
-            out["NextMarker"] = str(start + page)
+        if len(found) > page:
+            out["NextMarker"] = chunk[-1].uuid
         return out
 
     # ------------------------------------------------------------ declarations
