@@ -123,6 +123,11 @@ def parse_trigger_file(text: str, where: str = "triggers file") -> TriggerFile:
         if isinstance(value, str):
             out.functions.append(FunctionSpec(name, value))
         elif isinstance(value, dict) and isinstance(value.get("target"), str):
+            extra = set(value) - {"target", "timeout"}
+            if extra:
+                raise TriggerFileError(
+                    f"{where}: functions.{name}: unknown key(s) {', '.join(sorted(extra))}"
+                )
             timeout = value.get("timeout")
             if timeout is not None and (
                 not isinstance(timeout, (int, float)) or isinstance(timeout, bool)
@@ -137,6 +142,8 @@ def parse_trigger_file(text: str, where: str = "triggers file") -> TriggerFile:
     if not isinstance(triggers, list):
         raise TriggerFileError(f"{where}: use [[trigger]] tables")
     for index, raw in enumerate(triggers):
+        if not isinstance(raw, dict):
+            raise TriggerFileError(f"{where}: trigger {index + 1} must be a table ([[trigger]])")
         out.triggers.append(trigger_params(raw, f"{where}: trigger {index + 1}"))
     return out
 
@@ -152,6 +159,7 @@ def load_trigger_file(path: Path) -> TriggerFile:
 def parse_function_flag(value: str) -> FunctionSpec:
     """``NAME=TARGET`` from ``--function``."""
     name, sep, target = value.partition("=")
+    name, target = name.strip(), target.strip()
     if not sep or not name or not target:
         raise TriggerFileError(f"--function {value!r}: expected NAME=TARGET")
-    return FunctionSpec(name.strip(), target.strip())
+    return FunctionSpec(name, target)

@@ -27,8 +27,14 @@ from dynoxide_streams.triggers.filters import (
 STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
 RESPONSE_TYPES = ("ReportBatchItemFailures",)
 
+FUNCTION_NAME_PATTERN = (
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
+    r"(\d{12}:)?(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?"
+)
+"""The FunctionName pattern of the Lambda model (quoted in validation messages)."""
+
 _FUNCTION_NAME = re.compile(
-    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((?P<region>[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}):)?"
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((?P<region>(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}):)?"
     r"((?P<account>\d{12}):)?(function:)?(?P<name>[a-zA-Z0-9-_\.]+)"
     r"(:(?P<qualifier>\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?"
 )
@@ -215,7 +221,7 @@ def _constraint_errors(params: dict[str, Any]) -> list[str]:
         elif parse_function_name(function) is None:
             errors.append(
                 f"Value '{function}' at 'functionName' failed to satisfy constraint: "
-                f"Member must satisfy regular expression pattern: {_FUNCTION_NAME.pattern}"
+                f"Member must satisfy regular expression pattern: {FUNCTION_NAME_PATTERN}"
             )
     arn = params.get("EventSourceArn")
     if isinstance(arn, str) and _ARN.fullmatch(arn) is None:
@@ -286,8 +292,10 @@ def _check_semantics(params: dict[str, Any]) -> None:
             )
         on_failure = destination.get("OnFailure", {})
         target = on_failure.get("Destination") if isinstance(on_failure, dict) else None
-        if not isinstance(on_failure, dict) or not isinstance(target, (str, type(None))):
-            raise _type_error("DestinationConfig", "structure", destination)
+        if not isinstance(on_failure, dict):
+            raise _type_error("DestinationConfig.OnFailure", "structure", on_failure)
+        if not isinstance(target, (str, type(None))):
+            raise _type_error("DestinationConfig.OnFailure.Destination", "java.lang.String", target)
         if target and _ARN.fullmatch(target) is None and _URL.fullmatch(target) is None:
             raise InvalidParameterValueException(
                 f"The provided destination config DestinationConfig(onSuccess=null, "

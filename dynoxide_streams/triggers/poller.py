@@ -283,8 +283,12 @@ class _Lane:
         consumed = self.position
         deadline: float | None = None
         window_start: float | None = None
+        # one lane, no filter: every record read joins the batch, so read no more than
+        # fits (plus one, to see that the batch is full without another read)
+        simple = lanes == 1 and run.filters is None and mapping.tumbling_window <= 0
         while True:
-            result = source.read(arn, self.shard_id, consumed, READ_PAGE)
+            limit = min(READ_PAGE, mapping.batch_size - len(records) + 1) if simple else READ_PAGE
+            result = source.read(arn, self.shard_id, consumed, limit)
             if result is None:
                 return None
             full = False
@@ -308,12 +312,12 @@ class _Lane:
             if not full and not result.records and _after(result.position, consumed):
                 consumed = result.position
             closed = result.shard_closed and not full and not _after(result.position, consumed)
-            if full or closed or (not records and not result.records):
+            if full or closed:
                 return _Collected(records, consumed, closed, window_start)
-            if result.records:
+            if len(result.records) >= limit:
                 await anyio.lowlevel.checkpoint()  # a long filtered run must not hog the loop
-                continue  # there may be more already
-            if mapping.maximum_batching_window <= 0:
+                continue  # a full page: there may be more already
+            if not records or mapping.maximum_batching_window <= 0:
                 return _Collected(records, consumed, False, window_start)
             if deadline is None:
                 deadline = time.monotonic() + mapping.maximum_batching_window
