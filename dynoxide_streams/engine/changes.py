@@ -139,6 +139,11 @@ class LocalChangeSource:
         return self._ctx.writer.high_water
 
     @property
+    def streams_generation(self) -> int:
+        """Changes whenever a stream is created or forgotten."""
+        return self._ctx.streams.generation
+
+    @property
     def high_water(self) -> int:
         return self._ctx.writer.high_water
 

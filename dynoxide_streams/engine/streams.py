@@ -113,6 +113,7 @@ class StreamLog:
         self.rotation_records = rotation_records
         self.streams: dict[str, StreamInfo] = {}
         self.by_sid: dict[int, StreamInfo] = {}
+        self.generation = 0  # bumped whenever a stream appears or is forgotten
         self.secret = self._secret(conn)
         self._load(conn)
 
@@ -165,6 +166,7 @@ class StreamLog:
     def _index(self, stream: StreamInfo) -> None:
         self.streams[stream.arn] = stream
         self.by_sid[stream.sid] = stream
+        self.generation += 1
 
     def attach(self, tables: dict[str, TableInfo]) -> None:
         """Point every table at its enabled stream."""
@@ -528,3 +530,4 @@ class StreamLog:
     def _forget(self, stream: StreamInfo) -> None:
         self.streams.pop(stream.arn, None)
         self.by_sid.pop(stream.sid, None)
+        self.generation += 1

@@ -314,10 +314,17 @@ class TriggerRunner:
         return declaration
 
     async def _bind_loop(self) -> None:
+        """Bind declarations when one is added or the set of streams changes."""
         mark = self.source.high_water
+        seen: tuple[int, int] | None = None
         while True:
-            await self.bind_declarations()
+            current = (self.source.streams_generation, len(self._declarations))
+            if current != seen:
+                seen = current
+                await self.bind_declarations()
             self._declared = anyio.Event()
+            if (self.source.streams_generation, len(self._declarations)) != seen:
+                continue
             with anyio.move_on_after(5.0):
                 async with anyio.create_task_group() as tg:
 
@@ -331,7 +338,8 @@ class TriggerRunner:
                         tg.cancel_scope.cancel()
 
                     tg.start_soon(declared)
-                    tg.start_soon(committed)
+                    if self._declarations:
+                        tg.start_soon(committed)
 
     async def bind_declarations(self) -> list[dict[str, Any]]:
         """Create mappings for declarations whose table has a new stream."""
