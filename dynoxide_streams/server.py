@@ -43,6 +43,7 @@ from dynoxide_streams.logs import configure
 from dynoxide_streams.service import Service, make_clock
 from dynoxide_streams.triggers.declared import TriggerSpec, trigger_params
 from dynoxide_streams.triggers.functions import FunctionRegistry, Handler
+from dynoxide_streams.triggers.runner import check_declaration
 from dynoxide_streams.ttl.sweeper import sweep
 
 
@@ -164,6 +165,13 @@ class Server:
             name = function
         spec = trigger_params({**params, "function": name, **({"table": table} if table else {})})
         if self._service is None or self._service.triggers is None:
+            check_declaration(
+                spec.table,
+                spec.params,
+                self.functions,
+                self.settings.region,
+                self.settings.account_id,
+            )
             self._declared.append(spec)
         elif self._portal is not None:
             self._portal.call(self._service.triggers.declare, spec.table, spec.params)

@@ -37,7 +37,7 @@ from dynoxide_streams.triggers.declared import (
     parse_function_flag,
 )
 from dynoxide_streams.triggers.functions import FunctionRegistry
-from dynoxide_streams.triggers.runner import TriggerRunner
+from dynoxide_streams.triggers.runner import TriggerRunner, check_declaration
 from dynoxide_streams.ttl.sweeper import run_sweeper
 from dynoxide_streams.wire import App
 from dynoxide_streams.wire.admin import is_loopback
@@ -127,6 +127,18 @@ class Service:
                 self.functions.register(spec.name, spec.target, timeout=spec.timeout)
             except ValueError as exc:
                 raise TriggerFileError(f"function {spec.name}: {exc}") from None
+        for declared in self._declared:
+            try:
+                check_declaration(
+                    declared.table,
+                    declared.params,
+                    self.functions,
+                    settings.region,
+                    settings.account_id,
+                )
+            except DynamoDBError as exc:
+                where = declared.table or declared.params.get("EventSourceArn")
+                raise TriggerFileError(f"trigger on {where}: {exc.name}: {exc.message}") from None
 
     def stop(self) -> None:
         """Begin a graceful shutdown (idempotent)."""

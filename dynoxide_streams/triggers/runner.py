@@ -300,14 +300,7 @@ class TriggerRunner:
         ``params`` are CreateEventSourceMapping parameters; StartingPosition defaults
         to TRIM_HORIZON. Raises the API's validation errors.
         """
-        params = {"StartingPosition": "TRIM_HORIZON", **params}
-        probe = dict(params)
-        if table is not None:
-            probe["EventSourceArn"] = (
-                f"arn:aws:dynamodb:{self.region}:{self.account_id}:table/{table}/stream/x"
-            )
-        ref = mappings.check_create(probe)
-        self._function_arn(ref)
+        params = check_declaration(table, params, self.registry, self.region, self.account_id)
         declaration = Declaration(table, params)
         self._declarations.append(declaration)
         self._declared.set()
@@ -374,6 +367,27 @@ class TriggerRunner:
             except Exception:
                 log.exception("declared trigger could not be bound", table=declaration.table)
         return created
+
+
+def check_declaration(
+    table: str | None,
+    params: dict[str, Any],
+    registry: FunctionRegistry,
+    region: str,
+    account_id: str,
+) -> dict[str, Any]:
+    """Validate a declared trigger as CreateEventSourceMapping would; return its
+    parameters with StartingPosition defaulted to TRIM_HORIZON."""
+    params = {"StartingPosition": "TRIM_HORIZON", **params}
+    probe = dict(params)
+    if table is not None:
+        probe["EventSourceArn"] = f"arn:aws:dynamodb:{region}:{account_id}:table/{table}/stream/x"
+    ref = mappings.check_create(probe)
+    if registry.get(ref.name) is None:
+        raise LambdaResourceNotFoundException(
+            "Function not found: " + mappings.FunctionRef(ref.name, None).arn(region, account_id)
+        )
+    return params
 
 
 def _relane(
