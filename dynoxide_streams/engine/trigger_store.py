@@ -39,6 +39,12 @@ def _nothing() -> None:
     return None
 
 
+def _row(uuid: str, cp: Checkpoint) -> tuple[Any, ...]:
+    """A checkpoint as the values of a trigger_checkpoints row."""
+    window = None if cp.window is None else orjson.dumps(cp.window)
+    return (uuid, cp.shard_id, cp.lane, cp.position, int(cp.finished), window)
+
+
 class TriggerStore:
     """Reads and writes the trigger tables of the database."""
 
@@ -98,18 +104,7 @@ class TriggerStore:
     async def save_checkpoints(self, uuid: str, checkpoints: list[Checkpoint]) -> None:
         """Store ``checkpoints`` (replacing those of the same shard and lane) if the
         mapping still exists."""
-        rows = [
-            (
-                uuid,
-                cp.shard_id,
-                cp.lane,
-                cp.position,
-                int(cp.finished),
-                None if cp.window is None else orjson.dumps(cp.window),
-                uuid,
-            )
-            for cp in checkpoints
-        ]
+        rows = [(*_row(uuid, cp), uuid) for cp in checkpoints]
 
         def apply(conn: sqlite3.Connection) -> None:
             conn.executemany(
@@ -130,17 +125,7 @@ class TriggerStore:
             conn.executemany(
                 "INSERT INTO trigger_checkpoints (uuid, shard_id, lane, position, finished, window) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        uuid,
-                        cp.shard_id,
-                        cp.lane,
-                        cp.position,
-                        int(cp.finished),
-                        None if cp.window is None else orjson.dumps(cp.window),
-                    )
-                    for cp in checkpoints
-                ],
+                [_row(uuid, cp) for cp in checkpoints],
             )
 
         await self._write(apply)

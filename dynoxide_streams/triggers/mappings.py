@@ -55,20 +55,6 @@ _RANGES: dict[str, tuple[str, int, int]] = {
     "TumblingWindowInSeconds": ("tumblingWindowInSeconds", 0, 900),
 }
 _BOOLS = ("Enabled", "BisectBatchOnFunctionError")
-_UPDATABLE = (
-    "FunctionName",
-    "Enabled",
-    "BatchSize",
-    "FilterCriteria",
-    "MaximumBatchingWindowInSeconds",
-    "ParallelizationFactor",
-    "DestinationConfig",
-    "MaximumRecordAgeInSeconds",
-    "BisectBatchOnFunctionError",
-    "MaximumRetryAttempts",
-    "TumblingWindowInSeconds",
-    "FunctionResponseTypes",
-)
 
 
 @dataclass(frozen=True)
@@ -407,6 +393,3 @@ def apply_params(mapping: Mapping, params: dict[str, Any]) -> None:
         mapping.filter_criteria = criteria if criteria.get("Filters") else {}
     if params.get("DestinationConfig") is not None:
         mapping.destination_config = normalize_destination(params["DestinationConfig"])
-
-
-UPDATABLE = _UPDATABLE
