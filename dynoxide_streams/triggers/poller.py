@@ -173,7 +173,12 @@ class _Lane:
                     if self.window is not None and collected.window_start != self.window["start"]:
                         await self._close_window()
                     pending = [Batch(collected.records, collected.consumed)]
-                    final = collected.window_final
+                    # the window's last batch: a later window has begun, or its end has
+                    # passed by the data clock (no record of it can still appear)
+                    final = collected.window_final or (
+                        collected.window_start is not None
+                        and run.clock.now() >= collected.window_start + mapping.tumbling_window
+                    )
                 else:
                     moved = collected.consumed != self.position
                     self.position = collected.consumed
@@ -297,15 +302,15 @@ class _Lane:
                     full = True
                     break
                 record = events.lambda_record(raw, arn)
-                if mapping.tumbling_window > 0:
-                    start = self._window_of(record)
-                    if window_start is None:
-                        window_start = start
-                    elif start != window_start:
-                        return _Collected(records, consumed, False, window_start, True)
                 if lane_of(record, lanes) == self.lane and (
                     run.filters is None or run.filters.matches(record)
                 ):
+                    if mapping.tumbling_window > 0:
+                        start = self._window_of(record)
+                        if window_start is None:
+                            window_start = start
+                        elif start != window_start:  # a batch never spans two windows
+                            return _Collected(records, consumed, False, window_start, True)
                     records.append(record)
                     size += len(raw)
                 consumed = events.sequence_of(record)
