@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import anyio
 
 from dynoxide_streams import __version__
-from dynoxide_streams.config import Settings
+from dynoxide_streams.config import ConfigError, Settings, load_config_file, render_toml
 from dynoxide_streams.engine.store import StoreError
 from dynoxide_streams.logs import configure
 from dynoxide_streams.service import Service, UnsafeBind
@@ -22,6 +23,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dynoxide-streams {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the server")
+    serve.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML file of settings (flag names as keys) and [functions]/[[trigger]] tables",
+    )
+    serve.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the effective settings (flags > environment > file > defaults) and exit",
+    )
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (default 8000)")
     where = serve.add_mutually_exclusive_group()
@@ -47,6 +58,17 @@ def _parser() -> argparse.ArgumentParser:
         "--allowed-origin",
         action="append",
         help="a browser origin allowed to open the push websocket (repeatable)",
+    )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        help="a Host name the HTTP API answers besides IP addresses and localhost "
+        "(repeatable; '*' allows any: DNS-rebinding protection off)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        help="concurrent connections before new requests get 503 (default 1000)",
     )
     serve.add_argument(
         "--ws-stall-timeout",
@@ -93,7 +115,10 @@ def _parser() -> argparse.ArgumentParser:
         help="TOML file of [functions] and [[trigger]] tables to set up at start",
     )
     health = commands.add_parser("healthcheck", help="exit 0 if the server answers")
-    health.add_argument("--url", default="http://127.0.0.1:8000")
+    health.add_argument(
+        "--url",
+        help="server to ask (default http://127.0.0.1:$DYNOXIDE_STREAMS_PORT, port 8000)",
+    )
     health.add_argument("--timeout", type=float, default=3.0)
     return parser
 
@@ -101,8 +126,16 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "healthcheck":
-        return healthcheck(args.url, args.timeout)
-    settings = Settings.from_sources(vars(args))
+        port = os.environ.get("DYNOXIDE_STREAMS_PORT", "8000")
+        return healthcheck(args.url or f"http://127.0.0.1:{port}", args.timeout)
+    try:
+        settings = _settings(vars(args))
+    except ConfigError as exc:
+        print(f"dynoxide-streams: {exc}", file=sys.stderr)
+        return 1
+    if args.print_config:
+        sys.stdout.write(render_toml(settings.public()))
+        return 0
     configure(settings.log_level, settings.log_format)
     try:
         anyio.run(_serve, settings, backend_options={"use_uvloop": True})
@@ -117,6 +150,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dynoxide-streams: {message}", file=sys.stderr)
         return 1
     return 0
+
+
+def _settings(flags: dict[str, object]) -> Settings:
+    """Flags over environment over the config file (``--config`` or its twin)."""
+    path = flags.get("config") or os.environ.get("DYNOXIDE_STREAMS_CONFIG")
+    file_values: dict[str, object] = {}
+    if path:
+        file_values, _ = load_config_file(str(path))
+    settings = Settings.from_sources(dict(flags), file_values=file_values)
+    settings.config = str(path) if path else None
+    return settings
 
 
 def _startup_error(

@@ -68,6 +68,8 @@ class Server:
         ttl_period: float = 1.0,
         strict_ttl_limits: bool = False,
         function_timeout: float = 3.0,
+        allowed_host: list[str] | tuple[str, ...] = (),
+        max_connections: int = 1000,
     ) -> None:
         if not structlog.is_configured():
             configure(log_level)
@@ -86,6 +88,8 @@ class Server:
             ttl_period=ttl_period,
             strict_ttl_limits=strict_ttl_limits,
             function_timeout=function_timeout,
+            allowed_host=list(allowed_host),
+            max_connections=max_connections,
         )
         self.clock: Any = make_clock(clock)
         self.functions = FunctionRegistry(function_timeout)

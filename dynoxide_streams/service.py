@@ -21,7 +21,7 @@ import uvicorn
 from anyio.abc import TaskStatus
 
 from dynoxide_streams.clock import Clock, SystemClock, VirtualClock
-from dynoxide_streams.config import Settings
+from dynoxide_streams.config import ConfigError, Settings, load_config_file
 from dynoxide_streams.engine.changes import LocalChangeSource
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.maintenance import run_maintenance
@@ -30,17 +30,20 @@ from dynoxide_streams.engine.streams import StreamLog
 from dynoxide_streams.engine.trigger_store import TriggerStore
 from dynoxide_streams.engine.writer import Writer
 from dynoxide_streams.errors import DynamoDBError, ServiceUnavailable
+from dynoxide_streams.metrics import Metrics
 from dynoxide_streams.triggers.declared import (
     TriggerFileError,
     TriggerSpec,
     load_trigger_file,
     parse_function_flag,
+    parse_trigger_data,
 )
 from dynoxide_streams.triggers.functions import FunctionRegistry
 from dynoxide_streams.triggers.runner import TriggerRunner, check_declaration
 from dynoxide_streams.ttl.sweeper import run_sweeper
 from dynoxide_streams.wire import App
 from dynoxide_streams.wire.admin import is_loopback
+from dynoxide_streams.wire.limits import install_limit_answer
 
 log = structlog.get_logger("dynoxide_streams")
 
@@ -118,6 +121,14 @@ class Service:
         TriggerFileError before anything starts)."""
         settings = self.settings
         specs = [parse_function_flag(flag) for flag in settings.function]
+        if settings.config:
+            try:
+                _, sections = load_config_file(settings.config)
+            except ConfigError as exc:
+                raise TriggerFileError(str(exc)) from None
+            loaded = parse_trigger_data(sections, settings.config)
+            specs = loaded.functions + specs
+            self._declared = loaded.triggers + self._declared
         if settings.triggers:
             loaded = load_trigger_file(Path(settings.triggers))
             specs = loaded.functions + specs
@@ -176,7 +187,8 @@ class Service:
         self, store: Store, sock: socket.socket, task_status: TaskStatus[Service]
     ) -> None:
         settings = self.settings
-        writer = Writer(store)
+        metrics = Metrics()
+        writer = Writer(store, metrics=metrics)
         streams = StreamLog(
             store.write_conn,
             self.clock,
@@ -196,6 +208,7 @@ class Service:
             region=settings.region,
             account_id=settings.account_id,
             strict_ttl_limits=settings.strict_ttl_limits,
+            metrics=metrics,
         )
         self.ctx = ctx
         triggers = TriggerRunner(
@@ -222,6 +235,7 @@ class Service:
                 allowed_origins=tuple(settings.allowed_origin),
                 stall_timeout=settings.ws_stall_timeout,
                 triggers=triggers,
+                allowed_hosts=tuple(settings.allowed_host),
             ),
             http="httptools",
             ws="websockets-sansio",
@@ -229,6 +243,7 @@ class Service:
             ws_ping_timeout=20.0,
             ws_max_size=1024 * 1024,
             lifespan="off",
+            limit_concurrency=settings.max_connections or None,
             access_log=False,
             log_config=None,
             timeout_graceful_shutdown=10,
@@ -236,6 +251,7 @@ class Service:
             proxy_headers=False,
             date_header=False,
         )
+        install_limit_answer()
         server = _UvicornServer(config)
         async with anyio.create_task_group() as tg:
             await tg.start(writer.run)

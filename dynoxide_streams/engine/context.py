@@ -13,6 +13,7 @@ from dynoxide_streams.engine.tables import TableInfo, resolve_table_name
 from dynoxide_streams.engine.tokens import TokenCache
 from dynoxide_streams.engine.writer import Writer
 from dynoxide_streams.errors import resource_not_found, table_not_found
+from dynoxide_streams.metrics import Metrics
 
 
 @dataclass
@@ -28,6 +29,7 @@ class EngineContext:
     strict_ttl_limits: bool = False
     maintenance_due: anyio.Event = field(default_factory=anyio.Event)
     tokens: TokenCache = field(default_factory=TokenCache)
+    metrics: Metrics = field(default_factory=Metrics)
 
     def table(self, name: str) -> TableInfo:
         """The live table ``name`` (or ARN) for a table-level operation."""

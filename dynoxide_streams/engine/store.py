@@ -188,7 +188,10 @@ class Store:
         self.path = path
         self._wal_path = path.with_name(path.name + "-wal")
         self._temp_dir = temp_dir
-        self.write_conn = _connect(str(path))
+        try:
+            self.write_conn = _connect(str(path))
+        except sqlite3.DatabaseError as exc:  # not a database at all, or unreadable
+            raise StoreError(f"cannot open database {path}: {exc}") from None
         try:
             self._configure_writer()
             self._migrate()

@@ -21,6 +21,7 @@ post-commit listener is called with the committed :class:`Change` list.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -40,6 +41,7 @@ from dynoxide_streams.errors import (
     ServiceUnavailable,
     resource_not_found,
 )
+from dynoxide_streams.metrics import Metrics
 
 log = structlog.get_logger("dynoxide_streams.writer")
 
@@ -147,8 +149,16 @@ class _Row:
 class Writer:
     """Owner of the write connection. Run :meth:`run` in the service's task group."""
 
-    def __init__(self, store: Store, *, max_group: int = 256, queue_size: int = 1024) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_group: int = 256,
+        queue_size: int = 1024,
+        metrics: Metrics | None = None,
+    ) -> None:
         self._store = store
+        self.metrics = metrics or Metrics()
         self._max_group = max_group
         self._send: MemoryObjectSendStream[_Job]
         self._receive: MemoryObjectReceiveStream[_Job]
@@ -276,6 +286,7 @@ class Writer:
     def _commit_items(self, batches: list[ItemBatch]) -> None:
         if not batches:
             return
+        started = time.perf_counter()
         table_deltas: dict[TableInfo, tuple[int, int]] = {}
         index_deltas: dict[IndexInfo, list[int]] = {}
         try:
@@ -295,7 +306,13 @@ class Writer:
             self._apply_counters(table_deltas, index_deltas)
         for batch in batches:
             batch.done.set()
+        metrics = self.metrics
+        metrics.commit_seconds.observe(time.perf_counter() - started)
+        metrics.write_batch_items.observe(sum(len(b.writes) for b in batches))
         if changes:
+            streamed = sum(1 for c in changes if c.table.stream is not None)
+            if streamed:
+                metrics.stream_records.inc(streamed)
             self._published(changes)
 
     def _decide(

@@ -115,6 +115,12 @@ def parse_trigger_file(text: str, where: str = "triggers file") -> TriggerFile:
     unknown = set(data) - {"functions", "trigger"}
     if unknown:
         raise TriggerFileError(f"{where}: unknown section(s) {', '.join(sorted(unknown))}")
+    return parse_trigger_data(data, where)
+
+
+def parse_trigger_data(data: dict[str, Any], where: str) -> TriggerFile:
+    """The ``[functions]`` and ``[[trigger]]`` tables of parsed TOML (a trigger file
+    or the config file). Raises TriggerFileError."""
     out = TriggerFile()
     functions = data.get("functions", {})
     if not isinstance(functions, dict):

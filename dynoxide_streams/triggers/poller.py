@@ -57,6 +57,7 @@ class MappingRun:
     rules: Rules = field(default_factory=Rules)
     finished: set[str] = field(default_factory=set)
     shard_done: anyio.Event = field(default_factory=anyio.Event)
+    positions: dict[tuple[str, int], str] = field(default_factory=dict)  # running lanes
 
     @classmethod
     def create(
@@ -158,6 +159,7 @@ class _Lane:
         self.window: dict[str, Any] | None = start.window
         self.mark = run.source.high_water
         self.failures = 0
+        run.positions[(shard_id, lane)] = self.position
 
     async def serve(self) -> None:
         run = self.job
@@ -334,6 +336,10 @@ class _Lane:
     # ----------------------------------------------------------- bookkeeping
 
     async def _save(self, *, finished: bool = False) -> None:
+        if finished:
+            self.job.positions.pop((self.shard_id, self.lane), None)
+        else:
+            self.job.positions[(self.shard_id, self.lane)] = self.position
         await self.job.store.save_checkpoints(
             self.job.mapping.uuid,
             [Checkpoint(self.shard_id, self.lane, self.position, finished, self.window)],

@@ -30,6 +30,7 @@ from dynoxide_streams.errors import (
     LambdaResourceNotFoundException,
     ResourceConflictException,
 )
+from dynoxide_streams.shards import ids
 from dynoxide_streams.triggers import mappings
 from dynoxide_streams.triggers.functions import FunctionRegistry, InvokeResult, invoke
 from dynoxide_streams.triggers.mappings import Mapping
@@ -73,6 +74,7 @@ class TriggerRunner:
         self.region = region
         self.account_id = account_id
         self.mappings: dict[str, Mapping] = {}
+        self._runs: dict[str, MappingRun] = {}
         self._scopes: dict[str, anyio.CancelScope] = {}
         self._tg: TaskGroup | None = None
         self._declarations: list[Declaration] = []
@@ -136,10 +138,14 @@ class TriggerRunner:
                 run = MappingRun.create(
                     mapping, self.source, self.store, self.clock, call, on_result
                 )
+                self._runs[mapping.uuid] = run
                 try:
                     await run_mapping(run)
                 except Exception:
                     log.exception("mapping pollers failed; restarting", uuid=mapping.uuid)
+                finally:
+                    if self._runs.get(mapping.uuid) is run:
+                        del self._runs[mapping.uuid]
                 await anyio.sleep(RESTART_DELAY_SECONDS)
 
     # ------------------------------------------------------------ control plane
@@ -290,6 +296,22 @@ class TriggerRunner:
         if len(found) > page:
             out["NextMarker"] = chunk[-1].uuid
         return out
+
+    def lag(self) -> list[tuple[tuple[tuple[str, str], ...], float]]:
+        """Per running mapping: records of its stream after its slowest lane's
+        checkpoint (filtered records and other lanes' records included)."""
+        samples: list[tuple[tuple[tuple[str, str], ...], float]] = []
+        for uuid, run in list(self._runs.items()):
+            mapping = run.mapping
+            newest = ids.parse_sequence_number(
+                self.source.start_position(mapping.event_source_arn, "LATEST") or BEFORE_ALL
+            )
+            behind = [ids.parse_sequence_number(p) for p in run.positions.values()]
+            counters = [-1 if b is None else b for b in behind]
+            lag = 0 if newest is None or not counters else max(0, newest - min(counters))
+            labels = (("function", mapping.function_name), ("uuid", uuid))
+            samples.append((labels, float(lag)))
+        return samples
 
     # ------------------------------------------------------------ declarations
 

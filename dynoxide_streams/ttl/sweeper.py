@@ -66,6 +66,8 @@ async def sweep(ctx: EngineContext) -> int:
             total += deleted
             if len(keys) < BATCH or deleted == 0:
                 break
+    if total:
+        ctx.metrics.ttl_expired.inc(total)
     return total
 
 

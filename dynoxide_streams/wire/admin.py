@@ -74,6 +74,7 @@ class Admin:
         body: bytes,
         query: bytes = b"",
     ) -> tuple[int, bytes]:
+        """(status, JSON body) of an admin request (metrics: see :meth:`metrics`)."""
         try:
             if path == "/_admin/health" and method == "GET":
                 return 200, b'{"status":"ok"}'

@@ -30,11 +30,13 @@ from dynoxide_streams.errors import (
     ServiceException,
     UnknownOperationException,
 )
+from dynoxide_streams.metrics import CONTENT_TYPE as METRICS_TYPE
 from dynoxide_streams.triggers.runner import TriggerRunner
 from dynoxide_streams.wire.admin import Admin
 from dynoxide_streams.wire.errors import render_error
 from dynoxide_streams.wire.lambda_api import PREFIX as LAMBDA_PREFIX
 from dynoxide_streams.wire.lambda_api import LambdaApi, render_lambda_error
+from dynoxide_streams.wire.limits import HostAllowlist, host_refused_body
 from dynoxide_streams.wire.shapes import validate_request
 from dynoxide_streams.wire.static import PREFIX as STATIC_PREFIX
 from dynoxide_streams.wire.static import lookup as static_lookup
@@ -83,12 +85,30 @@ class App:
         allowed_origins: tuple[str, ...] = (),
         stall_timeout: float = 30.0,
         triggers: TriggerRunner | None = None,
+        allowed_hosts: tuple[str, ...] = (),
     ) -> None:
         self.ctx = ctx
+        self.hosts = HostAllowlist(allowed_hosts)
         self._health = f"healthy: dynamodb.{ctx.region}.amazonaws.com ".encode()
         self._request_ids = RequestIds()
         self.admin = Admin(ctx, bind_host=bind_host, token=token, triggers=triggers)
-        self.lambda_api = None if triggers is None else LambdaApi(triggers)
+        self.lambda_api = None if triggers is None else LambdaApi(triggers, ctx.metrics)
+        self._requests = ctx.metrics.requests
+        self._known_targets = frozenset(
+            [f"{DYNAMODB_PREFIX}.{op}" for op in OPERATIONS]
+            + [f"{STREAMS_PREFIX}.{op}" for op in STREAM_OPERATIONS]
+        )
+        ctx.metrics.gauge(
+            "dynoxide_websocket_subscribers",
+            "Live push subscriptions over all websocket connections.",
+            lambda: [((), float(self.push.subscriptions))],
+        )
+        if triggers is not None:
+            ctx.metrics.gauge(
+                "dynoxide_trigger_lag_records",
+                "Records of the mapping's stream after its slowest lane's checkpoint.",
+                triggers.lag,
+            )
         self.push = PushEndpoint(
             LocalChangeSource(ctx),
             token=token,
@@ -97,6 +117,21 @@ class App:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            host = next((v for k, v in scope["headers"] if k == b"host"), None)
+            if not self.hosts.allowed(host):
+                log.warning("request refused: host not allowed", host=host, path=scope["path"])
+                if scope["type"] == "websocket":
+                    await receive()
+                    await send({"type": "websocket.close", "code": 1008})
+                else:
+                    await _send(
+                        send,
+                        403,
+                        host_refused_body(host),
+                        [(b"content-type", b"application/x-amz-json-1.0")],
+                    )
+                return
         if scope["type"] == "http":
             await self._http(scope, receive, send)
         elif scope["type"] == "websocket":
@@ -147,6 +182,13 @@ class App:
             )
             return
         headers = dict(scope["headers"])
+        if scope["path"] == "/_admin/metrics" and scope["method"] == "GET":
+            if self.admin.authorized(headers):
+                await _send(send, 200, self.ctx.metrics.render(), [(b"content-type", METRICS_TYPE)])
+            else:
+                body = b'{"error":"Forbidden","message":"admin access needs a bearer token"}'
+                await _send(send, 403, body, [(b"content-type", b"application/json")])
+            return
         try:
             status, payload = await self.admin.handle(
                 scope["method"], scope["path"], headers, body, scope.get("query_string", b"")
@@ -186,16 +228,22 @@ class App:
                 content_type = value
             elif name == b"content-length" and value.isdigit():
                 declared_length = int(value)
+        error_name = ""
         try:
             if declared_length > MAX_BODY_BYTES:
                 raise RequestEntityTooLarge("Request entity too large")
             body = await _read_body(receive)
             status, payload = await self._dispatch(target, body)
         except DynamoDBError as error:
+            error_name = error.name
             status, payload = render_error(error)
         except Exception:
             log.exception("internal error", target=target, request_id=rid)
+            error_name = "InternalServerError"
             status, payload = render_error(InternalServerError("Internal server error"))
+        operation = target if target in self._known_targets else "unknown"
+        self._requests.inc(operation=operation, error=error_name)
+        log.debug("request", target=operation, status=status, error=error_name, request_id=rid)
         if content_type not in (b"application/x-amz-json-1.0", b"application/json"):
             content_type = b"application/x-amz-json-1.0"
         await _send(

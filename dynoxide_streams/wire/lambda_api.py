@@ -22,6 +22,7 @@ from dynoxide_streams.errors import (
     LambdaValidationException,
     ServiceException,
 )
+from dynoxide_streams.metrics import Metrics
 from dynoxide_streams.triggers.runner import TriggerRunner
 
 PREFIX = "/2015-03-31/"
@@ -45,16 +46,20 @@ def render_lambda_error(error: DynamoDBError) -> tuple[int, bytes, list[tuple[by
 class LambdaApi:
     """Routes Lambda API requests to the :class:`TriggerRunner`."""
 
-    def __init__(self, runner: TriggerRunner) -> None:
+    def __init__(self, runner: TriggerRunner, metrics: Metrics) -> None:
         self.runner = runner
+        self.requests = metrics.requests
 
     async def handle(self, method: str, path: str, query: bytes, body: bytes) -> Response:
         request_id = str(uuid.uuid4())
+        error_name = ""
         try:
             status, payload = await self._route(method, path, query, body)
             headers: list[tuple[bytes, bytes]] = []
         except DynamoDBError as error:
+            error_name = error.name
             status, payload, headers = render_lambda_error(error)
+        self.requests.inc(operation=_operation(method, path), error=error_name)
         headers += [
             (b"content-type", b"application/json"),
             (b"x-amzn-requestid", request_id.encode()),
@@ -108,6 +113,23 @@ class LambdaApi:
             marker=one("Marker"),
             max_items=max_items,
         )
+
+
+def _operation(method: str, path: str) -> str:
+    """The Lambda operation a route names (for metrics)."""
+    path = path.rstrip("/")
+    if path == _MAPPINGS:
+        return {
+            "POST": "Lambda.CreateEventSourceMapping",
+            "GET": "Lambda.ListEventSourceMappings",
+        }.get(method, "unknown")
+    if path.startswith(_MAPPINGS + "/"):
+        return {
+            "GET": "Lambda.GetEventSourceMapping",
+            "PUT": "Lambda.UpdateEventSourceMapping",
+            "DELETE": "Lambda.DeleteEventSourceMapping",
+        }.get(method, "unknown")
+    return "unknown"
 
 
 def _json(body: bytes) -> dict[str, Any]:

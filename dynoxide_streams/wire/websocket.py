@@ -58,6 +58,7 @@ class PushEndpoint:
         self.source = source
         self.token = token
         self.allowed_origins = frozenset(o.rstrip("/") for o in allowed_origins)
+        self.subscriptions = 0  # live subscriptions over every connection
         self.stall_timeout = stall_timeout
 
     # ------------------------------------------------------------------ access
@@ -109,6 +110,7 @@ class PushEndpoint:
 
         async def feed(sid: str, arn: str, position: str, scope_: anyio.CancelScope) -> None:
             nonlocal stalled
+            self.subscriptions += 1
             with scope_:
                 try:
                     await run_feed(self.source, sid, arn, position, send_frame)
@@ -117,6 +119,7 @@ class PushEndpoint:
                     log.info("push client stalled; closing", subscription=sid)
                     tg.cancel_scope.cancel()
                 finally:
+                    self.subscriptions -= 1
                     if feeds.get(sid) is scope_:  # a re-subscription may own the id now
                         del feeds[sid]
 

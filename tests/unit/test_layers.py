@@ -15,6 +15,7 @@ LAYERS = {
     "dynoxide_streams.clock": 0,
     "dynoxide_streams.config": 0,
     "dynoxide_streams.logs": 0,
+    "dynoxide_streams.metrics": 0,
     "dynoxide_streams.engine.values": 1,
     "dynoxide_streams.engine.expressions": 1,
     "dynoxide_streams.shards": 2,

@@ -113,14 +113,26 @@ def test_foreign_origins_are_refused_with_403(
     refused(endpoint, origin=origin.replace("{port}", str(urlsplit(endpoint).port)))
 
 
-def test_same_origin_is_accepted(endpoint: str) -> None:
-    # a page served by this server under a non-loopback name (a LAN name, a proxy)
+def test_same_origin_is_accepted() -> None:
+    # a page served by this server under a non-loopback name (a LAN name, a proxy),
+    # which the operator allowed with --allowed-host
+    with Server(allowed_host=["dynoxide.test"]).run_in_thread() as srv:
+        endpoint = srv.endpoint
+        port = urlsplit(endpoint).port
+        assert port is not None
+        host = f"dynoxide.test:{port}"
+        assert raw_handshake(endpoint, host, f"http://{host}") == 101
+        assert raw_handshake(endpoint, host, None) == 101
+        assert raw_handshake(endpoint, host, f"http://dynoxide.test:{port + 1}") == 403
+        assert raw_handshake(endpoint, host, f"http://other.test:{port}") == 403
+
+
+def test_a_host_name_not_allowed_is_refused_before_the_upgrade(endpoint: str) -> None:
+    # DNS rebinding: evil.test resolved to 127.0.0.1, same-origin from the page's view
     port = urlsplit(endpoint).port
-    host = f"dynoxide.test:{port}"
-    assert raw_handshake(endpoint, host, f"http://{host}") == 101
-    assert raw_handshake(endpoint, host, None) == 101
-    assert raw_handshake(endpoint, host, f"http://dynoxide.test:{port + 1}") == 403
-    assert raw_handshake(endpoint, host, f"http://other.test:{port}") == 403
+    host = f"evil.test:{port}"
+    assert raw_handshake(endpoint, host, f"http://{host}") == 403
+    assert raw_handshake(endpoint, host, None) == 403
 
 
 @pytest.fixture(scope="module")
