@@ -158,7 +158,10 @@ def _settings(flags: dict[str, object]) -> Settings:
     file_values: dict[str, object] = {}
     if path:
         file_values, _ = load_config_file(str(path))
-    settings = Settings.from_sources(dict(flags), file_values=file_values)
+    overrides = dict(flags)
+    if overrides.get("data_dir") is not None and overrides.get("in_memory") is None:
+        overrides["in_memory"] = False  # the flags are alternatives: --data-dir wins
+    settings = Settings.from_sources(overrides, file_values=file_values)
     settings.config = str(path) if path else None
     return settings
 

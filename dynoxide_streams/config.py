@@ -16,6 +16,12 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "DYNOXIDE_STREAMS_"
+CHOICES: dict[str, tuple[str, ...]] = {
+    "log_level": ("debug", "info", "warning", "error"),
+    "log_format": ("console", "json"),
+    "clock": ("real", "virtual"),
+}
+"""Settings whose flag takes only these values (so do their twins and file keys)."""
 TRIGGER_SECTIONS = ("functions", "trigger")
 
 
@@ -75,6 +81,8 @@ class Settings:
             values[f.name] = given
         settings = cls(**values)
         settings.data_dir = Path(settings.data_dir)
+        if not 0 <= settings.port <= 65535:
+            raise ConfigError(f"port {settings.port} is out of range (0-65535)")
         return settings
 
     def public(self) -> dict[str, Any]:
@@ -131,6 +139,9 @@ def _from_env(f: Field[Any], raw: str) -> Any:
             return float(raw)
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not a valid {kind}") from None
+    allowed = CHOICES.get(f.name)
+    if allowed is not None and raw not in allowed:
+        raise ConfigError(f"{name}={raw!r} is not one of {', '.join(allowed)}")
     return raw
 
 
@@ -147,6 +158,9 @@ def _from_file(f: Field[Any], value: Any, where: str) -> Any:
     }[kind]
     if not ok:
         raise ConfigError(f"{where}: {f.name} must be a {kind}, not {type(value).__name__}")
+    allowed = CHOICES.get(f.name)
+    if allowed is not None and value not in allowed:
+        raise ConfigError(f"{where}: {f.name} = {value!r} is not one of {', '.join(allowed)}")
     if kind == "float":
         return float(value)
     if kind == "list" and isinstance(value, str):

@@ -243,7 +243,8 @@ class Service:
             ws_ping_timeout=20.0,
             ws_max_size=1024 * 1024,
             lifespan="off",
-            limit_concurrency=settings.max_connections or None,
+            # uvicorn counts the connection being served: N connections need N + 1
+            limit_concurrency=settings.max_connections + 1 if settings.max_connections else None,
             access_log=False,
             log_config=None,
             timeout_graceful_shutdown=10,
