@@ -27,11 +27,12 @@ import structlog
 from dynoxide_streams.clock import Clock
 from dynoxide_streams.engine.changes import ChangeSource
 from dynoxide_streams.engine.trigger_store import Checkpoint, TriggerStore
+from dynoxide_streams.http_client import http_post
 from dynoxide_streams.triggers import events
 from dynoxide_streams.triggers.batches import RECORD_AGE_EXCEEDED as AGE_EXCEEDED
 from dynoxide_streams.triggers.batches import Batch, Rules, Verdict, judge, too_old
 from dynoxide_streams.triggers.filters import CompiledFilters
-from dynoxide_streams.triggers.functions import InvokeResult, http_post
+from dynoxide_streams.triggers.functions import InvokeResult
 from dynoxide_streams.triggers.mappings import Mapping
 
 log = structlog.get_logger("dynoxide_streams.triggers")
