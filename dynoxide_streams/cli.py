@@ -18,101 +18,129 @@ from dynoxide_streams.service import Service, UnsafeBind
 from dynoxide_streams.triggers.declared import TriggerFileError
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dynoxide-streams")
-    parser.add_argument("--version", action="version", version=f"dynoxide-streams {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the server")
-    serve.add_argument(
+def _server_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags ``serve`` and ``sidecar`` share."""
+    parser.add_argument(
         "--config",
         metavar="FILE",
         help="TOML file of settings (flag names as keys) and [functions]/[[trigger]] tables",
     )
-    serve.add_argument(
+    parser.add_argument(
         "--print-config",
         action="store_true",
         help="print the effective settings (flags > environment > file > defaults) and exit",
     )
-    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to bind (default 8000)")
-    where = serve.add_mutually_exclusive_group()
+    parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to bind (default 8000)")
+    where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--data-dir", type=Path, help="database directory (default ./.dynoxide-streams)"
     )
     where.add_argument("--in-memory", action="store_const", const=True, help="throwaway database")
-    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
-    serve.add_argument("--log-format", choices=["console", "json"])
-    serve.add_argument("--region", help="region in ARNs and health text (default us-east-1)")
-    serve.add_argument("--account-id", help="account id in ARNs (default 000000000000)")
-    serve.add_argument(
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-format", choices=["console", "json"])
+    parser.add_argument("--region", help="region in ARNs and health text (default us-east-1)")
+    parser.add_argument("--account-id", help="account id in ARNs (default 000000000000)")
+    parser.add_argument(
         "--clock", choices=["real", "virtual"], help="data-time clock (default real)"
     )
-    serve.add_argument("--token", help="bearer token required for the admin API and websocket")
-    serve.add_argument(
+    parser.add_argument("--token", help="bearer token required for the admin API and websocket")
+    parser.add_argument(
         "--insecure-no-auth",
         action="store_const",
         const=True,
         help="allow a non-loopback bind without --token",
     )
-    serve.add_argument(
+    parser.add_argument(
         "--allowed-origin",
         action="append",
         help="a browser origin allowed to open the push websocket (repeatable)",
     )
-    serve.add_argument(
+    parser.add_argument(
         "--allowed-host",
         action="append",
         help="a Host name the HTTP API answers besides IP addresses and localhost "
         "(repeatable; '*' allows any: DNS-rebinding protection off)",
     )
-    serve.add_argument(
+    parser.add_argument(
         "--max-connections",
         type=int,
         help="concurrent connections before new requests get 503 (default 1000)",
     )
-    serve.add_argument(
+    parser.add_argument(
         "--ws-stall-timeout",
         type=float,
         help="close a push client that accepts nothing for this long (default 30 s)",
     )
-    serve.add_argument(
+    parser.add_argument(
         "--stream-retention-seconds", type=float, help="stream record retention (default 86400)"
     )
-    serve.add_argument(
+    parser.add_argument(
         "--shard-rotation-seconds",
         type=float,
         help="close a shard after this long (default 14400; 0: never)",
     )
-    serve.add_argument(
+    parser.add_argument(
         "--ttl-period", type=float, help="seconds between TTL sweeps (default 1; 0: no sweeping)"
     )
-    serve.add_argument(
+    parser.add_argument(
         "--strict-ttl-limits",
         action="store_const",
         const=True,
         help="refuse a second TTL change within an hour, as AWS does",
     )
-    serve.add_argument(
+    parser.add_argument(
         "--shard-rotation-records",
         type=int,
         help="close a shard after this many records (default: never)",
     )
-    serve.add_argument(
+    parser.add_argument(
         "--function",
         action="append",
         metavar="NAME=TARGET",
         help="register a function for event source mappings (repeatable); TARGET is "
         "python:package.module:handler, http(s)://URL or cmd:COMMAND",
     )
-    serve.add_argument(
+    parser.add_argument(
         "--function-timeout",
         type=float,
         help="seconds a function invocation may take (default 3)",
     )
-    serve.add_argument(
+    parser.add_argument(
         "--triggers",
         metavar="FILE",
         help="TOML file of [functions] and [[trigger]] tables to set up at start",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dynoxide-streams")
+    parser.add_argument("--version", action="version", version=f"dynoxide-streams {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    _server_arguments(commands.add_parser("serve", help="run the server"))
+    sidecar = commands.add_parser(
+        "sidecar",
+        help="push, triggers and TTL for an upstream DynamoDB-compatible engine",
+    )
+    _server_arguments(sidecar)
+    sidecar.add_argument(
+        "--upstream", required=True, metavar="URL", help="the engine's DynamoDB endpoint"
+    )
+    which = sidecar.add_mutually_exclusive_group()
+    which.add_argument(
+        "--tables", type=lambda v: [t for t in v.split(",") if t], help="tables to serve: a,b"
+    )
+    which.add_argument(
+        "--all-tables", action="store_const", const=True, help="serve every upstream table"
+    )
+    sidecar.add_argument(
+        "--ttl-sweep",
+        action="store_const",
+        const=True,
+        help="expire items of TTL-enabled tables upstream (for engines that never do)",
+    )
+    sidecar.add_argument(
+        "--ttl-sweep-rate", type=float, help="deletes per second at most (default 100)"
     )
     health = commands.add_parser("healthcheck", help="exit 0 if the server answers")
     health.add_argument(
@@ -133,6 +161,15 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"dynoxide-streams: {exc}", file=sys.stderr)
         return 1
+    if args.command == "serve":
+        settings.upstream = None  # only `sidecar` reads an upstream
+    elif not _has_botocore():
+        print(
+            "dynoxide-streams: sidecar mode needs botocore "
+            "(pip install 'dynoxide-streams[sidecar]')",
+            file=sys.stderr,
+        )
+        return 1
     if args.print_config:
         sys.stdout.write(render_toml(settings.public()))
         return 0
@@ -150,6 +187,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dynoxide-streams: {message}", file=sys.stderr)
         return 1
     return 0
+
+
+def _has_botocore() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("botocore") is not None
 
 
 def _settings(flags: dict[str, object]) -> Settings:

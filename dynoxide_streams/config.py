@@ -55,6 +55,11 @@ class Settings:
     function_timeout: float = 3.0  # seconds an invocation may take (Lambda's default)
     triggers: str | None = None  # a TOML file of [functions] and [[trigger]] tables
     config: str | None = None  # the TOML config file these settings were read from
+    upstream: str | None = None  # sidecar mode: the engine's DynamoDB endpoint
+    tables: list[str] = field(default_factory=list)  # sidecar: tables to serve
+    all_tables: bool = False  # sidecar: serve every upstream table (default if no tables)
+    ttl_sweep: bool = False  # sidecar: expire TTL items upstream
+    ttl_sweep_rate: float = 100.0  # sidecar: deletes per second at most
 
     @classmethod
     def from_sources(

@@ -22,7 +22,7 @@ from anyio.abc import TaskStatus
 
 from dynoxide_streams.clock import Clock, SystemClock, VirtualClock
 from dynoxide_streams.config import ConfigError, Settings, load_config_file
-from dynoxide_streams.engine.changes import LocalChangeSource
+from dynoxide_streams.engine.changes import ChangeSource, LocalChangeSource
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.maintenance import run_maintenance
 from dynoxide_streams.engine.store import Store
@@ -31,6 +31,7 @@ from dynoxide_streams.engine.trigger_store import TriggerStore
 from dynoxide_streams.engine.writer import Writer
 from dynoxide_streams.errors import DynamoDBError, ServiceUnavailable
 from dynoxide_streams.metrics import Metrics
+from dynoxide_streams.sidecar.runtime import Sidecar
 from dynoxide_streams.triggers.declared import (
     TriggerFileError,
     TriggerSpec,
@@ -111,6 +112,7 @@ class Service:
         self.endpoint = ""
         self.ctx: EngineContext | None = None
         self.triggers: TriggerRunner | None = None
+        self.sidecar: Sidecar | None = None
         self.functions = functions or FunctionRegistry(settings.function_timeout)
         self._declared = list(triggers or [])
         self._stop = anyio.Event()
@@ -211,8 +213,22 @@ class Service:
             metrics=metrics,
         )
         self.ctx = ctx
+        source: ChangeSource
+        if settings.upstream:
+            self.sidecar = Sidecar(
+                settings.upstream,
+                settings.region,
+                self.clock,
+                tables=None if settings.all_tables or not settings.tables else settings.tables,
+                ttl_sweep=settings.ttl_sweep,
+                ttl_period=settings.ttl_period,
+                ttl_sweep_rate=settings.ttl_sweep_rate,
+            )
+            source = self.sidecar.source
+        else:
+            source = LocalChangeSource(ctx)
         triggers = TriggerRunner(
-            LocalChangeSource(ctx),
+            source,
             TriggerStore(ctx),
             self.functions,
             self.clock,
@@ -236,6 +252,9 @@ class Service:
                 stall_timeout=settings.ws_stall_timeout,
                 triggers=triggers,
                 allowed_hosts=tuple(settings.allowed_host),
+                source=source,
+                upstream=settings.upstream,
+                sweep=None if self.sidecar is None else self.sidecar.sweep_now,
             ),
             http="httptools",
             ws="websockets-sansio",
@@ -272,6 +291,7 @@ class Service:
             log.info(
                 "listening",
                 endpoint=self.endpoint,
+                upstream=settings.upstream,
                 data="in-memory" if settings.in_memory else str(settings.data_dir),
                 clock="virtual" if getattr(self.clock, "virtual", False) else "real",
             )
@@ -295,7 +315,9 @@ class Service:
                 await tg.start(triggers.run)
                 task_status.started()
                 tg.start_soon(self._maintenance_loop, ctx)
-                if self.settings.ttl_period > 0:
+                if self.sidecar is not None:
+                    tg.start_soon(self.sidecar.run)
+                elif self.settings.ttl_period > 0:
                     tg.start_soon(run_sweeper, ctx, self.settings.ttl_period)
 
     async def _maintenance_loop(self, ctx: EngineContext) -> None:

@@ -1,14 +1,15 @@
 """The change source: how readers (push, triggers) see the change log.
 
-Readers use only this interface — never the Writer or the tables — so a different
-source (an upstream DynamoDB Streams endpoint, in sidecar mode) can feed them
-unchanged. Positions are sequence numbers as the wire shows them; a stream is one
-lineage, so one sequence number is a position across all its shards.
+Readers use only the :class:`ChangeSource` protocol — never the Writer or the tables
+— so a different source (an upstream DynamoDB Streams endpoint, in sidecar mode)
+feeds them unchanged. Everything that may need I/O is async. Positions are sequence
+numbers as the wire shows them; a reader only compares positions of one stream.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import anyio
 
@@ -41,13 +42,62 @@ class ReadResult:
     trimmed: bool  # the requested position had fallen behind retention
 
 
+class ChangeSource(Protocol):
+    """What readers of a change log may ask (see the module docstring)."""
+
+    async def list_streams(self, table: str) -> list[StreamView]:
+        """Streams of ``table``, newest last (the last ENABLED one is current)."""
+        ...
+
+    async def stream(self, stream_arn: str) -> StreamView | None: ...
+
+    async def describe_shards(self, stream_arn: str) -> list[ShardView]:
+        """Readable shards in lineage order (parents before children)."""
+        ...
+
+    async def start_position(self, stream_arn: str, where: str) -> str | None:
+        """Before the oldest readable record (TRIM_HORIZON) or after the newest
+        (LATEST); None for an unknown stream."""
+        ...
+
+    async def shard_for(self, stream_arn: str, after: str) -> str | None:
+        """The shard holding the first record after ``after``."""
+        ...
+
+    async def child_of(self, stream_arn: str, shard_id: str) -> str | None: ...
+
+    async def read(
+        self, stream_arn: str, shard_id: str, after: str, limit: int
+    ) -> ReadResult | None:
+        """Up to ``limit`` records of one shard after ``after``; None if the stream or
+        the shard no longer exists."""
+        ...
+
+    async def wait_for_records(self, after_commit: int, timeout: float) -> int:
+        """Wait until there may be records newer than mark ``after_commit`` (or
+        ``timeout`` passes); return the new mark."""
+        ...
+
+    @property
+    def high_water(self) -> int: ...
+
+    @property
+    def streams_generation(self) -> int:
+        """Changes whenever a stream appears or is forgotten."""
+        ...
+
+    def newest_known(self, stream_arn: str) -> str | None:
+        """The newest sequence number known for the stream without I/O (may lag)."""
+        ...
+
+
 class LocalChangeSource:
     """The SQLite change log of this server."""
 
     def __init__(self, ctx: EngineContext) -> None:
         self._ctx = ctx
 
-    def list_streams(self, table: str) -> list[StreamView]:
+    async def list_streams(self, table: str) -> list[StreamView]:
         """Streams of ``table``, newest last (the last ENABLED one is current)."""
         streams = sorted(
             (s for s in self._ctx.streams.streams.values() if s.table_name == table),
@@ -55,7 +105,7 @@ class LocalChangeSource:
         )
         return [self._view(s) for s in streams]
 
-    def stream(self, stream_arn: str) -> StreamView | None:
+    async def stream(self, stream_arn: str) -> StreamView | None:
         found = self._ctx.streams.streams.get(stream_arn)
         return None if found is None else self._view(found)
 
@@ -64,7 +114,7 @@ class LocalChangeSource:
         exists = table is not None and table.tid == stream.tid
         return StreamView(stream.arn, stream.table_name, stream.status, exists)
 
-    def describe_shards(self, stream_arn: str) -> list[ShardView]:
+    async def describe_shards(self, stream_arn: str) -> list[ShardView]:
         """Readable shards in lineage order (parents before children)."""
         stream = self._ctx.streams.streams.get(stream_arn)
         if stream is None:
@@ -80,7 +130,7 @@ class LocalChangeSource:
             for s in shards
         ]
 
-    def start_position(self, stream_arn: str, where: str) -> str | None:
+    async def start_position(self, stream_arn: str, where: str) -> str | None:
         """Position before the oldest readable record (TRIM_HORIZON) or after the
         newest (LATEST); None for an unknown stream."""
         stream = self._ctx.streams.streams.get(stream_arn)
@@ -91,7 +141,7 @@ class LocalChangeSource:
         floor = self._ctx.streams.trim_floor(self._ctx.store.point_conn, stream)
         return _before(floor)
 
-    def shard_for(self, stream_arn: str, after: str) -> str | None:
+    async def shard_for(self, stream_arn: str, after: str) -> str | None:
         """The shard holding the first record after ``after`` (the open shard when
         nothing follows); None for an unknown or shard-less stream."""
         stream = self._ctx.streams.streams.get(stream_arn)
@@ -105,14 +155,16 @@ class LocalChangeSource:
                 return shard.shard_id
         return stream.shards[-1].shard_id
 
-    def child_of(self, stream_arn: str, shard_id: str) -> str | None:
+    async def child_of(self, stream_arn: str, shard_id: str) -> str | None:
         """The child of a closed shard, if one exists yet."""
         stream = self._ctx.streams.streams.get(stream_arn)
         if stream is None:
             return None
         return next((s.shard_id for s in stream.shards if s.parent_id == shard_id), None)
 
-    def read(self, stream_arn: str, shard_id: str, after: str, limit: int) -> ReadResult | None:
+    async def read(
+        self, stream_arn: str, shard_id: str, after: str, limit: int
+    ) -> ReadResult | None:
         """Up to ``limit`` records of one shard after ``after``; None if the stream or
         the shard no longer exists."""
         stream = self._ctx.streams.streams.get(stream_arn)
@@ -142,6 +194,10 @@ class LocalChangeSource:
     def streams_generation(self) -> int:
         """Changes whenever a stream is created or forgotten."""
         return self._ctx.streams.generation
+
+    def newest_known(self, stream_arn: str) -> str | None:
+        stream = self._ctx.streams.streams.get(stream_arn)
+        return None if stream is None else _wire(stream.next_seq - 1)
 
     @property
     def high_water(self) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from dynoxide_streams.engine.changes import LocalChangeSource, StreamView
+from dynoxide_streams.engine.changes import ChangeSource, StreamView
 from dynoxide_streams.push.protocol import ProtocolError, Subscribe, frame, record_frame
 
 PAGE = 100
@@ -19,9 +19,9 @@ IDLE_RECHECK_SECONDS = 30.0
 Send = Callable[[bytes], Awaitable[None]]
 
 
-def _resolve(source: LocalChangeSource, subscription: Subscribe) -> StreamView:
+async def _resolve(source: ChangeSource, subscription: Subscribe) -> StreamView:
     if subscription.stream_arn is not None:
-        view = source.stream(subscription.stream_arn)
+        view = await source.stream(subscription.stream_arn)
         if view is None:
             raise ProtocolError(
                 "ResourceNotFound", f"stream not found: {subscription.stream_arn}", subscription.id
@@ -30,7 +30,7 @@ def _resolve(source: LocalChangeSource, subscription: Subscribe) -> StreamView:
     assert subscription.table is not None
     enabled = [
         s
-        for s in source.list_streams(subscription.table)
+        for s in await source.list_streams(subscription.table)
         if s.status == "ENABLED" and s.table_exists
     ]
     if not enabled:
@@ -42,35 +42,33 @@ def _resolve(source: LocalChangeSource, subscription: Subscribe) -> StreamView:
     return enabled[-1]
 
 
-def prepare(source: LocalChangeSource, subscription: Subscribe) -> tuple[str, str]:
+async def prepare(source: ChangeSource, subscription: Subscribe) -> tuple[str, str]:
     """Resolve a subscription to (stream ARN, start position) or raise ProtocolError.
 
     Done before the feed starts, so ``subscribed`` (or the error) is answered in the
     order the client's messages arrived.
     """
-    arn = _resolve(source, subscription).stream_arn
+    arn = (await _resolve(source, subscription)).stream_arn
     if subscription.start in ("TRIM_HORIZON", "LATEST"):
-        position = source.start_position(arn, subscription.start)
+        position = await source.start_position(arn, subscription.start)
         assert position is not None
         return arn, position
     return arn, subscription.start
 
 
-async def run_feed(
-    source: LocalChangeSource, sid: str, arn: str, position: str, send: Send
-) -> None:
+async def run_feed(source: ChangeSource, sid: str, arn: str, position: str, send: Send) -> None:
     """Deliver records after ``position`` until the stream ends (or it is cancelled)."""
     mark = source.high_water
-    shard_id = source.shard_for(arn, position)
+    shard_id = await source.shard_for(arn, position)
     while shard_id is not None:
-        result = source.read(arn, shard_id, position, PAGE)
+        result = await source.read(arn, shard_id, position, PAGE)
         if result is None:  # the shard was trimmed away or the stream deleted
-            result_stream = source.stream(arn)
+            result_stream = await source.stream(arn)
             if result_stream is None:
                 await send(frame("table_deleted", sid, arn))
                 return
             await send(frame("trimmed", sid, arn, message="records before this point were trimmed"))
-            shard_id = source.shard_for(arn, position)
+            shard_id = await source.shard_for(arn, position)
             continue
         if result.trimmed:
             await send(frame("trimmed", sid, arn, message="records before this point were trimmed"))
@@ -79,9 +77,9 @@ async def run_feed(
         position = result.position
         if result.shard_closed:
             await send(frame("shard_end", sid, arn, shardId=shard_id))
-            child = source.child_of(arn, shard_id)
+            child = await source.child_of(arn, shard_id)
             if child is None:  # a closed shard without a child: the stream has ended
-                current = source.stream(arn)
+                current = await source.stream(arn)
                 if current is None or not current.table_exists:
                     await send(frame("table_deleted", sid, arn))
                 else:

@@ -25,13 +25,14 @@ import orjson
 import structlog
 
 from dynoxide_streams.clock import Clock
-from dynoxide_streams.engine.changes import LocalChangeSource
+from dynoxide_streams.engine.changes import ChangeSource
 from dynoxide_streams.engine.trigger_store import Checkpoint, TriggerStore
+from dynoxide_streams.http_client import http_post
 from dynoxide_streams.triggers import events
 from dynoxide_streams.triggers.batches import RECORD_AGE_EXCEEDED as AGE_EXCEEDED
 from dynoxide_streams.triggers.batches import Batch, Rules, Verdict, judge, too_old
 from dynoxide_streams.triggers.filters import CompiledFilters
-from dynoxide_streams.triggers.functions import InvokeResult, http_post
+from dynoxide_streams.triggers.functions import InvokeResult
 from dynoxide_streams.triggers.mappings import Mapping
 
 log = structlog.get_logger("dynoxide_streams.triggers")
@@ -48,7 +49,7 @@ class MappingRun:
     """Everything the pollers of one mapping share."""
 
     mapping: Mapping
-    source: LocalChangeSource
+    source: ChangeSource
     store: TriggerStore
     clock: Clock
     invoke: Callable[[dict[str, Any]], Awaitable[InvokeResult]]
@@ -63,7 +64,7 @@ class MappingRun:
     def create(
         cls,
         mapping: Mapping,
-        source: LocalChangeSource,
+        source: ChangeSource,
         store: TriggerStore,
         clock: Clock,
         invoke: Callable[[dict[str, Any]], Awaitable[InvokeResult]],
@@ -101,7 +102,7 @@ async def run_mapping(run: MappingRun) -> None:
     mark = run.source.high_water
     async with anyio.create_task_group() as tg:
         while True:
-            shards = run.source.describe_shards(mapping.event_source_arn)
+            shards = await run.source.describe_shards(mapping.event_source_arn)
             visible = {s.shard_id for s in shards}
             for shard in shards:
                 if shard.shard_id in run.finished or shard.shard_id in started:
@@ -295,7 +296,7 @@ class _Lane:
         simple = lanes == 1 and run.filters is None and mapping.tumbling_window <= 0
         while True:
             limit = min(READ_PAGE, mapping.batch_size - len(records) + 1) if simple else READ_PAGE
-            result = source.read(arn, self.shard_id, consumed, limit)
+            result = await source.read(arn, self.shard_id, consumed, limit)
             if result is None:
                 return None
             full = False

@@ -22,7 +22,7 @@ import structlog
 from anyio.abc import TaskGroup, TaskStatus
 
 from dynoxide_streams.clock import Clock
-from dynoxide_streams.engine.changes import BEFORE_ALL, LocalChangeSource
+from dynoxide_streams.engine.changes import BEFORE_ALL, ChangeSource
 from dynoxide_streams.engine.trigger_store import Checkpoint, TriggerStore
 from dynoxide_streams.errors import (
     InvalidParameterValueException,
@@ -59,7 +59,7 @@ class TriggerRunner:
 
     def __init__(
         self,
-        source: LocalChangeSource,
+        source: ChangeSource,
         store: TriggerStore,
         registry: FunctionRegistry,
         clock: Clock,
@@ -164,11 +164,11 @@ class TriggerRunner:
         async with self._lock:
             arn = params["EventSourceArn"]
             function_arn = self._function_arn(ref)
-            if self.source.stream(arn) is None:
+            if await self.source.stream(arn) is None:
                 raise InvalidParameterValueException(f"Stream not found: {arn}")
             self._check_conflict(arn, ref)
             if params["StartingPosition"] == "LATEST":
-                start_after = self.source.start_position(arn, "LATEST") or BEFORE_ALL
+                start_after = await self.source.start_position(arn, "LATEST") or BEFORE_ALL
             else:
                 start_after = BEFORE_ALL
             mapping = mappings.new_mapping(
@@ -304,7 +304,7 @@ class TriggerRunner:
         for uuid, run in list(self._runs.items()):
             mapping = run.mapping
             newest = ids.parse_sequence_number(
-                self.source.start_position(mapping.event_source_arn, "LATEST") or BEFORE_ALL
+                self.source.newest_known(mapping.event_source_arn) or BEFORE_ALL
             )
             behind = [ids.parse_sequence_number(p) for p in run.positions.values()]
             counters = [-1 if b is None else b for b in behind]
@@ -362,12 +362,12 @@ class TriggerRunner:
         for declaration in self._declarations:
             if declaration.table is None:
                 arn = declaration.params["EventSourceArn"]
-                if self.source.stream(arn) is None:
+                if await self.source.stream(arn) is None:
                     continue
             else:
                 streams = [
                     s
-                    for s in self.source.list_streams(declaration.table)
+                    for s in await self.source.list_streams(declaration.table)
                     if s.status == "ENABLED" and s.table_exists
                 ]
                 if not streams:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -54,8 +55,10 @@ class Admin:
         bind_host: str,
         token: str | None,
         triggers: TriggerRunner | None = None,
+        sweep: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self.ctx = ctx
+        self._sweep = sweep  # sidecar mode: sweep the upstream instead
         self.triggers = triggers
         self.token = token
         self.loopback = is_loopback(bind_host)
@@ -109,6 +112,8 @@ class Admin:
                 raise ValidationException("table and stream_arn must be strings")
             return await rotate_shards(self.ctx, table=table, stream_arn=arn)
         if path == "/_admin/ttl/sweep" and method == "POST":
+            if self._sweep is not None:
+                return {"expired": await self._sweep()}
             return {"expired": await sweep(self.ctx)}
         raise AdminError(404, "NotFound", f"no admin route {method} {path}")
 

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 import structlog
 
-from dynoxide_streams.engine.changes import LocalChangeSource
+from dynoxide_streams.engine.changes import ChangeSource, LocalChangeSource
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.operations import OPERATIONS, STREAM_OPERATIONS
 from dynoxide_streams.errors import (
@@ -86,12 +86,16 @@ class App:
         stall_timeout: float = 30.0,
         triggers: TriggerRunner | None = None,
         allowed_hosts: tuple[str, ...] = (),
+        source: ChangeSource | None = None,
+        upstream: str | None = None,
+        sweep: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self.ctx = ctx
         self.hosts = HostAllowlist(allowed_hosts)
         self._health = f"healthy: dynamodb.{ctx.region}.amazonaws.com ".encode()
         self._request_ids = RequestIds()
-        self.admin = Admin(ctx, bind_host=bind_host, token=token, triggers=triggers)
+        self.upstream = upstream  # sidecar mode: DynamoDB requests belong upstream
+        self.admin = Admin(ctx, bind_host=bind_host, token=token, triggers=triggers, sweep=sweep)
         self.lambda_api = None if triggers is None else LambdaApi(triggers, ctx.metrics)
         self._requests = ctx.metrics.requests
         self._known_targets = frozenset(
@@ -110,7 +114,7 @@ class App:
                 triggers.lag,
             )
         self.push = PushEndpoint(
-            LocalChangeSource(ctx),
+            source if source is not None else LocalChangeSource(ctx),
             token=token,
             allowed_origins=allowed_origins,
             stall_timeout=stall_timeout,
@@ -259,6 +263,11 @@ class App:
 
     async def _dispatch(self, target: str, body: bytes) -> tuple[int, bytes]:
         prefix, _, operation = target.partition(".")
+        if self.upstream is not None:
+            raise UnknownOperationException(
+                f"This is a dynoxide-streams sidecar: send {prefix or 'DynamoDB'} requests "
+                f"to the upstream engine at {self.upstream}"
+            )
         if prefix == DYNAMODB_PREFIX:
             handler = OPERATIONS.get(operation)
         elif prefix == STREAMS_PREFIX:

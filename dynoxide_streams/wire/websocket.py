@@ -24,7 +24,7 @@ import anyio.lowlevel
 import orjson
 import structlog
 
-from dynoxide_streams.engine.changes import LocalChangeSource
+from dynoxide_streams.engine.changes import ChangeSource
 from dynoxide_streams.push.feed import prepare, run_feed
 from dynoxide_streams.push.protocol import (
     MAX_SUBSCRIPTIONS,
@@ -49,7 +49,7 @@ CLOSE_GOING_AWAY = 1001
 class PushEndpoint:
     def __init__(
         self,
-        source: LocalChangeSource,
+        source: ChangeSource,
         *,
         token: str | None,
         allowed_origins: tuple[str, ...] = (),
@@ -152,7 +152,7 @@ class PushEndpoint:
                                 f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection",
                                 request.id,
                             )
-                        arn, position = prepare(self.source, request)
+                        arn, position = await prepare(self.source, request)
                         await send_frame(frame("subscribed", request.id, arn, position=position))
                         feeds[request.id] = anyio.CancelScope()
                         tg.start_soon(feed, request.id, arn, position, feeds[request.id])

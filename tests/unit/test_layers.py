@@ -15,6 +15,7 @@ LAYERS = {
     "dynoxide_streams.clock": 0,
     "dynoxide_streams.config": 0,
     "dynoxide_streams.logs": 0,
+    "dynoxide_streams.http_client": 0,
     "dynoxide_streams.metrics": 0,
     "dynoxide_streams.engine.values": 1,
     "dynoxide_streams.engine.expressions": 1,
@@ -23,6 +24,7 @@ LAYERS = {
     "dynoxide_streams.ttl": 4,
     "dynoxide_streams.push": 4,
     "dynoxide_streams.triggers": 4,
+    "dynoxide_streams.sidecar": 4,
     "dynoxide_streams.wire": 5,
     "dynoxide_streams.service": 6,
     "dynoxide_streams.server": 6,
@@ -79,7 +81,12 @@ def test_imports_only_go_downwards(path: Path) -> None:
 
 
 def test_peer_layer_four_packages_do_not_import_each_other() -> None:
-    peers = ("dynoxide_streams.ttl", "dynoxide_streams.push", "dynoxide_streams.triggers")
+    peers = (
+        "dynoxide_streams.ttl",
+        "dynoxide_streams.push",
+        "dynoxide_streams.triggers",
+        "dynoxide_streams.sidecar",
+    )
     for path in MODULES:
         here = module_name(path)
         own = next((p for p in peers if here.startswith(p)), None)

@@ -1,0 +1,1 @@
+"""Sidecar mode: push, triggers and TTL expiry for an upstream DynamoDB-compatible engine."""

@@ -1,0 +1,70 @@
+"""The sidecar's moving parts, composed: upstream client, change source, TTL sweeper.
+
+:meth:`Sidecar.run` (in the service's task group) refreshes the catalog of watched
+streams every few seconds — so declared triggers bind to tables created upstream
+later — and, with ``--ttl-sweep``, sweeps expired items every ``ttl_period`` seconds.
+"""
+
+from __future__ import annotations
+
+import anyio
+import structlog
+from anyio.abc import TaskStatus
+
+from dynoxide_streams.clock import Clock
+from dynoxide_streams.sidecar.source import UpstreamChangeSource
+from dynoxide_streams.sidecar.ttl import ServiceDeletes, UpstreamSweeper
+from dynoxide_streams.sidecar.upstream import Upstream, UpstreamError, UpstreamUnavailable
+
+log = structlog.get_logger("dynoxide_streams.sidecar")
+
+REFRESH_SECONDS = 2.0
+
+
+class Sidecar:
+    def __init__(
+        self,
+        upstream_url: str,
+        region: str,
+        clock: Clock,
+        *,
+        tables: list[str] | None,
+        ttl_sweep: bool,
+        ttl_period: float,
+        ttl_sweep_rate: float,
+    ) -> None:
+        self.upstream = Upstream(upstream_url, region)
+        self.deletes = ServiceDeletes()
+        self.source = UpstreamChangeSource(self.upstream, tables=tables, deletes=self.deletes)
+        self.sweeper = UpstreamSweeper(self.upstream, clock, self.deletes, rate=ttl_sweep_rate)
+        self.ttl_sweep = ttl_sweep
+        self.ttl_period = ttl_period
+
+    async def sweep_now(self) -> int:
+        """One TTL pass over the watched tables; the number of items expired."""
+        return await self.sweeper.sweep(await self.source.tables())
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._refresh_loop)
+            if self.ttl_sweep and self.ttl_period > 0:
+                tg.start_soon(self._sweep_loop)
+            task_status.started()
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            try:
+                await self.source.refresh()
+            except (UpstreamError, UpstreamUnavailable) as exc:
+                log.warning("could not refresh the upstream catalog", error=str(exc))
+            await anyio.sleep(REFRESH_SECONDS)
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            try:
+                expired = await self.sweep_now()
+                if expired:
+                    log.info("upstream TTL sweep", expired=expired)
+            except (UpstreamError, UpstreamUnavailable) as exc:
+                log.warning("upstream TTL sweep failed", error=str(exc))
+            await anyio.sleep(self.ttl_period)

@@ -1,0 +1,394 @@
+"""The change source of sidecar mode: an upstream engine's DynamoDB Streams API.
+
+Implements :class:`~dynoxide_streams.engine.changes.ChangeSource` over HTTP, so push
+and triggers run unchanged:
+
+* shards come from DescribeStream (paged with ExclusiveStartShardId) and are put in
+  lineage order, parents before children;
+* ``read`` keeps the NextShardIterator of each reader's position, so a reader going
+  forward costs one GetRecords per page; a missing or expired iterator (15 minutes,
+  ExpiredIteratorException) is renewed from the position with
+  AFTER_SEQUENCE_NUMBER — positions, not iterators, are what readers keep;
+  TrimmedDataAccessException restarts at TRIM_HORIZON and reports ``trimmed``;
+* there is no commit notification upstream: ``wait_for_records`` waits one poll
+  interval (readers then read again), so an idle reader polls each shard 4 times a
+  second, as Lambda does;
+* REMOVE records of keys the sidecar's own TTL sweep deleted get the service
+  ``userIdentity``, as the engine would have written them.
+
+Upstream errors never reach readers as exceptions: calls are retried with back-off
+(and logged) until they succeed or the reader is cancelled.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import orjson
+import structlog
+
+from dynoxide_streams.engine.changes import ReadResult, ShardView, StreamView
+from dynoxide_streams.sidecar.ttl import ServiceDeletes
+from dynoxide_streams.sidecar.upstream import (
+    DYNAMODB,
+    STREAMS,
+    Upstream,
+    UpstreamError,
+    UpstreamUnavailable,
+)
+
+log = structlog.get_logger("dynoxide_streams.sidecar")
+
+BEFORE_ALL = "0" * 21
+POLL_SECONDS = 0.25
+SHARDS_TTL_SECONDS = 1.0  # how long a DescribeStream answer is reused
+ITERATOR_CACHE = 4096
+ITERATOR_MAX_AGE = 14 * 60.0  # iterators expire after 15 minutes upstream
+SERVICE_IDENTITY = {"PrincipalId": "dynamodb.amazonaws.com", "Type": "Service"}
+
+
+def _num(position: str) -> int:
+    return int(position) if position.isdigit() else -1
+
+
+@dataclass
+class _Shards:
+    fetched: float
+    status: str
+    table: str
+    shards: list[ShardView]
+
+
+class UpstreamChangeSource:
+    """Streams of the watched tables of one upstream (see the module docstring)."""
+
+    def __init__(
+        self,
+        upstream: Upstream,
+        *,
+        tables: list[str] | None,
+        deletes: ServiceDeletes | None = None,
+        poll_seconds: float = POLL_SECONDS,
+    ) -> None:
+        self.upstream = upstream
+        self.watched = None if tables is None else set(tables)  # None: every table
+        self.deletes = deletes or ServiceDeletes()
+        self.poll_seconds = poll_seconds
+        self._tick = 0
+        self._generation = 0
+        self._known_streams: set[str] = set()
+        self._shards: dict[str, _Shards] = {}
+        self._iterators: OrderedDict[tuple[str, str, str], tuple[str, float]] = OrderedDict()
+        self._newest: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ calls
+
+    async def _call(self, prefix: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        """A call retried until it succeeds (UpstreamError still raises)."""
+        while True:
+            try:
+                return await self.upstream.call(prefix, operation, params)
+            except UpstreamUnavailable as exc:
+                log.warning("upstream unavailable; will retry", error=str(exc))
+                await anyio.sleep(1.0)
+
+    def watches(self, table: str) -> bool:
+        return self.watched is None or table in self.watched
+
+    # ---------------------------------------------------------------- catalog
+
+    async def tables(self) -> list[str]:
+        """The watched tables that exist upstream."""
+        if self.watched is not None:
+            return sorted(self.watched)
+        names: list[str] = []
+        start: str | None = None
+        while True:
+            params: dict[str, Any] = {"ExclusiveStartTableName": start} if start else {}
+            page = await self._call(DYNAMODB, "ListTables", params)
+            names.extend(page.get("TableNames", []))
+            start = page.get("LastEvaluatedTableName")
+            if not start:
+                return names
+
+    async def refresh(self) -> None:
+        """Look for new streams of the watched tables (bumps the generation)."""
+        arns: set[str] = set()
+        for table in await self.tables():
+            for view in await self.list_streams(table):
+                arns.add(view.stream_arn)
+        if not arns <= self._known_streams:
+            self._known_streams |= arns
+            self._generation += 1
+
+    async def list_streams(self, table: str) -> list[StreamView]:
+        if not self.watches(table):
+            return []
+        try:
+            described = await self._call(DYNAMODB, "DescribeTable", {"TableName": table})
+        except UpstreamError as exc:
+            if exc.code == "ResourceNotFoundException":
+                return []
+            raise
+        latest = described["Table"].get("LatestStreamArn")
+        enabled = described["Table"].get("StreamSpecification", {}).get("StreamEnabled", False)
+        views: list[StreamView] = []
+        start: str | None = None
+        while True:
+            params: dict[str, Any] = {"TableName": table}
+            if start:
+                params["ExclusiveStartStreamArn"] = start
+            page = await self._call(STREAMS, "ListStreams", params)
+            for entry in page.get("Streams", []):
+                arn = entry["StreamArn"]
+                status = "ENABLED" if arn == latest and enabled else "DISABLED"
+                views.append(StreamView(arn, table, status, True))
+            start = page.get("LastEvaluatedStreamArn")
+            if not start:
+                break
+        views.sort(key=lambda v: (v.stream_arn == latest, v.stream_arn))
+        return views
+
+    async def stream(self, stream_arn: str) -> StreamView | None:
+        described = await self._describe(stream_arn, force=True)
+        if described is None or not self.watches(described.table):
+            return None
+        return StreamView(stream_arn, described.table, described.status, True)
+
+    async def _describe(self, stream_arn: str, *, force: bool = False) -> _Shards | None:
+        cached = self._shards.get(stream_arn)
+        if (
+            cached is not None
+            and not force
+            and time.monotonic() - cached.fetched < SHARDS_TTL_SECONDS
+        ):
+            return cached
+        shards: list[ShardView] = []
+        start: str | None = None
+        status, table = "DISABLED", ""
+        while True:
+            params: dict[str, Any] = {"StreamArn": stream_arn}
+            if start:
+                params["ExclusiveStartShardId"] = start
+            try:
+                page = await self._call(STREAMS, "DescribeStream", params)
+            except UpstreamError as exc:
+                if exc.code == "ResourceNotFoundException":
+                    self._shards.pop(stream_arn, None)
+                    return None
+                raise
+            description = page["StreamDescription"]
+            status = description.get("StreamStatus", "DISABLED")
+            table = description.get("TableName", "")
+            for shard in description.get("Shards", []):
+                seqs = shard.get("SequenceNumberRange", {})
+                shards.append(
+                    ShardView(
+                        shard["ShardId"],
+                        shard.get("ParentShardId"),
+                        seqs.get("StartingSequenceNumber", BEFORE_ALL),
+                        seqs.get("EndingSequenceNumber"),
+                    )
+                )
+            start = description.get("LastEvaluatedShardId")
+            if not start:
+                break
+        found = _Shards(time.monotonic(), status, table, _lineage_order(shards))
+        self._shards[stream_arn] = found
+        for shard in found.shards:
+            if shard.ending_sequence_number is not None:
+                self._note_newest(stream_arn, shard.ending_sequence_number)
+        return found
+
+    async def describe_shards(self, stream_arn: str) -> list[ShardView]:
+        described = await self._describe(stream_arn)
+        return [] if described is None else list(described.shards)
+
+    async def start_position(self, stream_arn: str, where: str) -> str | None:
+        described = await self._describe(stream_arn, force=True)
+        if described is None:
+            return None
+        if where != "LATEST":
+            return BEFORE_ALL
+        newest = BEFORE_ALL
+        for shard in described.shards:
+            end = shard.ending_sequence_number
+            if end is not None:
+                newest = max(newest, end, key=_num)
+                continue
+            position = BEFORE_ALL  # an open shard: read to its current end
+            while True:
+                result = await self.read(stream_arn, shard.shard_id, position, 1000)
+                if result is None or not result.records:
+                    break
+                position = result.position
+            newest = max(newest, position, key=_num)
+        return newest
+
+    async def shard_for(self, stream_arn: str, after: str) -> str | None:
+        shards = await self.describe_shards(stream_arn)
+        for shard in shards:
+            end = shard.ending_sequence_number
+            if end is None or _num(end) > _num(after):
+                return shard.shard_id
+        return shards[-1].shard_id if shards else None
+
+    async def child_of(self, stream_arn: str, shard_id: str) -> str | None:
+        for _ in range(2):  # a child appears with the parent's close; look again once
+            for shard in await self.describe_shards(stream_arn):
+                if shard.parent_id == shard_id:
+                    return shard.shard_id
+            await self._describe(stream_arn, force=True)
+        return None
+
+    # ------------------------------------------------------------------ reads
+
+    async def read(
+        self, stream_arn: str, shard_id: str, after: str, limit: int
+    ) -> ReadResult | None:
+        described = await self._describe(stream_arn)
+        shard = (
+            None
+            if described is None
+            else next((s for s in described.shards if s.shard_id == shard_id), None)
+        )
+        if shard is None:
+            described = await self._describe(stream_arn, force=True)
+            shard = (
+                None
+                if described is None
+                else next((s for s in described.shards if s.shard_id == shard_id), None)
+            )
+            if shard is None:
+                return None
+        end = shard.ending_sequence_number
+        if end is not None and _num(after) >= _num(end):
+            return ReadResult([], after, True, False)
+        trimmed = False
+        iterator = self._cached_iterator(stream_arn, shard_id, after)
+        for _ in range(3):
+            if iterator is None:
+                iterator, trimmed_now = await self._iterator(stream_arn, shard, after)
+                trimmed = trimmed or trimmed_now
+                if iterator is None:
+                    return None
+            try:
+                page = await self._call(
+                    STREAMS, "GetRecords", {"ShardIterator": iterator, "Limit": min(limit, 1000)}
+                )
+            except UpstreamError as exc:
+                if exc.code in ("ExpiredIteratorException", "TrimmedDataAccessException"):
+                    trimmed = trimmed or exc.code == "TrimmedDataAccessException"
+                    if trimmed:
+                        after = BEFORE_ALL
+                    iterator = None
+                    continue
+                if exc.code == "ResourceNotFoundException":
+                    return None
+                raise
+            records = page.get("Records", [])
+            position = after
+            encoded: list[bytes] = []
+            for record in records:
+                self._mark_service(stream_arn, described, record)
+                encoded.append(orjson.dumps(record))
+                position = record["dynamodb"]["SequenceNumber"]
+            following = page.get("NextShardIterator")
+            if records:
+                self._note_newest(stream_arn, position)
+            if following:
+                self._remember(stream_arn, shard_id, position, following)
+            closed = not following
+            return ReadResult(encoded, position, (closed and not records) or closed, trimmed)
+        log.warning("could not get a usable shard iterator", stream=stream_arn, shard=shard_id)
+        return ReadResult([], after, False, trimmed)
+
+    async def _iterator(
+        self, stream_arn: str, shard: ShardView, after: str
+    ) -> tuple[str | None, bool]:
+        params: dict[str, Any] = {"StreamArn": stream_arn, "ShardId": shard.shard_id}
+        if _num(after) < _num(shard.starting_sequence_number):
+            params["ShardIteratorType"] = "TRIM_HORIZON"
+        else:
+            params["ShardIteratorType"] = "AFTER_SEQUENCE_NUMBER"
+            params["SequenceNumber"] = after
+        try:
+            answer = await self._call(STREAMS, "GetShardIterator", params)
+        except UpstreamError as exc:
+            if exc.code == "TrimmedDataAccessException":
+                params = {"StreamArn": stream_arn, "ShardId": shard.shard_id}
+                params["ShardIteratorType"] = "TRIM_HORIZON"
+                answer = await self._call(STREAMS, "GetShardIterator", params)
+                return answer.get("ShardIterator"), True
+            if exc.code == "ResourceNotFoundException":
+                return None, False
+            raise
+        return answer.get("ShardIterator"), False
+
+    def _cached_iterator(self, stream_arn: str, shard_id: str, after: str) -> str | None:
+        entry = self._iterators.pop((stream_arn, shard_id, after), None)
+        if entry is None or time.monotonic() - entry[1] > ITERATOR_MAX_AGE:
+            return None
+        return entry[0]
+
+    def _remember(self, stream_arn: str, shard_id: str, position: str, iterator: str) -> None:
+        self._iterators[(stream_arn, shard_id, position)] = (iterator, time.monotonic())
+        while len(self._iterators) > ITERATOR_CACHE:
+            self._iterators.popitem(last=False)
+
+    def _mark_service(
+        self, stream_arn: str, described: _Shards | None, record: dict[str, Any]
+    ) -> None:
+        if record.get("eventName") != "REMOVE" or "userIdentity" in record or described is None:
+            return
+        if self.deletes.claim(described.table, record["dynamodb"].get("Keys", {})):
+            record["userIdentity"] = dict(SERVICE_IDENTITY)
+
+    def _note_newest(self, stream_arn: str, position: str) -> None:
+        known = self._newest.get(stream_arn)
+        if known is None or _num(position) > _num(known):
+            self._newest[stream_arn] = position
+
+    # ----------------------------------------------------------------- waiting
+
+    async def wait_for_records(self, after_commit: int, timeout: float) -> int:
+        await anyio.sleep(min(timeout, self.poll_seconds))
+        self._tick += 1
+        return max(self._tick, after_commit + 1)
+
+    @property
+    def high_water(self) -> int:
+        return self._tick
+
+    @property
+    def streams_generation(self) -> int:
+        return self._generation
+
+    def newest_known(self, stream_arn: str) -> str | None:
+        return self._newest.get(stream_arn)
+
+
+def _lineage_order(shards: list[ShardView]) -> list[ShardView]:
+    """Parents before children, keeping the upstream's order otherwise."""
+    known = {s.shard_id for s in shards}
+    placed: set[str] = set()
+    ordered: list[ShardView] = []
+    pending = list(shards)
+    while pending:
+        rest = []
+        for shard in pending:
+            parent = shard.parent_id
+            if parent is None or parent not in known or parent in placed:
+                ordered.append(shard)
+                placed.add(shard.shard_id)
+            else:
+                rest.append(shard)
+        if len(rest) == len(pending):  # a cycle cannot happen; keep what is left
+            ordered.extend(rest)
+            break
+        pending = rest
+    return ordered

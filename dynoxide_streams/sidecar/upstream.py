@@ -1,0 +1,156 @@
+"""Calls to the upstream engine's DynamoDB and DynamoDB Streams JSON APIs.
+
+Requests are signed with SigV4 (botocore's signer and its usual credential chain:
+environment, profile, instance role); an upstream that ignores signatures (DynamoDB
+Local, Alternator, another dynoxide-streams) works with any credentials, so when the
+chain finds none the sidecar signs with placeholder ones. Answers are decoded but
+records keep their wire form (base64 binary, epoch-number timestamps), so they reach
+readers exactly as a local server would have written them.
+
+Throttling, 5xx answers and connection failures are retried with exponential
+back-off and jitter; :class:`UpstreamError` carries what the upstream said otherwise.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+import anyio
+import orjson
+import structlog
+
+from dynoxide_streams.http_client import http_post
+
+log = structlog.get_logger("dynoxide_streams.sidecar")
+
+DYNAMODB = "DynamoDB_20120810"
+STREAMS = "DynamoDBStreams_20120810"
+RETRYABLE = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "LimitExceededException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+    }
+)
+
+
+class UpstreamError(Exception):
+    """The upstream answered with an error (``code`` is its AWS error name)."""
+
+    def __init__(self, code: str, message: str, status: int) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code, self.message, self.status = code, message, status
+
+
+class UpstreamUnavailable(Exception):
+    """The upstream could not be reached or kept failing within the deadline."""
+
+
+class Upstream:
+    """A signing JSON client for one upstream endpoint."""
+
+    def __init__(
+        self,
+        url: str,
+        region: str,
+        *,
+        timeout: float = 10.0,
+        credentials: tuple[str, str, str | None] | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.region = region
+        self.timeout = timeout
+        self._credentials = credentials
+        self._signer: Any = None
+
+    def _sign(self, target: str, body: bytes) -> list[tuple[str, str]]:
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        if self._signer is None:
+            if self._credentials is not None:
+                creds = Credentials(*self._credentials)
+            else:
+                import botocore.session
+
+                found = botocore.session.Session().get_credentials()
+                if found is None:
+                    log.warning("no AWS credentials found; signing with placeholders")
+                    creds = Credentials("dynoxide", "dynoxide")
+                else:
+                    creds = found
+            self._signer = SigV4Auth(creds, "dynamodb", self.region)
+        request = AWSRequest(
+            method="POST",
+            url=self.url + "/",
+            data=body,
+            headers={
+                "Content-Type": "application/x-amz-json-1.0",
+                "X-Amz-Target": target,
+            },
+        )
+        self._signer.add_auth(request)
+        return [
+            (k, v)
+            for k, v in request.headers.items()
+            if k.lower() not in ("content-type", "content-length", "host")
+        ]
+
+    async def call(
+        self, prefix: str, operation: str, params: dict[str, Any], *, deadline: float | None = None
+    ) -> dict[str, Any]:
+        """One API call; retries throttling and unavailability until ``deadline``
+        (monotonic seconds; None = a single try plus back-off retries for 30 s).
+
+        Raises UpstreamError for an error answer, UpstreamUnavailable when the
+        upstream stays unreachable or busy past the deadline.
+        """
+        target = f"{prefix}.{operation}"
+        body = orjson.dumps(params)
+        stop = time.monotonic() + 30.0 if deadline is None else deadline
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                headers = self._sign(target, body)
+                status, _, raw = await http_post(
+                    self.url + "/",
+                    body,
+                    timeout=self.timeout,
+                    headers=headers,
+                    content_type="application/x-amz-json-1.0",
+                )
+                data = orjson.loads(raw) if raw.strip() else {}
+                if status == 200:
+                    result: dict[str, Any] = data
+                    return result
+                code = str(data.get("__type", str(status))).rsplit("#", 1)[-1]
+                message = str(data.get("message", data.get("Message", "")))
+                if code not in RETRYABLE and status < 500:
+                    raise UpstreamError(code, message, status)
+                problem = f"{code}: {message}"
+            except (
+                OSError,
+                TimeoutError,
+                anyio.BrokenResourceError,
+                orjson.JSONDecodeError,
+            ) as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            delay = min(5.0, 0.05 * 2 ** min(attempt, 10)) * (0.5 + random.random() / 2)
+            if time.monotonic() + delay > stop:
+                raise UpstreamUnavailable(f"{self.url} {operation}: {problem}")
+            if attempt in (1, 3) or attempt % 10 == 0:
+                log.warning(
+                    "upstream call failed; retrying",
+                    operation=operation,
+                    attempt=attempt,
+                    problem=problem,
+                )
+            await anyio.sleep(delay)
