@@ -25,7 +25,8 @@ async def http_post(
 ) -> tuple[int, dict[str, str], bytes]:
     """POST ``body`` to ``url`` (HTTP/1.1, one connection); (status, headers, body).
 
-    Raises OSError or TimeoutError; the response body is capped at 6 MB.
+    Raises OSError (ConnectionError for a connection closed early or a malformed
+    answer) or TimeoutError; the response body is capped at 6 MB.
     """
     parts = urlsplit(url)
     tls = parts.scheme == "https"
@@ -51,14 +52,20 @@ async def http_post(
                     *(headers or []),
                 ],
             )
-            await stream.send(conn.send(request) + conn.send(h11.Data(data=body)))
-            await stream.send(conn.send(h11.EndOfMessage()) or b"")
+            try:
+                await stream.send(conn.send(request) + conn.send(h11.Data(data=body)))
+                await stream.send(conn.send(h11.EndOfMessage()) or b"")
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+                raise ConnectionError(f"{parts.netloc} closed the connection: {exc}") from None
             status = 0
             response_headers: dict[str, str] = {}
             chunks: list[bytes] = []
             size = 0
             while True:
-                event = conn.next_event()
+                try:
+                    event = conn.next_event()
+                except h11.RemoteProtocolError as exc:  # closed early, garbled answer
+                    raise ConnectionError(f"bad HTTP answer from {parts.netloc}: {exc}") from None
                 if event is h11.NEED_DATA:
                     try:
                         data = await stream.receive()

@@ -57,6 +57,8 @@ class Sidecar:
                 await self.source.refresh()
             except (UpstreamError, UpstreamUnavailable) as exc:
                 log.warning("could not refresh the upstream catalog", error=str(exc))
+            except Exception:  # never take the service down; try again next period
+                log.exception("refreshing the upstream catalog failed")
             await anyio.sleep(REFRESH_SECONDS)
 
     async def _sweep_loop(self) -> None:
@@ -67,4 +69,6 @@ class Sidecar:
                     log.info("upstream TTL sweep", expired=expired)
             except (UpstreamError, UpstreamUnavailable) as exc:
                 log.warning("upstream TTL sweep failed", error=str(exc))
+            except Exception:
+                log.exception("upstream TTL sweep failed")
             await anyio.sleep(self.ttl_period)

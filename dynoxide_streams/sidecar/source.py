@@ -48,6 +48,7 @@ POLL_SECONDS = 0.25
 SHARDS_TTL_SECONDS = 1.0  # how long a DescribeStream answer is reused
 ITERATOR_CACHE = 4096
 ITERATOR_MAX_AGE = 14 * 60.0  # iterators expire after 15 minutes upstream
+MARKED_MAX = 100_000  # service REMOVEs remembered by sequence number (for re-reads)
 SERVICE_IDENTITY = {"PrincipalId": "dynamodb.amazonaws.com", "Type": "Service"}
 
 
@@ -84,6 +85,7 @@ class UpstreamChangeSource:
         self._shards: dict[str, _Shards] = {}
         self._iterators: OrderedDict[tuple[str, str, str], tuple[str, float]] = OrderedDict()
         self._newest: dict[str, str] = {}
+        self._marked: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     # ------------------------------------------------------------------ calls
 
@@ -343,10 +345,25 @@ class UpstreamChangeSource:
     def _mark_service(
         self, stream_arn: str, described: _Shards | None, record: dict[str, Any]
     ) -> None:
+        """Give the sweep's REMOVE records the service identity — the same for every
+        reader and every re-read (marked records are remembered by sequence number)."""
         if record.get("eventName") != "REMOVE" or "userIdentity" in record or described is None:
             return
-        if self.deletes.claim(described.table, record["dynamodb"].get("Keys", {})):
-            record["userIdentity"] = dict(SERVICE_IDENTITY)
+        dynamodb = record["dynamodb"]
+        slot = (stream_arn, dynamodb["SequenceNumber"])
+        if slot in self._marked:
+            self._marked.move_to_end(slot)
+        elif self.deletes.claim(
+            described.table,
+            dynamodb.get("Keys", {}),
+            float(dynamodb.get("ApproximateCreationDateTime", 0)),
+        ):
+            self._marked[slot] = None
+            while len(self._marked) > MARKED_MAX:
+                self._marked.popitem(last=False)
+        else:
+            return
+        record["userIdentity"] = dict(SERVICE_IDENTITY)
 
     def _note_newest(self, stream_arn: str, position: str) -> None:
         known = self._newest.get(stream_arn)

@@ -30,11 +30,18 @@ log = structlog.get_logger("dynoxide_streams.sidecar")
 FIVE_YEARS = 5 * 365 * 24 * 3600
 REMEMBER_SECONDS = 24 * 3600.0
 REMEMBER_MAX = 100_000
+CLOCK_SLACK_SECONDS = 5.0  # a REMOVE stamped this much before our delete still counts
 SEGMENTS = 4
 
 
 class ServiceDeletes:
-    """Keys deleted by the sweep, waiting for their REMOVE record (bounded)."""
+    """Keys deleted by the sweep, waiting for their REMOVE record (bounded).
+
+    A REMOVE is the sweep's when its key was remembered and the record was created
+    (ApproximateCreationDateTime, whole seconds) no earlier than the delete began,
+    less a few seconds of clock slack: an older user REMOVE of the same key stays a
+    user's. Each remembered delete marks one record.
+    """
 
     def __init__(self, limit: int = REMEMBER_MAX) -> None:
         self.limit = limit
@@ -45,17 +52,27 @@ class ServiceDeletes:
         return table, orjson.dumps(key, option=orjson.OPT_SORT_KEYS)
 
     def remember(self, table: str, key: dict[str, Any]) -> None:
-        self._keys[self._slot(table, key)] = time.monotonic()
+        self._keys[self._slot(table, key)] = time.time()
         while len(self._keys) > self.limit:
             self._keys.popitem(last=False)
 
     def forget(self, table: str, key: dict[str, Any]) -> None:
         self._keys.pop(self._slot(table, key), None)
 
-    def claim(self, table: str, key: dict[str, Any]) -> bool:
-        """Whether ``key``'s REMOVE is one of ours (each deletion is claimed once)."""
-        stamp = self._keys.pop(self._slot(table, key), None)
-        return stamp is not None and time.monotonic() - stamp < REMEMBER_SECONDS
+    def claim(self, table: str, key: dict[str, Any], created_at: float) -> bool:
+        """Whether the REMOVE of ``key`` created at ``created_at`` is the sweep's
+        (each remembered delete is claimed once)."""
+        slot = self._slot(table, key)
+        stamp = self._keys.get(slot)
+        if stamp is None:
+            return False
+        if time.time() - stamp > REMEMBER_SECONDS:
+            del self._keys[slot]
+            return False
+        if created_at < int(stamp) - CLOCK_SLACK_SECONDS:
+            return False  # an older REMOVE of the same key: a user's
+        del self._keys[slot]
+        return True
 
 
 class _Bucket:

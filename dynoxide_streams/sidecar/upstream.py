@@ -149,6 +149,7 @@ class Upstream:
             if attempt in (1, 3) or attempt % 10 == 0:
                 log.warning(
                     "upstream call failed; retrying",
+                    upstream=self.url,
                     operation=operation,
                     attempt=attempt,
                     problem=problem,
