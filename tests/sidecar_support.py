@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tests.polling import wait_until
 from tests.process import ServerProcess, free_port, start_server, wait_healthy
-from tests.triggers_fixtures.support import wait_until
 
 SIDECAR_ENV = {
     "AWS_ACCESS_KEY_ID": "sidecar-test",

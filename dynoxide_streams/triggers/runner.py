@@ -151,12 +151,7 @@ class TriggerRunner:
     # ------------------------------------------------------------ control plane
 
     def _function_arn(self, ref: mappings.FunctionRef) -> str:
-        if self.registry.get(ref.name) is None:
-            raise LambdaResourceNotFoundException(
-                "Function not found: "
-                + mappings.FunctionRef(ref.name, None).arn(self.region, self.account_id)
-            )
-        return ref.arn(self.region, self.account_id)
+        return registered_function_arn(ref, self.registry, self.region, self.account_id)
 
     async def create(self, params: dict[str, Any]) -> dict[str, Any]:
         """CreateEventSourceMapping: validate, store, start; the new configuration."""
@@ -404,12 +399,19 @@ def check_declaration(
     probe = dict(params)
     if table is not None:
         probe["EventSourceArn"] = f"arn:aws:dynamodb:{region}:{account_id}:table/{table}/stream/x"
-    ref = mappings.check_create(probe)
+    registered_function_arn(mappings.check_create(probe), registry, region, account_id)
+    return params
+
+
+def registered_function_arn(
+    ref: mappings.FunctionRef, registry: FunctionRegistry, region: str, account_id: str
+) -> str:
+    """The function ARN of ``ref``; ResourceNotFoundException unless it is registered."""
     if registry.get(ref.name) is None:
         raise LambdaResourceNotFoundException(
             "Function not found: " + mappings.FunctionRef(ref.name, None).arn(region, account_id)
         )
-    return params
+    return ref.arn(region, account_id)
 
 
 def _relane(

@@ -53,35 +53,35 @@ class LambdaApi:
     async def handle(self, method: str, path: str, query: bytes, body: bytes) -> Response:
         request_id = str(uuid.uuid4())
         error_name = ""
+        operation = _operation(method, path)
         try:
-            status, payload = await self._route(method, path, query, body)
+            status, payload = await self._route(operation, method, path, query, body)
             headers: list[tuple[bytes, bytes]] = []
         except DynamoDBError as error:
             error_name = error.name
             status, payload, headers = render_lambda_error(error)
-        self.requests.inc(operation=_operation(method, path), error=error_name)
+        self.requests.inc(operation=operation, error=error_name)
         headers += [
             (b"content-type", b"application/json"),
             (b"x-amzn-requestid", request_id.encode()),
         ]
         return status, payload, headers
 
-    async def _route(self, method: str, path: str, query: bytes, body: bytes) -> tuple[int, bytes]:
-        path = path.rstrip("/")
-        if path == _MAPPINGS:
-            if method == "POST":
-                return 202, orjson.dumps(await self.runner.create(_json(body)))
-            if method == "GET":
-                return 200, orjson.dumps(self._list(query))
-        elif path.startswith(_MAPPINGS + "/") and "/" not in path[len(_MAPPINGS) + 1 :]:
-            mapping_id = unquote(path[len(_MAPPINGS) + 1 :])
-            if method == "GET":
-                return 200, orjson.dumps(self.runner.get(mapping_id))
-            if method == "PUT":
-                return 202, orjson.dumps(await self.runner.update(mapping_id, _json(body)))
-            if method == "DELETE":
-                return 202, orjson.dumps(await self.runner.delete(mapping_id))
-        raise UnknownRoute(f"Unknown operation {method} {path}")
+    async def _route(
+        self, operation: str, method: str, path: str, query: bytes, body: bytes
+    ) -> tuple[int, bytes]:
+        mapping_id = unquote(path.rstrip("/")[len(_MAPPINGS) + 1 :])
+        if operation == "Lambda.CreateEventSourceMapping":
+            return 202, orjson.dumps(await self.runner.create(_json(body)))
+        if operation == "Lambda.ListEventSourceMappings":
+            return 200, orjson.dumps(self._list(query))
+        if operation == "Lambda.GetEventSourceMapping":
+            return 200, orjson.dumps(self.runner.get(mapping_id))
+        if operation == "Lambda.UpdateEventSourceMapping":
+            return 202, orjson.dumps(await self.runner.update(mapping_id, _json(body)))
+        if operation == "Lambda.DeleteEventSourceMapping":
+            return 202, orjson.dumps(await self.runner.delete(mapping_id))
+        raise UnknownRoute(f"Unknown operation {method} {path.rstrip('/')}")
 
     def _list(self, query: bytes) -> dict[str, Any]:
         params = parse_qs(query.decode("latin-1"), keep_blank_values=True)
@@ -116,14 +116,14 @@ class LambdaApi:
 
 
 def _operation(method: str, path: str) -> str:
-    """The Lambda operation a route names (for metrics)."""
+    """The Lambda operation a method and path name ("unknown" for anything else)."""
     path = path.rstrip("/")
     if path == _MAPPINGS:
         return {
             "POST": "Lambda.CreateEventSourceMapping",
             "GET": "Lambda.ListEventSourceMappings",
         }.get(method, "unknown")
-    if path.startswith(_MAPPINGS + "/"):
+    if path.startswith(_MAPPINGS + "/") and "/" not in path[len(_MAPPINGS) + 1 :]:
         return {
             "GET": "Lambda.GetEventSourceMapping",
             "PUT": "Lambda.UpdateEventSourceMapping",

@@ -8,7 +8,6 @@ import json
 import shlex
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,18 +18,6 @@ from tests.conftest import RawClient
 
 ECHO_HANDLER = Path(__file__).resolve().parent / "echo_handler.py"
 RIE_PATH = "/2015-03-31/functions/function/invocations"
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
-    """Poll ``condition`` until it returns something truthy (returned); fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
-        time.sleep(0.01)
 
 
 def echo_command(outfile: Path, *options: str) -> str:

@@ -14,7 +14,6 @@ import os
 import shlex
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import make_client
+from tests.polling import wait_until
 from tests.process import free_port, start_server, wait_healthy
 
 PREFIX = "dynoxide-streams: "
@@ -329,17 +329,6 @@ def test_data_dir_flag_beats_in_memory_from_env_and_file(
 # ------------------------------------------------------------ a real server
 
 
-def poll(predicate: Any, deadline_s: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + deadline_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def test_a_server_runs_from_its_config_file(tmp_path: Path) -> None:
     out = tmp_path / "events.jsonl"
     script = tmp_path / "record.py"
@@ -404,7 +393,7 @@ def test_a_server_runs_from_its_config_file(tmp_path: Path) -> None:
             ]
             return records
 
-        records = poll(delivered, what="the cmd: function to receive the record")
+        records = wait_until(delivered, 20.0, "the cmd: function to receive the record")
         assert len(records) == 1
         record = records[0]
         assert record["eventName"] == "INSERT"

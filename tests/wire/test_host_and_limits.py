@@ -21,8 +21,7 @@ import http.client
 import json
 import os
 import socket
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +31,7 @@ from botocore.exceptions import ClientError
 
 from dynoxide_streams import Server
 from tests.conftest import make_client
+from tests.polling import wait_until
 from tests.process import ServerProcess, start_server
 
 TARGET = "DynamoDB_20120810."
@@ -388,14 +388,6 @@ def test_token_guards_metrics_but_not_health(anything: ServerProcess) -> None:
 # --------------------------------------------------------------- connection limit
 
 
-def poll(check: Callable[[], bool], what: str, deadline_s: float = 15.0) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def _list_tables(endpoint: str) -> Reply:
     return call(endpoint, f"127.0.0.1:{_port(endpoint)}", "ListTables", {})
 
@@ -424,7 +416,7 @@ def _open_idle(endpoint: str, count: int) -> list[socket.socket]:
 
 def test_over_the_limit_is_a_json_503_until_connections_close(limited: Server) -> None:
     endpoint = limited.endpoint
-    poll(lambda: _list_tables(endpoint).status == 200, "the server to serve")
+    wait_until(lambda: _list_tables(endpoint).status == 200, what="the server to serve")
     idle = _open_idle(endpoint, 3)
     try:
         refused: list[Reply] = []
@@ -436,7 +428,7 @@ def test_over_the_limit_is_a_json_503_until_connections_close(limited: Server) -
                 return True
             return False
 
-        poll(limit_reached, "a 503 while 3 connections are open")
+        wait_until(limit_reached, what="a 503 while 3 connections are open")
         assert_limit_reply(refused[0])
         with pytest.raises(ClientError) as error:
             make_client(endpoint).list_tables()
@@ -445,7 +437,7 @@ def test_over_the_limit_is_a_json_503_until_connections_close(limited: Server) -
     finally:
         for sock in idle:
             sock.close()
-    poll(lambda: _list_tables(endpoint).status == 200, "requests to succeed again")
+    wait_until(lambda: _list_tables(endpoint).status == 200, what="requests to succeed again")
     assert make_client(endpoint).list_tables()["TableNames"] == []
 
 
@@ -454,7 +446,7 @@ def test_max_connections_serves_that_many_connections(limited: Server) -> None:
     connection is refused."""
     endpoint = limited.endpoint
     port = _port(endpoint)
-    poll(lambda: _list_tables(endpoint).status == 200, "the server to serve")
+    wait_until(lambda: _list_tables(endpoint).status == 200, what="the server to serve")
     conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT) for _ in range(3)]
     try:
         statuses = []
@@ -473,4 +465,4 @@ def test_max_connections_serves_that_many_connections(limited: Server) -> None:
     finally:
         for conn in conns:
             conn.close()
-    poll(lambda: _list_tables(endpoint).status == 200, "requests to succeed again")
+    wait_until(lambda: _list_tables(endpoint).status == 200, what="requests to succeed again")

@@ -14,7 +14,6 @@ import json
 import math
 import re
 import threading
-import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from websockets.sync.client import connect
 
 from dynoxide_streams import Server
 from tests.conftest import RawClient, make_client
+from tests.polling import wait_until
 from tests.process import start_server
 from tests.wire.test_streams import read_stream
 
@@ -135,17 +135,6 @@ def check_histogram(metrics: Exposition, name: str) -> None:
     assert metrics.value(name + "_sum") >= 0
 
 
-def poll(check: Callable[[], Any], what: str, deadline_s: float = 15.0) -> Any:
-    deadline = time.monotonic() + deadline_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def poll_metric(endpoint: str, read: Callable[[Exposition], float], want: float, what: str) -> None:
     seen: list[float] = []
 
@@ -154,7 +143,7 @@ def poll_metric(endpoint: str, read: Callable[[Exposition], float], want: float,
         return seen[-1] == want
 
     try:
-        poll(reached, what)
+        wait_until(reached, what=what)
     except AssertionError:
         raise AssertionError(f"{what}: wanted {want}, last saw {seen[-1:]}") from None
 
@@ -470,9 +459,9 @@ def test_trigger_lag_while_a_handler_is_blocked(srv: Server, ddb: Any) -> None:
     srv.add_trigger(table, handler, name=function, batch_size=100)
     try:
         lam = make_client(srv.endpoint, "lambda")
-        mappings = poll(
+        mappings = wait_until(
             lambda: lam.list_event_source_mappings(EventSourceArn=arn)["EventSourceMappings"],
-            "the declared trigger to be bound",
+            what="the declared trigger to be bound",
         )
         assert [m["FunctionArn"].rsplit(":", 1)[-1] for m in mappings] == [function]
         poll_metric(srv.endpoint, lag, 0, "a lag sample of 0 before any write")
@@ -514,11 +503,11 @@ def test_request_id_header_matches_the_debug_log_line(tmp_path: Path) -> None:
                     lines[entry["request_id"]] = entry
             return lines
 
-        logged = poll(
+        logged = wait_until(
             lambda: (lambda found: found if {rid_ok, rid_failed} <= found.keys() else None)(
                 request_lines()
             ),
-            "both request log lines",
+            what="both request log lines",
         )
         assert logged[rid_ok]["target"] == DDB + "ListTables"
         assert logged[rid_ok]["status"] == 200 and logged[rid_ok]["error"] == ""

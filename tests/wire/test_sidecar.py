@@ -30,6 +30,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import RawClient, make_client
+from tests.polling import wait_until
 from tests.process import ServerProcess
 from tests.sidecar_support import (
     FaultProxy,
@@ -38,7 +39,7 @@ from tests.sidecar_support import (
     assert_running,
     wait_log,
 )
-from tests.triggers_fixtures.support import echo_command, read_deliveries, wait_until
+from tests.triggers_fixtures.support import echo_command, read_deliveries
 from tests.wire.test_push import (
     check_frames,
     open_ws,

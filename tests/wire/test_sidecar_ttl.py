@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import RawClient, make_client
+from tests.polling import wait_until
 from tests.process import ServerProcess
 from tests.sidecar_support import Processes, assert_clean_log
-from tests.triggers_fixtures.support import FakeRuntime, wait_until
+from tests.triggers_fixtures.support import FakeRuntime
 from tests.wire.test_push import Push, open_ws, subscribed
 from tests.wire.test_streams import create_stream_table, read_stream
 

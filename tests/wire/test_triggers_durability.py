@@ -14,8 +14,9 @@ from typing import Any
 
 from dynoxide_streams import Server
 from tests.conftest import RawClient, make_client
+from tests.polling import wait_until
 from tests.process import ServerProcess, start_server
-from tests.triggers_fixtures.support import echo_command, read_deliveries, wait_until
+from tests.triggers_fixtures.support import echo_command, read_deliveries
 from tests.wire.test_streams import (
     STREAMS,
     admin,

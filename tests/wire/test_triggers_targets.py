@@ -20,6 +20,7 @@ import pytest
 
 from dynoxide_streams import Server
 from tests.conftest import RawClient, make_client
+from tests.polling import wait_until
 from tests.process import ServerProcess, free_port, start_server
 from tests.triggers_fixtures import handlers
 from tests.triggers_fixtures.support import (
@@ -29,7 +30,6 @@ from tests.triggers_fixtures.support import (
     echo_command,
     mapping,
     read_deliveries,
-    wait_until,
 )
 from tests.wire.test_streams import create_stream_table, read_stream
 
