@@ -142,6 +142,18 @@ def _parser() -> argparse.ArgumentParser:
     sidecar.add_argument(
         "--ttl-sweep-rate", type=float, help="deletes per second at most (default 100)"
     )
+    sidecar.add_argument(
+        "--lease-table",
+        metavar="NAME",
+        help="share the streams' shards with other sidecars through leases in this "
+        "upstream table (created if missing)",
+    )
+    sidecar.add_argument(
+        "--lease-duration",
+        type=float,
+        metavar="SECONDS",
+        help="a lease not renewed for this long is taken over (default 10)",
+    )
     health = commands.add_parser("healthcheck", help="exit 0 if the server answers")
     health.add_argument(
         "--url",

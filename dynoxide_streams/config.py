@@ -60,6 +60,8 @@ class Settings:
     all_tables: bool = False  # sidecar: serve every upstream table (default if no tables)
     ttl_sweep: bool = False  # sidecar: expire TTL items upstream
     ttl_sweep_rate: float = 100.0  # sidecar: deletes per second at most
+    lease_table: str | None = None  # sidecar: share shards with other sidecars through it
+    lease_duration: float = 10.0  # sidecar: seconds before an unrenewed lease may be taken
 
     @classmethod
     def from_sources(
@@ -88,6 +90,8 @@ class Settings:
         settings.data_dir = Path(settings.data_dir)
         if not 0 <= settings.port <= 65535:
             raise ConfigError(f"port {settings.port} is out of range (0-65535)")
+        if not settings.lease_duration > 0:
+            raise ConfigError(f"lease_duration must be positive (got {settings.lease_duration})")
         return settings
 
     def public(self) -> dict[str, Any]:

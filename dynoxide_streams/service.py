@@ -223,6 +223,8 @@ class Service:
                 ttl_sweep=settings.ttl_sweep,
                 ttl_period=settings.ttl_period,
                 ttl_sweep_rate=settings.ttl_sweep_rate,
+                lease_table=settings.lease_table,
+                lease_duration=settings.lease_duration,
             )
             source = self.sidecar.source
         else:
@@ -234,6 +236,7 @@ class Service:
             self.clock,
             region=settings.region,
             account_id=settings.account_id,
+            leases=None if self.sidecar is None else self.sidecar.leases,
         )
         for spec in self._declared:
             try:

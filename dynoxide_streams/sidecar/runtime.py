@@ -1,8 +1,10 @@
-"""The sidecar's moving parts, composed: upstream client, change source, TTL sweeper.
+"""The sidecar's moving parts, composed: upstream client, change source, TTL sweeper
+and (with ``--lease-table``) the lease coordinator.
 
 :meth:`Sidecar.run` (in the service's task group) refreshes the catalog of watched
 streams every few seconds — so declared triggers bind to tables created upstream
-later — and, with ``--ttl-sweep``, sweeps expired items every ``ttl_period`` seconds.
+later — with ``--ttl-sweep`` sweeps expired items every ``ttl_period`` seconds, and
+with a lease table renews and takes shard leases.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import structlog
 from anyio.abc import TaskStatus
 
 from dynoxide_streams.clock import Clock
+from dynoxide_streams.sidecar.leases import LeaseCoordinator
 from dynoxide_streams.sidecar.source import UpstreamChangeSource
 from dynoxide_streams.sidecar.ttl import ServiceDeletes, UpstreamSweeper
 from dynoxide_streams.sidecar.upstream import Upstream, UpstreamError, UpstreamUnavailable
@@ -32,6 +35,8 @@ class Sidecar:
         ttl_sweep: bool,
         ttl_period: float,
         ttl_sweep_rate: float,
+        lease_table: str | None = None,
+        lease_duration: float = 10.0,
     ) -> None:
         self.upstream = Upstream(upstream_url, region)
         self.deletes = ServiceDeletes()
@@ -39,6 +44,11 @@ class Sidecar:
         self.sweeper = UpstreamSweeper(self.upstream, clock, self.deletes, rate=ttl_sweep_rate)
         self.ttl_sweep = ttl_sweep
         self.ttl_period = ttl_period
+        self.leases = (
+            None
+            if lease_table is None
+            else LeaseCoordinator(self.upstream, lease_table, duration=lease_duration)
+        )
 
     async def sweep_now(self) -> int:
         """One TTL pass over the watched tables; the number of items expired."""
@@ -47,6 +57,8 @@ class Sidecar:
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._refresh_loop)
+            if self.leases is not None:
+                await tg.start(self.leases.run)
             if self.ttl_sweep and self.ttl_period > 0:
                 tg.start_soon(self._sweep_loop)
             task_status.started()

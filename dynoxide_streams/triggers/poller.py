@@ -33,7 +33,8 @@ from dynoxide_streams.triggers.batches import RECORD_AGE_EXCEEDED as AGE_EXCEEDE
 from dynoxide_streams.triggers.batches import Batch, Rules, Verdict, judge, too_old
 from dynoxide_streams.triggers.filters import CompiledFilters
 from dynoxide_streams.triggers.functions import InvokeResult
-from dynoxide_streams.triggers.mappings import Mapping
+from dynoxide_streams.triggers.leases import MappingLeases, ShardLeases
+from dynoxide_streams.triggers.mappings import Mapping, parse_function_name
 
 log = structlog.get_logger("dynoxide_streams.triggers")
 
@@ -59,6 +60,9 @@ class MappingRun:
     finished: set[str] = field(default_factory=set)
     shard_done: anyio.Event = field(default_factory=anyio.Event)
     positions: dict[tuple[str, int], str] = field(default_factory=dict)  # running lanes
+    leases: ShardLeases | None = None  # shared with other processes (sidecar --lease-table)
+    view: MappingLeases | None = None  # this mapping's leases, while they are attached
+    scopes: dict[str, anyio.CancelScope] = field(default_factory=dict)  # leased shards
 
     @classmethod
     def create(
@@ -69,6 +73,7 @@ class MappingRun:
         clock: Clock,
         invoke: Callable[[dict[str, Any]], Awaitable[InvokeResult]],
         on_result: Callable[[bool], Awaitable[None]],
+        leases: ShardLeases | None = None,
     ) -> MappingRun:
         return cls(
             mapping,
@@ -77,6 +82,7 @@ class MappingRun:
             clock,
             invoke,
             on_result,
+            leases=leases,
             filters=mapping.filters(),
             rules=Rules(
                 report_failures=mapping.report_failures,
@@ -90,6 +96,9 @@ class MappingRun:
 
 async def run_mapping(run: MappingRun) -> None:
     """Deliver the mapping's stream until cancelled (disable, update, delete, stop)."""
+    if run.leases is not None:
+        await _run_leased(run, run.leases)
+        return
     mapping = run.mapping
     lanes = mapping.parallelization_factor
     stored: dict[str, list[Checkpoint]] = {}
@@ -131,6 +140,76 @@ async def _run_shard(run: MappingRun, shard_id: str, stored: dict[int, Checkpoin
                 tg.start_soon(_Lane(run, shard_id, lane, start).serve)
     run.finished.add(shard_id)
     run.shard_done.set()
+
+
+async def _run_leased(run: MappingRun, leases: ShardLeases) -> None:
+    """:func:`run_mapping` for the shards this process holds the lease of."""
+    mapping = run.mapping
+    lanes = mapping.parallelization_factor
+    function = parse_function_name(mapping.function_name)
+    assert function is not None
+    arn = mapping.event_source_arn
+    async with leases.attach(function.name, arn) as view:
+        run.view = view
+        try:
+            async with anyio.create_task_group() as tg:
+                while True:
+                    shards = await run.source.describe_shards(arn)
+                    await view.sync(shards)
+                    visible = {s.shard_id for s in shards}
+                    done = view.done() | run.finished
+                    held = view.held()
+                    for shard_id in [s for s in run.scopes if s not in held and s not in done]:
+                        log.info("shard lease lost; stopping", uuid=mapping.uuid, shard=shard_id)
+                        run.scopes.pop(shard_id).cancel()
+                    for shard in shards:
+                        shard_id = shard.shard_id
+                        if shard_id in run.scopes or shard_id in done or shard_id not in held:
+                            continue
+                        parent = shard.parent_id
+                        if parent is not None and parent in visible and parent not in done:
+                            continue  # the parent's records come first
+                        stored_lanes, checkpoints = held[shard_id]
+                        if checkpoints and stored_lanes != lanes:
+                            checkpoints = relane(
+                                checkpoints, stored_lanes, lanes, mapping.start_after
+                            )
+                        own = {cp.lane: cp for cp in checkpoints}
+                        scope = anyio.CancelScope()
+                        run.scopes[shard_id] = scope
+                        tg.start_soon(_run_leased_shard, run, shard_id, own, scope)
+                    await view.wait_changed(IDLE_RECHECK_SECONDS)
+        finally:
+            run.view = None
+            run.scopes.clear()
+
+
+async def _run_leased_shard(
+    run: MappingRun, shard_id: str, stored: dict[int, Checkpoint], scope: anyio.CancelScope
+) -> None:
+    with scope:
+        await _run_shard(run, shard_id, stored)
+    if run.scopes.get(shard_id) is scope and not scope.cancel_called:
+        del run.scopes[shard_id]
+
+
+def relane(
+    checkpoints: list[Checkpoint], old_lanes: int, lanes: int, start_after: str
+) -> list[Checkpoint]:
+    """Checkpoints for a new ParallelizationFactor: each shard restarts all its lanes
+    from the earliest position any old lane had (at-least-once: nothing skipped)."""
+    by_shard: dict[str, list[Checkpoint]] = {}
+    for cp in checkpoints:
+        by_shard.setdefault(cp.shard_id, []).append(cp)
+    out: list[Checkpoint] = []
+    for shard_id, cps in by_shard.items():
+        finished = len(cps) >= old_lanes and all(cp.finished for cp in cps)
+        positions = [cp.position for cp in cps]
+        if len(cps) < old_lanes:
+            positions.append(start_after)
+        earliest = min(positions, key=lambda p: (len(p), p))
+        out.extend(Checkpoint(shard_id, lane, earliest, finished) for lane in range(lanes))
+    return out
 
 
 def lane_of(record: dict[str, Any], lanes: int) -> int:
@@ -337,14 +416,20 @@ class _Lane:
     # ----------------------------------------------------------- bookkeeping
 
     async def _save(self, *, finished: bool = False) -> None:
+        run = self.job
         if finished:
-            self.job.positions.pop((self.shard_id, self.lane), None)
+            run.positions.pop((self.shard_id, self.lane), None)
         else:
-            self.job.positions[(self.shard_id, self.lane)] = self.position
-        await self.job.store.save_checkpoints(
-            self.job.mapping.uuid,
-            [Checkpoint(self.shard_id, self.lane, self.position, finished, self.window)],
-        )
+            run.positions[(self.shard_id, self.lane)] = self.position
+        checkpoint = Checkpoint(self.shard_id, self.lane, self.position, finished, self.window)
+        await run.store.save_checkpoints(run.mapping.uuid, [checkpoint])
+        if run.view is not None:
+            kept = await run.view.save(checkpoint, run.mapping.parallelization_factor)
+            if not kept:  # the lease was taken: its new owner resumes from its checkpoint
+                scope = run.scopes.pop(self.shard_id, None)
+                if scope is not None:
+                    scope.cancel()
+                await anyio.lowlevel.checkpoint()
 
     async def _dead_letter(self, batch: Batch, condition: str, result: InvokeResult) -> None:
         mapping = self.job.mapping

@@ -23,7 +23,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from dynoxide_streams.clock import Clock
 from dynoxide_streams.engine.changes import BEFORE_ALL, ChangeSource
-from dynoxide_streams.engine.trigger_store import Checkpoint, TriggerStore
+from dynoxide_streams.engine.trigger_store import TriggerStore
 from dynoxide_streams.errors import (
     InvalidParameterValueException,
     LambdaResourceInUseException,
@@ -33,8 +33,9 @@ from dynoxide_streams.errors import (
 from dynoxide_streams.shards import ids
 from dynoxide_streams.triggers import mappings
 from dynoxide_streams.triggers.functions import FunctionRegistry, InvokeResult, invoke
+from dynoxide_streams.triggers.leases import ShardLeases
 from dynoxide_streams.triggers.mappings import Mapping
-from dynoxide_streams.triggers.poller import MappingRun, run_mapping
+from dynoxide_streams.triggers.poller import MappingRun, relane, run_mapping
 
 log = structlog.get_logger("dynoxide_streams.triggers")
 
@@ -66,8 +67,10 @@ class TriggerRunner:
         *,
         region: str,
         account_id: str,
+        leases: ShardLeases | None = None,
     ) -> None:
         self.source = source
+        self.leases = leases
         self.store = store
         self.registry = registry
         self.clock = clock
@@ -136,7 +139,7 @@ class TriggerRunner:
 
             while True:  # an internal failure restarts the pollers from their checkpoints
                 run = MappingRun.create(
-                    mapping, self.source, self.store, self.clock, call, on_result
+                    mapping, self.source, self.store, self.clock, call, on_result, self.leases
                 )
                 self._runs[mapping.uuid] = run
                 try:
@@ -233,7 +236,7 @@ class TriggerRunner:
             if updated.parallelization_factor != lanes_before:
                 await self.store.replace_checkpoints(
                     uuid,
-                    _relane(
+                    relane(
                         self.store.checkpoints(uuid),
                         lanes_before,
                         updated.parallelization_factor,
@@ -412,22 +415,3 @@ def registered_function_arn(
             "Function not found: " + mappings.FunctionRef(ref.name, None).arn(region, account_id)
         )
     return ref.arn(region, account_id)
-
-
-def _relane(
-    checkpoints: list[Checkpoint], old_lanes: int, lanes: int, start_after: str
-) -> list[Checkpoint]:
-    """Checkpoints for a new ParallelizationFactor: each shard restarts all its lanes
-    from the earliest position any old lane had (at-least-once: nothing skipped)."""
-    by_shard: dict[str, list[Checkpoint]] = {}
-    for cp in checkpoints:
-        by_shard.setdefault(cp.shard_id, []).append(cp)
-    out: list[Checkpoint] = []
-    for shard_id, cps in by_shard.items():
-        finished = len(cps) >= old_lanes and all(cp.finished for cp in cps)
-        positions = [cp.position for cp in cps]
-        if len(cps) < old_lanes:
-            positions.append(start_after)
-        earliest = min(positions, key=lambda p: (len(p), p))
-        out.extend(Checkpoint(shard_id, lane, earliest, finished) for lane in range(lanes))
-    return out

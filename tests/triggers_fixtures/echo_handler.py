@@ -48,7 +48,10 @@ def main() -> int:
         os.write(fd, "".join(lines).encode())
     finally:
         os.close(fd)
-    print("{}")
+    try:
+        print("{}", flush=True)
+    except BrokenPipeError:  # the invoker gave up on this invocation (cancelled)
+        os.close(sys.stdout.fileno())
     return args.exit_code
 
 
