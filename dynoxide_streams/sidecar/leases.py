@@ -142,6 +142,12 @@ class _View:
         self.changed = anyio.Event()
 
     async def sync(self, shards: Sequence[ShardView]) -> None:
+        try:
+            await self._sync(shards)
+        except (UpstreamError, UpstreamUnavailable) as exc:  # again on the next round
+            log.warning("could not create leases", stream=self.stream_arn, error=str(exc))
+
+    async def _sync(self, shards: Sequence[ShardView]) -> None:
         coordinator = self.coordinator
         created = False
         for shard in shards:

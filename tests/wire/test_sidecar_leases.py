@@ -11,7 +11,10 @@ declared triggers (one ``cmd:`` function appending what it is given to one file)
   stream is delivered, in order per process and shard, and the duplicates — counted —
   are only batches in flight when a lease moved;
 * a sidecar stopped with SIGTERM releases its leases, so the other takes them without
-  waiting for expiry; ParallelizationFactor lanes are checkpointed per lane in the lease.
+  waiting for expiry; ParallelizationFactor lanes are checkpointed per lane in the lease;
+* an upstream failing for longer than a lease lasts makes the sidecar drop the lease
+  (logged), take it back once the upstream answers and resume from its checkpoint;
+* a non-positive ``--lease-duration`` is a one-line start-up error.
 
 Every wait polls with a deadline; every process is killed at the end of its test.
 """
@@ -31,7 +34,14 @@ from typing import Any
 from tests.conftest import RawClient, make_client
 from tests.polling import wait_until
 from tests.process import ServerProcess
-from tests.sidecar_support import SIDECAR_ENV, Processes, assert_clean_log, wait_log
+from tests.sidecar_support import (
+    SIDECAR_ENV,
+    FaultProxy,
+    Processes,
+    assert_clean_log,
+    assert_running,
+    wait_log,
+)
 from tests.triggers_fixtures.support import echo_command, read_deliveries
 from tests.wire.test_sidecar import unique
 from tests.wire.test_streams import create_stream_table, describe_shards, read_stream
@@ -374,3 +384,60 @@ def test_lease_duration_must_be_positive() -> None:
     assert result.returncode == 1
     assert result.stderr.strip() == "dynoxide-streams: lease_duration must be positive (got 0.0)"
     assert result.stdout == ""
+
+
+def test_leases_lost_while_the_upstream_fails_are_taken_back(tmp_path: Path) -> None:
+    """The upstream answers 500 for longer than a lease lasts: the sidecar stops the
+    shard (its lease could have been taken), says so in its log, takes the lease back
+    once the upstream answers and resumes from the lease's checkpoint."""
+    table = unique("Flaky")
+    out = tmp_path / "out.jsonl"
+    declared = trigger_file(tmp_path / "triggers.toml", out, [table], batch_size=BATCH)
+    with Processes(tmp_path) as procs:
+        up = procs.upstream()
+        ddb, raw = make_client(up.endpoint), RawClient(up.endpoint)
+        _, arn = create_stream_table(ddb, range_key=None, name=table)
+        assert arn is not None
+        proxy = FaultProxy(int(up.endpoint.rsplit(":", 1)[1]))
+        with proxy.running():
+            side = procs.sidecar(
+                proxy.url,
+                "--triggers",
+                str(declared),
+                "--lease-table",
+                LEASES,
+                "--lease-duration",
+                "2",
+            )
+            wait_until(lambda: live_owners(ddb) == {side.proc.pid: 1}, what="the lease taken")
+            write(up.endpoint, [table], 20, "one")
+            wait_until(lambda: len(read_deliveries(out)) >= 20, what="deliveries")
+
+            proxy.mode = "http500"
+            write(up.endpoint, [table], 20, "two")
+            wait_log(side, "lease lost", "not renewed in time", timeout=30)
+            assert_running(side)
+            proxy.mode = "pass"
+            wait_until(
+                lambda: sum("lease taken" in line for line in side.log().splitlines()) >= 2,
+                timeout=30,
+                what="the lease taken back",
+            )
+            write(up.endpoint, [table], 20, "three")
+            stream = read_stream(raw, arn)
+            expected = {int(r["dynamodb"]["SequenceNumber"]) for r in stream}
+            assert len(expected) == 60
+            wait_until(
+                lambda: {int(line["seq"]) for line in read_deliveries(out)} >= expected,
+                timeout=30,
+                what="every record delivered",
+            )
+            lines = read_deliveries(out)
+            log_text = side.log()
+            assert_clean_log(side)
+    assert proxy.served("http500") > 0
+    assert "upstream call failed; retrying" in log_text
+    counts = Counter(int(line["seq"]) for line in lines)
+    assert set(counts) == expected
+    duplicates = sum(n - 1 for n in counts.values())
+    assert duplicates <= BATCH, counts  # the batch in flight when the lease was dropped
