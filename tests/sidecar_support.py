@@ -127,9 +127,17 @@ def assert_clean_log(server: ServerProcess) -> None:
 # ------------------------------------------------------------------- fault injection
 
 
+def _closing(request: bytes) -> bytes:
+    """The request asking the upstream to close the connection after answering (so
+    the proxy reads the answer to its end, and the client does not reuse it)."""
+    head, _, body = request.partition(b"\r\n\r\n")
+    lines = [line for line in head.split(b"\r\n") if not line.lower().startswith(b"connection:")]
+    return b"\r\n".join([*lines, b"Connection: close"]) + b"\r\n\r\n" + body
+
+
 class FaultProxy:
-    """A TCP proxy in front of an upstream, one connection per request (as the sidecar
-    makes them). ``mode`` decides what each new connection gets:
+    """A TCP proxy in front of an upstream, one request per connection (the answer
+    says ``Connection: close``). ``mode`` decides what each new connection gets:
 
     * ``"pass"`` — forwarded to the upstream;
     * ``"close"`` — the request is read, then the connection closed without an answer;
@@ -222,7 +230,7 @@ class FaultProxy:
             if mode == "slow":
                 time.sleep(self.delay)
             with socket.create_connection(("127.0.0.1", self.upstream_port), timeout=30) as up:
-                up.sendall(request)
+                up.sendall(_closing(request))
                 answer = b""
                 while True:
                     chunk = up.recv(65536)

@@ -55,13 +55,16 @@ class Sidecar:
         return await self.sweeper.sweep(await self.source.tables())
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._refresh_loop)
-            if self.leases is not None:
-                await tg.start(self.leases.run)
-            if self.ttl_sweep and self.ttl_period > 0:
-                tg.start_soon(self._sweep_loop)
-            task_status.started()
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._refresh_loop)
+                if self.leases is not None:
+                    await tg.start(self.leases.run)
+                if self.ttl_sweep and self.ttl_period > 0:
+                    tg.start_soon(self._sweep_loop)
+                task_status.started()
+        finally:
+            await self.upstream.aclose()
 
     async def _refresh_loop(self) -> None:
         while True:

@@ -7,8 +7,9 @@ chain finds none the sidecar signs with placeholder ones. Answers are decoded bu
 records keep their wire form (base64 binary, epoch-number timestamps), so they reach
 readers exactly as a local server would have written them.
 
-Throttling, 5xx answers and connection failures are retried with exponential
-back-off and jitter; :class:`UpstreamError` carries what the upstream said otherwise.
+Calls reuse keep-alive connections (at most ``max_idle`` idle ones). Throttling, 5xx
+answers and connection failures are retried with exponential back-off and jitter;
+:class:`UpstreamError` carries what the upstream said otherwise.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import anyio
 import orjson
 import structlog
 
-from dynoxide_streams.http_client import http_post
+from dynoxide_streams.http_client import ConnectionPool
 
 log = structlog.get_logger("dynoxide_streams.sidecar")
 
@@ -62,12 +63,18 @@ class Upstream:
         *,
         timeout: float = 10.0,
         credentials: tuple[str, str, str | None] | None = None,
+        max_idle: int = 16,
     ) -> None:
         self.url = url.rstrip("/")
         self.region = region
         self.timeout = timeout
         self._credentials = credentials
         self._signer: Any = None
+        self.pool = ConnectionPool(max_idle=max_idle)
+
+    async def aclose(self) -> None:
+        """Close the idle keep-alive connections."""
+        await self.pool.aclose()
 
     def _sign(self, target: str, body: bytes) -> list[tuple[str, str]]:
         from botocore.auth import SigV4Auth
@@ -120,7 +127,7 @@ class Upstream:
             attempt += 1
             try:
                 headers = self._sign(target, body)
-                status, _, raw = await http_post(
+                status, _, raw = await self.pool.post(
                     self.url + "/",
                     body,
                     timeout=self.timeout,
