@@ -130,6 +130,11 @@ class _View:
     def notify(self) -> None:
         self.changed.set()
 
+    def forget(self, shard_id: str) -> None:
+        """Drop what is kept of a lease this process no longer holds."""
+        self.stored.pop(shard_id, None)
+        self.lanes.pop(shard_id, None)
+
     def held(self) -> dict[str, tuple[int, list[Checkpoint]]]:
         return dict(self.stored)
 
@@ -211,21 +216,12 @@ class _View:
                 if finished
                 else min((cp.position for cp in current.values()), key=_position_key)
             )
-            params = {
-                "TableName": coordinator.table,
-                "Key": {"leaseKey": {"S": key}},
-                "UpdateExpression": (
-                    "SET lanes = :lanes, checkpoint = :cp, parallelizationFactor = :factor, "
-                    "ownerSwitchesSinceCheckpoint = :zero"
-                ),
-                "ConditionExpression": "leaseOwner = :me",
-                "ExpressionAttributeValues": {
-                    ":lanes": {"S": _lanes_json(list(current.values()))},
-                    ":cp": {"S": summary},
-                    ":factor": {"N": str(lanes)},
-                    ":zero": {"N": "0"},
-                    ":me": {"S": coordinator.me},
-                },
+            values = {
+                ":lanes": {"S": _lanes_json(list(current.values()))},
+                ":cp": {"S": summary},
+                ":factor": {"N": str(lanes)},
+                ":zero": {"N": "0"},
+                ":me": {"S": coordinator.me},
             }
             while True:
                 held = coordinator.held.get(key)
@@ -233,10 +229,12 @@ class _View:
                     coordinator.drop(key, "not renewed in time")
                     return False
                 try:
-                    await coordinator.upstream.call(
-                        DYNAMODB,
-                        "UpdateItem",
-                        params,
+                    await coordinator.update_lease(
+                        key,
+                        "SET lanes = :lanes, checkpoint = :cp, parallelizationFactor = :factor, "
+                        "ownerSwitchesSinceCheckpoint = :zero",
+                        "leaseOwner = :me",
+                        values,
                         deadline=held.renewed_at + coordinator.duration,
                     )
                     break
@@ -249,8 +247,7 @@ class _View:
                     continue  # retried while the lease is still ours
             if finished:  # nothing left to renew: the lease stays this process's, done
                 coordinator.held.pop(key, None)
-                self.stored.pop(shard_id, None)
-                self.lanes.pop(shard_id, None)
+                self.forget(shard_id)
                 self.finished.add(shard_id)
                 self.notify()
             return True
@@ -301,6 +298,28 @@ class LeaseCoordinator:
                 for key in mine:
                     await self._release(key)
 
+    async def update_lease(
+        self,
+        key: str,
+        update: str,
+        condition: str,
+        values: dict[str, Any],
+        *,
+        deadline: float | None = None,
+        new: bool = False,
+    ) -> dict[str, Any]:
+        """One conditional UpdateItem of a lease (``new``: answer its new attributes)."""
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": {"leaseKey": {"S": key}},
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+        }
+        if new:
+            params["ReturnValues"] = "ALL_NEW"
+        return await self.upstream.call(DYNAMODB, "UpdateItem", params, deadline=deadline)
+
     def still_valid(self, held: _Held) -> bool:
         return self.now() - held.renewed_at <= self.duration
 
@@ -311,9 +330,7 @@ class LeaseCoordinator:
         log.info("lease lost", lease=key, reason=why)
         view = self._view_of(key)
         if view is not None:
-            shard_id = key[len(view.prefix) :]
-            view.stored.pop(shard_id, None)
-            view.lanes.pop(shard_id, None)
+            view.forget(key[len(view.prefix) :])
             view.notify()
 
     def _view_of(self, key: str) -> _View | None:
@@ -433,19 +450,14 @@ class LeaseCoordinator:
             return
         sent = self.now()
         try:
-            await self.upstream.call(
-                DYNAMODB,
-                "UpdateItem",
+            await self.update_lease(
+                key,
+                "SET leaseCounter = :next",
+                "leaseOwner = :me AND leaseCounter = :counter",
                 {
-                    "TableName": self.table,
-                    "Key": {"leaseKey": {"S": key}},
-                    "UpdateExpression": "SET leaseCounter = :next",
-                    "ConditionExpression": "leaseOwner = :me AND leaseCounter = :counter",
-                    "ExpressionAttributeValues": {
-                        ":me": {"S": self.me},
-                        ":counter": {"N": str(held.counter)},
-                        ":next": {"N": str(held.counter + 1)},
-                    },
+                    ":me": {"S": self.me},
+                    ":counter": {"N": str(held.counter)},
+                    ":next": {"N": str(held.counter + 1)},
                 },
                 deadline=held.renewed_at + self.duration,
             )
@@ -516,21 +528,13 @@ class LeaseCoordinator:
         }
         sent = self.now()
         try:
-            answer = await self.upstream.call(
-                DYNAMODB,
-                "UpdateItem",
-                {
-                    "TableName": self.table,
-                    "Key": {"leaseKey": {"S": lease.key}},
-                    "UpdateExpression": (
-                        "SET leaseOwner = :me, leaseCounter = :next, "
-                        "ownerSwitchesSinceCheckpoint = "
-                        "if_not_exists(ownerSwitchesSinceCheckpoint, :zero) + :one"
-                    ),
-                    "ConditionExpression": "leaseCounter = :counter",
-                    "ExpressionAttributeValues": values,
-                    "ReturnValues": "ALL_NEW",
-                },
+            answer = await self.update_lease(
+                lease.key,
+                "SET leaseOwner = :me, leaseCounter = :next, ownerSwitchesSinceCheckpoint = "
+                "if_not_exists(ownerSwitchesSinceCheckpoint, :zero) + :one",
+                "leaseCounter = :counter",
+                values,
+                new=True,
             )
         except UpstreamError as exc:
             if exc.code == CONDITION_FAILED:
@@ -561,20 +565,13 @@ class LeaseCoordinator:
             return
         view = self._view_of(key)
         if view is not None:
-            shard_id = key[len(view.prefix) :]
-            view.stored.pop(shard_id, None)
-            view.lanes.pop(shard_id, None)
+            view.forget(key[len(view.prefix) :])
         try:
-            await self.upstream.call(
-                DYNAMODB,
-                "UpdateItem",
-                {
-                    "TableName": self.table,
-                    "Key": {"leaseKey": {"S": key}},
-                    "UpdateExpression": "REMOVE leaseOwner SET leaseCounter = leaseCounter + :one",
-                    "ConditionExpression": "leaseOwner = :me",
-                    "ExpressionAttributeValues": {":me": {"S": self.me}, ":one": {"N": "1"}},
-                },
+            await self.update_lease(
+                key,
+                "REMOVE leaseOwner SET leaseCounter = leaseCounter + :one",
+                "leaseOwner = :me",
+                {":me": {"S": self.me}, ":one": {"N": "1"}},
                 deadline=time.monotonic() + 1.0,
             )
             log.info("lease released", lease=key)
