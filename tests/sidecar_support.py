@@ -127,6 +127,19 @@ def assert_clean_log(server: ServerProcess) -> None:
 # ------------------------------------------------------------------- fault injection
 
 
+ANSWERS = {  # canned answers of the fault modes that never reach the upstream
+    "http500": (
+        b"500 Internal Server Error",
+        b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError"}',
+    ),
+    "throttle": (
+        b"400 Bad Request",
+        b'{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException",'
+        b'"message":"Rate of requests exceeds the allowed throughput."}',
+    ),
+}
+
+
 def _closing(request: bytes) -> bytes:
     """The request asking the upstream to close the connection after answering (so
     the proxy reads the answer to its end, and the client does not reuse it)."""
@@ -143,6 +156,7 @@ class FaultProxy:
     * ``"close"`` — the request is read, then the connection closed without an answer;
     * ``"truncate"`` — the upstream's answer is cut after its headers and 5 body bytes;
     * ``"http500"`` — ``500 InternalServerError`` (JSON) without asking the upstream;
+    * ``"throttle"`` — ``400 ThrottlingException`` (JSON) without asking the upstream;
     * ``"slow"`` — forwarded after ``delay`` seconds.
     """
 
@@ -218,10 +232,10 @@ class FaultProxy:
             request = self._read_request(client)
             if mode == "close":
                 return
-            if mode == "http500":
-                body = b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError"}'
+            if mode in ANSWERS:
+                status, body = ANSWERS[mode]
                 client.sendall(
-                    b"HTTP/1.1 500 Internal Server Error\r\n"
+                    b"HTTP/1.1 " + status + b"\r\n"
                     b"Content-Type: application/x-amz-json-1.0\r\n"
                     b"Content-Length: " + str(len(body)).encode() + b"\r\n"
                     b"Connection: close\r\n\r\n" + body

@@ -6,7 +6,7 @@ by a second ``dynoxide-streams serve`` process over its public DynamoDB Streams 
 * event source mappings (created with boto3's lambda client, or declared in a trigger
   file for a table created upstream later) deliver every record once, in order;
 * a sidecar killed with SIGKILL resumes its trigger from the stored checkpoint;
-* an upstream that stops, restarts, answers 5xx, answers slowly or drops connections
+* an upstream that stops, restarts, answers 5xx, throttles, answers slowly or drops connections
   neither stops the sidecar nor its websocket feed and triggers;
 * ``--tables`` limits what can be subscribed; DynamoDB requests sent to the sidecar
   are refused with UnknownOperationException naming the upstream; the admin TTL sweep
@@ -405,6 +405,10 @@ def _with_faulty_upstream(tmp_path: Path, mode: str, at_least: int) -> None:
 
 def test_upstream_5xx_answers_are_retried(tmp_path: Path) -> None:
     _with_faulty_upstream(tmp_path, "http500", at_least=8)
+
+
+def test_upstream_throttling_is_retried(tmp_path: Path) -> None:
+    _with_faulty_upstream(tmp_path, "throttle", at_least=8)
 
 
 def test_slow_upstream_answers_only_slow_delivery_down(tmp_path: Path) -> None:
