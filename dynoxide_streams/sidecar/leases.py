@@ -32,6 +32,11 @@ ARN are — holding:
 * **Release**: a mapping that stops (or a process shutting down) removes itself as
   owner of what it holds, so the others take it at once instead of after expiry.
 
+A **singleton lease** (:meth:`LeaseCoordinator.claim`) names work only one process
+should do — the TTL sweep of a table (``leaseKey = ttl-sweep|<table>``): a process
+does it while it holds the lease, taking it when it is free or expired by the same
+rules; it is renewed with the others.
+
 Delivery stays at-least-once: a batch in flight when its lease moves is delivered
 again by the next owner (one batch per shard and move, at most).
 """
@@ -55,7 +60,13 @@ from anyio.abc import TaskStatus
 
 from dynoxide_streams.engine.changes import ShardView
 from dynoxide_streams.engine.trigger_store import Checkpoint
-from dynoxide_streams.sidecar.lease_rules import LeaseSeen, Observation, observe, to_take
+from dynoxide_streams.sidecar.lease_rules import (
+    LeaseSeen,
+    Observation,
+    is_expired,
+    observe,
+    to_take,
+)
 from dynoxide_streams.sidecar.upstream import DYNAMODB, Upstream, UpstreamError, UpstreamUnavailable
 
 log = structlog.get_logger("dynoxide_streams.sidecar")
@@ -278,6 +289,7 @@ class LeaseCoordinator:
         self.ready = anyio.Event()  # the table exists
         self._rng = random.Random()
         self._renewing: set[str] = set()  # renewals in flight
+        self._singletons: dict[str, Observation] = {}  # claim() observations, by key
 
     # ----------------------------------------------------------------- protocol
 
@@ -319,6 +331,76 @@ class LeaseCoordinator:
         if new:
             params["ReturnValues"] = "ALL_NEW"
         return await self.upstream.call(DYNAMODB, "UpdateItem", params, deadline=deadline)
+
+    async def claim(self, key: str) -> bool:
+        """Whether this process holds the singleton lease ``key`` — taking it when it
+        does not exist, has no owner or has expired. Upstream trouble answers False
+        (the work waits for a process that can reach the lease table)."""
+        held = self.held.get(key)
+        if held is not None and self.still_valid(held):
+            return True
+        try:
+            return await self._claim(key)
+        except (UpstreamError, UpstreamUnavailable) as exc:
+            log.warning("could not claim a lease", lease=key, error=str(exc))
+            return False
+
+    async def _claim(self, key: str) -> bool:
+        await self.ready.wait()
+        answer = await self.upstream.call(
+            DYNAMODB,
+            "GetItem",
+            {"TableName": self.table, "Key": {"leaseKey": {"S": key}}, "ConsistentRead": True},
+        )
+        item = answer.get("Item")
+        sent = self.now()
+        if item is None:
+            try:
+                await self.upstream.call(
+                    DYNAMODB,
+                    "PutItem",
+                    {
+                        "TableName": self.table,
+                        "Item": {
+                            "leaseKey": {"S": key},
+                            "leaseOwner": {"S": self.me},
+                            "leaseCounter": {"N": "1"},
+                        },
+                        "ConditionExpression": "attribute_not_exists(leaseKey)",
+                    },
+                )
+            except UpstreamError as exc:
+                if exc.code == CONDITION_FAILED:
+                    return False  # another process created it first
+                raise
+            self.held[key] = _Held(key, 1, sent)
+            log.info("lease taken", lease=key, previous_owner=None, checkpoint=None)
+            return True
+        owner = item.get("leaseOwner", {}).get("S")
+        lease = LeaseSeen(key, owner, int(item["leaseCounter"]["N"]))
+        seen = {key: self._singletons[key]} if key in self._singletons else {}
+        observe(seen, [lease], sent)
+        self._singletons[key] = seen[key]
+        if owner != self.me and not is_expired(lease, seen, sent, self.duration):
+            return False
+        try:
+            await self.update_lease(
+                key,
+                "SET leaseOwner = :me, leaseCounter = :next",
+                "leaseCounter = :counter",
+                {
+                    ":me": {"S": self.me},
+                    ":counter": {"N": str(lease.counter)},
+                    ":next": {"N": str(lease.counter + 1)},
+                },
+            )
+        except UpstreamError as exc:
+            if exc.code == CONDITION_FAILED:
+                return False
+            raise
+        self.held[key] = _Held(key, lease.counter + 1, sent)
+        log.info("lease taken", lease=key, previous_owner=owner, checkpoint=None)
+        return True
 
     def still_valid(self, held: _Held) -> bool:
         return self.now() - held.renewed_at <= self.duration

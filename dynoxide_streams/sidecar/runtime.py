@@ -4,7 +4,8 @@ and (with ``--lease-table``) the lease coordinator.
 :meth:`Sidecar.run` (in the service's task group) refreshes the catalog of watched
 streams every few seconds — so declared triggers bind to tables created upstream
 later — with ``--ttl-sweep`` sweeps expired items every ``ttl_period`` seconds, and
-with a lease table renews and takes shard leases.
+with a lease table renews and takes shard leases; then each table is swept only by
+the sidecar holding its sweep lease.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dynoxide_streams.sidecar.upstream import Upstream, UpstreamError, UpstreamU
 log = structlog.get_logger("dynoxide_streams.sidecar")
 
 REFRESH_SECONDS = 2.0
+SWEEP_LEASE = "ttl-sweep|"  # + table name: the singleton lease of a table's TTL sweep
 
 
 class Sidecar:
@@ -54,6 +56,14 @@ class Sidecar:
         """One TTL pass over the watched tables; the number of items expired."""
         return await self.sweeper.sweep(await self.source.tables())
 
+    async def _sweep_due(self) -> int:
+        """One periodic pass: with a lease table, only over the tables whose sweep
+        lease this process holds (one sidecar sweeps each table)."""
+        tables = await self.source.tables()
+        if self.leases is not None:
+            tables = [t for t in tables if await self.leases.claim(f"{SWEEP_LEASE}{t}")]
+        return await self.sweeper.sweep(tables)
+
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         try:
             async with anyio.create_task_group() as tg:
@@ -79,7 +89,7 @@ class Sidecar:
     async def _sweep_loop(self) -> None:
         while True:
             try:
-                expired = await self.sweep_now()
+                expired = await self._sweep_due()
                 if expired:
                     log.info("upstream TTL sweep", expired=expired)
             except (UpstreamError, UpstreamUnavailable) as exc:

@@ -12,6 +12,8 @@ declared triggers (one ``cmd:`` function appending what it is given to one file)
   are only batches in flight when a lease moved;
 * a sidecar stopped with SIGTERM releases its leases, so the other takes them without
   waiting for expiry; ParallelizationFactor lanes are checkpointed per lane in the lease;
+* with ``--ttl-sweep``, one sidecar sweeps each table (a singleton lease per table);
+  when it dies the survivor takes the sweep over;
 * an upstream failing for longer than a lease lasts makes the sidecar drop the lease
   (logged), take it back once the upstream answers and resume from its checkpoint;
 * a non-positive ``--lease-duration`` is a one-line start-up error.
@@ -23,10 +25,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -441,3 +445,54 @@ def test_leases_lost_while_the_upstream_fails_are_taken_back(tmp_path: Path) -> 
     assert set(counts) == expected
     duplicates = sum(n - 1 for n in counts.values())
     assert duplicates <= BATCH, counts  # the batch in flight when the lease was dropped
+
+
+def swept(server: ServerProcess) -> int:
+    """Items the sidecar's periodic TTL sweeps deleted, from its log."""
+    return sum(
+        int(match.group(1))
+        for match in re.finditer(r"upstream TTL sweep\s+expired=(\d+)", server.log())
+    )
+
+
+def test_one_sidecar_sweeps_each_table_and_a_survivor_takes_over(tmp_path: Path) -> None:
+    flags = ("--ttl-sweep", "--ttl-period", "0.5", "--lease-table", LEASES)
+    flags += ("--lease-duration", DURATION)
+    with Processes(tmp_path) as procs:
+        up = procs.upstream("--ttl-period", "0")  # never expires anything itself
+        ddb = make_client(up.endpoint)
+        table, _ = create_stream_table(ddb, range_key=None, name=unique("Swept"))
+        ddb.update_time_to_live(
+            TableName=table,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "exp"},
+        )
+        sidecars = [procs.sidecar(up.endpoint, *flags), procs.sidecar(up.endpoint, *flags)]
+
+        def expire(prefix: str, count: int) -> None:
+            past = str(int(time.time()) - 10)
+            for i in range(count):
+                ddb.put_item(
+                    TableName=table,
+                    Item={"pk": {"S": f"{prefix}{i}"}, "exp": {"N": past}},
+                )
+
+        def remaining() -> int:
+            return int(ddb.scan(TableName=table, Select="COUNT", ConsistentRead=True)["Count"])
+
+        expire("a", 20)
+        wait_until(lambda: remaining() == 0, timeout=30, what="the expired items swept")
+        wait_until(lambda: sum(map(swept, sidecars)) == 20, what="the sweeps logged")
+        counts = [swept(side) for side in sidecars]
+        assert sorted(counts) == [0, 20], counts  # one of them did it all
+        sweeper = sidecars[counts.index(20)]
+        survivor = sidecars[1 - counts.index(20)]
+        lease = {i["leaseKey"]["S"]: i for i in lease_items(ddb)}[f"ttl-sweep|{table}"]
+        assert owner_pid(lease) == sweeper.proc.pid
+
+        sweeper.kill9()
+        expire("b", 10)
+        wait_until(lambda: remaining() == 0, timeout=30, what="the survivor sweeping")
+        wait_until(lambda: swept(survivor) == 10, what="the survivor's sweep logged")
+        lease = {i["leaseKey"]["S"]: i for i in lease_items(ddb)}[f"ttl-sweep|{table}"]
+        assert owner_pid(lease) == survivor.proc.pid
+        assert_clean_log(survivor)
