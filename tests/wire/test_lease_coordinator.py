@@ -1,0 +1,219 @@
+"""The lease coordinator (``sidecar/leases.py``) step by step, against a real server
+on a loopback port as the upstream (its DynamoDB API holds the lease table), with a
+hand-moved clock for lease expiry. Two coordinators play two sidecar processes.
+
+* the table is created with ``leaseKey`` as its hash key, and leases are created once
+  per shard, unowned;
+* a lone process takes every lease; a second one steals until the split is even;
+  the first notices at its next renewal and stops counting the stolen lease;
+* a checkpoint of a lease that was taken is refused, and leaves the lease untouched;
+* an unrenewed lease is dropped after ``duration``; a checkpoint of it is refused
+  until it is taken again, then resumes from what the lease holds (no lane lost);
+* a finished shard's lease says ``SHARD_END``, stops being renewed, and is deleted
+  once the stream no longer lists the shard;
+* a singleton lease is held by one process until it expires, then changes hands.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+
+from dynoxide_streams.engine.changes import ShardView
+from dynoxide_streams.engine.trigger_store import Checkpoint
+from dynoxide_streams.server import Server
+from dynoxide_streams.sidecar.leases import LeaseCoordinator
+from dynoxide_streams.sidecar.upstream import Upstream
+from tests.conftest import make_client
+
+TABLE = "leases_under_test"
+ARN = "arn:aws:dynamodb:us-east-1:000000000000:table/T/stream/2026-11-25T00:00:00.000"
+DURATION = 10.0
+SHARDS = [
+    ShardView(f"shardId-0000000000000000000{i}-0000000{i}", None, "1", None) for i in range(4)
+]
+
+
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[str]:
+    with Server().run_in_thread() as srv:
+        yield srv.endpoint
+
+
+def coordinator(endpoint: str, me: str, clock: Clock, table: str = TABLE) -> LeaseCoordinator:
+    upstream = Upstream(endpoint, "us-east-1", credentials=("test", "test", None))
+    return LeaseCoordinator(upstream, table, duration=DURATION, me=me, now=clock)
+
+
+@asynccontextmanager
+async def ready(c: LeaseCoordinator) -> AsyncIterator[LeaseCoordinator]:
+    """The coordinator's table ensured, without its background loops (the test
+    renews and takes by hand)."""
+    await c._ensure_table()
+    c.ready.set()
+    try:
+        yield c
+    finally:
+        await c.upstream.aclose()
+
+
+def items(endpoint: str, table: str = TABLE) -> dict[str, dict[str, Any]]:
+    ddb = make_client(endpoint)
+    found = ddb.scan(TableName=table, ConsistentRead=True)["Items"]
+    return {item["leaseKey"]["S"]: item for item in found}
+
+
+def owners(endpoint: str, table: str = TABLE) -> dict[str, str | None]:
+    return {
+        key: item.get("leaseOwner", {}).get("S") for key, item in items(endpoint, table).items()
+    }
+
+
+def test_split_steal_refused_checkpoint_and_retake(upstream: str) -> None:
+    table = "leases_split"
+    clock = Clock()
+
+    async def main() -> None:
+        a = coordinator(upstream, "a", clock, table)
+        b = coordinator(upstream, "b", clock, table)
+        async with ready(a), ready(b):
+            description = make_client(upstream).describe_table(TableName=table)["Table"]
+            assert description["KeySchema"] == [{"AttributeName": "leaseKey", "KeyType": "HASH"}]
+            async with a.attach("fn", ARN) as view_a, b.attach("fn", ARN) as view_b:
+                await view_a.sync(SHARDS)
+                await view_b.sync(SHARDS)  # already there: nothing new
+                assert set(owners(upstream, table).values()) == {None}
+                assert len(owners(upstream, table)) == 4
+
+                await a._take_round()  # alone: every lease
+                assert set(view_a.held()) == {s.shard_id for s in SHARDS}
+                assert set(owners(upstream, table).values()) == {"a"}
+
+                # b steals one lease per round until each holds two
+                await b._take_round()
+                await b._take_round()
+                await b._take_round()  # balanced: nothing more
+                split = owners(upstream, table)
+                assert sorted(split.values()) == ["a", "a", "b", "b"]
+                stolen = sorted(view_b.held())
+                assert len(stolen) == 2
+
+                # a's checkpoint of a stolen lease is refused and changes nothing
+                before = items(upstream, table)
+                assert not await view_a.save(Checkpoint(stolen[0], 0, "5"), 1)
+                assert items(upstream, table) == before
+                # a's renewals notice the steals; its own two stay
+                for key in list(a.held):
+                    await a._renew(key)
+                assert sorted(view_a.held()) == sorted(
+                    s.shard_id for s in SHARDS if s.shard_id not in stolen
+                )
+                # b checkpoints into its lease
+                assert await view_b.save(Checkpoint(stolen[0], 0, "7"), 1)
+                lease = items(upstream, table)[f"fn|{ARN}|{stolen[0]}"]
+                assert lease["checkpoint"] == {"S": "7"}
+                assert json.loads(lease["lanes"]["S"]) == [
+                    {"lane": 0, "position": "7", "finished": False, "window": None}
+                ]
+                assert lease["ownerSwitchesSinceCheckpoint"] == {"N": "0"}
+
+    anyio.run(main)
+
+
+def test_an_unrenewed_lease_is_dropped_and_retaken_with_every_lane(upstream: str) -> None:
+    table = "leases_retake"
+    clock = Clock()
+
+    async def main() -> None:
+        a = coordinator(upstream, "a", clock, table)
+        async with ready(a), a.attach("fn", ARN) as view:
+            shard = SHARDS[0]
+            await view.sync([shard])
+            await a._take_round()
+            assert await view.save(Checkpoint(shard.shard_id, 0, "11"), 2)
+            assert await view.save(Checkpoint(shard.shard_id, 1, "12"), 2)
+
+            clock.now += DURATION + 1  # no renewal got through for a whole duration
+            await a._renew(f"fn|{ARN}|{shard.shard_id}")
+            assert view.held() == {}
+            # a lane still running cannot move the lease meanwhile
+            assert not await view.save(Checkpoint(shard.shard_id, 0, "13"), 2)
+
+            await a._take_round()  # the table still names this process: taken at once
+            factor, lanes = view.held()[shard.shard_id]
+            assert factor == 2
+            assert sorted((cp.lane, cp.position) for cp in lanes) == [(0, "11"), (1, "12")]
+            # a new checkpoint keeps the other lane's position
+            assert await view.save(Checkpoint(shard.shard_id, 0, "14"), 2)
+            lease = items(upstream, table)[f"fn|{ARN}|{shard.shard_id}"]
+            stored = json.loads(lease["lanes"]["S"])
+            assert [(d["lane"], d["position"]) for d in stored] == [(0, "14"), (1, "12")]
+            assert lease["checkpoint"] == {"S": "12"}  # the earliest lane
+
+    anyio.run(main)
+
+
+def test_finished_leases_stop_renewing_and_go_with_their_shard(upstream: str) -> None:
+    table = "leases_finished"
+    clock = Clock()
+
+    async def main() -> None:
+        a = coordinator(upstream, "a", clock, table)
+        async with ready(a), a.attach("fn", ARN) as view:
+            parent = ShardView("shardId-00000000000000000010-0000000a", None, "1", "9")
+            child = ShardView("shardId-00000000000000000011-0000000b", parent.shard_id, "10", None)
+            await view.sync([parent, child])
+            assert items(upstream, table)[f"fn|{ARN}|{child.shard_id}"]["parentShardId"] == {
+                "S": parent.shard_id
+            }
+            await a._take_round()
+            assert await view.save(Checkpoint(parent.shard_id, 0, "9", finished=True), 1)
+            assert parent.shard_id in view.done()
+            assert parent.shard_id not in view.held()
+            assert f"fn|{ARN}|{parent.shard_id}" not in a.held  # no longer renewed
+            assert items(upstream, table)[f"fn|{ARN}|{parent.shard_id}"]["checkpoint"] == {
+                "S": "SHARD_END"
+            }
+            await view.sync([child])  # the parent was trimmed away
+            assert set(items(upstream, table)) == {f"fn|{ARN}|{child.shard_id}"}
+
+    anyio.run(main)
+
+
+def test_a_singleton_lease_changes_hands_only_when_it_expires(upstream: str) -> None:
+    table = "leases_singleton"
+    clock = Clock()
+
+    async def main() -> None:
+        a = coordinator(upstream, "a", clock, table)
+        b = coordinator(upstream, "b", clock, table)
+        async with ready(a), ready(b):
+            assert await a.claim("ttl-sweep|T")
+            assert not await b.claim("ttl-sweep|T")
+            clock.now += DURATION / 2
+            await a._renew("ttl-sweep|T")
+            assert await a.claim("ttl-sweep|T")
+            clock.now += DURATION / 2 + 1  # a renewed half a duration ago: still alive
+            assert not await b.claim("ttl-sweep|T")
+            clock.now += DURATION + 1  # a stopped renewing
+            assert await b.claim("ttl-sweep|T")
+            assert owners(upstream, table) == {"ttl-sweep|T": "b"}
+            await a._renew("ttl-sweep|T")  # a finds out
+            assert "ttl-sweep|T" not in a.held
+
+    anyio.run(main)
