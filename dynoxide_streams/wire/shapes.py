@@ -49,7 +49,7 @@ def validate_request(prefix: str, operation: str, params: Any) -> None:
     shapes = model["shapes"]
     _check_types(shapes, shape_name, params)
     errors: list[str] = []
-    _check_constraints(shapes, shape_name, params, "", errors)
+    _check_constraints(shapes, shape_name, params, None, errors)
     if errors:
         count = len(errors)
         noun = "error" if count == 1 else "errors"
@@ -152,8 +152,53 @@ def _camel(name: str) -> str:
     return name[:1].lower() + name[1:]
 
 
+_FREE: dict[tuple[int, str], bool] = {}
+
+
+def _free(shapes: dict[str, Any], shape_name: str) -> bool:
+    """Whether no value of the shape can break a constraint (pass 2 may skip it)."""
+    key = (id(shapes), shape_name)
+    known = _FREE.get(key)
+    if known is not None:
+        return known
+    _FREE[key] = False  # a shape that contains itself is checked, to be safe
+    shape = shapes.get(shape_name, {})
+    kind = shape.get("type")
+    if shape_name in _OPAQUE:
+        free = True
+    elif kind == "structure":
+        free = not shape.get("required") and all(
+            _free(shapes, member) for member in shape.get("members", {}).values()
+        )
+    elif kind == "list":
+        free = "min" not in shape and "max" not in shape and _free(shapes, shape["member"])
+    elif kind == "map":
+        free = "min" not in shape and "max" not in shape and _free(shapes, shape["value"])
+    else:
+        free = not any(c in shape for c in ("min", "max", "enum", "pattern"))
+    _FREE[key] = free
+    return free
+
+
+Location = tuple[Any, ...] | None
+"""Where a value is, built lazily: None at the top, else ``(parent, kind, name)`` with
+kind 0 a structure member, 1 a list position, 2 a map key — rendered only for errors."""
+
+
+def _render(path: Location) -> str:
+    parts: list[str] = []
+    while path is not None:
+        parent, kind, name = path
+        if kind == 0:
+            parts.append(_camel(name))
+        else:
+            parts.append(f"{name}.member")
+        path = parent
+    return ".".join(reversed(parts))
+
+
 def _check_constraints(
-    shapes: dict[str, Any], shape_name: str, value: Any, path: str, errors: list[str]
+    shapes: dict[str, Any], shape_name: str, value: Any, path: Location, errors: list[str]
 ) -> None:
     shape = shapes.get(shape_name, {})
     kind = shape.get("type")
@@ -167,25 +212,21 @@ def _check_constraints(
             member_value = value.get(name)
             if member_value is None:
                 if name in required:
-                    member_path = f"{path}.{_camel(name)}" if path else _camel(name)
                     errors.append(
-                        f"Value null at '{member_path}' failed to satisfy constraint: "
-                        "Member must not be null"
+                        f"Value null at '{_render((path, 0, name))}' failed to satisfy "
+                        "constraint: Member must not be null"
                     )
                 continue
-            if member_shape not in _OPAQUE:
-                member_path = f"{path}.{_camel(name)}" if path else _camel(name)
-                _check_constraints(shapes, member_shape, member_value, member_path, errors)
+            if not _free(shapes, member_shape):
+                _check_constraints(shapes, member_shape, member_value, (path, 0, name), errors)
         return
     if kind in ("list", "map"):
         _check_length(shape, len(value), value, path, errors)
         if kind == "list":
-            if shape["member"] not in _OPAQUE:
+            if not _free(shapes, shape["member"]):
                 for index, item in enumerate(value, start=1):
-                    _check_constraints(
-                        shapes, shape["member"], item, f"{path}.{index}.member", errors
-                    )
-        elif shape["value"] not in _OPAQUE:
+                    _check_constraints(shapes, shape["member"], item, (path, 1, index), errors)
+        elif not _free(shapes, shape["value"]):
             value_shape = shapes.get(shape["value"], {})
             if value_shape.get("type") == "list" and ("min" in value_shape or "max" in value_shape):
                 # Coral reports a map value's length once, for the whole map.
@@ -212,7 +253,7 @@ def _check_constraints(
                     )
                     return
             for key, item in value.items():
-                _check_constraints(shapes, shape["value"], item, f"{path}.{key}.member", errors)
+                _check_constraints(shapes, shape["value"], item, (path, 2, key), errors)
         return
     if kind == "string":
         if "enum" in shape and value not in shape["enum"]:
@@ -238,12 +279,12 @@ def _check_constraints(
             )
 
 
-def _where(value: Any, path: str) -> str:
-    return f"Value '{_java_repr(value)}' at '{path}' failed to satisfy constraint: "
+def _where(value: Any, path: Location) -> str:
+    return f"Value '{_java_repr(value)}' at '{_render(path)}' failed to satisfy constraint: "
 
 
 def _check_length(
-    shape: dict[str, Any], length: int, value: Any, path: str, errors: list[str]
+    shape: dict[str, Any], length: int, value: Any, path: Location, errors: list[str]
 ) -> None:
     if "min" in shape and length < shape["min"]:
         errors.append(
