@@ -45,6 +45,10 @@ class ReadResult:
 class ChangeSource(Protocol):
     """What readers of a change log may ask (see the module docstring)."""
 
+    async def tables(self) -> list[str]:
+        """Names of the tables readers may subscribe to, sorted."""
+        ...
+
     async def list_streams(self, table: str) -> list[StreamView]:
         """Streams of ``table``, newest last (the last ENABLED one is current)."""
         ...
@@ -96,6 +100,9 @@ class LocalChangeSource:
 
     def __init__(self, ctx: EngineContext) -> None:
         self._ctx = ctx
+
+    async def tables(self) -> list[str]:
+        return sorted(self._ctx.store.tables)
 
     async def list_streams(self, table: str) -> list[StreamView]:
         """Streams of ``table``, newest last (the last ENABLED one is current)."""

@@ -104,7 +104,8 @@ class UpstreamChangeSource:
     # ---------------------------------------------------------------- catalog
 
     async def tables(self) -> list[str]:
-        """The watched tables that exist upstream."""
+        """The ``--tables`` given (whether they exist upstream yet or not), else every
+        upstream table."""
         if self.watched is not None:
             return sorted(self.watched)
         names: list[str] = []

@@ -16,6 +16,7 @@ import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import anyio
 import orjson
 import structlog
 
@@ -53,6 +54,8 @@ Send = Callable[[Message], Awaitable[None]]
 MAX_BODY_BYTES = 16 * 1024 * 1024
 DYNAMODB_PREFIX = "DynamoDB_20120810"
 STREAMS_PREFIX = "DynamoDBStreams_20120810"
+TABLES_PATH = "/_streams/tables"
+TABLES_TIMEOUT = 5.0
 _REQUEST_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
@@ -113,8 +116,9 @@ class App:
                 "Records of the mapping's stream after its slowest lane's checkpoint.",
                 triggers.lag,
             )
+        self.source = source if source is not None else LocalChangeSource(ctx)
         self.push = PushEndpoint(
-            source if source is not None else LocalChangeSource(ctx),
+            self.source,
             token=token,
             allowed_origins=allowed_origins,
             stall_timeout=stall_timeout,
@@ -157,6 +161,8 @@ class App:
             await self._protocol(scope, receive, send)
         elif method in ("GET", "HEAD") and scope["path"] == "/":
             await _send(send, 200, self._health, [(b"content-type", b"text/plain")])
+        elif method in ("GET", "HEAD") and scope["path"] == TABLES_PATH:
+            await self._tables(send, head=method == "HEAD")
         elif method in ("GET", "HEAD") and scope["path"].startswith(STATIC_PREFIX):
             found = static_lookup(scope["path"])
             if found is None:
@@ -176,6 +182,23 @@ class App:
             await _send(
                 send, 404, b"<UnknownOperationException/>\n", [(b"content-type", b"text/xml")]
             )
+
+    async def _tables(self, send: Send, *, head: bool) -> None:
+        """``GET /_streams/tables``: ``{"TableNames": [...]}``, the tables the push
+        endpoint serves (every table here; the watched ones in sidecar mode)."""
+        names: list[str] | None = None
+        try:
+            with anyio.fail_after(TABLES_TIMEOUT):
+                names = await self.source.tables()
+        except Exception as exc:  # an upstream that is down, slow or refusing
+            log.warning("table list unavailable", error=f"{type(exc).__name__}: {exc}")
+        if names is None:
+            status = 503
+            body = b'{"error":"ServiceUnavailable","message":"the table list is unavailable"}'
+        else:
+            status, body = 200, orjson.dumps({"TableNames": names})
+        headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-cache")]
+        await _send(send, status, b"" if head else body, headers)
 
     async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:

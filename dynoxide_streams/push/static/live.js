@@ -7,28 +7,13 @@ const fromSelect = $("from");
 const feed = $("feed");
 let current = null;
 
-async function ddb(operation, body) {
-  const response = await fetch("/", {
-    method: "POST",
-    headers: {
-      "Content-Type": "application/x-amz-json-1.0",
-      "X-Amz-Target": `DynamoDB_20120810.${operation}`,
-    },
-    body: JSON.stringify(body),
-  });
-  const data = await response.json();
-  if (!response.ok) throw new Error(`${operation}: ${data.message || data.Message || response.status}`);
-  return data;
-}
-
 async function loadTables() {
-  const names = [];
-  let after;
-  do {
-    const page = await ddb("ListTables", after ? { ExclusiveStartTableName: after } : {});
-    names.push(...page.TableNames);
-    after = page.LastEvaluatedTableName;
-  } while (after);
+  // the tables this server's push endpoint serves (in sidecar mode: the watched
+  // upstream tables, which a DynamoDB ListTables sent here would not list)
+  const response = await fetch("/_streams/tables");
+  const data = await response.json();
+  if (!response.ok) throw new Error(`tables: ${data.message || response.status}`);
+  const names = data.TableNames;
   const wanted = new URLSearchParams(location.search).get("table") || tableSelect.value;
   tableSelect.replaceChildren(new Option("(choose a table)", ""));
   for (const name of names) tableSelect.add(new Option(name, name));
