@@ -1,7 +1,7 @@
 """Server settings: one dataclass, filled from flags, environment, a config file, defaults.
 
 Every setting ``name`` has a flag ``--name`` (underscores become dashes), an
-environment twin ``DYNOXIDE_STREAMS_<NAME>`` and a key ``name`` (or ``name-with-dashes``)
+environment twin ``DYNOXIDE_STREAMS_<NAME>`` (lists comma-separated or a JSON array) and a key ``name`` (or ``name-with-dashes``)
 in the TOML file given with ``--config``. A flag wins over the environment, which wins
 over the file, which wins over the default. The same file may hold ``[functions]`` and
 ``[[trigger]]`` tables (see ``triggers/declared.py``); they are returned untouched.
@@ -9,6 +9,7 @@ over the file, which wins over the default. The same file may hold ``[functions]
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import MISSING, Field, dataclass, field, fields
@@ -133,7 +134,9 @@ def _from_env(f: Field[Any], raw: str) -> Any:
     name = ENV_PREFIX + f.name.upper()
     kind = _kind(f)
     try:
-        if kind == "list":  # comma-separated in the environment
+        if kind == "list":  # comma-separated, or a JSON array when a value has commas
+            if raw.lstrip().startswith("["):
+                return _json_list(raw)
             return [part.strip() for part in raw.split(",") if part.strip()]
         if kind == "bool":
             lowered = raw.strip().lower()
@@ -152,6 +155,16 @@ def _from_env(f: Field[Any], raw: str) -> Any:
     if allowed is not None and raw not in allowed:
         raise ConfigError(f"{name}={raw!r} is not one of {', '.join(allowed)}")
     return raw
+
+
+def _json_list(raw: str) -> list[str]:
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        raise ValueError(raw) from None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(raw)
+    return value
 
 
 def _from_file(f: Field[Any], value: Any, where: str) -> Any:

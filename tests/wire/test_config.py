@@ -191,6 +191,17 @@ def test_env_values_of_every_kind(tmp_path: Path) -> None:
     assert settings["function"] == ["one=cmd:true", "two=cmd:false"]
 
 
+def test_env_lists_may_be_json_arrays_for_values_with_commas(tmp_path: Path) -> None:
+    target = "cmd:python3 -c 'print(1, 2)'"
+    env = clean_env(
+        FUNCTION=json.dumps([f"commas={target}", "plain=cmd:true"]),
+        ALLOWED_HOST=' ["a.test"] ',
+    )
+    settings = print_config(cwd=tmp_path, env=env)
+    assert settings["function"] == [f"commas={target}", "plain=cmd:true"]
+    assert settings["allowed_host"] == ["a.test"]
+
+
 def test_config_env_names_the_file_and_the_flag_wins(tmp_path: Path) -> None:
     named_by_env = tmp_path / "env.toml"
     named_by_env.write_text('port = 4444\nregion = "sa-east-1"\n', encoding="utf-8")
@@ -462,6 +473,12 @@ def _bad_case(case: str, tmp_path: Path) -> tuple[list[str], dict[str, str], lis
             clean_env(IN_MEMORY="maybe"),
             ["DYNOXIDE_STREAMS_IN_MEMORY='maybe' is not a valid bool"],
         )
+    if case == "bad env json list":
+        return (
+            [],
+            clean_env(FUNCTION='["a=cmd:true", 3]'),
+            ["""DYNOXIDE_STREAMS_FUNCTION='["a=cmd:true", 3]' is not a valid list"""],
+        )
     raise AssertionError(case)
 
 
@@ -478,6 +495,7 @@ BAD_CASES = [
     "bad env int",
     "bad env float",
     "bad env bool",
+    "bad env json list",
 ]
 
 
