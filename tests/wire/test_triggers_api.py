@@ -27,7 +27,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.conftest import make_client
+from dynoxide_streams import Server
+from tests.conftest import RawClient, make_client
 from tests.process import start_server
 
 REGION = "us-east-1"
@@ -1286,3 +1287,32 @@ def test_concurrent_creates_of_the_same_pair_yield_one_mapping(
         assert winner in failure.response["Error"]["Message"]
     assert [m["UUID"] for m in list_all(http_api, EventSourceArn=stream)] == [winner]
     wait_state(http_api, winner, "Enabled")
+
+
+def test_an_internal_failure_is_a_lambda_service_exception_and_the_server_carries_on() -> None:
+    """A bug behind a Lambda route answers 500 ``ServiceException`` in Lambda's
+    REST-JSON shape (never a traceback or a dropped connection), and the next request
+    is served."""
+    with Server().run_in_thread() as srv:
+        service = srv._service
+        assert service is not None and service.triggers is not None
+        lam = make_client(srv.endpoint, "lambda")  # no retries
+        assert lam.list_event_source_mappings()["EventSourceMappings"] == []
+
+        def broken(*args: object, **kwargs: object) -> object:
+            raise RuntimeError("a bug")
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(service.triggers, "list_mappings", broken)
+            raw = RawClient(srv.endpoint)
+            response = raw.request(
+                b"", None, method="GET", path="/2015-03-31/event-source-mappings/"
+            )
+            assert response.status == 500
+            assert response.headers["x-amzn-errortype"] == "ServiceException"
+            assert response.json == {"Type": "Service", "Message": "Internal server error"}
+            with pytest.raises(ClientError) as failed:
+                lam.list_event_source_mappings()
+            assert failed.value.response["Error"]["Code"] == "ServiceException"
+            assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+        assert lam.list_event_source_mappings()["EventSourceMappings"] == []
