@@ -6,7 +6,8 @@ TrimmedDataAccessException for real.
 * an expired NextShardIterator is renewed from the reader's position: the websocket
   subscriber and the trigger get the records after it once each, nothing lost;
 * a subscriber whose position fell behind the upstream's retention gets a
-  ``trimmed`` message, then the records still kept.
+  ``trimmed`` message, then the records still kept;
+* a stream with more shards than one DescribeStream page is read to its newest shard.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from tests.sidecar_support import Processes, assert_clean_log
 from tests.triggers_fixtures.support import echo_command, read_deliveries
 from tests.wire.test_push import check_frames, open_ws, stream_frames, subscribed
 from tests.wire.test_sidecar import delivered_seqs, put, seqs
-from tests.wire.test_streams import admin, create_stream_table, read_stream
+from tests.wire.test_streams import admin, create_stream_table, read_stream, scall
 
 
 def advance(raw: RawClient, seconds: float) -> None:
@@ -119,4 +120,34 @@ def test_a_subscriber_behind_the_upstream_retention_is_told_trimmed(tmp_path: Pa
             put(ddb, table, "next")
             for sid in ("behind", "horizon"):
                 assert push.next_for(sid)["record"]["dynamodb"]["Keys"]["pk"]["S"] == "next"
+        assert_clean_log(side)
+
+
+def test_a_stream_of_more_shards_than_one_describe_page_is_followed_to_the_end(
+    tmp_path: Path,
+) -> None:
+    """A shard per record: 130 shards, so DescribeStream answers in pages of 100 and
+    the sidecar must follow LastEvaluatedShardId to reach the newest ones."""
+    out = tmp_path / "out.jsonl"
+    with Processes(tmp_path) as procs:
+        up = procs.upstream("--shard-rotation-records", "1")
+        ddb, raw = make_client(up.endpoint), RawClient(up.endpoint)
+        table, arn = create_stream_table(ddb, range_key=None)
+        assert arn is not None
+        for i in range(130):
+            put(ddb, table, f"k{i:03d}")
+        first_page = scall(raw, "DescribeStream", {"StreamArn": arn})["StreamDescription"]
+        assert len(first_page["Shards"]) == 100 and "LastEvaluatedShardId" in first_page
+        side = procs.sidecar(up.endpoint, "--function", f"rec={echo_command(out)}")
+        make_client(side.endpoint, "lambda").create_event_source_mapping(
+            FunctionName="rec", EventSourceArn=arn, StartingPosition="TRIM_HORIZON", BatchSize=50
+        )
+        stream = seqs(read_stream(raw, arn))
+        assert len(stream) == 130
+        expected = stream_frames(raw, arn, "s")  # records and a shard_end after each
+        with open_ws(side.endpoint) as push:
+            push.subscribe("s", table=table, start="TRIM_HORIZON")
+            assert push.next_for("s") == subscribed("s", arn)
+            check_frames(push.texts_for("s", len(expected)), expected)
+            wait_until(lambda: delivered_seqs(out) == stream, timeout=30, what="130 deliveries")
         assert_clean_log(side)
