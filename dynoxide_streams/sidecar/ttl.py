@@ -133,6 +133,9 @@ class UpstreamSweeper:
                         tg.start_soon(self._segment, table, attribute, key_names, segment, counts)
                 deleted += sum(counts)
             except (UpstreamError, UpstreamUnavailable) as exc:
+                if isinstance(exc, UpstreamError) and exc.code == "ResourceNotFoundException":
+                    log.debug("TTL sweep: no such table upstream (yet)", table=table)
+                    continue
                 log.warning(
                     "TTL sweep of a table failed; next period retries", table=table, error=str(exc)
                 )

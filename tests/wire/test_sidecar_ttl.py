@@ -253,3 +253,31 @@ def test_every_reader_sees_the_service_identity_of_a_sweep_delete(tmp_path: Path
         check_getrecords_identity(live, upstream)
         check_getrecords_identity(late, upstream)
         check_lambda_identity(invoked(runtime), upstream, setup.arn)
+
+
+def test_a_watched_table_missing_upstream_is_swept_quietly(tmp_path: Path) -> None:
+    """``--tables`` may name a table not created upstream yet: the sweep passes over it
+    every period without a warning, and sweeps the tables that exist."""
+    present, missing = f"present_{time.time_ns()}", f"missing_{time.time_ns()}"
+    with Processes(tmp_path) as procs:
+        up = procs.upstream("--ttl-period", "0")
+        ddb = make_client(up.endpoint)
+        create_stream_table(ddb, "KEYS_ONLY", range_key=None, name=present)
+        ddb.update_time_to_live(
+            TableName=present, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL}
+        )
+        side = procs.sidecar(
+            up.endpoint, "--tables", f"{present},{missing}", "--ttl-sweep", "--ttl-period", "0.2"
+        )
+        for round_ in range(3):  # three sweeps at least, each over both tables
+            ddb.put_item(
+                TableName=present,
+                Item={"pk": {"S": f"r{round_}"}, TTL: {"N": str(int(time.time()) - 5)}},
+            )
+            wait_until(
+                lambda: ddb.scan(TableName=present, Select="COUNT")["Count"] == 0,
+                what=f"round {round_} swept",
+            )
+        warnings = [line for line in side.log().splitlines() if "warning" in line]
+        assert not [line for line in warnings if missing in line], warnings
+        assert_clean_log(side)
