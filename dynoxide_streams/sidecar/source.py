@@ -13,6 +13,12 @@ and triggers run unchanged:
 * there is no commit notification upstream: ``wait_for_records`` waits one poll
   interval (readers then read again), so an idle reader polls each shard 4 times a
   second, as Lambda does;
+* readers share upstream reads: a GetRecords page is fetched once for all readers
+  asking for the same position at the same time, and kept (bounded by bytes) so a
+  reader at any position inside it is served without a call; an empty page (the
+  tail) is reused for one poll interval. However many websockets and mappings follow
+  a shard, the upstream sees about 4 GetRecords a second for its tail — under
+  DynamoDB Streams' limit of 5 per shard;
 * REMOVE records of keys the sidecar's own TTL sweep deleted get the service
   ``userIdentity``, as the engine would have written them.
 
@@ -49,11 +55,52 @@ SHARDS_TTL_SECONDS = 1.0  # how long a DescribeStream answer is reused
 ITERATOR_CACHE = 4096
 ITERATOR_MAX_AGE = 14 * 60.0  # iterators expire after 15 minutes upstream
 MARKED_MAX = 100_000  # service REMOVEs remembered by sequence number (for re-reads)
+PAGE_LIMIT = 1000  # every upstream GetRecords asks for the most it may
+PAGES_MAX_BYTES = 8 * 1024 * 1024  # fetched pages kept for other readers, at most
 SERVICE_IDENTITY = {"PrincipalId": "dynamodb.amazonaws.com", "Type": "Service"}
 
 
 def _num(position: str) -> int:
     return int(position) if position.isdigit() else -1
+
+
+@dataclass
+class _Page:
+    """One GetRecords answer, or the part of one after some record."""
+
+    records: list[bytes]
+    seqs: list[str]
+    position: str
+    closed: bool
+    trimmed: bool
+    fetched: float
+    size: int
+
+    def result(self, limit: int) -> tuple[ReadResult, _Page | None]:
+        """The answer for a reader of ``limit`` records, and the rest of the page
+        (to serve the reader's next read) when the limit cut it."""
+        if len(self.records) <= limit:
+            return ReadResult(self.records, self.position, self.closed, self.trimmed), None
+        kept = self.records[:limit]
+        rest = _Page(
+            self.records[limit:],
+            self.seqs[limit:],
+            self.position,
+            self.closed,
+            False,
+            self.fetched,
+            self.size - sum(len(r) for r in kept),
+        )
+        return ReadResult(kept, self.seqs[limit - 1], False, self.trimmed), rest
+
+
+@dataclass
+class _Flight:
+    """A fetch under way that other readers of the same position wait for."""
+
+    done: anyio.Event
+    page: _Page | None = None
+    ok: bool = False  # False: cancelled or failed — waiters fetch themselves
 
 
 @dataclass
@@ -86,6 +133,10 @@ class UpstreamChangeSource:
         self._iterators: OrderedDict[tuple[str, str, str], tuple[str, float]] = OrderedDict()
         self._newest: dict[str, str] = {}
         self._marked: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._pages: OrderedDict[tuple[str, str, str], _Page] = OrderedDict()
+        self._pages_bytes = 0
+        self._flights: dict[tuple[str, str, str], _Flight] = {}
+        self.fetches = 0  # GetRecords pages fetched (for tests and metrics)
 
     # ------------------------------------------------------------------ calls
 
@@ -253,6 +304,64 @@ class UpstreamChangeSource:
     async def read(
         self, stream_arn: str, shard_id: str, after: str, limit: int
     ) -> ReadResult | None:
+        key = (stream_arn, shard_id, after)
+        while True:
+            page = self._page(key)
+            if page is not None:
+                break
+            flight = self._flights.get(key)
+            if flight is not None:  # another reader is fetching this very page
+                await flight.done.wait()
+                if flight.ok:
+                    page = flight.page
+                    break
+                continue
+            flight = self._flights[key] = _Flight(anyio.Event())
+            try:
+                flight.page = await self._fetch(stream_arn, shard_id, after)
+                flight.ok = True
+            finally:
+                del self._flights[key]
+                flight.done.set()
+            page = flight.page
+            if page is not None:
+                self._keep(key, page)
+            break
+        if page is None:
+            return None
+        result, rest = page.result(limit)
+        if rest is not None:
+            self._keep((stream_arn, shard_id, result.position), rest)
+        return result
+
+    def _page(self, key: tuple[str, str, str]) -> _Page | None:
+        """A kept page for ``key``: any with records (they never change), an empty
+        one only for a poll interval (the tail may have grown since)."""
+        page = self._pages.get(key)
+        if page is None:
+            return None
+        if not page.records and time.monotonic() - page.fetched >= self.poll_seconds:
+            self._drop_page(key)
+            return None
+        self._pages.move_to_end(key)
+        return page
+
+    def _keep(self, key: tuple[str, str, str], page: _Page) -> None:
+        if page.size > PAGES_MAX_BYTES // 4:
+            return
+        self._drop_page(key)
+        self._pages[key] = page
+        self._pages_bytes += page.size
+        while self._pages_bytes > PAGES_MAX_BYTES:
+            self._drop_page(next(iter(self._pages)))
+
+    def _drop_page(self, key: tuple[str, str, str]) -> None:
+        page = self._pages.pop(key, None)
+        if page is not None:
+            self._pages_bytes -= page.size
+
+    async def _fetch(self, stream_arn: str, shard_id: str, after: str) -> _Page | None:
+        """One upstream page of the records after ``after`` (None: no such shard)."""
         described = await self._describe(stream_arn)
         shard = (
             None
@@ -270,7 +379,7 @@ class UpstreamChangeSource:
                 return None
         end = shard.ending_sequence_number
         if end is not None and _num(after) >= _num(end):
-            return ReadResult([], after, True, False)
+            return _Page([], [], after, True, False, time.monotonic(), 0)
         trimmed = False
         iterator = self._cached_iterator(stream_arn, shard_id, after)
         for _ in range(3):
@@ -280,8 +389,9 @@ class UpstreamChangeSource:
                 if iterator is None:
                     return None
             try:
+                self.fetches += 1
                 page = await self._call(
-                    STREAMS, "GetRecords", {"ShardIterator": iterator, "Limit": min(limit, 1000)}
+                    STREAMS, "GetRecords", {"ShardIterator": iterator, "Limit": PAGE_LIMIT}
                 )
             except UpstreamError as exc:
                 if exc.code in ("ExpiredIteratorException", "TrimmedDataAccessException"):
@@ -296,19 +406,21 @@ class UpstreamChangeSource:
             records = page.get("Records", [])
             position = after
             encoded: list[bytes] = []
+            seqs: list[str] = []
             for record in records:
                 self._mark_service(stream_arn, described, record)
                 encoded.append(orjson.dumps(record))
                 position = record["dynamodb"]["SequenceNumber"]
+                seqs.append(position)
             following = page.get("NextShardIterator")
             if records:
                 self._note_newest(stream_arn, position)
             if following:
                 self._remember(stream_arn, shard_id, position, following)
-            closed = not following
-            return ReadResult(encoded, position, (closed and not records) or closed, trimmed)
+            size = sum(len(r) for r in encoded)
+            return _Page(encoded, seqs, position, not following, trimmed, time.monotonic(), size)
         log.warning("could not get a usable shard iterator", stream=stream_arn, shard=shard_id)
-        return ReadResult([], after, False, trimmed)
+        return _Page([], [], after, False, trimmed, time.monotonic(), 0)
 
     async def _iterator(
         self, stream_arn: str, shard: ShardView, after: str
