@@ -13,6 +13,8 @@ ARN are — holding:
 ``lanes`` (S)                   JSON: a checkpoint per lane (position, finished, window)
 ``parallelizationFactor`` (N)   how many lanes ``lanes`` was written for
 ``ownerSwitchesSinceCheckpoint`` takes since the last checkpoint
+``startAfter`` (S)              where lanes without a checkpoint start: the position of
+                                the mapping of the process that created the lease
 ``functionName`` / ``streamArn`` / ``shardId`` / ``parentShardId`` (S)   for people
 ==============================  ==========================================================
 
@@ -105,15 +107,26 @@ def _lanes_json(checkpoints: Sequence[Checkpoint]) -> str:
     ).decode()
 
 
-def _stored_lanes(item: dict[str, Any], shard_id: str) -> tuple[int, list[Checkpoint]]:
+Stored = tuple[int, list[Checkpoint], str | None]
+"""(ParallelizationFactor, lane checkpoints, start position) of a lease."""
+
+
+def _stored_lanes(item: dict[str, Any], shard_id: str) -> Stored:
     factor = int(item.get("parallelizationFactor", {}).get("N", "1"))
+    start = item.get("startAfter", {}).get("S")
     raw = item.get("lanes", {}).get("S")
     if raw is None:
-        return factor, []
-    return factor, [
-        Checkpoint(shard_id, int(d["lane"]), str(d["position"]), bool(d["finished"]), d["window"])
-        for d in orjson.loads(raw)
-    ]
+        return factor, [], start
+    return (
+        factor,
+        [
+            Checkpoint(
+                shard_id, int(d["lane"]), str(d["position"]), bool(d["finished"]), d["window"]
+            )
+            for d in orjson.loads(raw)
+        ],
+        start,
+    )
 
 
 @dataclass
@@ -132,7 +145,7 @@ class _View:
     stream_arn: str
     prefix: str
     changed: anyio.Event = field(default_factory=anyio.Event)
-    stored: dict[str, tuple[int, list[Checkpoint]]] = field(default_factory=dict)  # held
+    stored: dict[str, Stored] = field(default_factory=dict)  # held
     lanes: dict[str, dict[int, Checkpoint]] = field(default_factory=dict)  # held, latest
     finished: set[str] = field(default_factory=set)
     known: set[str] = field(default_factory=set)  # shard ids that have a lease
@@ -146,7 +159,7 @@ class _View:
         self.stored.pop(shard_id, None)
         self.lanes.pop(shard_id, None)
 
-    def held(self) -> dict[str, tuple[int, list[Checkpoint]]]:
+    def held(self) -> dict[str, Stored]:
         return dict(self.stored)
 
     def done(self) -> set[str]:
@@ -157,13 +170,13 @@ class _View:
             await self.changed.wait()
         self.changed = anyio.Event()
 
-    async def sync(self, shards: Sequence[ShardView]) -> None:
+    async def sync(self, shards: Sequence[ShardView], start_after: str) -> None:
         try:
-            await self._sync(shards)
+            await self._sync(shards, start_after)
         except (UpstreamError, UpstreamUnavailable) as exc:  # again on the next round
             log.warning("could not create leases", stream=self.stream_arn, error=str(exc))
 
-    async def _sync(self, shards: Sequence[ShardView]) -> None:
+    async def _sync(self, shards: Sequence[ShardView], start_after: str) -> None:
         coordinator = self.coordinator
         created = False
         for shard in shards:
@@ -175,6 +188,7 @@ class _View:
                 "functionName": {"S": self.function_name},
                 "streamArn": {"S": self.stream_arn},
                 "shardId": {"S": shard.shard_id},
+                "startAfter": {"S": start_after},
             }
             if shard.parent_id is not None:
                 item["parentShardId"] = {"S": shard.parent_id}

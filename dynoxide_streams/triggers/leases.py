@@ -17,9 +17,11 @@ from typing import Protocol
 from dynoxide_streams.engine.changes import ShardView
 from dynoxide_streams.engine.trigger_store import Checkpoint
 
-StoredLanes = tuple[int, list[Checkpoint]]
-"""A lease's checkpoint: the ParallelizationFactor it was written with and a
-checkpoint per lane that has one (none at all: start at the mapping's position)."""
+StoredLanes = tuple[int, list[Checkpoint], str | None]
+"""A lease's checkpoint: the ParallelizationFactor it was written with, a checkpoint
+per lane that has one, and where a lane without one starts — the position of the
+process that created the lease (so a LATEST mapping declared in several processes
+starts every shard where the first of them did), None when the lease names none."""
 
 
 class MappingLeases(Protocol):
@@ -33,8 +35,9 @@ class MappingLeases(Protocol):
         """Shards whose lease says every lane finished (by any process)."""
         ...
 
-    async def sync(self, shards: Sequence[ShardView]) -> None:
-        """Make sure every shard of the stream has a lease (created unowned)."""
+    async def sync(self, shards: Sequence[ShardView], start_after: str) -> None:
+        """Make sure every shard of the stream has a lease (created unowned, naming
+        ``start_after`` as where its lanes start)."""
         ...
 
     async def save(self, checkpoint: Checkpoint, lanes: int) -> bool:

@@ -131,11 +131,14 @@ async def run_mapping(run: MappingRun) -> None:
                     mark = await run.source.wait_for_records(mark, IDLE_RECHECK_SECONDS)
 
 
-async def _run_shard(run: MappingRun, shard_id: str, stored: dict[int, Checkpoint]) -> None:
+async def _run_shard(
+    run: MappingRun, shard_id: str, stored: dict[int, Checkpoint], start_after: str | None = None
+) -> None:
     lanes = run.mapping.parallelization_factor
+    first = start_after or run.mapping.start_after  # for a lane without a checkpoint
     async with anyio.create_task_group() as tg:
         for lane in range(lanes):
-            start = stored.get(lane) or Checkpoint(shard_id, lane, run.mapping.start_after)
+            start = stored.get(lane) or Checkpoint(shard_id, lane, first)
             if not start.finished:
                 tg.start_soon(_Lane(run, shard_id, lane, start).serve)
     run.finished.add(shard_id)
@@ -155,7 +158,7 @@ async def _run_leased(run: MappingRun, leases: ShardLeases) -> None:
             async with anyio.create_task_group() as tg:
                 while True:
                     shards = await run.source.describe_shards(arn)
-                    await view.sync(shards)
+                    await view.sync(shards, mapping.start_after)
                     visible = {s.shard_id for s in shards}
                     done = view.done() | run.finished
                     held = view.held()
@@ -169,15 +172,14 @@ async def _run_leased(run: MappingRun, leases: ShardLeases) -> None:
                         parent = shard.parent_id
                         if parent is not None and parent in visible and parent not in done:
                             continue  # the parent's records come first
-                        stored_lanes, checkpoints = held[shard_id]
+                        stored_lanes, checkpoints, start = held[shard_id]
+                        start = start or mapping.start_after
                         if checkpoints and stored_lanes != lanes:
-                            checkpoints = relane(
-                                checkpoints, stored_lanes, lanes, mapping.start_after
-                            )
+                            checkpoints = relane(checkpoints, stored_lanes, lanes, start)
                         own = {cp.lane: cp for cp in checkpoints}
                         scope = anyio.CancelScope()
                         run.scopes[shard_id] = scope
-                        tg.start_soon(_run_leased_shard, run, shard_id, own, scope)
+                        tg.start_soon(_run_leased_shard, run, shard_id, own, start, scope)
                     await view.wait_changed(IDLE_RECHECK_SECONDS)
         finally:
             run.view = None
@@ -185,10 +187,14 @@ async def _run_leased(run: MappingRun, leases: ShardLeases) -> None:
 
 
 async def _run_leased_shard(
-    run: MappingRun, shard_id: str, stored: dict[int, Checkpoint], scope: anyio.CancelScope
+    run: MappingRun,
+    shard_id: str,
+    stored: dict[int, Checkpoint],
+    start_after: str,
+    scope: anyio.CancelScope,
 ) -> None:
     with scope:
-        await _run_shard(run, shard_id, stored)
+        await _run_shard(run, shard_id, stored, start_after)
     if run.scopes.get(shard_id) is scope and not scope.cancel_called:
         del run.scopes[shard_id]
 

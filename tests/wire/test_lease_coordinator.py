@@ -5,7 +5,9 @@ hand-moved clock for lease expiry. Two coordinators play two sidecar processes.
 * the table is created with ``leaseKey`` as its hash key, and leases are created once
   per shard, unowned;
 * a lone process takes every lease; a second one steals until the split is even;
-  the first notices at its next renewal and stops counting the stolen lease;
+  the first notices at its next renewal and stops counting the stolen lease; lanes
+  without a checkpoint start where the lease's creator's mapping did, not where the
+  taker's (a later LATEST) would;
 * a checkpoint of a lease that was taken is refused, and leaves the lease untouched;
 * an unrenewed lease is dropped after ``duration``; a checkpoint of it is refused
   until it is taken again, then resumes from what the lease holds (no lane lost);
@@ -34,6 +36,8 @@ from tests.conftest import make_client
 TABLE = "leases_under_test"
 ARN = "arn:aws:dynamodb:us-east-1:000000000000:table/T/stream/2026-11-25T00:00:00.000"
 DURATION = 10.0
+A_START = "100000000000000000007"  # where the first process's mapping starts (LATEST)
+B_START = "100000000000000000042"  # a later LATEST, resolved by the second process
 SHARDS = [
     ShardView(f"shardId-0000000000000000000{i}-0000000{i}", None, "1", None) for i in range(4)
 ]
@@ -95,8 +99,8 @@ def test_split_steal_refused_checkpoint_and_retake(upstream: str) -> None:
             description = make_client(upstream).describe_table(TableName=table)["Table"]
             assert description["KeySchema"] == [{"AttributeName": "leaseKey", "KeyType": "HASH"}]
             async with a.attach("fn", ARN) as view_a, b.attach("fn", ARN) as view_b:
-                await view_a.sync(SHARDS)
-                await view_b.sync(SHARDS)  # already there: nothing new
+                await view_a.sync(SHARDS, A_START)
+                await view_b.sync(SHARDS, B_START)  # already there: nothing new
                 assert set(owners(upstream, table).values()) == {None}
                 assert len(owners(upstream, table)) == 4
 
@@ -112,6 +116,10 @@ def test_split_steal_refused_checkpoint_and_retake(upstream: str) -> None:
                 assert sorted(split.values()) == ["a", "a", "b", "b"]
                 stolen = sorted(view_b.held())
                 assert len(stolen) == 2
+                # b starts lanes without a checkpoint where the lease's creator did
+                assert {view_b.held()[s][2] for s in stolen} == {A_START}
+                lease = items(upstream, table)[f"fn|{ARN}|{stolen[0]}"]
+                assert lease["startAfter"] == {"S": A_START}
 
                 # a's checkpoint of a stolen lease is refused and changes nothing
                 before = items(upstream, table)
@@ -143,7 +151,7 @@ def test_an_unrenewed_lease_is_dropped_and_retaken_with_every_lane(upstream: str
         a = coordinator(upstream, "a", clock, table)
         async with ready(a), a.attach("fn", ARN) as view:
             shard = SHARDS[0]
-            await view.sync([shard])
+            await view.sync([shard], A_START)
             await a._take_round()
             assert await view.save(Checkpoint(shard.shard_id, 0, "11"), 2)
             assert await view.save(Checkpoint(shard.shard_id, 1, "12"), 2)
@@ -155,7 +163,8 @@ def test_an_unrenewed_lease_is_dropped_and_retaken_with_every_lane(upstream: str
             assert not await view.save(Checkpoint(shard.shard_id, 0, "13"), 2)
 
             await a._take_round()  # the table still names this process: taken at once
-            factor, lanes = view.held()[shard.shard_id]
+            factor, lanes, start = view.held()[shard.shard_id]
+            assert start == A_START
             assert factor == 2
             assert sorted((cp.lane, cp.position) for cp in lanes) == [(0, "11"), (1, "12")]
             # a new checkpoint keeps the other lane's position
@@ -177,7 +186,7 @@ def test_finished_leases_stop_renewing_and_go_with_their_shard(upstream: str) ->
         async with ready(a), a.attach("fn", ARN) as view:
             parent = ShardView("shardId-00000000000000000010-0000000a", None, "1", "9")
             child = ShardView("shardId-00000000000000000011-0000000b", parent.shard_id, "10", None)
-            await view.sync([parent, child])
+            await view.sync([parent, child], A_START)
             assert items(upstream, table)[f"fn|{ARN}|{child.shard_id}"]["parentShardId"] == {
                 "S": parent.shard_id
             }
@@ -189,7 +198,7 @@ def test_finished_leases_stop_renewing_and_go_with_their_shard(upstream: str) ->
             assert items(upstream, table)[f"fn|{ARN}|{parent.shard_id}"]["checkpoint"] == {
                 "S": "SHARD_END"
             }
-            await view.sync([child])  # the parent was trimmed away
+            await view.sync([child], A_START)  # the parent was trimmed away
             assert set(items(upstream, table)) == {f"fn|{ARN}|{child.shard_id}"}
 
     anyio.run(main)
