@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -40,21 +41,44 @@ def validate_request(prefix: str, operation: str, params: Any) -> None:
     Raises SerializationException (wrong JSON type) or ValidationException (violated
     constraints, all listed). Returns None when the request is well formed.
     """
-    model = _model()[prefix]
-    shape_name = model["operations"].get(operation)
-    if shape_name is None:
+    checkers = _checkers(prefix, operation)
+    if checkers is None:
         return
     if not isinstance(params, dict):
         raise SerializationException("Start of structure or map found where not expected")
-    shapes = model["shapes"]
-    _check_types(shapes, shape_name, params)
+    check_types, check_constraints = checkers
+    check_types(params)
     errors: list[str] = []
-    _check_constraints(shapes, shape_name, params, None, errors)
+    check_constraints(params, None, errors)
     if errors:
         count = len(errors)
         noun = "error" if count == 1 else "errors"
         shown = "; ".join(errors[:_MAX_ERRORS])
         raise ValidationException(f"{count} validation {noun} detected: {shown}")
+
+
+TypeCheck = Callable[[Any], None]
+"""Raises SerializationException for a value of the wrong JSON type."""
+ConstraintCheck = Callable[[Any, "Location", list[str]], None]
+"""Appends the constraints a (well-typed) value violates to the error list."""
+
+
+@cache
+def _checkers(prefix: str, operation: str) -> tuple[TypeCheck, ConstraintCheck] | None:
+    """The two passes for an operation's input, compiled once from the model into
+    closures (a request walks only the members it has, with no model lookups)."""
+    model = _model()[prefix]
+    shape_name = model["operations"].get(operation)
+    if shape_name is None:
+        return None
+    shapes = model["shapes"]
+    types = _type_check(shapes, shape_name, {})
+    constraints = _constraint_check(shapes, shape_name, {})
+    return (types or _nothing), (constraints or _nothing)
+
+
+def _nothing(*_: Any) -> None:
+    return None
 
 
 # ------------------------------------------------------------------------ pass 1: types
@@ -79,57 +103,142 @@ def _type_error(value: Any, expected: str) -> SerializationException:
     return SerializationException(f"{token} can not be converted to {article} {expected}")
 
 
-def _check_types(shapes: dict[str, Any], shape_name: str, value: Any) -> None:
-    if value is None or shape_name in _OPAQUE:
-        return
+def _type_check(
+    shapes: dict[str, Any], shape_name: str, memo: dict[str, TypeCheck | None]
+) -> TypeCheck | None:
+    """The type check of a shape (None: anything goes, AttributeValues included)."""
+    if shape_name in _OPAQUE:
+        return None
+    if shape_name in memo:
+        return memo[shape_name]
     shape = shapes[shape_name]
     kind = shape["type"]
+    check: TypeCheck
     if kind == "structure":
-        if not isinstance(value, dict):
-            raise _type_error(value, "Structure")
-        members = shape.get("members", {})
-        for name, member_value in value.items():
-            member_shape = members.get(name)
-            if member_shape is not None:
-                _check_types(shapes, member_shape, member_value)
-    elif kind == "list":
-        if not isinstance(value, list):
-            if isinstance(value, dict):
-                raise SerializationException("Start of structure or map found where not expected")
-            raise SerializationException("Expected list or null")
-        for item in value:
-            _check_types(shapes, shape["member"], item)
-    elif kind == "map":
-        if not isinstance(value, dict):
-            if isinstance(value, list):
-                raise SerializationException("Start of list found where not expected")
-            raise SerializationException("Expected map or null")
-        if shape["value"] not in _OPAQUE:
-            for item in value.values():
-                _check_types(shapes, shape["value"], item)
-    elif kind == "string":
-        if not isinstance(value, str):
-            raise _type_error(value, "String")
+        members: dict[str, TypeCheck] = {}
+
+        def check(value: Any) -> None:
+            if not isinstance(value, dict):
+                raise _type_error(value, "Structure")
+            for name, member_value in value.items():
+                member = members.get(name)
+                if member is not None and member_value is not None:
+                    member(member_value)
+
+        memo[shape_name] = check  # before the members: a shape may contain itself
+        for name, member_shape in shape.get("members", {}).items():
+            found = _type_check(shapes, member_shape, memo)
+            if found is not None:
+                members[name] = found
+        return check
+    if kind == "list":
+        item_check: list[TypeCheck | None] = [None]
+        item_fill = _fill(shapes, shape["member"])
+
+        def check(value: Any) -> None:
+            if not isinstance(value, list):
+                if isinstance(value, dict):
+                    raise SerializationException(
+                        "Start of structure or map found where not expected"
+                    )
+                raise SerializationException("Expected list or null")
+            item = item_check[0]
+            if item is not None:
+                for index, element in enumerate(value):
+                    if element is None:
+                        if item_fill is None:
+                            continue
+                        value[index] = element = item_fill()
+                    item(element)
+
+        memo[shape_name] = check
+        item_check[0] = _type_check(shapes, shape["member"], memo)
+        return check
+    if kind == "map":
+        value_check: list[TypeCheck | None] = [None]
+        value_fill = _fill(shapes, shape["value"])
+
+        def check(value: Any) -> None:
+            if not isinstance(value, dict):
+                if isinstance(value, list):
+                    raise SerializationException("Start of list found where not expected")
+                raise SerializationException("Expected map or null")
+            inner = value_check[0]
+            if inner is not None:
+                for key, element in value.items():
+                    if element is None:
+                        if value_fill is None:
+                            continue
+                        value[key] = element = value_fill()
+                    inner(element)
+
+        memo[shape_name] = check
+        value_check[0] = _type_check(shapes, shape["value"], memo)
+        return check
+    check = _leaf_type_check(kind)
+    memo[shape_name] = check
+    return check
+
+
+def _fill(shapes: dict[str, Any], shape_name: str) -> Callable[[], Any] | None:
+    """What a null element of a list or map of this shape is read as: an empty
+    structure, list or map (whose constraints then speak, e.g. "Value null at
+    'x.1.member.name' … must not be null"), so no operation is handed a null where
+    the model has a container; None for scalars and AttributeValues (their own rules
+    report them)."""
+    if shape_name in _OPAQUE:
+        return None
+    kind = shapes.get(shape_name, {}).get("type")
+    if kind in ("structure", "map"):
+        return dict
+    if kind == "list":
+        return list
+    return None
+
+
+def _leaf_type_check(kind: str) -> TypeCheck:
+    if kind == "string":
+
+        def check(value: Any) -> None:
+            if not isinstance(value, str):
+                raise _type_error(value, "String")
+
     elif kind in ("integer", "long"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _type_error(value, "Integer" if kind == "integer" else "Long")
-        if isinstance(value, float) and not value.is_integer():
-            raise SerializationException(
-                f"NUMBER_VALUE can not be converted to an {'Integer' if kind == 'integer' else 'Long'}"
-            )
+        expected = "Integer" if kind == "integer" else "Long"
+
+        def check(value: Any) -> None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise _type_error(value, expected)
+            if isinstance(value, float) and not value.is_integer():
+                raise SerializationException(f"NUMBER_VALUE can not be converted to an {expected}")
+
     elif kind == "double":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _type_error(value, "Double")
+
+        def check(value: Any) -> None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise _type_error(value, "Double")
+
     elif kind == "boolean":
-        if not isinstance(value, bool):
-            raise _type_error(value, "Boolean")
+
+        def check(value: Any) -> None:
+            if not isinstance(value, bool):
+                raise _type_error(value, "Boolean")
+
     elif kind == "blob":
-        if not isinstance(value, str):
-            raise _type_error(value, "Blob")
-    elif kind == "timestamp" and (
-        isinstance(value, bool) or not isinstance(value, (int, float, str))
-    ):
-        raise _type_error(value, "Timestamp")
+
+        def check(value: Any) -> None:
+            if not isinstance(value, str):
+                raise _type_error(value, "Blob")
+
+    elif kind == "timestamp":
+
+        def check(value: Any) -> None:
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                raise _type_error(value, "Timestamp")
+
+    else:
+        return _nothing
+    return check
 
 
 # ------------------------------------------------------------------ pass 2: constraints
@@ -197,86 +306,133 @@ def _render(path: Location) -> str:
     return ".".join(reversed(parts))
 
 
-def _check_constraints(
-    shapes: dict[str, Any], shape_name: str, value: Any, path: Location, errors: list[str]
-) -> None:
+def _constraint_check(
+    shapes: dict[str, Any], shape_name: str, memo: dict[str, ConstraintCheck | None]
+) -> ConstraintCheck | None:
+    """The constraint check of a shape (None: nothing in it can be violated)."""
+    if _free(shapes, shape_name):
+        return None
+    if shape_name in memo:
+        return memo[shape_name]
     shape = shapes.get(shape_name, {})
     kind = shape.get("type")
-    if value is None:
-        return
+    check: ConstraintCheck
     if kind == "structure":
-        if shape_name in _OPAQUE:
-            return
-        required = shape.get("required", ())
+        required = set(shape.get("required", ()))
+        members: list[tuple[str, bool, list[ConstraintCheck | None]]] = []
+
+        def check(value: Any, path: Location, errors: list[str]) -> None:
+            for name, needed, member in members:
+                member_value = value.get(name)
+                if member_value is None:
+                    if needed:
+                        errors.append(
+                            f"Value null at '{_render((path, 0, name))}' failed to satisfy "
+                            "constraint: Member must not be null"
+                        )
+                    continue
+                inner = member[0]
+                if inner is not None:
+                    inner(member_value, (path, 0, name), errors)
+
+        memo[shape_name] = check
         for name, member_shape in shape.get("members", {}).items():
-            member_value = value.get(name)
-            if member_value is None:
-                if name in required:
-                    errors.append(
-                        f"Value null at '{_render((path, 0, name))}' failed to satisfy "
-                        "constraint: Member must not be null"
-                    )
-                continue
-            if not _free(shapes, member_shape):
-                _check_constraints(shapes, member_shape, member_value, (path, 0, name), errors)
-        return
-    if kind in ("list", "map"):
-        _check_length(shape, len(value), value, path, errors)
-        if kind == "list":
-            if not _free(shapes, shape["member"]):
-                for index, item in enumerate(value, start=1):
-                    _check_constraints(shapes, shape["member"], item, (path, 1, index), errors)
-        elif not _free(shapes, shape["value"]):
-            value_shape = shapes.get(shape["value"], {})
-            if value_shape.get("type") == "list" and ("min" in value_shape or "max" in value_shape):
-                # Coral reports a map value's length once, for the whole map.
-                bad = [
-                    v
-                    for v in value.values()
-                    if len(v) < value_shape.get("min", 0) or len(v) > value_shape.get("max", len(v))
-                ]
-                if bad:
-                    bounds = []
-                    if "max" in value_shape:
-                        bounds.append(
-                            f"Member must have length less than or equal to {value_shape['max']}"
-                        )
-                    if "min" in value_shape:
-                        bounds.append(
-                            f"Member must have length greater than or equal to {value_shape['min']}"
-                        )
-                    errors.append(
-                        _where(value, path)
-                        + "Map value must satisfy constraint: ["
-                        + ", ".join(bounds)
-                        + "]"
-                    )
-                    return
-            for key, item in value.items():
-                _check_constraints(shapes, shape["value"], item, (path, 2, key), errors)
-        return
+            cell: list[ConstraintCheck | None] = [None]
+            members.append((name, name in required, cell))
+            cell[0] = _constraint_check(shapes, member_shape, memo)
+        return check
+    if kind == "list":
+        items: list[ConstraintCheck | None] = [None]
+
+        def check(value: Any, path: Location, errors: list[str]) -> None:
+            _check_length(shape, len(value), value, path, errors)
+            item = items[0]
+            if item is not None:
+                for index, element in enumerate(value, start=1):
+                    if element is not None:
+                        item(element, (path, 1, index), errors)
+
+        memo[shape_name] = check
+        items[0] = _constraint_check(shapes, shape["member"], memo)
+        return check
+    if kind == "map":
+        values: list[ConstraintCheck | None] = [None]
+        value_shape = shapes.get(shape["value"], {})
+        bounded_lists = value_shape.get("type") == "list" and (
+            "min" in value_shape or "max" in value_shape
+        )
+
+        def check(value: Any, path: Location, errors: list[str]) -> None:
+            _check_length(shape, len(value), value, path, errors)
+            inner = values[0]
+            if inner is None:
+                return
+            if bounded_lists and _map_value_lengths(value_shape, value, path, errors):
+                return
+            for key, element in value.items():
+                if element is not None:
+                    inner(element, (path, 2, key), errors)
+
+        memo[shape_name] = check
+        values[0] = _constraint_check(shapes, shape["value"], memo)
+        return check
     if kind == "string":
-        if "enum" in shape and value not in shape["enum"]:
-            enum = ", ".join(shape["enum"])
-            errors.append(_where(value, path) + f"Member must satisfy enum value set: [{enum}]")
-            return
-        _check_length(shape, len(value), value, path, errors)
-        pattern = shape.get("pattern")
-        if pattern and not _compiled(pattern).fullmatch(value):
-            errors.append(
-                _where(value, path) + f"Member must satisfy regular expression pattern: {pattern}"
-            )
-        return
-    if kind in ("integer", "long", "double"):
-        if "min" in shape and value < shape["min"]:
-            errors.append(
-                _where(value, path)
-                + f"Member must have value greater than or equal to {shape['min']}"
-            )
-        elif "max" in shape and value > shape["max"]:
-            errors.append(
-                _where(value, path) + f"Member must have value less than or equal to {shape['max']}"
-            )
+
+        def check(value: Any, path: Location, errors: list[str]) -> None:
+            if "enum" in shape and value not in shape["enum"]:
+                enum = ", ".join(shape["enum"])
+                errors.append(_where(value, path) + f"Member must satisfy enum value set: [{enum}]")
+                return
+            _check_length(shape, len(value), value, path, errors)
+            pattern = shape.get("pattern")
+            compiled = _pattern(pattern) if pattern else None
+            if compiled is not None and not compiled.fullmatch(value):
+                errors.append(
+                    _where(value, path)
+                    + f"Member must satisfy regular expression pattern: {pattern}"
+                )
+
+    elif kind in ("integer", "long", "double"):
+
+        def check(value: Any, path: Location, errors: list[str]) -> None:
+            if "min" in shape and value < shape["min"]:
+                errors.append(
+                    _where(value, path)
+                    + f"Member must have value greater than or equal to {shape['min']}"
+                )
+            elif "max" in shape and value > shape["max"]:
+                errors.append(
+                    _where(value, path)
+                    + f"Member must have value less than or equal to {shape['max']}"
+                )
+
+    else:
+        return None
+    memo[shape_name] = check
+    return check
+
+
+def _map_value_lengths(
+    value_shape: dict[str, Any], value: dict[str, Any], path: Location, errors: list[str]
+) -> bool:
+    """Coral reports list values of the wrong length once, for the whole map; whether
+    it did."""
+    bad = [
+        v
+        for v in value.values()
+        if len(v) < value_shape.get("min", 0) or len(v) > value_shape.get("max", len(v))
+    ]
+    if not bad:
+        return False
+    bounds = []
+    if "max" in value_shape:
+        bounds.append(f"Member must have length less than or equal to {value_shape['max']}")
+    if "min" in value_shape:
+        bounds.append(f"Member must have length greater than or equal to {value_shape['min']}")
+    errors.append(
+        _where(value, path) + "Map value must satisfy constraint: [" + ", ".join(bounds) + "]"
+    )
+    return True
 
 
 def _where(value: Any, path: Location) -> str:
@@ -297,5 +453,10 @@ def _check_length(
 
 
 @cache
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _pattern(pattern: str) -> re.Pattern[str] | None:
+    """The model's pattern as a Python regex; None for the few Java-only ones
+    (``\\p{…}`` classes), which are then not checked rather than failing the request."""
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return None

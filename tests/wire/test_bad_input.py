@@ -562,6 +562,85 @@ def test_shape_constraint_violation(raw: RawClient, seeded: str, bad: Bad) -> No
     run_case(raw, seeded, bad)
 
 
+# A JSON null where the model has a structure, list or map — as an element of a list or
+# a value of a map — is read as an empty one, so its own constraints answer (boto3
+# never sends these; raw JSON can, and used to get a 500).
+NULL_ELEMENT_CASES = [
+    case(
+        "batch-write-null-table-requests",
+        "BatchWriteItem",
+        lambda t: {"RequestItems": {t: None}},
+        "ValidationException",
+        contains(
+            "=[]}' at 'requestItems' failed to satisfy constraint: Map value must satisfy "
+            "constraint: [Member must have length less than or equal to 25, Member must have "
+            "length greater than or equal to 1]"
+        ),
+    ),
+    case(
+        "batch-write-null-request",
+        "BatchWriteItem",
+        lambda t: {"RequestItems": {t: [None]}},
+        "ValidationException",
+        exact(
+            "One or more parameter values were invalid: A WriteRequest must contain exactly "
+            "one of PutRequest or DeleteRequest"
+        ),
+    ),
+    case(
+        "batch-get-null-table-keys",
+        "BatchGetItem",
+        lambda t: {"RequestItems": {t: None}},
+        "ValidationException",
+        contains(".member.keys' failed to satisfy constraint: Member must not be null"),
+    ),
+    case(
+        "transact-write-null-item",
+        "TransactWriteItems",
+        lambda t: {"TransactItems": [None]},
+        "ValidationException",
+        exact("TransactItems can only contain one of Check, Put, Update or Delete"),
+    ),
+    case(
+        "transact-get-null-item",
+        "TransactGetItems",
+        lambda t: {"TransactItems": [None]},
+        "ValidationException",
+        coral_null("transactItems.1.member.get"),
+    ),
+    case(
+        "create-table-null-definitions",
+        "CreateTable",
+        lambda t: {
+            "TableName": missing_name(),
+            "AttributeDefinitions": [None],
+            "KeySchema": [None],
+            "BillingMode": "PAY_PER_REQUEST",
+        },
+        "ValidationException",
+        contains(
+            "4 validation errors detected: ",
+            "Value null at 'attributeDefinitions.1.member.attributeName'",
+            "Value null at 'keySchema.1.member.keyType'",
+        ),
+    ),
+    case(
+        "update-table-null-index-update",
+        "UpdateTable",
+        lambda t: {"TableName": t, "GlobalSecondaryIndexUpdates": [None]},
+        "ValidationException",
+        contains("One of GlobalSecondaryIndexUpdate.Create, Update or Delete must be specified"),
+    ),
+]
+
+
+@pytest.mark.parametrize("bad", NULL_ELEMENT_CASES)
+def test_null_list_elements_and_map_values_are_refused_not_500(
+    raw: RawClient, seeded: str, bad: Bad
+) -> None:
+    run_case(raw, seeded, bad)
+
+
 # ------------------------------------------------------------------ AttributeValues
 
 EMPTY_AV = "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes"
