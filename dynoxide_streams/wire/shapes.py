@@ -116,6 +116,7 @@ def _type_check(
     check: TypeCheck
     if kind == "structure":
         members: dict[str, TypeCheck] = {}
+        integers: set[str] = set()  # members read as int (JSON 25.0 included)
 
         def check(value: Any) -> None:
             if not isinstance(value, dict):
@@ -124,12 +125,16 @@ def _type_check(
                 member = members.get(name)
                 if member is not None and member_value is not None:
                     member(member_value)
+                    if name in integers and type(member_value) is float:
+                        value[name] = int(member_value)
 
         memo[shape_name] = check  # before the members: a shape may contain itself
         for name, member_shape in shape.get("members", {}).items():
             found = _type_check(shapes, member_shape, memo)
             if found is not None:
                 members[name] = found
+            if shapes.get(member_shape, {}).get("type") in ("integer", "long"):
+                integers.add(name)
         return check
     if kind == "list":
         item_check: list[TypeCheck | None] = [None]
