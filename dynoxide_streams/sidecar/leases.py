@@ -180,7 +180,7 @@ class _View:
         coordinator = self.coordinator
         created = False
         for shard in shards:
-            if shard.shard_id in self.known:
+            if shard.shard_id in self.known or shard.shard_id in self.finished:
                 continue
             item: dict[str, Any] = {
                 "leaseKey": {"S": self.prefix + shard.shard_id},
@@ -468,6 +468,17 @@ class LeaseCoordinator:
                 log.warning("lease table unavailable; retrying", table=self.table, error=str(exc))
                 await anyio.sleep(min(5.0, self.duration))
 
+    async def _recreate_table(self) -> None:
+        """The lease table was deleted under the running processes: create it again
+        and its leases with it (their checkpoints are gone: at-least-once, shards not
+        known to be finished start over from the leases' start positions)."""
+        log.warning("the lease table is gone; creating it again", table=self.table)
+        await self._ensure_table()
+        for view in self.views.values():
+            view.known.clear()  # the next sync creates every lease again
+            view.notify()
+        self.observed.clear()
+
     async def _table_status(self) -> str | None:
         try:
             answer = await self.upstream.call(DYNAMODB, "DescribeTable", {"TableName": self.table})
@@ -584,7 +595,13 @@ class LeaseCoordinator:
             params["ExclusiveStartKey"] = last
 
     async def _take_round(self) -> None:
-        items = await self._scan()
+        try:
+            items = await self._scan()
+        except UpstreamError as exc:
+            if exc.code != "ResourceNotFoundException":
+                raise
+            await self._recreate_table()
+            return
         now = self.now()
         seen: list[LeaseSeen] = []
         by_key: dict[str, dict[str, Any]] = {}

@@ -13,7 +13,9 @@ hand-moved clock for lease expiry. Two coordinators play two sidecar processes.
   until it is taken again, then resumes from what the lease holds (no lane lost);
 * a finished shard's lease says ``SHARD_END``, stops being renewed, and is deleted
   once the stream no longer lists the shard;
-* a singleton lease is held by one process until it expires, then changes hands.
+* a singleton lease is held by one process until it expires, then changes hands;
+* a lease table deleted under a running process is created again, with a lease for
+  every shard not known to be finished.
 """
 
 from __future__ import annotations
@@ -224,5 +226,37 @@ def test_a_singleton_lease_changes_hands_only_when_it_expires(upstream: str) -> 
             assert owners(upstream, table) == {"ttl-sweep|T": "b"}
             await a._renew("ttl-sweep|T")  # a finds out
             assert "ttl-sweep|T" not in a.held
+
+    anyio.run(main)
+
+
+def test_a_deleted_lease_table_is_created_again_with_its_leases(upstream: str) -> None:
+    table = "leases_recreated"
+    clock = Clock()
+
+    async def main() -> None:
+        a = coordinator(upstream, "a", clock, table)
+        async with ready(a), a.attach("fn", ARN) as view:
+            await view.sync(SHARDS[:2], A_START)
+            await a._take_round()
+            assert len(view.held()) == 2
+            assert await view.save(Checkpoint(SHARDS[0].shard_id, 0, "9", finished=True), 1)
+
+            make_client(upstream).delete_table(TableName=table)  # someone deletes it
+            await a._take_round()  # the scan finds no table: it is created again
+            described = make_client(upstream).describe_table(TableName=table)["Table"]
+            assert described["TableStatus"] == "ACTIVE"
+            assert items(upstream, table) == {}
+
+            clock.now += DURATION + 1  # the old leases lapse locally
+            for key in list(a.held):
+                await a._renew(key)
+            assert view.held() == {}
+            await view.sync(SHARDS[:2], A_START)
+            # the open shard gets a lease again; the one known finished does not
+            assert set(items(upstream, table)) == {f"fn|{ARN}|{SHARDS[1].shard_id}"}
+            await a._take_round()
+            assert set(view.held()) == {SHARDS[1].shard_id}
+            assert owners(upstream, table) == {f"fn|{ARN}|{SHARDS[1].shard_id}": "a"}
 
     anyio.run(main)
