@@ -174,6 +174,8 @@ async def _run_leased(run: MappingRun, leases: ShardLeases) -> None:
                             continue  # the parent's records come first
                         stored_lanes, checkpoints, start = held[shard_id]
                         start = start or mapping.start_after
+                        if not checkpoints:  # a new lease: what this process did, if anything
+                            checkpoints, stored_lanes = _local_checkpoints(run, shard_id), lanes
                         if checkpoints and stored_lanes != lanes:
                             checkpoints = relane(checkpoints, stored_lanes, lanes, start)
                         own = {cp.lane: cp for cp in checkpoints}
@@ -184,6 +186,18 @@ async def _run_leased(run: MappingRun, leases: ShardLeases) -> None:
         finally:
             run.view = None
             run.scopes.clear()
+
+
+def _local_checkpoints(run: MappingRun, shard_id: str) -> list[Checkpoint]:
+    """This process's own checkpoints of the shard, for a lease that has none (created
+    again after its table was lost): the records before them were delivered here, so
+    starting there skips nothing. A finished lane restarts at its end position, so the
+    lease still records the shard's end."""
+    return [
+        Checkpoint(shard_id, cp.lane, cp.position, False, cp.window)
+        for cp in run.store.checkpoints(run.mapping.uuid)
+        if cp.shard_id == shard_id
+    ]
 
 
 async def _run_leased_shard(

@@ -496,3 +496,47 @@ def test_one_sidecar_sweeps_each_table_and_a_survivor_takes_over(tmp_path: Path)
         lease = {i["leaseKey"]["S"]: i for i in lease_items(ddb)}[f"ttl-sweep|{table}"]
         assert owner_pid(lease) == survivor.proc.pid
         assert_clean_log(survivor)
+
+
+def test_a_deleted_lease_table_is_recreated_and_delivery_resumes_where_it_was(
+    tmp_path: Path,
+) -> None:
+    """The lease table is deleted under a running sidecar: it is created again, its
+    leases too, and delivery resumes from this process's own checkpoints (the
+    lease checkpoints went with the table) — not from the start of the stream."""
+    table = unique("Recreated")
+    out = tmp_path / "out.jsonl"
+    declared = trigger_file(tmp_path / "triggers.toml", out, [table], batch_size=BATCH)
+    flags = ("--triggers", str(declared), "--lease-table", LEASES, "--lease-duration", DURATION)
+    with Processes(tmp_path) as procs:
+        up = procs.upstream()
+        ddb, raw = make_client(up.endpoint), RawClient(up.endpoint)
+        _, arn = create_stream_table(ddb, range_key=None, name=table)
+        assert arn is not None
+        side = procs.sidecar(up.endpoint, *flags)
+        write(up.endpoint, [table], 40, "one")
+        wait_until(lambda: len(read_deliveries(out)) >= 40, timeout=30, what="40 deliveries")
+        wait_until(
+            lambda: any("checkpoint" in item for item in lease_items(ddb)),
+            what="a checkpoint in the lease",
+        )
+
+        ddb.delete_table(TableName=LEASES)
+        wait_log(side, "the lease table is gone; creating it again", timeout=30)
+        wait_until(
+            lambda: live_owners(ddb) == {side.proc.pid: 1}, timeout=30, what="the lease again"
+        )
+        write(up.endpoint, [table], 20, "two")
+        expected = {int(r["dynamodb"]["SequenceNumber"]) for r in read_stream(raw, arn)}
+        assert len(expected) == 60
+        wait_until(
+            lambda: {int(line["seq"]) for line in read_deliveries(out)} >= expected,
+            timeout=30,
+            what="every record delivered",
+        )
+        lines = read_deliveries(out)
+        assert_clean_log(side)
+    counts = Counter(int(line["seq"]) for line in lines)
+    assert set(counts) == expected
+    duplicates = sum(n - 1 for n in counts.values())
+    assert duplicates <= BATCH, counts  # a batch in flight at most, not the first 40
