@@ -266,8 +266,9 @@ class _View:
                 except UpstreamError as exc:
                     if exc.code == CONDITION_FAILED:
                         coordinator.drop(key, "taken by another process")
-                        return False
-                    raise
+                    else:  # e.g. the lease table was deleted: the take path recovers
+                        coordinator.drop(key, f"checkpoint refused: {exc}")
+                    return False
                 except UpstreamUnavailable:
                     continue  # retried while the lease is still ours
             if finished:  # nothing left to renew: the lease stays this process's, done
