@@ -1,8 +1,8 @@
 """Server settings: one dataclass, filled from flags, environment, a config file, defaults.
 
 Every setting ``name`` has a flag ``--name`` (underscores become dashes), an
-environment twin ``DYNOXIDE_STREAMS_<NAME>`` (lists comma-separated or a JSON array) and a key ``name`` (or ``name-with-dashes``)
-in the TOML file given with ``--config``. A flag wins over the environment, which wins
+environment twin ``DYNOXIDE_STREAMS_<NAME>`` (lists comma-separated or a JSON array)
+and a key ``name`` (or ``name-with-dashes``) in the TOML file given with ``--config``. A flag wins over the environment, which wins
 over the file, which wins over the default. The same file may hold ``[functions]`` and
 ``[[trigger]]`` tables (see ``triggers/declared.py``); they are returned untouched.
 """

@@ -51,7 +51,7 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,6 +137,16 @@ class _Held:
 
 
 @dataclass
+class _Lease:
+    """A lease this process holds, as its lanes last wrote it."""
+
+    factor: int  # the ParallelizationFactor ``lanes`` was written with
+    start: str | None  # where a lane without a checkpoint starts
+    lanes: dict[int, Checkpoint]
+    lock: anyio.Lock = field(default_factory=anyio.Lock)  # one checkpoint write at a time
+
+
+@dataclass
 class _View:
     """One attached mapping's leases (implements ``triggers.leases.MappingLeases``)."""
 
@@ -145,22 +155,22 @@ class _View:
     stream_arn: str
     prefix: str
     changed: anyio.Event = field(default_factory=anyio.Event)
-    stored: dict[str, Stored] = field(default_factory=dict)  # held
-    lanes: dict[str, dict[int, Checkpoint]] = field(default_factory=dict)  # held, latest
+    leases: dict[str, _Lease] = field(default_factory=dict)  # held, by shard id
     finished: set[str] = field(default_factory=set)
     known: set[str] = field(default_factory=set)  # shard ids that have a lease
-    locks: dict[str, anyio.Lock] = field(default_factory=dict)
 
     def notify(self) -> None:
         self.changed.set()
 
     def forget(self, shard_id: str) -> None:
         """Drop what is kept of a lease this process no longer holds."""
-        self.stored.pop(shard_id, None)
-        self.lanes.pop(shard_id, None)
+        self.leases.pop(shard_id, None)
 
     def held(self) -> dict[str, Stored]:
-        return dict(self.stored)
+        return {
+            shard_id: (lease.factor, list(lease.lanes.values()), lease.start)
+            for shard_id, lease in self.leases.items()
+        }
 
     def done(self) -> set[str]:
         return set(self.finished)
@@ -229,11 +239,13 @@ class _View:
         shard_id = checkpoint.shard_id
         key = self.prefix + shard_id
         coordinator = self.coordinator
-        lock = self.locks.setdefault(shard_id, anyio.Lock())
-        async with lock:
-            if key not in coordinator.held:
+        lease = self.leases.get(shard_id)
+        if lease is None:
+            return False
+        async with lease.lock:
+            if key not in coordinator.held or self.leases.get(shard_id) is not lease:
                 return False
-            current = self.lanes.setdefault(shard_id, {})
+            current = lease.lanes
             current[checkpoint.lane] = checkpoint
             finished = len(current) >= lanes and all(cp.finished for cp in current.values())
             summary = (
@@ -508,28 +520,23 @@ class LeaseCoordinator:
 
     async def _renew_loop(self) -> None:
         """Renew every held lease each period, concurrently (one slow answer must not
-        make the others late)."""
+        make the others late); a lease whose renewal is still under way is skipped."""
         period = self.duration / 3
         limiter = anyio.CapacityLimiter(RENEW_CONCURRENCY)
-
-        async def renew(key: str) -> None:
-            async with limiter:
-                try:
-                    await self._renew(key)
-                except Exception:
-                    log.exception("renewing a lease failed", lease=key)
-
         async with anyio.create_task_group() as tg:
             while True:
                 for key in list(self.held):
                     if key not in self._renewing:
                         self._renewing.add(key)
-                        tg.start_soon(self._renew_once, renew, key)
+                        tg.start_soon(self._renew_guarded, key, limiter)
                 await anyio.sleep(period)
 
-    async def _renew_once(self, renew: Callable[[str], Awaitable[None]], key: str) -> None:
+    async def _renew_guarded(self, key: str, limiter: anyio.CapacityLimiter) -> None:
         try:
-            await renew(key)
+            async with limiter:
+                await self._renew(key)
+        except Exception:
+            log.exception("renewing a lease failed", lease=key)
         finally:
             self._renewing.discard(key)
 
@@ -661,10 +668,9 @@ class LeaseCoordinator:
             return
         fresh = answer.get("Attributes", item)
         shard_id = lease.key[len(view.prefix) :]
-        stored = _stored_lanes(fresh, shard_id)
+        factor, lanes, start = _stored_lanes(fresh, shard_id)
         self.held[lease.key] = _Held(lease.key, lease.counter + 1, sent)
-        view.stored[shard_id] = stored
-        view.lanes[shard_id] = {cp.lane: cp for cp in stored[1]}
+        view.leases[shard_id] = _Lease(factor, start, {cp.lane: cp for cp in lanes})
         log.info(
             "lease taken",
             lease=lease.key,

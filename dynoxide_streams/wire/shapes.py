@@ -382,15 +382,18 @@ def _constraint_check(
         values[0] = _constraint_check(shapes, shape["value"], memo)
         return check
     if kind == "string":
+        enum = shape.get("enum")
+        pattern = shape.get("pattern")
+        compiled = _pattern(pattern) if pattern else None
 
         def check(value: Any, path: Location, errors: list[str]) -> None:
-            if "enum" in shape and value not in shape["enum"]:
-                enum = ", ".join(shape["enum"])
-                errors.append(_where(value, path) + f"Member must satisfy enum value set: [{enum}]")
+            if enum is not None and value not in enum:
+                listed = ", ".join(enum)
+                errors.append(
+                    _where(value, path) + f"Member must satisfy enum value set: [{listed}]"
+                )
                 return
             _check_length(shape, len(value), value, path, errors)
-            pattern = shape.get("pattern")
-            compiled = _pattern(pattern) if pattern else None
             if compiled is not None and not compiled.fullmatch(value):
                 errors.append(
                     _where(value, path)
@@ -398,17 +401,16 @@ def _constraint_check(
                 )
 
     elif kind in ("integer", "long", "double"):
+        low, high = shape.get("min"), shape.get("max")
 
         def check(value: Any, path: Location, errors: list[str]) -> None:
-            if "min" in shape and value < shape["min"]:
+            if low is not None and value < low:
                 errors.append(
-                    _where(value, path)
-                    + f"Member must have value greater than or equal to {shape['min']}"
+                    _where(value, path) + f"Member must have value greater than or equal to {low}"
                 )
-            elif "max" in shape and value > shape["max"]:
+            elif high is not None and value > high:
                 errors.append(
-                    _where(value, path)
-                    + f"Member must have value less than or equal to {shape['max']}"
+                    _where(value, path) + f"Member must have value less than or equal to {high}"
                 )
 
     else:
