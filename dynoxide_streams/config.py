@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
@@ -24,6 +25,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 """Settings whose flag takes only these values (so do their twins and file keys)."""
 TRIGGER_SECTIONS = ("functions", "trigger")
+_TABLE_NAME = re.compile(r"[a-zA-Z0-9_.-]{3,255}")
 
 
 class ConfigError(Exception):
@@ -93,6 +95,11 @@ class Settings:
             raise ConfigError(f"port {settings.port} is out of range (0-65535)")
         if not settings.lease_duration > 0:
             raise ConfigError(f"lease_duration must be positive (got {settings.lease_duration})")
+        if settings.lease_table is not None and not _TABLE_NAME.fullmatch(settings.lease_table):
+            raise ConfigError(
+                "lease_table must be a DynamoDB table name: 3 to 255 of a-z A-Z 0-9 _ - . "
+                f"(got {settings.lease_table!r})"
+            )
         return settings
 
     def public(self) -> dict[str, Any]:

@@ -35,6 +35,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import RawClient, make_client
 from tests.polling import wait_until
 from tests.process import ServerProcess
@@ -366,27 +368,41 @@ def test_a_stopped_sidecar_releases_its_leases_per_lane_checkpoints(tmp_path: Pa
     assert duplicates <= 2 * 2, counts  # one batch per lane, at most
 
 
-def test_lease_duration_must_be_positive() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dynoxide_streams",
-            "sidecar",
-            "--upstream",
-            "http://127.0.0.1:9",
-            "--lease-table",
-            LEASES,
-            "--lease-duration",
-            "0",
-        ],
+def sidecar_refusing(*flags: str) -> subprocess.CompletedProcess[str]:
+    """A sidecar started with ``flags`` (and no reachable upstream), expected to refuse
+    them before doing anything."""
+    command = [sys.executable, "-m", "dynoxide_streams", "sidecar", "--upstream"]
+    return subprocess.run(
+        [*command, "http://127.0.0.1:9", *flags],
         capture_output=True,
         text=True,
         timeout=60,
         env={**SIDECAR_ENV, "PATH": "/usr/bin:/bin"},
     )
+
+
+def test_lease_duration_must_be_positive() -> None:
+    result = sidecar_refusing("--lease-table", LEASES, "--lease-duration", "0")
     assert result.returncode == 1
     assert result.stderr.strip() == "dynoxide-streams: lease_duration must be positive (got 0.0)"
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("name", ["ab", "x" * 256, "bad name", "leases/1"])
+def test_lease_table_must_be_a_dynamodb_table_name(name: str) -> None:
+    result = sidecar_refusing("--lease-table", name)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "dynoxide-streams: lease_table must be a DynamoDB table name: 3 to 255 of "
+        f"a-z A-Z 0-9 _ - . (got {name!r})"
+    )
+    assert result.stdout == ""
+
+
+def test_lease_duration_must_be_a_number() -> None:
+    result = sidecar_refusing("--lease-table", LEASES, "--lease-duration", "soon")
+    assert result.returncode == 2  # argparse's usage error
+    assert "--lease-duration: invalid float value: 'soon'" in result.stderr
     assert result.stdout == ""
 
 
