@@ -102,6 +102,47 @@ class ServiceUnavailable(DynamoDBError):
     status = 503
 
 
+MAX_LISTED_VALIDATION_ERRORS = 10
+"""How many constraint violations AWS lists in one message (the count names them all)."""
+
+
+def java_repr(value: Any) -> str:
+    """A request value as AWS's Java service prints it inside a constraint message."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list):
+        return "[" + ", ".join(java_repr(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={java_repr(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def constraint_violation(value: Any, where: str, rule: str) -> str:
+    """One violation as AWS words it: ``Value 'x' at 'path' failed to satisfy constraint: rule``.
+
+    A missing (``None``) value is shown as ``Value null``.
+    """
+    shown = "null" if value is None else f"'{java_repr(value)}'"
+    return f"Value {shown} at '{where}' failed to satisfy constraint: {rule}"
+
+
+def validation_error(
+    messages: list[str], error: type[DynamoDBError] = ValidationException
+) -> DynamoDBError:
+    """The one ``N validation error(s) detected: ...`` error for a list of violations.
+
+    The count covers every violation; at most ``MAX_LISTED_VALIDATION_ERRORS`` are
+    listed, joined by ``"; "``. ``error`` picks the class (the Lambda API has its own
+    ValidationException). ``messages`` must not be empty.
+    """
+    count = len(messages)
+    noun = "error" if count == 1 else "errors"
+    shown = "; ".join(messages[:MAX_LISTED_VALIDATION_ERRORS])
+    return error(f"{count} validation {noun} detected: {shown}")
+
+
 def table_not_found(name: str) -> ResourceNotFoundException:
     """The error AWS gives for table-level operations on a missing table."""
     return ResourceNotFoundException(f"Requested resource not found: Table: {name} not found")
