@@ -22,11 +22,11 @@ from anyio.abc import TaskStatus
 
 from dynoxide_streams.clock import Clock, SystemClock, VirtualClock
 from dynoxide_streams.config import ConfigError, Settings, load_config_file
+from dynoxide_streams.engine.change_log import StreamLog
 from dynoxide_streams.engine.changes import ChangeSource, LocalChangeSource
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.maintenance import run_maintenance
 from dynoxide_streams.engine.store import Store
-from dynoxide_streams.engine.streams import StreamLog
 from dynoxide_streams.engine.trigger_store import TriggerStore
 from dynoxide_streams.engine.writer import Writer
 from dynoxide_streams.errors import DynamoDBError, ServiceUnavailable

@@ -9,8 +9,8 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from dynoxide_streams.engine.change_log import StreamInfo
 from dynoxide_streams.engine.context import EngineContext
-from dynoxide_streams.engine.streams import StreamInfo
 from dynoxide_streams.engine.writer import SchemaChange
 from dynoxide_streams.errors import ResourceNotFoundException, ValidationException
 

@@ -1,4 +1,7 @@
-"""The change source: how readers (push, triggers) see the change log.
+"""Committed changes, and the change source: how readers (push, triggers) see the log.
+
+:class:`Change` is one committed change of one item, as the Writer hands it to the
+change log and its post-commit listeners.
 
 Readers use only the :class:`ChangeSource` protocol — never the Writer or the tables
 — so a different source (an upstream DynamoDB Streams endpoint, in sidecar mode)
@@ -9,13 +12,30 @@ numbers as the wire shows them; a reader only compares positions of one stream.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
-from dynoxide_streams.engine.context import EngineContext
-from dynoxide_streams.engine.streams import StreamInfo
 from dynoxide_streams.shards import ids
+
+if TYPE_CHECKING:
+    from dynoxide_streams.engine.change_log import StreamInfo
+    from dynoxide_streams.engine.context import EngineContext
+    from dynoxide_streams.engine.tables import StorageKey, TableInfo
+    from dynoxide_streams.engine.values import Item
+
+
+@dataclass(frozen=True)
+class Change:
+    """A committed change of one item (old None = created, new None = deleted)."""
+
+    table: TableInfo
+    key: StorageKey
+    old: Item | None
+    new: Item | None
+    service: bool = False  # made by the service itself (TTL), not by a user
+    old_size: int = 0
+    new_size: int = 0
 
 
 @dataclass(frozen=True)

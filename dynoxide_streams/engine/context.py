@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import anyio
 
 from dynoxide_streams.clock import Clock
+from dynoxide_streams.engine.change_log import StreamLog
 from dynoxide_streams.engine.store import Store
-from dynoxide_streams.engine.streams import StreamLog
 from dynoxide_streams.engine.tables import TableInfo, resolve_table_name
 from dynoxide_streams.engine.tokens import TokenCache
 from dynoxide_streams.engine.writer import Writer

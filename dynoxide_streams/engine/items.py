@@ -3,7 +3,7 @@
 Each write is first turned into a :class:`WritePlan` — the table, the storage key and
 a ``decide`` function (condition, update, index and size rules) — by ``plan_put``,
 ``plan_delete``, ``plan_update`` or ``plan_check``. The single-item operations submit
-one plan; BatchWriteItem and TransactWriteItems (``engine/batches.py``,
+one plan; BatchWriteItem and TransactWriteItems (``engine/batch_ops.py``,
 ``engine/transactions.py``) submit many in one batch. The Writer runs ``decide``
 against the item's current state inside the group transaction. GetItem reads the
 committed row directly.

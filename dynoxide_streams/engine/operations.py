@@ -10,11 +10,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from dynoxide_streams.engine import (
-    batches,
+    batch_ops,
     ddl,
     items,
     reads,
-    stream_ops,
+    streams_api,
     transactions,
     ttl_ops,
 )
@@ -34,8 +34,8 @@ OPERATIONS: dict[str, Operation] = {
     "UpdateItem": items.update_item,
     "Query": reads.query,
     "Scan": reads.scan,
-    "BatchGetItem": batches.batch_get_item,
-    "BatchWriteItem": batches.batch_write_item,
+    "BatchGetItem": batch_ops.batch_get_item,
+    "BatchWriteItem": batch_ops.batch_write_item,
     "TransactWriteItems": transactions.transact_write_items,
     "TransactGetItems": transactions.transact_get_items,
     "TagResource": ddl.tag_resource,
@@ -50,8 +50,8 @@ OPERATIONS: dict[str, Operation] = {
 }
 
 STREAM_OPERATIONS: dict[str, Operation] = {
-    "ListStreams": stream_ops.list_streams,
-    "DescribeStream": stream_ops.describe_stream,
-    "GetShardIterator": stream_ops.get_shard_iterator,
-    "GetRecords": stream_ops.get_records,
+    "ListStreams": streams_api.list_streams,
+    "DescribeStream": streams_api.describe_stream,
+    "GetShardIterator": streams_api.get_shard_iterator,
+    "GetRecords": streams_api.get_records,
 }

@@ -26,7 +26,7 @@ from dynoxide_streams.engine.values import (
 from dynoxide_streams.errors import ValidationException
 
 if TYPE_CHECKING:
-    from dynoxide_streams.engine.streams import StreamInfo
+    from dynoxide_streams.engine.change_log import StreamInfo
 
 StorageKey = tuple[int, bytes, bytes]
 """(h, pk, sk): the primary key of an item inside its table's rows."""

@@ -32,6 +32,7 @@ import structlog
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from dynoxide_streams.engine.changes import Change
 from dynoxide_streams.engine.store import Store
 from dynoxide_streams.engine.tables import IndexInfo, StorageKey, TableInfo
 from dynoxide_streams.engine.values import Item, item_size, items_equal
@@ -74,19 +75,6 @@ class ItemWrite:
     old: Item | None = None
     new: Item | None = None
     service: bool = False
-    old_size: int = 0
-    new_size: int = 0
-
-
-@dataclass(frozen=True)
-class Change:
-    """A committed change of one item (old None = created, new None = deleted)."""
-
-    table: TableInfo
-    key: StorageKey
-    old: Item | None
-    new: Item | None
-    service: bool = False  # made by the service itself (TTL), not by a user
     old_size: int = 0
     new_size: int = 0
 

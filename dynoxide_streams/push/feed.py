@@ -56,7 +56,9 @@ async def prepare(source: ChangeSource, subscription: Subscribe) -> tuple[str, s
     return arn, subscription.start
 
 
-async def run_feed(source: ChangeSource, sid: str, arn: str, position: str, send: Send) -> None:
+async def run_feed(
+    source: ChangeSource, subscription_id: str, arn: str, position: str, send: Send
+) -> None:
     """Deliver records after ``position`` until the stream ends (or it is cancelled)."""
     mark = source.high_water
     shard_id = await source.shard_for(arn, position)
@@ -65,29 +67,43 @@ async def run_feed(source: ChangeSource, sid: str, arn: str, position: str, send
         if result is None:  # the shard was trimmed away or the stream deleted
             result_stream = await source.stream(arn)
             if result_stream is None:
-                await send(frame("table_deleted", sid, arn))
+                await send(frame("table_deleted", subscription_id, arn))
                 return
-            await send(frame("trimmed", sid, arn, message="records before this point were trimmed"))
+            await send(
+                frame(
+                    "trimmed",
+                    subscription_id,
+                    arn,
+                    message="records before this point were trimmed",
+                )
+            )
             shard_id = await source.shard_for(arn, position)
             continue
         if result.trimmed:
-            await send(frame("trimmed", sid, arn, message="records before this point were trimmed"))
+            await send(
+                frame(
+                    "trimmed",
+                    subscription_id,
+                    arn,
+                    message="records before this point were trimmed",
+                )
+            )
         for record in result.records:
-            await send(record_frame(sid, arn, shard_id, record))
+            await send(record_frame(subscription_id, arn, shard_id, record))
         position = result.position
         if result.shard_closed:
-            await send(frame("shard_end", sid, arn, shardId=shard_id))
+            await send(frame("shard_end", subscription_id, arn, shardId=shard_id))
             child = await source.child_of(arn, shard_id)
             if child is None:  # a closed shard without a child: the stream has ended
                 current = await source.stream(arn)
                 if current is None or not current.table_exists:
-                    await send(frame("table_deleted", sid, arn))
+                    await send(frame("table_deleted", subscription_id, arn))
                 else:
-                    await send(frame("stream_disabled", sid, arn))
+                    await send(frame("stream_disabled", subscription_id, arn))
                 return
             shard_id = child
             continue
         if result.records:
             continue
         mark = await source.wait_for_records(mark, IDLE_RECHECK_SECONDS)
-    await send(frame("table_deleted", sid, arn))
+    await send(frame("table_deleted", subscription_id, arn))

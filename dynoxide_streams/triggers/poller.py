@@ -4,7 +4,7 @@ Each shard is read by ``ParallelizationFactor`` lanes; a record belongs to the l
 chosen by a hash of its ``Keys``, so records of one item stay in order while up to N
 batches of the shard run at once. A lane collects a batch (BatchSize records,
 MaximumBatchingWindowInSeconds, 6 MB, one tumbling window), invokes the function,
-lets :func:`~dynoxide_streams.triggers.batches.judge` decide, stores its checkpoint
+lets :func:`~dynoxide_streams.triggers.retry_rules.judge` decide, stores its checkpoint
 and goes on. Nothing is buffered beyond the batch in hand: a slow function costs a
 checkpoint, not memory. Idle lanes sleep until the Writer's next commit.
 """
@@ -29,12 +29,12 @@ from dynoxide_streams.engine.changes import ChangeSource
 from dynoxide_streams.engine.trigger_store import Checkpoint, TriggerStore
 from dynoxide_streams.http_client import http_post
 from dynoxide_streams.triggers import events
-from dynoxide_streams.triggers.batches import RECORD_AGE_EXCEEDED as AGE_EXCEEDED
-from dynoxide_streams.triggers.batches import Batch, Rules, Verdict, judge, too_old
 from dynoxide_streams.triggers.filters import CompiledFilters
 from dynoxide_streams.triggers.functions import InvokeResult
 from dynoxide_streams.triggers.leases import MappingLeases, ShardLeases
 from dynoxide_streams.triggers.mappings import Mapping, parse_function_name
+from dynoxide_streams.triggers.retry_rules import RECORD_AGE_EXCEEDED as AGE_EXCEEDED
+from dynoxide_streams.triggers.retry_rules import Batch, Rules, Verdict, judge, too_old
 
 log = structlog.get_logger("dynoxide_streams.triggers")
 

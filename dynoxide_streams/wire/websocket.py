@@ -108,20 +108,22 @@ class PushEndpoint:
 
         feeds: dict[str, anyio.CancelScope] = {}
 
-        async def feed(sid: str, arn: str, position: str, scope_: anyio.CancelScope) -> None:
+        async def feed(
+            subscription_id: str, arn: str, position: str, scope_: anyio.CancelScope
+        ) -> None:
             nonlocal stalled
             self.subscriptions += 1
             with scope_:
                 try:
-                    await run_feed(self.source, sid, arn, position, send_frame)
+                    await run_feed(self.source, subscription_id, arn, position, send_frame)
                 except TimeoutError:
                     stalled = True
-                    log.info("push client stalled; closing", subscription=sid)
+                    log.info("push client stalled; closing", subscription=subscription_id)
                     tg.cancel_scope.cancel()
                 finally:
                     self.subscriptions -= 1
-                    if feeds.get(sid) is scope_:  # a re-subscription may own the id now
-                        del feeds[sid]
+                    if feeds.get(subscription_id) is scope_:  # a re-subscription may own the id now
+                        del feeds[subscription_id]
 
         try:
             async with anyio.create_task_group() as tg:

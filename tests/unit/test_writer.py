@@ -10,10 +10,11 @@ from typing import Any
 import anyio
 import pytest
 
+from dynoxide_streams.engine.changes import Change
 from dynoxide_streams.engine.store import Store
 from dynoxide_streams.engine.tables import TableInfo
 from dynoxide_streams.engine.values import Item, item_size
-from dynoxide_streams.engine.writer import Change, ItemBatch, ItemWrite, Outcome, Writer
+from dynoxide_streams.engine.writer import ItemBatch, ItemWrite, Outcome, Writer
 from dynoxide_streams.errors import ConditionalCheckFailedException, ServiceUnavailable
 
 SPEC: dict[str, Any] = {

@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
+from dynoxide_streams.engine.change_log import ShardInfo, StreamInfo
 from dynoxide_streams.engine.context import EngineContext
-from dynoxide_streams.engine.streams import ShardInfo, StreamInfo
 from dynoxide_streams.engine.tables import resolve_table_name
 from dynoxide_streams.errors import (
     ExpiredIteratorException,

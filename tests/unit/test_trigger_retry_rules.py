@@ -1,4 +1,4 @@
-"""Lambda's retry rules for a stream batch (dynoxide_streams/triggers/batches): what
+"""Lambda's retry rules for a stream batch (dynoxide_streams/triggers/retry_rules): what
 judge() decides after each invocation, first_failure() on ReportBatchItemFailures
 responses, too_old() on MaximumRecordAgeInSeconds, and a simulated lane driven by
 judge() alone (hypothesis) that must terminate, deliver, discard and checkpoint right."""
@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dynoxide_streams.triggers.batches import (
+from dynoxide_streams.triggers.functions import InvokeResult
+from dynoxide_streams.triggers.retry_rules import (
     ALL_FAILED,
     RECORD_AGE_EXCEEDED,
     RETRIES_EXHAUSTED,
@@ -22,7 +23,6 @@ from dynoxide_streams.triggers.batches import (
     judge,
     too_old,
 )
-from dynoxide_streams.triggers.functions import InvokeResult
 
 NOW = 1_700_000_000.0
 BASE_SEQ = 100_000_000_000_000_000_000  # 21 digits, like DynamoDB's sequence numbers

@@ -25,8 +25,8 @@ from functools import cached_property, partial
 import orjson
 
 from dynoxide_streams.clock import Clock
+from dynoxide_streams.engine.changes import Change
 from dynoxide_streams.engine.tables import TableInfo
-from dynoxide_streams.engine.writer import Change
 from dynoxide_streams.shards import ids
 from dynoxide_streams.shards.records import build_record, should_rotate
 
