@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 from dynoxide_streams.engine.tables import resolve_table_name
-from dynoxide_streams.errors import ValidationException
+from dynoxide_streams.errors import ValidationException, constraint_violation, validation_error
 
 MAX_CAPACITY_UNITS = 1_000_000_000_000
 MAX_LOCAL_INDEXES = 5
@@ -23,26 +23,19 @@ _INVALID = "One or more parameter values were invalid: "
 
 def _null_members(params: dict[str, Any], members: tuple[tuple[str, str], ...]) -> None:
     missing = [
-        f"Value null at '{path}' failed to satisfy constraint: Member must not be null"
+        constraint_violation(None, path, "Member must not be null")
         for path, member in members
         if params.get(member) is None
     ]
     if missing:
-        noun = "error" if len(missing) == 1 else "errors"
-        raise ValidationException(
-            f"{len(missing)} validation {noun} detected: " + "; ".join(missing)
-        )
+        raise validation_error(missing)
 
 
 def check_key_schema(key_schema: list[dict[str, str]], defined: dict[str, str]) -> None:
     """AWS's rules for one key schema (table or index)."""
     if len(key_schema) > 2:
-        raise ValidationException(
-            "1 validation error detected: Value '"
-            + str(key_schema)
-            + "' at 'keySchema' failed to satisfy constraint: Member must have length less "
-            "than or equal to 2"
-        )
+        rule = "Member must have length less than or equal to 2"
+        raise validation_error([constraint_violation(str(key_schema), "keySchema", rule)])
     if any(element["AttributeName"] not in defined for element in key_schema):
         raise ValidationException("Invalid KeySchema: Some index key attribute have no definition")
     if key_schema[0]["KeyType"] != "HASH":
@@ -73,10 +66,8 @@ def _projection(index: dict[str, Any]) -> dict[str, Any]:
     projection = index.get("Projection")
     name = index["IndexName"]
     if projection is None:
-        raise ValidationException(
-            f"1 validation error detected: Value null at 'projection' failed to satisfy constraint: "
-            f"Member must not be null (index {name})"
-        )
+        rule = f"Member must not be null (index {name})"
+        raise validation_error([constraint_violation(None, "projection", rule)])
     kind = projection.get("ProjectionType")
     non_key = projection.get("NonKeyAttributes")
     if kind is None:

@@ -16,10 +16,13 @@ from dynoxide_streams.engine.change_log import ShardInfo, StreamInfo
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.tables import resolve_table_name
 from dynoxide_streams.errors import (
+    DynamoDBError,
     ExpiredIteratorException,
     ResourceNotFoundException,
     TrimmedDataAccessException,
     ValidationException,
+    constraint_violation,
+    validation_error,
 )
 from dynoxide_streams.shards import ids
 from dynoxide_streams.shards.iterators import (
@@ -58,11 +61,14 @@ def _limit(params: dict[str, Any]) -> int:
     if limit is None:
         return 100
     if limit > 100:
-        raise ValidationException(
-            f"1 validation error detected: Value '{limit}' at 'limit' failed to satisfy "
-            "constraint: Member must have value less than or equal to 100"
-        )
+        raise _limit_too_large(limit, 100)
     return int(limit)
+
+
+def _limit_too_large(limit: Any, maximum: int) -> DynamoDBError:
+    """The error for a ``Limit`` above the operation's maximum."""
+    rule = f"Member must have value less than or equal to {maximum}"
+    return validation_error([constraint_violation(limit, "limit", rule)])
 
 
 async def list_streams(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -169,10 +175,7 @@ async def get_shard_iterator(ctx: EngineContext, params: dict[str, Any]) -> dict
 async def get_records(ctx: EngineContext, params: dict[str, Any]) -> bytes:
     limit = params.get("Limit")
     if limit is not None and limit > MAX_RECORDS:
-        raise ValidationException(
-            f"1 validation error detected: Value '{limit}' at 'limit' failed to satisfy "
-            f"constraint: Member must have value less than or equal to {MAX_RECORDS}"
-        )
+        raise _limit_too_large(limit, MAX_RECORDS)
     now = ctx.clock.now()
     try:
         iterator = decode_iterator(params["ShardIterator"], ctx.streams.secret, now)

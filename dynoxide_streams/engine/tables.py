@@ -23,7 +23,7 @@ from dynoxide_streams.engine.values import (
     key_value_bytes,
     value_type,
 )
-from dynoxide_streams.errors import ValidationException
+from dynoxide_streams.errors import ValidationException, constraint_violation, validation_error
 
 if TYPE_CHECKING:
     from dynoxide_streams.engine.change_log import StreamInfo
@@ -50,9 +50,12 @@ def resolve_table_name(name: str, member: str = "tableName") -> str:
             "TableName must be at least 3 characters long and at most 255 characters long"
         )
     if not _NAME_PATTERN.fullmatch(name):
-        raise ValidationException(
-            f"1 validation error detected: Value '{name}' at '{member}' failed to satisfy "
-            "constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
+        raise validation_error(
+            [
+                constraint_violation(
+                    name, member, "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
+                )
+            ]
         )
     return name
 

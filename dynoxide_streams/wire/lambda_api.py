@@ -21,6 +21,8 @@ from dynoxide_streams.errors import (
     InvalidRequestContentException,
     LambdaValidationException,
     ServiceException,
+    constraint_violation,
+    validation_error,
 )
 from dynoxide_streams.metrics import Metrics
 from dynoxide_streams.triggers.runner import TriggerRunner
@@ -103,9 +105,13 @@ class LambdaApi:
                 bound = (
                     "greater than or equal to 1" if max_items < 1 else "less than or equal to 10000"
                 )
-                raise LambdaValidationException(
-                    f"1 validation error detected: Value '{max_items}' at 'maxItems' failed to "
-                    f"satisfy constraint: Member must have value {bound}"
+                raise validation_error(
+                    [
+                        constraint_violation(
+                            max_items, "maxItems", f"Member must have value {bound}"
+                        )
+                    ],
+                    LambdaValidationException,
                 )
         return self.runner.list_mappings(
             event_source_arn=one("EventSourceArn"),

@@ -78,7 +78,12 @@ from dynoxide_streams.engine.values import (
     validate_value,
     value_type,
 )
-from dynoxide_streams.errors import SerializationException, ValidationException
+from dynoxide_streams.errors import (
+    SerializationException,
+    ValidationException,
+    constraint_violation,
+    validation_error,
+)
 
 INVALID = "One or more parameter values were invalid: "
 
@@ -153,30 +158,9 @@ _KEY_OPERATORS = {
 _SET_TYPES = frozenset({"SS", "NS", "BS"})
 _ADD_TYPES = frozenset({"N", "SS", "NS", "BS", "L"})
 _EMPTY_LIST: AttributeValue = {"L": []}
-_MAX_CONSTRAINT_ERRORS = 10
 
 
 # ------------------------------------------------------------ request shape
-
-
-def _java_repr(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "[" + ", ".join(_java_repr(v) for v in value) + "]"
-    return str(value)
-
-
-def _constraint(value: Any, where: str, message: str) -> str:
-    shown = "null" if value is None else f"'{_java_repr(value)}'"
-    return f"Value {shown} at '{where}' failed to satisfy constraint: {message}"
-
-
-def _constraint_errors(errors: list[str]) -> ValidationException:
-    count = len(errors)
-    noun = "error" if count == 1 else "errors"
-    shown = "; ".join(errors[:_MAX_CONSTRAINT_ERRORS])
-    return ValidationException(f"{count} validation {noun} detected: {shown}")
 
 
 def _wrong_type(value: Any, expected: str) -> SerializationException:
@@ -232,13 +216,13 @@ def _camel(name: str) -> str:
 def _check_operator(operator: Any, where: str) -> str:
     """The ComparisonOperator of one condition, or the request-shape error."""
     if operator is None:
-        raise _constraint_errors([_constraint(None, where, "Member must not be null")])
+        raise validation_error([constraint_violation(None, where, "Member must not be null")])
     if not isinstance(operator, str):
         raise _wrong_type(operator, "String")
     if operator not in _ARGUMENT_COUNTS:
         enum = ", ".join(COMPARISON_OPERATORS)
-        raise _constraint_errors(
-            [_constraint(operator, where, f"Member must satisfy enum value set: [{enum}]")]
+        raise validation_error(
+            [constraint_violation(operator, where, f"Member must satisfy enum value set: [{enum}]")]
         )
     return operator
 
@@ -259,9 +243,9 @@ def check_conditional_operator(
         return
     if conditional_operator not in CONDITIONAL_OPERATORS:
         enum = ", ".join(CONDITIONAL_OPERATORS)
-        raise _constraint_errors(
+        raise validation_error(
             [
-                _constraint(
+                constraint_violation(
                     conditional_operator,
                     "conditionalOperator",
                     f"Member must satisfy enum value set: [{enum}]",
@@ -457,9 +441,9 @@ def attributes_to_get_paths(names: list[str]) -> list[Path]:
     if not isinstance(names, list):
         raise _wrong_type(names, "List")
     if not names:
-        raise _constraint_errors(
+        raise validation_error(
             [
-                _constraint(
+                constraint_violation(
                     names, "attributesToGet", "Member must have length greater than or equal to 1"
                 )
             ]
@@ -495,14 +479,14 @@ def attribute_updates_plan(updates: dict[str, Any], key_names: tuple[str, ...]) 
         if action not in ATTRIBUTE_ACTIONS:
             enum = ", ".join(ATTRIBUTE_ACTIONS)
             errors.append(
-                _constraint(
+                constraint_violation(
                     action,
                     f"attributeUpdates.{name}.member.action",
                     f"Member must satisfy enum value set: [{enum}]",
                 )
             )
     if errors:
-        raise _constraint_errors(errors)
+        raise validation_error(errors)
     actions = [_update_action(name, _members(entry)) for name, entry in entries.items()]
     for key in key_names:
         if key in entries:
