@@ -98,8 +98,24 @@ class InternalServerError(DynamoDBError):
 
 
 class ServiceUnavailable(DynamoDBError):
+    """The server is shutting down and takes no more writes."""
+
     namespace = CORAL_SERVICE_NAMESPACE
     status = 503
+
+
+class ServiceUnavailableException(DynamoDBError):
+    """The server is at its connection limit (``--max-connections``)."""
+
+    namespace = CORAL_SERVICE_NAMESPACE
+    status = 503
+
+
+class AccessDeniedException(DynamoDBError):
+    """The request's Host is not one this server serves (DNS-rebinding protection)."""
+
+    namespace = CORAL_SERVICE_NAMESPACE
+    status = 403
 
 
 MAX_LISTED_VALIDATION_ERRORS = 10

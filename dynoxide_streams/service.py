@@ -43,8 +43,8 @@ from dynoxide_streams.triggers.functions import FunctionRegistry
 from dynoxide_streams.triggers.runner import TriggerRunner, check_declaration
 from dynoxide_streams.ttl.sweeper import run_sweeper
 from dynoxide_streams.wire import App
-from dynoxide_streams.wire.admin import is_loopback
 from dynoxide_streams.wire.limits import install_limit_answer
+from dynoxide_streams.wire.origins import is_loopback
 
 log = structlog.get_logger("dynoxide_streams")
 

@@ -1,10 +1,10 @@
 """The admin API under ``/_admin/`` (JSON in, JSON out).
 
-``GET /_admin/health`` is open to everyone and reveals nothing. Everything else needs
-``Authorization: Bearer <token>`` when a token is configured; with no token it is
-served only when the server listens on a loopback address.
+``GET /_admin/health`` is open to everyone and reveals nothing. Everything else is
+served only to callers ``wire/origins.py`` admits (the bearer token, or a loopback
+bind when no token is configured).
 
-Routes: ``GET|POST /_admin/clock`` (``{"advance_seconds": N}`` or
+Routes: ``GET /_admin/metrics`` (Prometheus text), ``GET|POST /_admin/clock`` (``{"advance_seconds": N}`` or
 ``{"set_epoch_seconds": T}``, virtual clock only), ``POST /_admin/streams/rotate``
 (``{"table": NAME}`` or ``{"stream_arn": ARN}``), ``POST /_admin/ttl/sweep`` (expire
 what is due now; answers ``{"expired": N}``) and ``GET /_admin/triggers/dead-letters``
@@ -15,8 +15,6 @@ sent to the OnFailure destination).
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -26,48 +24,37 @@ import orjson
 from dynoxide_streams.engine.admin_ops import rotate_shards
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.errors import DynamoDBError, ValidationException
+from dynoxide_streams.metrics import CONTENT_TYPE as METRICS_TYPE
 from dynoxide_streams.triggers.runner import TriggerRunner
 from dynoxide_streams.ttl.sweeper import sweep
+from dynoxide_streams.wire.asgi import JSON
+from dynoxide_streams.wire.errors import render_admin_error
+from dynoxide_streams.wire.origins import AccessPolicy
 
 
 class AdminError(Exception):
+    """An admin API error: its HTTP status, name and message."""
+
     def __init__(self, status: int, name: str, message: str) -> None:
         super().__init__(message)
         self.status, self.name, self.message = status, name, message
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 class Admin:
-    """Routes admin requests; ``handle`` returns (status, JSON body)."""
+    """Routes admin requests; ``handle`` returns (status, body, content type)."""
 
     def __init__(
         self,
         ctx: EngineContext,
         *,
-        bind_host: str,
-        token: str | None,
+        access: AccessPolicy,
         triggers: TriggerRunner | None = None,
         sweep: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self.ctx = ctx
         self._sweep = sweep  # sidecar mode: sweep the upstream instead
         self.triggers = triggers
-        self.token = token
-        self.loopback = is_loopback(bind_host)
-
-    def authorized(self, headers: dict[bytes, bytes]) -> bool:
-        if self.token is None:
-            return self.loopback
-        given = headers.get(b"authorization", b"").decode("latin-1")
-        return hmac.compare_digest(given, f"Bearer {self.token}")
+        self.access = access
 
     async def handle(
         self,
@@ -76,22 +63,22 @@ class Admin:
         headers: dict[bytes, bytes],
         body: bytes,
         query: bytes = b"",
-    ) -> tuple[int, bytes]:
-        """(status, JSON body) of an admin request (metrics: see :meth:`metrics`)."""
+    ) -> tuple[int, bytes, bytes]:
+        """(status, body, content type) of an admin request: JSON, or the metrics text."""
         try:
             if path == "/_admin/health" and method == "GET":
-                return 200, b'{"status":"ok"}'
-            if not self.authorized(headers):
+                return 200, b'{"status":"ok"}', JSON
+            if not self.access.admin_allowed(headers.get(b"authorization")):
                 raise AdminError(403, "Forbidden", "admin access needs a bearer token")
+            if path == "/_admin/metrics" and method == "GET":
+                return 200, self.ctx.metrics.render(), METRICS_TYPE
             payload = self._json(body) if method == "POST" else {}
             if path == "/_admin/triggers/dead-letters" and method == "GET":
-                return 200, orjson.dumps(self._dead_letters(query))
+                return 200, orjson.dumps(self._dead_letters(query)), JSON
             result = await self._route(method, path, payload)
-            return 200, orjson.dumps(result)
-        except AdminError as exc:
-            return exc.status, orjson.dumps({"error": exc.name, "message": exc.message})
-        except DynamoDBError as exc:
-            return exc.status, orjson.dumps({"error": exc.name, "message": exc.message})
+            return 200, orjson.dumps(result), JSON
+        except (AdminError, DynamoDBError) as exc:
+            return *render_admin_error(exc.status, exc.name, exc.message), JSON
 
     @staticmethod
     def _json(body: bytes) -> dict[str, Any]:

@@ -13,8 +13,7 @@ from __future__ import annotations
 import itertools
 import os
 import zlib
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import anyio
 import orjson
@@ -24,6 +23,7 @@ from dynoxide_streams.engine.changes import ChangeSource, LocalChangeSource
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.operations import OPERATIONS, STREAM_OPERATIONS
 from dynoxide_streams.errors import (
+    AccessDeniedException,
     DynamoDBError,
     InternalServerError,
     RequestEntityTooLarge,
@@ -31,13 +31,19 @@ from dynoxide_streams.errors import (
     ServiceException,
     UnknownOperationException,
 )
-from dynoxide_streams.metrics import CONTENT_TYPE as METRICS_TYPE
 from dynoxide_streams.triggers.runner import TriggerRunner
 from dynoxide_streams.wire.admin import Admin
-from dynoxide_streams.wire.errors import render_error
+from dynoxide_streams.wire.asgi import DYNAMODB_JSON, JSON, Receive, Scope, Send, send_response
+from dynoxide_streams.wire.errors import (
+    STATIC_NOT_FOUND,
+    UNKNOWN_ROUTE,
+    render_admin_error,
+    render_dynamodb_error,
+    render_lambda_error,
+)
 from dynoxide_streams.wire.lambda_api import PREFIX as LAMBDA_PREFIX
-from dynoxide_streams.wire.lambda_api import LambdaApi, render_lambda_error
-from dynoxide_streams.wire.limits import HostAllowlist, host_refused_body
+from dynoxide_streams.wire.lambda_api import LambdaApi
+from dynoxide_streams.wire.origins import AccessPolicy
 from dynoxide_streams.wire.shapes import validate_request
 from dynoxide_streams.wire.static import PREFIX as STATIC_PREFIX
 from dynoxide_streams.wire.static import lookup as static_lookup
@@ -45,11 +51,6 @@ from dynoxide_streams.wire.websocket import PATH as PUSH_PATH
 from dynoxide_streams.wire.websocket import PushEndpoint
 
 log = structlog.get_logger("dynoxide_streams.wire")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 DYNAMODB_PREFIX = "DynamoDB_20120810"
@@ -94,11 +95,16 @@ class App:
         sweep: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self.ctx = ctx
-        self.hosts = HostAllowlist(allowed_hosts)
+        self.access = AccessPolicy(
+            bind_host=bind_host,
+            token=token,
+            allowed_hosts=allowed_hosts,
+            allowed_origins=allowed_origins,
+        )
         self._health = f"healthy: dynamodb.{ctx.region}.amazonaws.com ".encode()
         self._request_ids = RequestIds()
         self.upstream = upstream  # sidecar mode: DynamoDB requests belong upstream
-        self.admin = Admin(ctx, bind_host=bind_host, token=token, triggers=triggers, sweep=sweep)
+        self.admin = Admin(ctx, access=self.access, triggers=triggers, sweep=sweep)
         self.lambda_api = None if triggers is None else LambdaApi(triggers, ctx.metrics)
         self._requests = ctx.metrics.requests
         self._known_targets = frozenset(
@@ -117,28 +123,19 @@ class App:
                 triggers.lag,
             )
         self.source = source if source is not None else LocalChangeSource(ctx)
-        self.push = PushEndpoint(
-            self.source,
-            token=token,
-            allowed_origins=allowed_origins,
-            stall_timeout=stall_timeout,
-        )
+        self.push = PushEndpoint(self.source, access=self.access, stall_timeout=stall_timeout)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
             host = next((v for k, v in scope["headers"] if k == b"host"), None)
-            if not self.hosts.allowed(host):
+            if not self.access.host_allowed(host):
                 log.warning("request refused: host not allowed", host=host, path=scope["path"])
                 if scope["type"] == "websocket":
                     await receive()
                     await send({"type": "websocket.close", "code": 1008})
                 else:
-                    await _send(
-                        send,
-                        403,
-                        host_refused_body(host),
-                        [(b"content-type", b"application/x-amz-json-1.0")],
-                    )
+                    status, body = render_dynamodb_error(_host_refused(host))
+                    await send_response(send, status, body, [(b"content-type", DYNAMODB_JSON)])
                 return
         if scope["type"] == "http":
             await self._http(scope, receive, send)
@@ -160,15 +157,15 @@ class App:
         elif method == "POST":
             await self._protocol(scope, receive, send)
         elif method in ("GET", "HEAD") and scope["path"] == "/":
-            await _send(send, 200, self._health, [(b"content-type", b"text/plain")])
+            await send_response(send, 200, self._health, [(b"content-type", b"text/plain")])
         elif method in ("GET", "HEAD") and scope["path"] == TABLES_PATH:
             await self._tables(send, head=method == "HEAD")
         elif method in ("GET", "HEAD") and scope["path"].startswith(STATIC_PREFIX):
             found = static_lookup(scope["path"])
             if found is None:
-                await _send(send, 404, b"not found\n", [(b"content-type", b"text/plain")])
+                await _send_fixed(send, STATIC_NOT_FOUND)
             else:
-                await _send(
+                await send_response(
                     send,
                     200,
                     found[0] if method == "GET" else b"",
@@ -179,9 +176,7 @@ class App:
                     ],
                 )
         else:
-            await _send(
-                send, 404, b"<UnknownOperationException/>\n", [(b"content-type", b"text/xml")]
-            )
+            await _send_fixed(send, UNKNOWN_ROUTE)
 
     async def _tables(self, send: Send, *, head: bool) -> None:
         """``GET /_streams/tables``: ``{"TableNames": [...]}``, the tables the push
@@ -193,37 +188,31 @@ class App:
         except Exception as exc:  # an upstream that is down, slow or refusing
             log.warning("table list unavailable", error=f"{type(exc).__name__}: {exc}")
         if names is None:
-            status = 503
-            body = b'{"error":"ServiceUnavailable","message":"the table list is unavailable"}'
+            status, body = render_admin_error(
+                503, "ServiceUnavailable", "the table list is unavailable"
+            )
         else:
             status, body = 200, orjson.dumps({"TableNames": names})
-        headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-cache")]
-        await _send(send, status, b"" if head else body, headers)
+        headers = [(b"content-type", JSON), (b"cache-control", b"no-cache")]
+        await send_response(send, status, b"" if head else body, headers)
 
     async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
+        content_type = JSON
         try:
             body = await _read_body(receive)
+            status, payload, content_type = await self.admin.handle(
+                scope["method"],
+                scope["path"],
+                dict(scope["headers"]),
+                body,
+                scope.get("query_string", b""),
+            )
         except RequestEntityTooLarge:
-            await _send(
-                send, 413, b'{"error":"TooLarge"}', [(b"content-type", b"application/json")]
-            )
-            return
-        headers = dict(scope["headers"])
-        if scope["path"] == "/_admin/metrics" and scope["method"] == "GET":
-            if self.admin.authorized(headers):
-                await _send(send, 200, self.ctx.metrics.render(), [(b"content-type", METRICS_TYPE)])
-            else:
-                body = b'{"error":"Forbidden","message":"admin access needs a bearer token"}'
-                await _send(send, 403, body, [(b"content-type", b"application/json")])
-            return
-        try:
-            status, payload = await self.admin.handle(
-                scope["method"], scope["path"], headers, body, scope.get("query_string", b"")
-            )
+            status, payload = render_admin_error(413, "TooLarge")
         except Exception:
             log.exception("admin request failed", path=scope["path"])
-            status, payload = 500, b'{"error":"InternalServerError"}'
-        await _send(send, status, payload, [(b"content-type", b"application/json")])
+            status, payload = render_admin_error(500, "InternalServerError")
+        await send_response(send, status, payload, [(b"content-type", content_type)])
 
     async def _lambda(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert self.lambda_api is not None
@@ -240,13 +229,13 @@ class App:
                 ServiceException("Internal server error")
             )
         if not any(name == b"content-type" for name, _ in headers):
-            headers.append((b"content-type", b"application/json"))
-        await _send(send, status, payload, headers)
+            headers.append((b"content-type", JSON))
+        await send_response(send, status, payload, headers)
 
     async def _protocol(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = self._request_ids.next()
         target = ""
-        content_type = b"application/x-amz-json-1.0"
+        content_type = DYNAMODB_JSON
         declared_length = -1
         for name, value in scope["headers"]:
             if name == b"x-amz-target":
@@ -263,17 +252,17 @@ class App:
             status, payload = await self._dispatch(target, body)
         except DynamoDBError as error:
             error_name = error.name
-            status, payload = render_error(error)
+            status, payload = render_dynamodb_error(error)
         except Exception:
             log.exception("internal error", target=target, request_id=rid)
             error_name = "InternalServerError"
-            status, payload = render_error(InternalServerError("Internal server error"))
+            status, payload = render_dynamodb_error(InternalServerError("Internal server error"))
         operation = target if target in self._known_targets else "unknown"
         self._requests.inc(operation=operation, error=error_name)
         log.debug("request", target=operation, status=status, error=error_name, request_id=rid)
-        if content_type not in (b"application/x-amz-json-1.0", b"application/json"):
-            content_type = b"application/x-amz-json-1.0"
-        await _send(
+        if content_type not in (DYNAMODB_JSON, JSON):
+            content_type = DYNAMODB_JSON
+        await send_response(
             send,
             status,
             payload,
@@ -329,10 +318,18 @@ async def _read_body(receive: Receive) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+async def _send_fixed(send: Send, response: tuple[int, bytes, bytes]) -> None:
+    """Send one of ``wire/errors.py``'s fixed (status, body, content type) answers."""
+    status, body, content_type = response
+    await send_response(send, status, body, [(b"content-type", content_type)])
+
+
+def _host_refused(host: bytes | None) -> AccessDeniedException:
+    shown = "" if host is None else host.decode("latin-1")
+    return AccessDeniedException(
+        f"Host {shown!r} is not allowed (DNS-rebinding protection); "
+        "start the server with --allowed-host NAME to serve it"
+    )
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -2,10 +2,8 @@
 
 Routes: ``POST|GET /2015-03-31/event-source-mappings`` (Create, List) and
 ``GET|PUT|DELETE /2015-03-31/event-source-mappings/{UUID}`` (Get, Update, Delete).
-Errors are rendered the way Lambda sends them: the error name in the
-``x-amzn-ErrorType`` header and a body ``{"Type": "User", "message": ...}`` (the
-message key's casing follows the error's model, e.g. ``Message`` for
-ResourceNotFoundException).
+Errors are rendered the way Lambda sends them, by ``wire/errors.py``'s
+:func:`~dynoxide_streams.wire.errors.render_lambda_error`.
 """
 
 from __future__ import annotations
@@ -20,29 +18,23 @@ from dynoxide_streams.errors import (
     DynamoDBError,
     InvalidRequestContentException,
     LambdaValidationException,
-    ServiceException,
     constraint_violation,
     validation_error,
 )
 from dynoxide_streams.metrics import Metrics
 from dynoxide_streams.triggers.runner import TriggerRunner
+from dynoxide_streams.wire.asgi import JSON, Headers
+from dynoxide_streams.wire.errors import render_lambda_error
 
 PREFIX = "/2015-03-31/"
 _MAPPINGS = "/2015-03-31/event-source-mappings"
 
-Response = tuple[int, bytes, list[tuple[bytes, bytes]]]
+Response = tuple[int, bytes, Headers]
 
 
 class UnknownRoute(DynamoDBError):
     name = "UnknownOperationException"
     status = 404
-
-
-def render_lambda_error(error: DynamoDBError) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-    """Status, body and headers of a Lambda REST-JSON error."""
-    kind = "Service" if error.status >= 500 else "User"
-    body = orjson.dumps({"Type": kind, error.message_key: error.message})
-    return error.status, body, [(b"x-amzn-errortype", error.name.encode())]
 
 
 class LambdaApi:
@@ -58,13 +50,13 @@ class LambdaApi:
         operation = _operation(method, path)
         try:
             status, payload = await self._route(operation, method, path, query, body)
-            headers: list[tuple[bytes, bytes]] = []
+            headers: Headers = []
         except DynamoDBError as error:
             error_name = error.name
             status, payload, headers = render_lambda_error(error)
         self.requests.inc(operation=operation, error=error_name)
         headers += [
-            (b"content-type", b"application/json"),
+            (b"content-type", JSON),
             (b"x-amzn-requestid", request_id.encode()),
         ]
         return status, payload, headers
@@ -139,20 +131,19 @@ def _operation(method: str, path: str) -> str:
 
 
 def _json(body: bytes) -> dict[str, Any]:
+    """The request body as a JSON object (an empty body is ``{}``)."""
     if not body.strip():
         return {}
+    problem = "expected a JSON object"
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise InvalidRequestContentException(
-            f"Could not parse request body into json: Could not parse payload into json: {exc}"
-        ) from None
-    if not isinstance(value, dict):
-        raise InvalidRequestContentException(
-            "Could not parse request body into json: Could not parse payload into json: "
-            "expected a JSON object"
-        )
-    return value
+        value, problem = None, str(exc)
+    if isinstance(value, dict):
+        return value
+    raise InvalidRequestContentException(
+        f"Could not parse request body into json: Could not parse payload into json: {problem}"
+    )
 
 
-__all__ = ["PREFIX", "LambdaApi", "ServiceException", "render_lambda_error"]
+__all__ = ["PREFIX", "LambdaApi"]

@@ -1,10 +1,7 @@
-"""The push websocket at ``/_streams/ws``: access checks and connection plumbing.
+"""The push websocket at ``/_streams/ws``: the handshake and connection plumbing.
 
-Before accepting, the Origin must be allowed (no Origin header: a non-browser client;
-same origin as the Host header; a loopback origin; or one given with
-``--allowed-origin``) and, when a token is configured, the request must carry it
-(``?token=`` — browsers cannot set headers on websockets — or a bearer header).
-Refused handshakes get HTTP 403.
+A handshake is accepted only when ``wire/origins.py`` allows its Origin and, when a
+token is configured, it carries the token; refused handshakes get HTTP 403.
 
 One connection may hold several subscriptions, each a feed task in the connection's
 task group. Sends are serialised; a send that cannot complete within
@@ -13,11 +10,6 @@ cursor for at most that long and never an unbounded buffer.
 """
 
 from __future__ import annotations
-
-import hmac
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import anyio.lowlevel
@@ -33,13 +25,10 @@ from dynoxide_streams.push.protocol import (
     frame,
     parse_message,
 )
-from dynoxide_streams.wire.admin import is_loopback
+from dynoxide_streams.wire.asgi import Receive, Scope, Send
+from dynoxide_streams.wire.origins import AccessPolicy
 
 log = structlog.get_logger("dynoxide_streams.push")
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-SendASGI = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 PATH = "/_streams/ws"
 CLOSE_STALLED = 4008
@@ -47,53 +36,25 @@ CLOSE_GOING_AWAY = 1001
 
 
 class PushEndpoint:
+    """The ASGI websocket handler of ``/_streams/ws``; ``access`` decides who may connect."""
+
     def __init__(
-        self,
-        source: ChangeSource,
-        *,
-        token: str | None,
-        allowed_origins: tuple[str, ...] = (),
-        stall_timeout: float = 30.0,
+        self, source: ChangeSource, *, access: AccessPolicy, stall_timeout: float = 30.0
     ) -> None:
         self.source = source
-        self.token = token
-        self.allowed_origins = frozenset(o.rstrip("/") for o in allowed_origins)
+        self.access = access
         self.subscriptions = 0  # live subscriptions over every connection
         self.stall_timeout = stall_timeout
 
-    # ------------------------------------------------------------------ access
-
-    def origin_allowed(self, headers: dict[bytes, bytes]) -> bool:
-        origin = headers.get(b"origin")
-        if origin is None:
-            return True
-        text = origin.decode("latin-1").rstrip("/")
-        if text in self.allowed_origins:
-            return True
-        parts = urlsplit(text)
-        if parts.hostname is not None and is_loopback(parts.hostname):
-            return True
-        host = headers.get(b"host", b"").decode("latin-1")
-        return parts.netloc == host and bool(host)
-
-    def token_ok(self, scope: Scope, headers: dict[bytes, bytes]) -> bool:
-        if self.token is None:
-            return True
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        given = query.get("token", [""])[0]
-        bearer = headers.get(b"authorization", b"").decode("latin-1")
-        return hmac.compare_digest(given.encode(), self.token.encode()) or hmac.compare_digest(
-            bearer.encode(), f"Bearer {self.token}".encode()
-        )
-
-    # -------------------------------------------------------------- connection
-
-    async def __call__(self, scope: Scope, receive: Receive, send: SendASGI) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
         headers = dict(scope["headers"])
-        if not self.origin_allowed(headers) or not self.token_ok(scope, headers):
+        origin, host = headers.get(b"origin"), headers.get(b"host")
+        if not self.access.origin_allowed(origin, host) or not self.access.push_allowed(
+            scope.get("query_string", b""), headers.get(b"authorization")
+        ):
             await send({"type": "websocket.close", "code": 1008})  # handshake → HTTP 403
             return
         await send({"type": "websocket.accept"})

@@ -1,0 +1,142 @@
+"""Who may call: the Host allowlist, Origin checks, bearer tokens and the CORS headers to send.
+
+Every "is this caller allowed" decision of the server is an :class:`AccessPolicy`
+method, a pure function of request header values; routes ask it and act on the answer.
+
+**Host (DNS rebinding).** A page on ``evil.example`` can make the browser resolve that
+name to 127.0.0.1 and call this server as a same-origin request. Such a request carries
+``Host: evil.example``. Requests are therefore served only when the Host is an IP
+literal, ``localhost`` (or ``*.localhost``), or a name given with ``--allowed-host``
+(``*`` turns the check off). A request without a Host header (HTTP/1.0 tools) is served.
+
+**Origin.** A browser request is allowed when its Origin is one given with
+``--allowed-origin``, a loopback origin, or the same origin as the Host header. A
+request without an Origin header is not from a browser page and is allowed.
+
+**Bearer token.** With ``--token``, the admin API needs ``Authorization: Bearer
+<token>``, and the push websocket takes that header or ``?token=<token>`` (browsers
+cannot set headers on websockets). Without a token the admin API is served only when
+the server listens on a loopback address, and the websocket is open.
+
+**CORS.** :meth:`AccessPolicy.cors_headers` gives the response headers that let an
+allowed Origin read a response.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from urllib.parse import parse_qs, urlsplit
+
+from dynoxide_streams.wire.asgi import Headers
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an IP literal, IPv6 with or without brackets) is
+    ``localhost`` or a loopback address."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _hostname(value: str) -> str | None:
+    """The host part of a Host header, lower-cased; None if malformed."""
+    value = value.strip().lower()
+    if not value:
+        return None
+    if value.startswith("["):  # [v6]:port
+        end = value.find("]")
+        return value[1:end] if end > 0 else None
+    host, _, port = value.rpartition(":") if value.count(":") == 1 else (value, "", "")
+    if port and not port.isdigit():
+        return None
+    return host.rstrip(".") or None
+
+
+class AccessPolicy:
+    """The server's answers to "may this caller be served?".
+
+    ``bind_host`` is the address the server listens on, ``token`` the ``--token``
+    (None: none), ``allowed_hosts`` the ``--allowed-host`` names and
+    ``allowed_origins`` the ``--allowed-origin`` origins.
+    """
+
+    def __init__(
+        self,
+        *,
+        bind_host: str = "127.0.0.1",
+        token: str | None = None,
+        allowed_hosts: tuple[str, ...] = (),
+        allowed_origins: tuple[str, ...] = (),
+    ) -> None:
+        self._any_host = "*" in allowed_hosts
+        self._host_names = frozenset(name.strip().lower().rstrip(".") for name in allowed_hosts)
+        self._origins = frozenset(origin.rstrip("/") for origin in allowed_origins)
+        self._token = None if token is None else token.encode()
+        self._bearer = None if token is None else f"Bearer {token}".encode()
+        self._loopback_bind = is_loopback(bind_host)
+
+    def host_allowed(self, host: bytes | None) -> bool:
+        """Whether a request with this ``Host`` header value (None: absent) is served."""
+        if self._any_host or host is None:
+            return True
+        name = _hostname(host.decode("latin-1"))
+        if name is None:
+            return False
+        if name == "localhost" or name.endswith(".localhost") or name in self._host_names:
+            return True
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return False
+        return True
+
+    def origin_allowed(self, origin: bytes | None, host: bytes | None) -> bool:
+        """Whether a request with these ``Origin`` and ``Host`` header values (None:
+        absent) comes from a page allowed to call; a malformed Origin is refused."""
+        if origin is None:
+            return True
+        text = origin.decode("latin-1").rstrip("/")
+        if text in self._origins:
+            return True
+        try:
+            parts = urlsplit(text)
+        except ValueError:
+            return False
+        if parts.hostname is not None and is_loopback(parts.hostname):
+            return True
+        host_text = "" if host is None else host.decode("latin-1")
+        return bool(host_text) and parts.netloc == host_text
+
+    def cors_headers(self, origin: bytes | None, host: bytes | None) -> Headers:
+        """The CORS headers of a response to a request with these ``Origin`` and
+        ``Host`` values: ``Access-Control-Allow-Origin`` naming an allowed Origin, with
+        ``Vary: Origin``; none when there is no Origin or it is not allowed."""
+        if origin is None or not self.origin_allowed(origin, host):
+            return []
+        return [(b"access-control-allow-origin", origin), (b"vary", b"Origin")]
+
+    def admin_allowed(self, authorization: bytes | None) -> bool:
+        """Whether an admin request with this ``Authorization`` value may be served."""
+        if self._bearer is None:
+            return self._loopback_bind
+        return _bearer_matches(authorization, self._bearer)
+
+    def push_allowed(self, query_string: bytes, authorization: bytes | None) -> bool:
+        """Whether a push websocket handshake with this query string and
+        ``Authorization`` value may be accepted (its Origin is checked apart)."""
+        if self._token is None or self._bearer is None:
+            return True
+        query = parse_qs(query_string.decode("latin-1"))
+        given = query.get("token", [""])[0].encode()
+        return hmac.compare_digest(given, self._token) or _bearer_matches(
+            authorization, self._bearer
+        )
+
+
+def _bearer_matches(authorization: bytes | None, expected: bytes) -> bool:
+    """Constant-time comparison of an ``Authorization`` value with ``Bearer <token>``."""
+    return hmac.compare_digest(b"" if authorization is None else authorization, expected)

@@ -1,0 +1,172 @@
+"""Who may call (dynoxide_streams/wire/origins.py), pure: the Host allowlist against DNS
+rebinding, the Origin rule of browser callers, the bearer-token checks of the admin API
+and the push websocket, and the CORS headers granted to an allowed Origin."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dynoxide_streams.wire.origins import AccessPolicy, is_loopback
+
+OPEN = AccessPolicy()
+TOKEN = "s3cret"
+LOCKED = AccessPolicy(token=TOKEN)
+
+
+# ------------------------------------------------------------------------ Host
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        b"localhost",
+        b"localhost:8000",
+        b"LOCALHOST.",
+        b"app.localhost:3000",
+        b"127.0.0.1",
+        b"127.0.0.1:8000",
+        b"10.1.2.3:80",
+        b"[::1]:8000",
+        b"[::1]",
+        b"::1",
+    ],
+)
+def test_loopback_names_and_ip_literals_are_served(host: bytes) -> None:
+    assert OPEN.host_allowed(host)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [b"evil.example", b"evil.example:8000", b"localhost.evil.example", b"", b"  ", b"[::1"],
+)
+def test_other_names_and_malformed_hosts_are_refused(host: bytes) -> None:
+    assert not OPEN.host_allowed(host)
+
+
+def test_a_request_without_host_is_served() -> None:
+    assert OPEN.host_allowed(None)
+
+
+def test_allowed_host_names_are_served_case_and_dot_insensitively() -> None:
+    policy = AccessPolicy(allowed_hosts=(" Dynamo.Internal. ",))
+    assert policy.host_allowed(b"dynamo.internal:8000")
+    assert policy.host_allowed(b"DYNAMO.INTERNAL.")
+    assert not policy.host_allowed(b"other.internal")
+
+
+def test_a_port_that_is_not_a_number_is_refused() -> None:
+    assert not OPEN.host_allowed(b"localhost:http")
+
+
+def test_star_serves_every_host() -> None:
+    assert AccessPolicy(allowed_hosts=("*",)).host_allowed(b"evil.example")
+
+
+@given(st.from_regex(r"[a-z]{1,10}\.example(:[0-9]{1,5})?", fullmatch=True))
+def test_no_public_name_is_served_by_default(host: str) -> None:
+    assert not OPEN.host_allowed(host.encode())
+
+
+# ---------------------------------------------------------------------- Origin
+
+
+@pytest.mark.parametrize(
+    ("origin", "host"),
+    [
+        (None, b"localhost:8000"),  # not a browser
+        (b"http://localhost:3000", b"localhost:8000"),  # loopback page
+        (b"http://127.0.0.1:5173/", b"localhost:8000"),
+        (b"http://[::1]:5173", None),
+        (b"http://dynamo.internal:8000", b"dynamo.internal:8000"),  # same origin
+        (b"https://app.example", b"evil.example"),  # given with --allowed-origin
+        (b"https://app.example/", b"evil.example"),
+    ],
+)
+def test_allowed_origins(origin: bytes | None, host: bytes | None) -> None:
+    policy = AccessPolicy(allowed_origins=("https://app.example/",))
+    assert policy.origin_allowed(origin, host)
+
+
+@pytest.mark.parametrize(
+    ("origin", "host"),
+    [
+        (b"https://evil.example", b"localhost:8000"),
+        (b"https://evil.example", None),
+        (b"https://evil.example", b""),
+        (b"null", b"localhost:8000"),
+        (b"http://[::1", b"localhost:8000"),  # malformed: refused, not an error
+        (b"http://dynamo.internal:9000", b"dynamo.internal:8000"),  # other port
+    ],
+)
+def test_refused_origins(origin: bytes, host: bytes | None) -> None:
+    assert not OPEN.origin_allowed(origin, host)
+
+
+def test_cors_headers_name_an_allowed_origin() -> None:
+    policy = AccessPolicy(allowed_origins=("https://app.example",))
+    assert policy.cors_headers(b"https://app.example", b"localhost:8000") == [
+        (b"access-control-allow-origin", b"https://app.example"),
+        (b"vary", b"Origin"),
+    ]
+
+
+@pytest.mark.parametrize("origin", [None, b"https://evil.example"])
+def test_no_cors_headers_without_an_allowed_origin(origin: bytes | None) -> None:
+    assert OPEN.cors_headers(origin, b"localhost:8000") == []
+
+
+# ---------------------------------------------------------------- bearer token
+
+
+def test_admin_without_token_is_served_only_on_a_loopback_bind() -> None:
+    assert AccessPolicy(bind_host="127.0.0.1").admin_allowed(None)
+    assert AccessPolicy(bind_host="::1").admin_allowed(None)
+    assert not AccessPolicy(bind_host="0.0.0.0").admin_allowed(None)
+    assert not AccessPolicy(bind_host="192.168.1.5").admin_allowed(b"Bearer anything")
+
+
+def test_admin_with_token_needs_the_bearer_header() -> None:
+    assert LOCKED.admin_allowed(f"Bearer {TOKEN}".encode())
+    assert not LOCKED.admin_allowed(None)
+    assert not LOCKED.admin_allowed(TOKEN.encode())
+    assert not LOCKED.admin_allowed(b"Bearer wrong")
+    assert not LOCKED.admin_allowed("Bearer sécret".encode())
+
+
+def test_admin_token_is_required_even_on_a_loopback_bind() -> None:
+    assert not AccessPolicy(bind_host="127.0.0.1", token=TOKEN).admin_allowed(None)
+
+
+def test_push_without_token_is_open() -> None:
+    assert AccessPolicy(bind_host="0.0.0.0").push_allowed(b"", None)
+
+
+@pytest.mark.parametrize(
+    ("query", "authorization"),
+    [(f"token={TOKEN}".encode(), None), (b"a=1&token=s3cret", None), (b"", b"Bearer s3cret")],
+)
+def test_push_token_in_query_or_bearer_header(query: bytes, authorization: bytes | None) -> None:
+    assert LOCKED.push_allowed(query, authorization)
+
+
+@pytest.mark.parametrize(
+    ("query", "authorization"),
+    [(b"", None), (b"token=wrong", None), (b"token=", b"Bearer wrong"), (b"", b"s3cret")],
+)
+def test_push_refused_without_the_token(query: bytes, authorization: bytes | None) -> None:
+    assert not LOCKED.push_allowed(query, authorization)
+
+
+# -------------------------------------------------------------------- loopback
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "127.8.9.10", "::1", "[::1]"])
+def test_loopback_hosts(host: str) -> None:
+    assert is_loopback(host)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.5", "example.com", "localhost."])
+def test_not_loopback_hosts(host: str) -> None:
+    assert not is_loopback(host)
