@@ -39,61 +39,75 @@ class DynamoDBError(Exception):
 
 
 class ValidationException(DynamoDBError):
+    """A request that breaks a parameter rule: its shape, a constraint or a semantic one."""
+
     namespace = CORAL_VALIDATE_NAMESPACE
 
 
 class SerializationException(DynamoDBError):
+    """A body that is not JSON, or a request member of the wrong JSON type."""
+
     namespace = CORAL_SERVICE_NAMESPACE
     message_key = "Message"
 
 
 class UnknownOperationException(DynamoDBError):
+    """An ``X-Amz-Target`` no operation answers (or, in a sidecar, any operation)."""
+
     namespace = CORAL_SERVICE_NAMESPACE
 
 
 class RequestEntityTooLarge(DynamoDBError):
+    """A request body over the size limit."""
+
     namespace = CORAL_SERVICE_NAMESPACE
     name = "RequestEntityTooLarge"
     status = 413
 
 
 class ResourceNotFoundException(DynamoDBError):
-    pass
+    """A table, index, stream or shard that does not exist."""
 
 
 class ResourceInUseException(DynamoDBError):
-    pass
+    """A table that already exists, or is not ACTIVE for the change asked."""
 
 
 class ConditionalCheckFailedException(DynamoDBError):
-    pass
+    """A write whose condition is false (``Item``: the old item, when asked for)."""
 
 
 class TableNotFoundException(DynamoDBError):
-    pass
+    """The continuous-backups operations' answer for a missing table."""
 
 
 class LimitExceededException(DynamoDBError):
-    pass
+    """Too many control-plane operations at once (an upstream may answer it)."""
 
 
 class TransactionCanceledException(DynamoDBError):
+    """A transaction that did not commit; ``CancellationReasons`` says why, per item."""
+
     message_key = "Message"
 
 
 class IdempotentParameterMismatchException(DynamoDBError):
+    """A ClientRequestToken reused with different request parameters."""
+
     message_key = "Message"
 
 
 class ExpiredIteratorException(DynamoDBError):
-    pass
+    """A shard iterator used after it expired."""
 
 
 class TrimmedDataAccessException(DynamoDBError):
-    pass
+    """A stream position older than the records the stream still holds."""
 
 
 class InternalServerError(DynamoDBError):
+    """An unexpected failure inside the server."""
+
     status = 500
 
 
@@ -181,32 +195,45 @@ class LambdaError(DynamoDBError):
 
 
 class InvalidParameterValueException(LambdaError):
-    pass
+    """A mapping parameter Lambda refuses on Create or Update: one breaking a rule
+    between parameters, or a filter pattern that does not compile."""
 
 
 class InvalidRequestContentException(LambdaError):
-    pass
+    """A request Lambda cannot read: a body that is not a JSON object, a member of the
+    wrong JSON type, or a ``MaxItems`` that is not an integer."""
 
 
 class LambdaValidationException(LambdaError):
+    """A Lambda request member that breaks a constraint of its model."""
+
     name = "ValidationException"
 
 
 class LambdaResourceNotFoundException(LambdaError):
+    """A mapping UUID that does not exist, or a function name that is not registered
+    with a target."""
+
     name = "ResourceNotFoundException"
     status = 404
     message_key = "Message"
 
 
 class ResourceConflictException(LambdaError):
+    """A mapping of the same source and function that already exists."""
+
     status = 409
 
 
 class LambdaResourceInUseException(LambdaError):
+    """A mapping that cannot change now (it is being deleted)."""
+
     name = "ResourceInUseException"
     message_key = "Message"
 
 
 class ServiceException(LambdaError):
+    """An unexpected failure inside the Lambda API."""
+
     status = 500
     message_key = "Message"

@@ -1,16 +1,16 @@
-"""The admin API under ``/_admin/`` (JSON in, JSON out).
+"""The admin API under ``/_admin/`` (JSON in, JSON out; metrics as Prometheus text).
 
 ``GET /_admin/health`` is open to everyone and reveals nothing. Everything else is
 served only to callers ``wire/origins.py`` admits (the bearer token, or a loopback
 bind when no token is configured).
 
-Routes: ``GET /_admin/metrics`` (Prometheus text), ``GET|POST /_admin/clock`` (``{"advance_seconds": N}`` or
-``{"set_epoch_seconds": T}``, virtual clock only), ``POST /_admin/streams/rotate``
-(``{"table": NAME}`` or ``{"stream_arn": ARN}``), ``POST /_admin/ttl/sweep`` (expire
-what is due now; answers ``{"expired": N}``) and ``GET /_admin/triggers/dead-letters``
-(``?uuid=`` one mapping's, ``?after=ID`` paging; answers ``{"DeadLetters": [...]}``,
-each ``{"Id", "UUID", "Created", "Record"}`` with the failure record Lambda would have
-sent to the OnFailure destination).
+Routes: ``GET /_admin/metrics`` (Prometheus text), ``GET|POST /_admin/clock``
+(``{"advance_seconds": N}`` or ``{"set_epoch_seconds": T}``, virtual clock only),
+``POST /_admin/streams/rotate`` (``{"table": NAME}`` or ``{"stream_arn": ARN}``),
+``POST /_admin/ttl/sweep`` (expire what is due now; answers ``{"expired": N}``) and
+``GET /_admin/triggers/dead-letters`` (``?uuid=`` one mapping's, ``?after=ID`` paging;
+answers ``{"DeadLetters": [...]}``, each ``{"Id", "UUID", "Created", "Record"}`` with
+the failure record Lambda would have sent to the OnFailure destination).
 """
 
 from __future__ import annotations
