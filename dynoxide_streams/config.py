@@ -159,8 +159,7 @@ class Settings:
     function: list[str] = field(
         default_factory=list,
         metadata=about(
-            "register a function for event source mappings (repeatable); TARGET is "
-            "python:package.module:handler, http(s)://URL or cmd:COMMAND",
+            "register a function for event source mappings (repeatable); TARGET is python:package.module:handler, http(s)://URL or cmd:COMMAND",
             metavar="NAME=TARGET",
         ),
     )
@@ -182,27 +181,24 @@ class Settings:
     tables: list[str] = field(
         default_factory=list,
         metadata=about(
-            "upstream tables to serve: a,b",
+            "upstream tables to serve",
             commands=SIDECAR,
-            comma_list=True,
             alternative="tables",
+            comma_list=True,
             metavar="A,B",
         ),
     )
     all_tables: bool = field(
         default=False,
         metadata=about(
-            "serve every upstream table (what happens when no tables are named)",
+            "serve every upstream table (the default when no tables are named)",
             commands=SIDECAR,
             alternative="tables",
         ),
     )
     ttl_sweep: bool = field(
         default=False,
-        metadata=about(
-            "expire items of TTL-enabled tables upstream (for engines that never do)",
-            commands=SIDECAR,
-        ),
+        metadata=about("expire items of TTL-enabled tables upstream", commands=SIDECAR),
     )
     ttl_sweep_rate: float = field(
         default=100.0,
