@@ -1,4 +1,5 @@
-"""Command line: ``dynoxide-streams serve`` and ``dynoxide-streams healthcheck``."""
+"""Command line: ``dynoxide-streams serve``, ``sidecar`` (their flags built from the
+settings described in ``config.Settings``) and ``healthcheck``."""
 
 from __future__ import annotations
 
@@ -30,6 +31,11 @@ from dynoxide_streams.triggers.declared import TriggerFileError
 def _setting_flags(parser: argparse.ArgumentParser, command: Command) -> None:
     """A flag for every setting of ``command``, built from its description; a flag
     not given is None, so the environment and the config file can fill it."""
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the effective settings (flags > environment > file > defaults) and exit",
+    )
     alternatives: dict[str, argparse._MutuallyExclusiveGroup] = {}
     for s in described():
         about = s.about
@@ -58,13 +64,6 @@ def _setting_flags(parser: argparse.ArgumentParser, command: Command) -> None:
         elif s.kind in _FLAG_TYPES:
             options["type"] = _FLAG_TYPES[s.kind]
         target.add_argument(s.flag, **options)
-        if s.name == "config":
-            parser.add_argument(
-                "--print-config",
-                action="store_true",
-                help="print the effective settings (flags > environment > file > defaults) "
-                "and exit",
-            )
 
 
 _FLAG_TYPES: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "path": Path}
