@@ -1,4 +1,5 @@
-"""Command line: ``dynoxide-streams serve`` and ``dynoxide-streams healthcheck``."""
+"""Command line: ``dynoxide-streams serve``, ``sidecar`` (their flags built from the
+settings described in ``config.Settings``) and ``healthcheck``."""
 
 from __future__ import annotations
 
@@ -6,154 +7,82 @@ import argparse
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 
 from dynoxide_streams import __version__
-from dynoxide_streams.config import ConfigError, Settings, load_config_file, render_toml
+from dynoxide_streams.config import (
+    Command,
+    ConfigError,
+    Settings,
+    described,
+    load_config_file,
+    render_toml,
+)
 from dynoxide_streams.engine.store import StoreError
 from dynoxide_streams.logs import configure
 from dynoxide_streams.service import Service, UnsafeBind
 from dynoxide_streams.triggers.declared import TriggerFileError
 
 
-def _server_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags ``serve`` and ``sidecar`` share."""
-    parser.add_argument(
-        "--config",
-        metavar="FILE",
-        help="TOML file of settings (flag names as keys) and [functions]/[[trigger]] tables",
-    )
+def _setting_flags(parser: argparse.ArgumentParser, command: Command) -> None:
+    """A flag for every setting of ``command``, built from its description; a flag
+    not given is None, so the environment and the config file can fill it."""
     parser.add_argument(
         "--print-config",
         action="store_true",
         help="print the effective settings (flags > environment > file > defaults) and exit",
     )
-    parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port to bind (default 8000)")
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument(
-        "--data-dir", type=Path, help="database directory (default ./.dynoxide-streams)"
-    )
-    where.add_argument("--in-memory", action="store_const", const=True, help="throwaway database")
-    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
-    parser.add_argument("--log-format", choices=["console", "json"])
-    parser.add_argument("--region", help="region in ARNs and health text (default us-east-1)")
-    parser.add_argument("--account-id", help="account id in ARNs (default 000000000000)")
-    parser.add_argument(
-        "--clock", choices=["real", "virtual"], help="data-time clock (default real)"
-    )
-    parser.add_argument("--token", help="bearer token required for the admin API and websocket")
-    parser.add_argument(
-        "--insecure-no-auth",
-        action="store_const",
-        const=True,
-        help="allow a non-loopback bind without --token",
-    )
-    parser.add_argument(
-        "--allowed-origin",
-        action="append",
-        help="a browser origin allowed to open the push websocket (repeatable)",
-    )
-    parser.add_argument(
-        "--allowed-host",
-        action="append",
-        help="a Host name the HTTP API answers besides IP addresses and localhost "
-        "(repeatable; '*' allows any: DNS-rebinding protection off)",
-    )
-    parser.add_argument(
-        "--max-connections",
-        type=int,
-        help="concurrent connections before new requests get 503 (default 1000)",
-    )
-    parser.add_argument(
-        "--ws-stall-timeout",
-        type=float,
-        help="close a push client that accepts nothing for this long (default 30 s)",
-    )
-    parser.add_argument(
-        "--stream-retention-seconds", type=float, help="stream record retention (default 86400)"
-    )
-    parser.add_argument(
-        "--shard-rotation-seconds",
-        type=float,
-        help="close a shard after this long (default 14400; 0: never)",
-    )
-    parser.add_argument(
-        "--ttl-period", type=float, help="seconds between TTL sweeps (default 1; 0: no sweeping)"
-    )
-    parser.add_argument(
-        "--strict-ttl-limits",
-        action="store_const",
-        const=True,
-        help="refuse a second TTL change within an hour, as AWS does",
-    )
-    parser.add_argument(
-        "--shard-rotation-records",
-        type=int,
-        help="close a shard after this many records (default: never)",
-    )
-    parser.add_argument(
-        "--function",
-        action="append",
-        metavar="NAME=TARGET",
-        help="register a function for event source mappings (repeatable); TARGET is "
-        "python:package.module:handler, http(s)://URL or cmd:COMMAND",
-    )
-    parser.add_argument(
-        "--function-timeout",
-        type=float,
-        help="seconds a function invocation may take (default 3)",
-    )
-    parser.add_argument(
-        "--triggers",
-        metavar="FILE",
-        help="TOML file of [functions] and [[trigger]] tables to set up at start",
-    )
+    alternatives: dict[str, argparse._MutuallyExclusiveGroup] = {}
+    for s in described():
+        about = s.about
+        if command not in about.commands:
+            continue
+        target: argparse._ActionsContainer = parser
+        if about.alternative is not None:
+            if about.alternative not in alternatives:
+                alternatives[about.alternative] = parser.add_mutually_exclusive_group()
+            target = alternatives[about.alternative]
+        options: dict[str, Any] = {"help": about.help}
+        if s.shown_default:
+            options["help"] += f" (default {s.shown_default})"
+        if about.metavar is not None or s.kind in ("int", "float"):
+            options["metavar"] = about.metavar or "N"
+        if about.required:
+            options["required"] = True
+        if about.choices:
+            options["choices"] = about.choices
+        if s.kind == "bool":
+            options.update(action="store_const", const=True)
+        elif s.kind == "list" and about.comma_list:
+            options["type"] = _comma_list
+        elif s.kind == "list":
+            options["action"] = "append"
+        elif s.kind in _FLAG_TYPES:
+            options["type"] = _FLAG_TYPES[s.kind]
+        target.add_argument(s.flag, **options)
+
+
+_FLAG_TYPES: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "path": Path}
+
+
+def _comma_list(value: str) -> list[str]:
+    return [item for item in value.split(",") if item]
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dynoxide-streams")
     parser.add_argument("--version", action="version", version=f"dynoxide-streams {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    _server_arguments(commands.add_parser("serve", help="run the server"))
+    _setting_flags(commands.add_parser("serve", help="run the server"), "serve")
     sidecar = commands.add_parser(
         "sidecar",
         help="push, triggers and TTL for an upstream DynamoDB-compatible engine",
     )
-    _server_arguments(sidecar)
-    sidecar.add_argument(
-        "--upstream", required=True, metavar="URL", help="the engine's DynamoDB endpoint"
-    )
-    which = sidecar.add_mutually_exclusive_group()
-    which.add_argument(
-        "--tables", type=lambda v: [t for t in v.split(",") if t], help="tables to serve: a,b"
-    )
-    which.add_argument(
-        "--all-tables", action="store_const", const=True, help="serve every upstream table"
-    )
-    sidecar.add_argument(
-        "--ttl-sweep",
-        action="store_const",
-        const=True,
-        help="expire items of TTL-enabled tables upstream (for engines that never do)",
-    )
-    sidecar.add_argument(
-        "--ttl-sweep-rate", type=float, help="deletes per second at most (default 100)"
-    )
-    sidecar.add_argument(
-        "--lease-table",
-        metavar="NAME",
-        help="share the streams' shards with other sidecars through leases in this "
-        "upstream table (created if missing)",
-    )
-    sidecar.add_argument(
-        "--lease-duration",
-        type=float,
-        metavar="SECONDS",
-        help="a lease not renewed for this long is taken over (default 10)",
-    )
+    _setting_flags(sidecar, "sidecar")
     health = commands.add_parser("healthcheck", help="exit 0 if the server answers")
     health.add_argument(
         "--url",

@@ -1,106 +1,291 @@
-"""Server settings: one dataclass, filled from flags, environment, a config file, defaults.
+"""Server settings: each described once (type, default, choices, range, help, commands),
+filled from flags, environment, a config file and defaults.
 
-Every setting ``name`` has a flag ``--name`` (underscores become dashes), an
-environment twin ``DYNOXIDE_STREAMS_<NAME>`` (lists comma-separated or a JSON array)
-and a key ``name`` (or ``name-with-dashes``) in the TOML file given with ``--config``. A flag wins over the environment, which wins
-over the file, which wins over the default. The same file may hold ``[functions]`` and
-``[[trigger]]`` tables (see ``triggers/declared.py``); they are returned untouched.
+Every setting ``name`` has a flag ``--name`` (underscores become dashes) on the commands
+it applies to, an environment twin ``DYNOXIDE_STREAMS_<NAME>`` (lists comma-separated or
+a JSON array) and a key ``name`` (or ``name-with-dashes``) in the TOML file given with
+``--config``. A flag wins over the environment, which wins over the file, which wins
+over the default. The same file may hold ``[functions]`` and ``[[trigger]]`` tables (see
+``triggers/declared.py``); they are returned untouched.
+
+A setting is one field of :class:`Settings` whose metadata holds an :class:`About`
+(written with :func:`about`); :func:`described` lists them for the command line
+(``cli.py``), the embedded server (``server.py``) and the README check.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import tomllib
-from dataclasses import MISSING, Field, dataclass, field, fields
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 ENV_PREFIX = "DYNOXIDE_STREAMS_"
-CHOICES: dict[str, tuple[str, ...]] = {
-    "log_level": ("debug", "info", "warning", "error"),
-    "log_format": ("console", "json"),
-    "clock": ("real", "virtual"),
-}
-"""Settings whose flag takes only these values (so do their twins and file keys)."""
 TRIGGER_SECTIONS = ("functions", "trigger")
-_TABLE_NAME = re.compile(r"[a-zA-Z0-9_.-]{3,255}")
+
+Command = Literal["serve", "sidecar", "mcp"]
+"""A command a setting can apply to (``mcp`` is the stdio MCP server)."""
+Kind = Literal["bool", "int", "float", "list", "path", "str"]
+"""How a setting's value is written in a flag, an environment variable or the file."""
+
+SERVER: frozenset[Command] = frozenset({"serve", "sidecar"})
+SERVE: frozenset[Command] = frozenset({"serve"})
+SIDECAR: frozenset[Command] = frozenset({"sidecar"})
 
 
 class ConfigError(Exception):
     """A setting cannot be used (the message names the setting and where it came from)."""
 
 
+@dataclass(frozen=True)
+class About:
+    """What a setting is, besides its name, type and default (field metadata)."""
+
+    help: str
+    commands: frozenset[Command] = SERVER
+    choices: tuple[str, ...] = ()  # the only values accepted, from any source
+    ge: float | None = None  # allowed range: value >= ge, value > gt, value <= le
+    gt: float | None = None
+    le: float | None = None
+    pattern: tuple[re.Pattern[str], str] | None = None  # (regex, what it means)
+    metavar: str | None = None
+    alternative: str | None = None  # flags sharing this name exclude each other
+    required: bool = False  # the flag must be given (on every command it applies to)
+    comma_list: bool = False  # a list flag given once as a,b instead of repeated
+    in_file: bool = True  # may be a key of the config file
+
+
+def about(help: str, **details: Any) -> dict[str, About]:
+    """The metadata of a :class:`Settings` field: its :class:`About`."""
+    return {"about": About(help, **details)}
+
+
+_TABLE_NAME = (
+    re.compile(r"[a-zA-Z0-9_.-]{3,255}"),
+    "a DynamoDB table name: 3 to 255 of a-z A-Z 0-9 _ - .",
+)
+
+
 @dataclass
 class Settings:
-    host: str = "127.0.0.1"
-    port: int = 8000
-    data_dir: Path = Path(".dynoxide-streams")
-    in_memory: bool = False
-    log_level: str = "info"
-    log_format: str = "console"
-    region: str = "us-east-1"
-    account_id: str = "000000000000"
-    clock: str = "real"
-    token: str | None = None
-    insecure_no_auth: bool = False
-    allowed_origin: list[str] = field(default_factory=list)
-    allowed_host: list[str] = field(default_factory=list)  # besides IP literals, localhost
-    max_connections: int = 1000  # concurrent connections before 503s
-    ws_stall_timeout: float = 30.0
-    stream_retention_seconds: float = 86400.0
-    shard_rotation_seconds: float = 14400.0
-    shard_rotation_records: int = 0  # 0: no rotation by record count
-    ttl_period: float = 1.0  # seconds between TTL sweeps; 0 disables sweeping
-    strict_ttl_limits: bool = False
-    function: list[str] = field(default_factory=list)  # NAME=TARGET, repeatable
-    function_timeout: float = 3.0  # seconds an invocation may take (Lambda's default)
-    triggers: str | None = None  # a TOML file of [functions] and [[trigger]] tables
-    config: str | None = None  # the TOML config file these settings were read from
-    upstream: str | None = None  # sidecar mode: the engine's DynamoDB endpoint
-    tables: list[str] = field(default_factory=list)  # sidecar: tables to serve
-    all_tables: bool = False  # sidecar: serve every upstream table (default if no tables)
-    ttl_sweep: bool = False  # sidecar: expire TTL items upstream
-    ttl_sweep_rate: float = 100.0  # sidecar: deletes per second at most
-    lease_table: str | None = None  # sidecar: share shards with other sidecars through it
-    lease_duration: float = 10.0  # sidecar: seconds before an unrenewed lease may be taken
+    """Every setting of every command (see the module docstring)."""
+
+    config: str | None = field(
+        default=None,
+        metadata=about(
+            "TOML file of settings (flag names as keys) and [functions]/[[trigger]] tables",
+            metavar="FILE",
+            in_file=False,
+        ),
+    )
+    host: str = field(default="127.0.0.1", metadata=about("address to bind"))
+    port: int = field(default=8000, metadata=about("port to bind", ge=0, le=65535))
+    data_dir: Path = field(
+        default=Path(".dynoxide-streams"),
+        metadata=about("database directory", alternative="data", metavar="DIR"),
+    )
+    in_memory: bool = field(
+        default=False, metadata=about("throwaway database, deleted at exit", alternative="data")
+    )
+    log_level: str = field(
+        default="info",
+        metadata=about("log threshold", choices=("debug", "info", "warning", "error")),
+    )
+    log_format: str = field(
+        default="console", metadata=about("log line format", choices=("console", "json"))
+    )
+    region: str = field(default="us-east-1", metadata=about("region in ARNs and health text"))
+    account_id: str = field(default="000000000000", metadata=about("account id in ARNs"))
+    clock: str = field(
+        default="real", metadata=about("data-time clock", choices=("real", "virtual"))
+    )
+    token: str | None = field(
+        default=None, metadata=about("bearer token required for the admin API and websocket")
+    )
+    insecure_no_auth: bool = field(
+        default=False, metadata=about("allow a non-loopback bind without --token")
+    )
+    allowed_origin: list[str] = field(
+        default_factory=list,
+        metadata=about(
+            "a browser origin allowed to open the push websocket (repeatable)", metavar="URL"
+        ),
+    )
+    allowed_host: list[str] = field(
+        default_factory=list,
+        metadata=about(
+            "a Host name the HTTP API answers besides IP addresses and localhost "
+            "(repeatable; '*' allows any: DNS-rebinding protection off)",
+            metavar="NAME",
+        ),
+    )
+    max_connections: int = field(
+        default=1000,
+        metadata=about("concurrent connections before new requests get 503; 0: no limit"),
+    )
+    ws_stall_timeout: float = field(
+        default=30.0,
+        metadata=about(
+            "seconds before a push client that accepts nothing is closed", metavar="SECONDS"
+        ),
+    )
+    stream_retention_seconds: float = field(
+        default=86400.0,
+        metadata=about("seconds a stream record is kept", commands=SERVE, metavar="SECONDS"),
+    )
+    shard_rotation_seconds: float = field(
+        default=14400.0,
+        metadata=about(
+            "close a shard after this many seconds; 0: never", commands=SERVE, metavar="SECONDS"
+        ),
+    )
+    shard_rotation_records: int = field(
+        default=0, metadata=about("close a shard after this many records; 0: never", commands=SERVE)
+    )
+    ttl_period: float = field(
+        default=1.0, metadata=about("seconds between TTL sweeps; 0: no sweeping", metavar="SECONDS")
+    )
+    strict_ttl_limits: bool = field(
+        default=False,
+        metadata=about("refuse a second TTL change within an hour, as AWS does", commands=SERVE),
+    )
+    function: list[str] = field(
+        default_factory=list,
+        metadata=about(
+            "register a function for event source mappings (repeatable); TARGET is python:package.module:handler, http(s)://URL or cmd:COMMAND",
+            metavar="NAME=TARGET",
+        ),
+    )
+    function_timeout: float = field(
+        default=3.0, metadata=about("seconds a function invocation may take", metavar="SECONDS")
+    )
+    triggers: str | None = field(
+        default=None,
+        metadata=about(
+            "TOML file of [functions] and [[trigger]] tables to set up at start", metavar="FILE"
+        ),
+    )
+    upstream: str | None = field(
+        default=None,
+        metadata=about(
+            "the engine's DynamoDB endpoint", commands=SIDECAR, required=True, metavar="URL"
+        ),
+    )
+    tables: list[str] = field(
+        default_factory=list,
+        metadata=about(
+            "upstream tables to serve",
+            commands=SIDECAR,
+            alternative="tables",
+            comma_list=True,
+            metavar="A,B",
+        ),
+    )
+    all_tables: bool = field(
+        default=False,
+        metadata=about(
+            "serve every upstream table (the default when no tables are named)",
+            commands=SIDECAR,
+            alternative="tables",
+        ),
+    )
+    ttl_sweep: bool = field(
+        default=False,
+        metadata=about("expire items of TTL-enabled tables upstream", commands=SIDECAR),
+    )
+    ttl_sweep_rate: float = field(
+        default=100.0,
+        metadata=about("TTL deletes per second at most", commands=SIDECAR, metavar="N"),
+    )
+    lease_table: str | None = field(
+        default=None,
+        metadata=about(
+            "share the streams' shards with other sidecars through leases in this upstream "
+            "table (created if missing)",
+            commands=SIDECAR,
+            pattern=_TABLE_NAME,
+            metavar="NAME",
+        ),
+    )
+    lease_duration: float = field(
+        default=10.0,
+        metadata=about(
+            "seconds after which a lease not renewed is taken over",
+            commands=SIDECAR,
+            gt=0,
+            metavar="SECONDS",
+        ),
+    )
 
     @classmethod
     def from_sources(
         cls,
-        overrides: dict[str, Any],
-        environ: dict[str, str] | None = None,
-        file_values: dict[str, Any] | None = None,
+        overrides: Mapping[str, Any],
+        environ: Mapping[str, str] | None = None,
+        file_values: Mapping[str, Any] | None = None,
     ) -> Settings:
         """Settings from ``overrides`` (flags; None = not given), then the environment,
         then ``file_values`` (from :func:`load_config_file`). Raises ConfigError."""
         env = os.environ if environ is None else environ
         from_file = file_values or {}
         values: dict[str, Any] = {}
-        for f in fields(cls):
-            given = overrides.get(f.name)
+        for s in described():
+            given = overrides.get(s.name)
             if given is None:
-                raw = env.get(ENV_PREFIX + f.name.upper())
+                raw = env.get(s.env)
                 if raw is not None:
-                    given = _from_env(f, raw)
-                elif f.name in from_file:
-                    given = from_file[f.name]
+                    given = _from_env(s, raw)
+                elif s.name in from_file:
+                    given = from_file[s.name]
                 else:
                     continue
-            values[f.name] = given
+            values[s.name] = Path(given) if s.kind == "path" else given
         settings = cls(**values)
-        settings.data_dir = Path(settings.data_dir)
-        if not 0 <= settings.port <= 65535:
-            raise ConfigError(f"port {settings.port} is out of range (0-65535)")
-        if not settings.lease_duration > 0:
-            raise ConfigError(f"lease_duration must be positive (got {settings.lease_duration})")
-        if settings.lease_table is not None and not _TABLE_NAME.fullmatch(settings.lease_table):
-            raise ConfigError(
-                "lease_table must be a DynamoDB table name: 3 to 255 of a-z A-Z 0-9 _ - . "
-                f"(got {settings.lease_table!r})"
-            )
+        settings.check()
         return settings
+
+    @classmethod
+    def from_keywords(cls, command: Command, values: Mapping[str, Any]) -> Settings:
+        """Settings from keyword arguments naming settings of ``command`` (lists may be
+        any iterable, paths strings); the others keep their defaults. Raises TypeError
+        for a name that is no such setting, ConfigError for a value out of bounds."""
+        known = {s.name: s for s in described() if command in s.about.commands}
+        known.pop("config", None)  # a source of settings, not one of them
+        unknown = sorted(set(values) - known.keys())
+        if unknown:
+            raise TypeError(f"unexpected setting {unknown[0]!r} (not a setting of {command})")
+        converted: dict[str, Any] = {}
+        for name, value in values.items():
+            kind = known[name].kind
+            if kind == "list":
+                value = list(value)
+            elif kind == "path":
+                value = Path(value)
+            converted[name] = value
+        settings = cls(**converted)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Raise ConfigError unless every value is among its choices, in its range and
+        matches its pattern (types are the sources' business)."""
+        for s in described():
+            value = getattr(self, s.name)
+            if value is None:
+                continue
+            about = s.about
+            if about.choices and value not in about.choices:
+                raise ConfigError(f"{s.name} {value!r} is not one of {', '.join(about.choices)}")
+            _check_range(s.name, value, about)
+            if about.pattern is not None and not about.pattern[0].fullmatch(value):
+                raise ConfigError(f"{s.name} must be {about.pattern[1]} (got {value!r})")
 
     def public(self) -> dict[str, Any]:
         """The settings as TOML-ready values, the token redacted."""
@@ -115,31 +300,77 @@ class Settings:
         return out
 
 
-def _default(f: Field[Any]) -> Any:
-    if f.default is not MISSING:
-        return f.default
-    return f.default_factory()  # type: ignore[operator]
+def _check_range(name: str, value: float, about: About) -> None:
+    low, high = about.ge if about.gt is None else about.gt, about.le
+    if low is None and high is None:
+        return
+    above = (about.gt is None or value > about.gt) and (about.ge is None or value >= about.ge)
+    if above and (high is None or value <= high):
+        return
+    if high is None:
+        if about.gt is not None:
+            bound = "positive" if about.gt == 0 else f"greater than {about.gt:g}"
+        else:
+            bound = f"at least {low:g}"
+        raise ConfigError(f"{name} must be {bound} (got {value})")
+    if low is None:
+        raise ConfigError(f"{name} must be at most {high:g} (got {value})")
+    raise ConfigError(f"{name} {value} is out of range ({low:g}-{high:g})")
 
 
-def _kind(f: Field[Any]) -> str:
-    """bool, int, float, list, path or str (optional strings included)."""
-    default = _default(f)
-    if isinstance(default, bool):
-        return "bool"
-    if isinstance(default, int):
-        return "int"
-    if isinstance(default, float):
-        return "float"
-    if isinstance(default, list):
+@dataclass(frozen=True)
+class Setting:
+    """One setting as the command line, the environment and the docs see it."""
+
+    name: str
+    kind: Kind
+    default: Any
+    about: About
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def shown_default(self) -> str:
+        """The default as help text and the README show it ("" when there is none)."""
+        value = self.default
+        if value is None or value is False or value == []:
+            return ""
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
+
+
+@functools.cache
+def described() -> tuple[Setting, ...]:
+    """Every setting, in :class:`Settings` field order."""
+    hints = typing.get_type_hints(Settings)
+    out = []
+    for f in fields(Settings):
+        default = f.default
+        if default is MISSING:
+            default = f.default_factory()  # type: ignore[operator]
+        out.append(Setting(f.name, _kind(hints[f.name]), default, f.metadata["about"]))
+    return tuple(out)
+
+
+def _kind(hint: Any) -> Kind:
+    """The kind of a field's type (``X | None`` counts as ``X``)."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        (hint,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+    if typing.get_origin(hint) is list:
         return "list"
-    if isinstance(default, Path):
-        return "path"
-    return "str"
+    kinds: dict[Any, Kind] = {bool: "bool", int: "int", float: "float", Path: "path", str: "str"}
+    return kinds[hint]
 
 
-def _from_env(f: Field[Any], raw: str) -> Any:
-    name = ENV_PREFIX + f.name.upper()
-    kind = _kind(f)
+def _from_env(s: Setting, raw: str) -> Any:
+    kind = s.kind
     try:
         if kind == "list":  # comma-separated, or a JSON array when a value has commas
             if raw.lstrip().startswith("["):
@@ -157,10 +388,10 @@ def _from_env(f: Field[Any], raw: str) -> Any:
         if kind == "float":
             return float(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a valid {kind}") from None
-    allowed = CHOICES.get(f.name)
-    if allowed is not None and raw not in allowed:
-        raise ConfigError(f"{name}={raw!r} is not one of {', '.join(allowed)}")
+        raise ConfigError(f"{s.env}={raw!r} is not a valid {kind}") from None
+    allowed = s.about.choices
+    if allowed and raw not in allowed:
+        raise ConfigError(f"{s.env}={raw!r} is not one of {', '.join(allowed)}")
     return raw
 
 
@@ -174,8 +405,8 @@ def _json_list(raw: str) -> list[str]:
     return value
 
 
-def _from_file(f: Field[Any], value: Any, where: str) -> Any:
-    kind = _kind(f)
+def _from_file(s: Setting, value: Any, where: str) -> Any:
+    kind = s.kind
     ok = {
         "bool": isinstance(value, bool),
         "int": isinstance(value, int) and not isinstance(value, bool),
@@ -186,10 +417,10 @@ def _from_file(f: Field[Any], value: Any, where: str) -> Any:
         "str": isinstance(value, str),
     }[kind]
     if not ok:
-        raise ConfigError(f"{where}: {f.name} must be a {kind}, not {type(value).__name__}")
-    allowed = CHOICES.get(f.name)
-    if allowed is not None and value not in allowed:
-        raise ConfigError(f"{where}: {f.name} = {value!r} is not one of {', '.join(allowed)}")
+        raise ConfigError(f"{where}: {s.name} must be a {kind}, not {type(value).__name__}")
+    allowed = s.about.choices
+    if allowed and value not in allowed:
+        raise ConfigError(f"{where}: {s.name} = {value!r} is not one of {', '.join(allowed)}")
     if kind == "float":
         return float(value)
     if kind == "list" and isinstance(value, str):
@@ -210,7 +441,7 @@ def load_config_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
         raise ConfigError(f"cannot read config file {where}: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    known = {f.name: f for f in fields(Settings)}
+    known = {s.name: s for s in described() if s.about.in_file}
     values: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for key, value in data.items():
@@ -218,10 +449,10 @@ def load_config_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
             extra[key] = value
             continue
         name = key.replace("-", "_")
-        f = known.get(name)
-        if f is None or name == "config":
+        s = known.get(name)
+        if s is None:
             raise ConfigError(f"{where}: unknown setting {key!r}")
-        values[name] = _from_file(f, value, where)
+        values[name] = _from_file(s, value, where)
     return values, extra
 
 

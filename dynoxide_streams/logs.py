@@ -1,4 +1,5 @@
-"""structlog configuration: console or JSON lines, chosen once at start-up."""
+"""Log output: structlog and stdlib logging (uvicorn, libraries) rendered alike, as console
+lines or JSON lines on stderr, chosen once at start-up."""
 
 from __future__ import annotations
 
@@ -7,9 +8,20 @@ import sys
 
 import structlog
 
+_HANDLER_NAME = "dynoxide-streams"
+"""The name of the root handler :func:`configure` installs (replaced on a second call)."""
+
 
 def configure(level: str = "info", fmt: str = "console") -> None:
-    """Route structlog (and stdlib logging) to stderr at ``level`` in ``fmt``."""
+    """Route structlog and stdlib logging to stderr in ``fmt`` (``console`` or ``json``).
+
+    structlog events at ``level`` and above are written directly; stdlib records (at
+    WARNING and above, or ``level`` if higher) go through a handler on the root logger
+    whose ``structlog.stdlib.ProcessorFormatter`` renders them with the same renderer,
+    so every line of the process has one format; Python warnings are logged there too.
+    The handler is installed only when the root logger has no other handler (as
+    ``logging.basicConfig``), so an application that configured logging keeps its own.
+    """
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
@@ -18,15 +30,34 @@ def configure(level: str = "info", fmt: str = "console") -> None:
         renderer = structlog.processors.JSONRenderer()
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=False)
+    shared: list[structlog.typing.Processor] = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if handler.get_name() == _HANDLER_NAME:
+            root.removeHandler(handler)
+    if root.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root.addHandler(handler)
+    root.setLevel(max(numeric, logging.WARNING))
+    logging.captureWarnings(True)  # Python warnings become records of that handler too

@@ -53,46 +53,29 @@ class Server:
     def __init__(
         self,
         *,
-        host: str = "127.0.0.1",
         port: int = 0,
         data_dir: str | Path | None = None,
         clock: str | Clock = "real",
-        region: str = "us-east-1",
-        account_id: str = "000000000000",
         log_level: str = "warning",
-        token: str | None = None,
-        insecure_no_auth: bool = False,
-        stream_retention_seconds: float = 86400.0,
-        shard_rotation_seconds: float = 14400.0,
-        shard_rotation_records: int = 0,
-        ttl_period: float = 1.0,
-        strict_ttl_limits: bool = False,
-        function_timeout: float = 3.0,
-        allowed_host: list[str] | tuple[str, ...] = (),
-        max_connections: int = 1000,
+        **settings: Any,
     ) -> None:
+        """``settings`` are any of ``serve``'s settings (:class:`config.Settings`, e.g.
+        ``token="t"``, ``allowed_host=["app.test"]``) with their command-line defaults,
+        except: a free port, a throwaway database unless ``data_dir`` is given, and
+        warnings-only logs. ``clock`` may also be a :class:`Clock` to share. Raises
+        TypeError for an unknown setting, ConfigError for a value out of bounds."""
+        chosen: dict[str, Any] = {"port": port, "log_level": log_level, **settings}
+        if data_dir is None:
+            chosen.setdefault("in_memory", True)
+        else:
+            chosen["data_dir"] = data_dir
+        if isinstance(clock, str):
+            chosen["clock"] = clock
+        self.settings = Settings.from_keywords("serve", chosen)
         if not structlog.is_configured():
-            configure(log_level)
-        self.settings = Settings(
-            host=host,
-            port=port,
-            data_dir=Path(data_dir) if data_dir is not None else Path(".dynoxide-streams"),
-            in_memory=data_dir is None,
-            region=region,
-            account_id=account_id,
-            token=token,
-            insecure_no_auth=insecure_no_auth,
-            stream_retention_seconds=stream_retention_seconds,
-            shard_rotation_seconds=shard_rotation_seconds,
-            shard_rotation_records=shard_rotation_records,
-            ttl_period=ttl_period,
-            strict_ttl_limits=strict_ttl_limits,
-            function_timeout=function_timeout,
-            allowed_host=list(allowed_host),
-            max_connections=max_connections,
-        )
+            configure(self.settings.log_level, self.settings.log_format)
         self.clock: Any = make_clock(clock)
-        self.functions = FunctionRegistry(function_timeout)
+        self.functions = FunctionRegistry(self.settings.function_timeout)
         self._declared: list[TriggerSpec] = []
         self._service: Service | None = None
         self._tg: TaskGroup | None = None

@@ -1,12 +1,17 @@
-"""The command line: healthcheck exit codes, start-up errors, graceful SIGTERM."""
+"""The command line: each command's --help lists its own flags, healthcheck exit codes,
+start-up errors, graceful SIGTERM."""
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from dynoxide_streams.config import described
 from tests.conftest import make_client
 from tests.process import free_port, start_server
 
@@ -34,6 +39,19 @@ def test_healthcheck_fails_when_nothing_listens() -> None:
 def test_version() -> None:
     result = _cli("--version")
     assert result.returncode == 0 and result.stdout.startswith("dynoxide-streams ")
+
+
+@pytest.mark.parametrize("command", ["serve", "sidecar"])
+def test_help_lists_the_flags_of_the_command_only(command: str) -> None:
+    result = _cli(command, "--help")
+    assert result.returncode == 0, result.stderr
+    listed = set(re.findall(r"^  (--[a-z-]+)", result.stdout, re.MULTILINE))
+    wanted = {s.flag for s in described() if command in s.about.commands}
+    assert listed == wanted | {"--print-config"}
+    if command == "sidecar":  # serve-only settings stay out of the sidecar's help
+        assert "--strict-ttl-limits" not in result.stdout and "--upstream" in result.stdout
+    else:
+        assert "--upstream" not in result.stdout and "--lease-table" not in result.stdout
 
 
 def test_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
