@@ -113,10 +113,9 @@ async def http_post(
     *,
     timeout: float,
     headers: list[tuple[str, str]] | None = None,
-    content_type: str = "application/json",
 ) -> Answer:
-    """POST ``body`` to ``url`` on a new connection, closed after the answer."""
-    all_headers = [("Content-Type", content_type), ("Connection", "close"), *(headers or [])]
+    """POST the JSON ``body`` to ``url`` on a new connection, closed after the answer."""
+    all_headers = [("Content-Type", "application/json"), ("Connection", "close"), *(headers or [])]
     with anyio.fail_after(timeout):
         async with _new_client(max_idle=0, idle_seconds=0.0) as client:
             return await _send(client, url, body, all_headers)
@@ -151,7 +150,7 @@ class HttpClient:
         headers: list[tuple[str, str]] | None = None,
         content_type: str = "application/json",
     ) -> Answer:
-        """As :func:`http_post`, on a kept connection when one is idle."""
+        """POST ``body`` to ``url``, on a kept connection when one is idle."""
         all_headers = [("Content-Type", content_type), *(headers or [])]
         with anyio.fail_after(timeout):
             if self._client is None:

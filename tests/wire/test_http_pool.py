@@ -129,16 +129,21 @@ async def _post(client: HttpClient, url: str) -> tuple[int, bytes]:
     return status, body
 
 
-def test_consecutive_calls_share_one_connection(server: CountingServer) -> None:
+def _calls_in_turn(url: str, calls: int, client: HttpClient) -> None:
+    """``calls`` POSTs one after the other on ``client``, each answered OK; then close it."""
+
     async def main() -> None:
-        client = HttpClient()
         try:
-            for _ in range(25):
-                assert await _post(client, server.url) == OK
+            for _ in range(calls):
+                assert await _post(client, url) == OK
         finally:
             await client.aclose()
 
     anyio.run(main)
+
+
+def test_consecutive_calls_share_one_connection(server: CountingServer) -> None:
+    _calls_in_turn(server.url, 25, HttpClient())
     assert server.accepted == 1
     assert server.per_connection == [25]
     assert server.wait_until(lambda: server.open == 0)  # aclose closed it
@@ -174,16 +179,7 @@ def test_concurrent_calls_keep_at_most_max_idle_connections(server: CountingServ
 
 def test_a_connection_idle_past_idle_seconds_is_not_reused(server: CountingServer) -> None:
     assert HttpClient().idle_seconds == 4.0  # under uvicorn's 5 s keep-alive
-
-    async def main() -> None:
-        client = HttpClient(idle_seconds=0.0)
-        try:
-            assert await _post(client, server.url) == OK
-            assert await _post(client, server.url) == OK
-        finally:
-            await client.aclose()
-
-    anyio.run(main)
+    _calls_in_turn(server.url, 2, HttpClient(idle_seconds=0.0))
     assert server.accepted == 2
     assert server.per_connection == [1, 1]
 
@@ -211,16 +207,7 @@ def test_a_cancelled_call_does_not_return_its_connection(server: CountingServer)
 
 def test_a_connection_closed_while_idle_is_replaced(server: CountingServer) -> None:
     server.close_after_answer = True
-
-    async def main() -> None:
-        client = HttpClient()
-        try:
-            for _ in range(4):
-                assert await _post(client, server.url) == OK
-        finally:
-            await client.aclose()
-
-    anyio.run(main)
+    _calls_in_turn(server.url, 4, HttpClient())
     assert server.accepted == 4
     assert server.per_connection == [1, 1, 1, 1]
 
@@ -229,16 +216,7 @@ def test_a_kept_connection_that_dies_before_answering_is_replaced_and_the_call_s
     server: CountingServer,
 ) -> None:
     server.drop_second = True  # closes a kept connection just as it is reused
-
-    async def main() -> None:
-        client = HttpClient()
-        try:
-            for _ in range(3):
-                assert await _post(client, server.url) == OK
-        finally:
-            await client.aclose()
-
-    anyio.run(main)
+    _calls_in_turn(server.url, 3, HttpClient())
     assert server.accepted == 3
     assert server.per_connection == [1, 1, 1]
 
