@@ -7,7 +7,8 @@ chain finds none the sidecar signs with placeholder ones. Answers are decoded bu
 records keep their wire form (base64 binary, epoch-number timestamps), so they reach
 readers exactly as a local server would have written them.
 
-Calls reuse keep-alive connections (at most ``max_idle`` idle ones). Throttling, 5xx
+Calls reuse keep-alive connections (at most ``max_idle`` idle ones) and go through
+the environment's proxy (``HTTPS_PROXY``) when one is set. Throttling, 5xx
 answers and connection failures are retried with exponential back-off and jitter;
 :class:`UpstreamError` carries what the upstream said otherwise.
 """
@@ -22,7 +23,7 @@ import anyio
 import orjson
 import structlog
 
-from dynoxide_streams.http_client import ConnectionPool
+from dynoxide_streams.http_client import HttpClient
 
 log = structlog.get_logger("dynoxide_streams.sidecar")
 
@@ -70,7 +71,7 @@ class Upstream:
         self.timeout = timeout
         self._credentials = credentials
         self._signer: Any = None
-        self.pool = ConnectionPool(max_idle=max_idle)
+        self.pool = HttpClient(max_idle=max_idle)
 
     async def aclose(self) -> None:
         """Close the idle keep-alive connections."""

@@ -31,7 +31,6 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-import h11
 import orjson
 import structlog
 
@@ -184,7 +183,7 @@ class HttpTarget(Target):
                 timeout=self.timeout + 1.0,
                 headers=[("Lambda-Runtime-Aws-Request-Id", context.aws_request_id)],
             )
-        except (OSError, h11.ProtocolError, anyio.BrokenResourceError) as exc:
+        except OSError as exc:  # TimeoutError included
             return InvokeResult(
                 error="Unhandled", message=f"{type(exc).__name__}: {exc}", status_code=502
             )
