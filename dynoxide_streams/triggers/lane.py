@@ -13,17 +13,18 @@ driver performs them in order; the last one is always an action that needs an
 answer, or :class:`Stop`:
 
 * :class:`Collect` — read the next records after :attr:`Lane.position` into a
-  :class:`Collected` (None if the stream or shard is gone) → :meth:`Lane.collected`;
+  :class:`Collected` (None if the stream or shard is gone), an idle lane first
+  waiting for the next commit or a timeout → :meth:`Lane.collected`;
 * :class:`Invoke` — invoke the function with ``event`` → :meth:`Lane.invoked`;
 * :class:`CloseWindow` — the final invocation of the open tumbling window (its
   outcome is only logged) → :meth:`Lane.window_closed`;
-* :class:`Resume` — nothing to do but read the clock again → :meth:`Lane.resume`;
+* :class:`Resume` — back off before a retry, if at all, and read the clock again →
+  :meth:`Lane.resume`;
 * :class:`Stop` — the lane is done.
 
 The actions before it need no answer: :class:`Save` (store a checkpoint),
-:class:`DeadLetter` (deliver a discarded batch's failure record), :class:`Report`
-(the mapping's LastProcessingResult), :class:`Sleep` (back off before a retry) and
-:class:`WaitForRecords` (an idle lane sleeps until the next commit or a timeout).
+:class:`DeadLetter` (deliver a discarded batch's failure record) and :class:`Report`
+(the mapping's LastProcessingResult).
 """
 
 from __future__ import annotations
@@ -66,7 +67,10 @@ class Collected:
 
 @dataclass(frozen=True)
 class Collect:
-    """Read the records after the lane's position; answer with :meth:`Lane.collected`."""
+    """Read the records after the lane's position, first waiting up to ``wait`` seconds
+    for the next commit when it is set; answer with :meth:`Lane.collected`."""
+
+    wait: float | None = None
 
 
 @dataclass(frozen=True)
@@ -77,16 +81,19 @@ class Invoke:
 
 
 @dataclass(frozen=True)
+class Resume:
+    """Back off ``delay`` seconds, then read the data clock again; answer with
+    :meth:`Lane.resume`."""
+
+    delay: float = 0.0
+
+
+@dataclass(frozen=True)
 class CloseWindow:
     """The open window's final invocation (failure is only logged); answer with
     :meth:`Lane.window_closed`."""
 
     event: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Resume:
-    """Read the data clock again; answer with :meth:`Lane.resume`."""
 
 
 @dataclass(frozen=True)
@@ -117,32 +124,7 @@ class Report:
     ok: bool
 
 
-@dataclass(frozen=True)
-class Sleep:
-    """Back off before retrying."""
-
-    seconds: float
-
-
-@dataclass(frozen=True)
-class WaitForRecords:
-    """Wait for the next commit, at most ``seconds``."""
-
-    seconds: float
-
-
-Action = (
-    Collect
-    | Invoke
-    | CloseWindow
-    | Resume
-    | Stop
-    | Save
-    | DeadLetter
-    | Report
-    | Sleep
-    | WaitForRecords
-)
+Action = Collect | Invoke | Resume | CloseWindow | Stop | Save | DeadLetter | Report
 
 
 def window_of(record: dict[str, Any], size: int) -> float:
@@ -199,7 +181,7 @@ class Lane:
             return [self._close_window()]
         idle: list[Action] = [self._save()] if moved else []
         wait = WINDOW_RECHECK_SECONDS if self.window is not None else IDLE_RECHECK_SECONDS
-        return [*idle, WaitForRecords(wait), Collect()]
+        return [*idle, Collect(wait)]
 
     def invoked(self, result: InvokeResult, now: float) -> list[Action]:
         """The outcome of :class:`Invoke` on the first pending batch."""
@@ -270,9 +252,8 @@ class Lane:
             self.failures = 0
         elif verdict.next:
             self.failures += 1
-            actions.append(Sleep(retry_delay(self.failures)))
-        actions.append(Resume())
-        return actions
+            return [*actions, Resume(retry_delay(self.failures))]
+        return [*actions, Resume()]
 
     def _event(self, records: list[dict[str, Any]], *, final: bool) -> dict[str, Any]:
         if self.tumbling_window <= 0:

@@ -42,9 +42,7 @@ from dynoxide_streams.triggers.lane import (
     Report,
     Resume,
     Save,
-    Sleep,
     Stop,
-    WaitForRecords,
 )
 from dynoxide_streams.triggers.leases import MappingLeases, ShardLeases
 from dynoxide_streams.triggers.mappings import Mapping, parse_function_name
@@ -279,7 +277,9 @@ class _Lane:
             for action in actions[:-1]:
                 await self._perform(action)
             match actions[-1]:
-                case Collect():
+                case Collect(wait):
+                    if wait is not None:
+                        self.mark = await run.source.wait_for_records(self.mark, wait)
                     collected = await self._collect()
                     actions = machine.collected(collected, run.clock.now())
                 case Invoke(event):
@@ -294,7 +294,9 @@ class _Lane:
                             error=result.message,
                         )
                     actions = machine.window_closed()
-                case Resume():
+                case Resume(delay):
+                    if delay > 0:
+                        await anyio.sleep(delay)
                     actions = machine.resume(run.clock.now())
                 case Stop():
                     return
@@ -313,10 +315,6 @@ class _Lane:
                 )
             case Report(ok):
                 await run.on_result(ok)
-            case Sleep(seconds):
-                await anyio.sleep(seconds)
-            case WaitForRecords(seconds):
-                self.mark = await run.source.wait_for_records(self.mark, seconds)
             case _:
                 raise AssertionError(f"an action that needs an answer came too early: {action}")
 

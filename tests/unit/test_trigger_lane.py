@@ -30,9 +30,7 @@ from dynoxide_streams.triggers.lane import (
     Report,
     Resume,
     Save,
-    Sleep,
     Stop,
-    WaitForRecords,
     retry_delay,
     window_of,
 )
@@ -49,7 +47,7 @@ BASE_SEQ = 100_000_000_000_000_000_000  # 21 digits, like DynamoDB's sequence nu
 STREAM_ARN = "arn:aws:dynamodb:us-east-1:000000000000:table/Orders/stream/2024-01-01T00:00:00.000"
 SHARD = "shardId-00000001700000000000-0000abcd"
 START = "0"
-ANSWERS = (Collect, Invoke, CloseWindow, Resume, Stop)
+ANSWERS = (Collect, Invoke, Resume, CloseWindow, Stop)
 ERROR = InvokeResult(error="Unhandled", message="boom", status_code=200)
 OK = InvokeResult(payload=None)
 
@@ -133,7 +131,7 @@ def test_stream_or_shard_gone_saves_a_finished_checkpoint_and_stops() -> None:
 def test_nothing_new_waits_for_the_next_commit_without_saving() -> None:
     machine = lane(position=seq(3))
     idle = Collected([], seq(3), False)
-    assert machine.collected(idle, NOW) == [WaitForRecords(IDLE_RECHECK_SECONDS), Collect()]
+    assert machine.collected(idle, NOW) == [Collect(IDLE_RECHECK_SECONDS)]
 
 
 def test_records_all_filtered_out_move_the_checkpoint_then_wait() -> None:
@@ -141,8 +139,7 @@ def test_records_all_filtered_out_move_the_checkpoint_then_wait() -> None:
     filtered = Collected([], seq(9), False)
     assert machine.collected(filtered, NOW) == [
         saved(seq(9)),
-        WaitForRecords(IDLE_RECHECK_SECONDS),
-        Collect(),
+        Collect(IDLE_RECHECK_SECONDS),
     ]
     assert machine.position == seq(9)
 
@@ -151,7 +148,7 @@ def test_an_open_window_is_rechecked_against_the_clock_more_often() -> None:
     window = {"start": W0, "state": {"n": 1}}
     machine = lane(position=seq(3), window=window, tumbling_window=60)
     idle = Collected([], seq(3), False)
-    assert machine.collected(idle, NOW) == [WaitForRecords(WINDOW_RECHECK_SECONDS), Collect()]
+    assert machine.collected(idle, NOW) == [Collect(WINDOW_RECHECK_SECONDS)]
 
 
 # ---------------------------------------------------------------------- shard end
@@ -196,10 +193,10 @@ def test_success_checkpoints_past_records_filtered_out_after_the_last_one() -> N
 def test_a_function_error_backs_off_and_retries_the_same_batch() -> None:
     machine = lane()
     first = machine.collected(got(1, 2), NOW)
-    assert machine.invoked(ERROR, NOW) == [Report(False), Sleep(RETRY_BASE_DELAY), Resume()]
+    assert machine.invoked(ERROR, NOW) == [Report(False), Resume(RETRY_BASE_DELAY)]
     assert machine.resume(NOW) == first
     assert machine.pending[0].invokes == 2
-    assert machine.invoked(ERROR, NOW) == [Report(False), Sleep(2 * RETRY_BASE_DELAY), Resume()]
+    assert machine.invoked(ERROR, NOW) == [Report(False), Resume(2 * RETRY_BASE_DELAY)]
     assert machine.failures == 2
 
 
@@ -262,7 +259,7 @@ def test_a_batch_that_ages_out_while_retrying_is_discarded_at_the_next_attempt()
 def test_bisect_invokes_the_halves_in_order_without_moving_the_checkpoint() -> None:
     machine = lane(bisect=True)
     machine.collected(got(1, 2, 3, 4), NOW)
-    assert machine.invoked(ERROR, NOW) == [Report(False), Sleep(RETRY_BASE_DELAY), Resume()]
+    assert machine.invoked(ERROR, NOW) == [Report(False), Resume(RETRY_BASE_DELAY)]
     assert invoked_records(machine.resume(NOW)) == [seq(1), seq(2)]
     assert machine.invoked(OK, NOW) == [saved(seq(2)), Report(True), Resume()]
     assert invoked_records(machine.resume(NOW)) == [seq(3), seq(4)]
@@ -277,8 +274,7 @@ def test_a_reported_partial_failure_checkpoints_before_it_and_retries_from_it() 
     assert machine.invoked(partial, NOW) == [
         saved(seq(1)),
         Report(False),
-        Sleep(RETRY_BASE_DELAY),
-        Resume(),
+        Resume(RETRY_BASE_DELAY),
     ]
     assert invoked_records(machine.resume(NOW)) == [seq(2), seq(3)]
     assert machine.invoked(OK, NOW) == [saved(seq(3)), Report(True), Resume()]
@@ -315,7 +311,7 @@ def test_a_window_batch_carries_the_state_and_keeps_the_returned_state() -> None
 def test_a_window_response_without_state_fails_the_batch() -> None:
     machine = lane(tumbling_window=60)
     machine.collected(got(1, window_start=W0), W0 + 10)
-    assert machine.invoked(OK, W0 + 10) == [Report(False), Sleep(RETRY_BASE_DELAY), Resume()]
+    assert machine.invoked(OK, W0 + 10) == [Report(False), Resume(RETRY_BASE_DELAY)]
     assert machine.window is None
 
 
@@ -366,7 +362,7 @@ def test_an_idle_window_whose_end_has_passed_is_closed_then_collecting_goes_on()
     window = {"start": W0, "state": {"n": 5}}
     machine = lane(position=seq(3), window=window, tumbling_window=60)
     idle = Collected([], seq(3), False)
-    assert machine.collected(idle, W0 + 59) == [WaitForRecords(WINDOW_RECHECK_SECONDS), Collect()]
+    assert machine.collected(idle, W0 + 59) == [Collect(WINDOW_RECHECK_SECONDS)]
     assert machine.collected(idle, W0 + 60) == [
         CloseWindow(window_event([], W0, {"n": 5}, final=True))
     ]
