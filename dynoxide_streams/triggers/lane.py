@@ -256,14 +256,22 @@ class Lane:
         return [*actions, Resume()]
 
     def _event(self, records: list[dict[str, Any]], *, final: bool) -> dict[str, Any]:
+        """The event invoking a batch (its records are never empty)."""
         if self.tumbling_window <= 0:
             return events.stream_event(records)
-        start = self.window_of(records[0]) if records else float(self.window["start"])  # type: ignore[index]
-        state = (
-            self.window["state"]
-            if self.window is not None and self.window["start"] == start
-            else {}
-        )
+        start = self.window_of(records[0])
+        window = self.window
+        state = window["state"] if window is not None and window["start"] == start else {}
+        return self._window_event(records, start, state, final=final)
+
+    def _close_window(self) -> CloseWindow:
+        assert self.window is not None
+        start = float(self.window["start"])
+        return CloseWindow(self._window_event([], start, self.window["state"], final=True))
+
+    def _window_event(
+        self, records: list[dict[str, Any]], start: float, state: dict[str, Any], *, final: bool
+    ) -> dict[str, Any]:
         return events.window_event(
             records,
             window_start=start,
@@ -273,20 +281,6 @@ class Lane:
             stream_arn=self.stream_arn,
             final=final,
         )
-
-    def _close_window(self) -> CloseWindow:
-        assert self.window is not None
-        start = float(self.window["start"])
-        event = events.window_event(
-            [],
-            window_start=start,
-            window_end=start + self.tumbling_window,
-            state=self.window["state"],
-            shard_id=self.shard_id,
-            stream_arn=self.stream_arn,
-            final=True,
-        )
-        return CloseWindow(event)
 
     def _save(self, *, finished: bool = False) -> Save:
         return Save(Checkpoint(self.shard_id, self.lane, self.position, finished, self.window))

@@ -40,39 +40,15 @@ from dynoxide_streams.triggers.retry_rules import (
     Batch,
     Rules,
 )
+from tests.unit.test_trigger_retry_rules import STREAM_ARN, rec, seq
 
-NOW = 1_700_000_010.0  # 30 s into the window W0
-W0 = 1_699_999_980.0  # the start of the 60 s window of records created at NOW - 5
-BASE_SEQ = 100_000_000_000_000_000_000  # 21 digits, like DynamoDB's sequence numbers
-STREAM_ARN = "arn:aws:dynamodb:us-east-1:000000000000:table/Orders/stream/2024-01-01T00:00:00.000"
+NOW = 1_700_000_010.0  # 30 s into the window W0 (rec() creates records at 1_699_999_995)
+W0 = 1_699_999_980.0  # the start of the 60 s window of rec()'s records
 SHARD = "shardId-00000001700000000000-0000abcd"
 START = "0"
 ANSWERS = (Collect, Invoke, Resume, CloseWindow, Stop)
 ERROR = InvokeResult(error="Unhandled", message="boom", status_code=200)
 OK = InvokeResult(payload=None)
-
-
-def seq(n: int) -> str:
-    return str(BASE_SEQ + n)
-
-
-def rec(n: int, created: float = NOW - 5) -> dict[str, Any]:
-    """A Lambda-format record with sequence number seq(n)."""
-    return {
-        "eventID": f"event-{n}",
-        "eventName": "INSERT",
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "dynamodb": {
-            "ApproximateCreationDateTime": created,
-            "Keys": {"Id": {"N": str(n)}},
-            "SequenceNumber": seq(n),
-            "SizeBytes": 10,
-            "StreamViewType": "KEYS_ONLY",
-        },
-        "eventSourceARN": STREAM_ARN,
-    }
 
 
 def lane(
