@@ -4,16 +4,16 @@ Each shard is read by ``ParallelizationFactor`` lanes; a record belongs to the l
 chosen by a hash of its ``Keys``, so records of one item stay in order while up to N
 batches of the shard run at once. A lane collects a batch (BatchSize records,
 MaximumBatchingWindowInSeconds, 6 MB, one tumbling window), invokes the function,
-lets :func:`~dynoxide_streams.triggers.retry_rules.judge` decide, stores its checkpoint
-and goes on. Nothing is buffered beyond the batch in hand: a slow function costs a
-checkpoint, not memory. Idle lanes sleep until the Writer's next commit.
+stores its checkpoint and goes on; what it does next is decided by the pure
+:class:`~dynoxide_streams.triggers.lane.Lane`, and discarded batches go to
+:mod:`~dynoxide_streams.triggers.dead_letters`. Nothing is buffered beyond the batch in
+hand: a slow function costs a checkpoint, not memory. Idle lanes sleep until the
+Writer's next commit.
 """
 
 from __future__ import annotations
 
-import math
 import time
-import uuid
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -27,21 +27,30 @@ import structlog
 from dynoxide_streams.clock import Clock
 from dynoxide_streams.engine.changes import ChangeSource
 from dynoxide_streams.engine.trigger_store import Checkpoint, TriggerStore
-from dynoxide_streams.http_client import http_post
-from dynoxide_streams.triggers import events
+from dynoxide_streams.triggers import dead_letters, events
 from dynoxide_streams.triggers.filters import CompiledFilters
 from dynoxide_streams.triggers.functions import InvokeResult
+from dynoxide_streams.triggers.lane import (
+    IDLE_RECHECK_SECONDS,
+    Action,
+    CloseWindow,
+    Collect,
+    Collected,
+    DeadLetter,
+    Invoke,
+    Lane,
+    Report,
+    Resume,
+    Save,
+    Stop,
+)
 from dynoxide_streams.triggers.leases import MappingLeases, ShardLeases
 from dynoxide_streams.triggers.mappings import Mapping, parse_function_name
-from dynoxide_streams.triggers.retry_rules import RECORD_AGE_EXCEEDED as AGE_EXCEEDED
-from dynoxide_streams.triggers.retry_rules import Batch, Rules, Verdict, judge, too_old
+from dynoxide_streams.triggers.retry_rules import Rules
 
 log = structlog.get_logger("dynoxide_streams.triggers")
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
-IDLE_RECHECK_SECONDS = 5.0
-RETRY_BASE_DELAY = 0.02
-RETRY_MAX_DELAY = 1.0
 READ_PAGE = 1000
 
 
@@ -239,147 +248,80 @@ def lane_of(record: dict[str, Any], lanes: int) -> int:
     return zlib.crc32(keys) % lanes
 
 
-@dataclass
-class _Collected:
-    records: list[dict[str, Any]]
-    consumed: str  # position after every record examined (included or filtered)
-    closed: bool  # the shard is closed and read to its end
-    window_start: float | None = None
-    window_final: bool = False  # a record of a later window follows
-
-
 class _Lane:
-    """One lane of one shard: collect, invoke, judge, checkpoint."""
+    """One lane of one shard: performs what its :class:`~dynoxide_streams.triggers.lane.Lane`
+    decides (reads, invocations, checkpoints, dead letters) and feeds back the outcomes."""
 
     def __init__(self, run: MappingRun, shard_id: str, lane: int, start: Checkpoint) -> None:
         self.job = run
         self.shard_id = shard_id
         self.lane = lane
-        self.position = start.position
-        self.window: dict[str, Any] | None = start.window
+        self.machine = Lane(
+            start,
+            rules=run.rules,
+            tumbling_window=run.mapping.tumbling_window,
+            stream_arn=run.mapping.event_source_arn,
+        )
         self.mark = run.source.high_water
-        self.failures = 0
-        run.positions[(shard_id, lane)] = self.position
+        run.positions[(shard_id, lane)] = start.position
+
+    @property
+    def position(self) -> str:
+        return self.machine.position
 
     async def serve(self) -> None:
         run = self.job
-        mapping = run.mapping
-        pending: list[Batch] = []
+        machine = self.machine
+        actions = machine.start()
         while True:
-            if not pending:
-                collected = await self._collect()
-                if collected is None:  # the stream or the shard is gone
-                    await self._save(finished=True)
+            for action in actions[:-1]:
+                await self._perform(action)
+            match actions[-1]:
+                case Collect(wait):
+                    if wait is not None:
+                        self.mark = await run.source.wait_for_records(self.mark, wait)
+                    collected = await self._collect()
+                    actions = machine.collected(collected, run.clock.now())
+                case Invoke(event):
+                    result = await run.invoke(event)
+                    actions = machine.invoked(result, run.clock.now())
+                case CloseWindow(event):
+                    result = await run.invoke(event)
+                    if result.error is not None:
+                        log.warning(
+                            "final window invocation failed",
+                            uuid=run.mapping.uuid,
+                            error=result.message,
+                        )
+                    actions = machine.window_closed()
+                case Resume(delay):
+                    if delay > 0:
+                        await anyio.sleep(delay)
+                    actions = machine.resume(run.clock.now())
+                case Stop():
                     return
-                if collected.records:
-                    if self.window is not None and collected.window_start != self.window["start"]:
-                        await self._close_window()
-                    pending = [Batch(collected.records, collected.consumed)]
-                    # the window's last batch: a later window has begun, or its end has
-                    # passed by the data clock (no record of it can still appear)
-                    final = collected.window_final or (
-                        collected.window_start is not None
-                        and run.clock.now() >= collected.window_start + mapping.tumbling_window
-                    )
-                else:
-                    moved = collected.consumed != self.position
-                    self.position = collected.consumed
-                    if collected.closed:
-                        if self.window is not None:
-                            await self._close_window()
-                        await self._save(finished=True)
-                        return
-                    if self.window is not None and self._window_over():
-                        await self._close_window()
-                        continue
-                    if moved:
-                        await self._save()
-                    wait = 1.0 if self.window is not None else IDLE_RECHECK_SECONDS
-                    self.mark = await run.source.wait_for_records(self.mark, wait)
-                    continue
-            batch = pending[0]
-            if too_old(batch, run.rules, run.clock.now()):
-                verdict = Verdict(None, [], batch, AGE_EXCEEDED, ok=False)
-                result = InvokeResult(error=None)
-            else:
-                batch.invokes += 1
-                event = self._event(batch.records, final=final and len(pending) == 1)
-                result = await run.invoke(event)
-                verdict = judge(batch, result, run.rules, run.clock.now())
-            pending = verdict.next + pending[1:]
-            through = verdict.done_through
-            if verdict.discarded is not None:
-                await self._dead_letter(verdict.discarded, verdict.condition or "", result)
-                through = verdict.discarded.through
-            if mapping.tumbling_window > 0 and result.error is None and verdict.ok:
-                state = result.payload.get("state", {}) if isinstance(result.payload, dict) else {}
-                if final and not pending:
-                    self.window = None
-                else:
-                    self.window = {"start": self._window_of(batch.records[0]), "state": state}
-            if through is not None:
-                self.position = through
-                await self._save()
-            await run.on_result(verdict.ok)
-            if verdict.ok:
-                self.failures = 0
-            elif verdict.next:
-                self.failures += 1
-                await anyio.sleep(
-                    min(RETRY_MAX_DELAY, RETRY_BASE_DELAY * 2 ** min(self.failures - 1, 10))
-                )
+                case last:
+                    raise AssertionError(f"a lane's actions must end in one to answer: {last}")
 
-    # ----------------------------------------------------------------- batches
+    async def _perform(self, action: Action) -> None:
+        """An action that needs no answer."""
+        run = self.job
+        match action:
+            case Save(checkpoint):
+                await self._save(checkpoint)
+            case DeadLetter(batch, condition, result):
+                await dead_letters.deliver(
+                    run.store, run.mapping, self.shard_id, batch, condition, result, run.clock.now()
+                )
+            case Report(ok):
+                await run.on_result(ok)
+            case _:
+                raise AssertionError(f"an action that needs an answer came too early: {action}")
 
     def _window_of(self, record: dict[str, Any]) -> float:
-        size = self.job.mapping.tumbling_window
-        return float(math.floor(events.created_at(record) / size) * size)
+        return self.machine.window_of(record)
 
-    def _window_over(self) -> bool:
-        assert self.window is not None
-        return bool(self.job.clock.now() >= self.window["start"] + self.job.mapping.tumbling_window)
-
-    def _event(self, records: list[dict[str, Any]], *, final: bool) -> dict[str, Any]:
-        mapping = self.job.mapping
-        if mapping.tumbling_window <= 0:
-            return events.stream_event(records)
-        start = self._window_of(records[0]) if records else float(self.window["start"])  # type: ignore[index]
-        state = (
-            self.window["state"]
-            if self.window is not None and self.window["start"] == start
-            else {}
-        )
-        return events.window_event(
-            records,
-            window_start=start,
-            window_end=start + mapping.tumbling_window,
-            state=state,
-            shard_id=self.shard_id,
-            stream_arn=mapping.event_source_arn,
-            final=final,
-        )
-
-    async def _close_window(self) -> None:
-        """The final invocation of the open tumbling window (no records left in it)."""
-        assert self.window is not None
-        mapping = self.job.mapping
-        start = float(self.window["start"])
-        event = events.window_event(
-            [],
-            window_start=start,
-            window_end=start + mapping.tumbling_window,
-            state=self.window["state"],
-            shard_id=self.shard_id,
-            stream_arn=mapping.event_source_arn,
-            final=True,
-        )
-        result = await self.job.invoke(event)
-        if result.error is not None:
-            log.warning("final window invocation failed", uuid=mapping.uuid, error=result.message)
-        self.window = None
-        await self._save()
-
-    async def _collect(self) -> _Collected | None:
+    async def _collect(self) -> Collected | None:
         run = self.job
         mapping = run.mapping
         source = run.source
@@ -412,7 +354,7 @@ class _Lane:
                         if window_start is None:
                             window_start = start
                         elif start != window_start:  # a batch never spans two windows
-                            return _Collected(records, consumed, False, window_start, True)
+                            return Collected(records, consumed, False, window_start, True)
                     records.append(record)
                     size += len(raw)
                 consumed = events.sequence_of(record)
@@ -420,28 +362,27 @@ class _Lane:
                 consumed = result.position
             closed = result.shard_closed and not full and not _after(result.position, consumed)
             if full or closed:
-                return _Collected(records, consumed, closed, window_start)
+                return Collected(records, consumed, closed, window_start)
             if len(result.records) >= limit:
                 await anyio.lowlevel.checkpoint()  # a long filtered run must not hog the loop
                 continue  # a full page: there may be more already
             if not records or mapping.maximum_batching_window <= 0:
-                return _Collected(records, consumed, False, window_start)
+                return Collected(records, consumed, False, window_start)
             if deadline is None:
                 deadline = time.monotonic() + mapping.maximum_batching_window
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return _Collected(records, consumed, False, window_start)
+                return Collected(records, consumed, False, window_start)
             self.mark = await source.wait_for_records(self.mark, remaining)
 
     # ----------------------------------------------------------- bookkeeping
 
-    async def _save(self, *, finished: bool = False) -> None:
+    async def _save(self, checkpoint: Checkpoint) -> None:
         run = self.job
-        if finished:
+        if checkpoint.finished:
             run.positions.pop((self.shard_id, self.lane), None)
         else:
-            run.positions[(self.shard_id, self.lane)] = self.position
-        checkpoint = Checkpoint(self.shard_id, self.lane, self.position, finished, self.window)
+            run.positions[(self.shard_id, self.lane)] = checkpoint.position
         await run.store.save_checkpoints(run.mapping.uuid, [checkpoint])
         if run.view is not None:
             kept = await run.view.save(checkpoint, run.mapping.parallelization_factor)
@@ -450,37 +391,6 @@ class _Lane:
                 if scope is not None:
                     scope.cancel()
                 await anyio.lowlevel.checkpoint()
-
-    async def _dead_letter(self, batch: Batch, condition: str, result: InvokeResult) -> None:
-        mapping = self.job.mapping
-        body = events.failure_record(
-            request_id=str(uuid.uuid4()),
-            function_arn=mapping.function_arn,
-            condition=condition,
-            invoke_count=max(batch.invokes, 1) if batch.invokes else 0,
-            status_code=result.status_code,
-            function_error=result.error,
-            shard_id=self.shard_id,
-            stream_arn=mapping.event_source_arn,
-            records=batch.records,
-            now=self.job.clock.now(),
-        )
-        log.warning(
-            "batch discarded",
-            uuid=mapping.uuid,
-            condition=condition,
-            first=body["DDBStreamBatchInfo"]["startSequenceNumber"],
-            size=len(batch.records),
-        )
-        await self.job.store.add_dead_letter(mapping.uuid, body)
-        destination = mapping.on_failure
-        if destination is not None and destination.startswith(("http://", "https://")):
-            try:
-                status, _, _ = await http_post(destination, orjson.dumps(body), timeout=5.0)
-                if not 200 <= status < 300:
-                    log.warning("on-failure destination refused", url=destination, status=status)
-            except (OSError, TimeoutError, anyio.BrokenResourceError) as exc:
-                log.warning("on-failure destination unreachable", url=destination, error=str(exc))
 
 
 def _after(a: str, b: str) -> bool:

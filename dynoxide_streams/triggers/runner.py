@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import uuid as uuids
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import anyio
@@ -34,7 +34,7 @@ from dynoxide_streams.shards import ids
 from dynoxide_streams.triggers import mappings
 from dynoxide_streams.triggers.functions import FunctionRegistry, InvokeResult, invoke
 from dynoxide_streams.triggers.leases import ShardLeases
-from dynoxide_streams.triggers.mappings import Mapping
+from dynoxide_streams.triggers.mappings import FunctionRef, Mapping
 from dynoxide_streams.triggers.poller import MappingRun, relane, run_mapping
 
 log = structlog.get_logger("dynoxide_streams.triggers")
@@ -55,34 +55,25 @@ class Declaration:
     bound: set[str] = field(default_factory=set)  # stream ARNs already mapped
 
 
+@dataclass(eq=False)
 class TriggerRunner:
     """Event source mappings of one server (see the module docstring)."""
 
-    def __init__(
-        self,
-        source: ChangeSource,
-        store: TriggerStore,
-        registry: FunctionRegistry,
-        clock: Clock,
-        *,
-        region: str,
-        account_id: str,
-        leases: ShardLeases | None = None,
-    ) -> None:
-        self.source = source
-        self.leases = leases
-        self.store = store
-        self.registry = registry
-        self.clock = clock
-        self.region = region
-        self.account_id = account_id
-        self.mappings: dict[str, Mapping] = {}
-        self._runs: dict[str, MappingRun] = {}
-        self._scopes: dict[str, anyio.CancelScope] = {}
-        self._tg: TaskGroup | None = None
-        self._declarations: list[Declaration] = []
-        self._declared = anyio.Event()
-        self._lock = anyio.Lock()
+    source: ChangeSource
+    store: TriggerStore
+    registry: FunctionRegistry
+    clock: Clock
+    _: KW_ONLY
+    region: str
+    account_id: str
+    leases: ShardLeases | None = None  # shard leases shared with other processes
+    mappings: dict[str, Mapping] = field(init=False, default_factory=dict)
+    _runs: dict[str, MappingRun] = field(init=False, default_factory=dict)
+    _scopes: dict[str, anyio.CancelScope] = field(init=False, default_factory=dict)
+    _tg: TaskGroup | None = field(init=False, default=None)
+    _declarations: list[Declaration] = field(init=False, default_factory=list)
+    _declared: anyio.Event = field(init=False, default_factory=anyio.Event)
+    _lock: anyio.Lock = field(init=False, default_factory=anyio.Lock)
 
     # --------------------------------------------------------------- lifecycle
 
@@ -153,7 +144,7 @@ class TriggerRunner:
 
     # ------------------------------------------------------------ control plane
 
-    def _function_arn(self, ref: mappings.FunctionRef) -> str:
+    def _function_arn(self, ref: FunctionRef) -> str:
         return registered_function_arn(ref, self.registry, self.region, self.account_id)
 
     async def create(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -185,9 +176,7 @@ class TriggerRunner:
             self._start(mapping)
         return described
 
-    def _check_conflict(
-        self, arn: str, ref: mappings.FunctionRef, exclude: str | None = None
-    ) -> None:
+    def _check_conflict(self, arn: str, ref: FunctionRef, exclude: str | None = None) -> None:
         """Refuse a second mapping of one function (any qualifier) on one stream."""
         for other in self.mappings.values():
             other_ref = mappings.parse_function_name(other.function_name)

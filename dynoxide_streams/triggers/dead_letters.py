@@ -1,0 +1,74 @@
+"""Dead-letter delivery: where the failure record of a discarded batch goes.
+
+When Lambda's retry rules discard a batch (retries exhausted, record too old), its
+failure record (:func:`~dynoxide_streams.triggers.events.failure_record`) is stored in
+the mapping's dead letters (``GET /_admin/triggers/dead-letters``) and, when the
+mapping's ``DestinationConfig.OnFailure`` is an http(s) URL, POSTed there. A
+destination that refuses or cannot be reached is logged; the record stays stored and
+the lane goes on either way.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import anyio
+import orjson
+import structlog
+
+from dynoxide_streams.engine.trigger_store import TriggerStore
+from dynoxide_streams.http_client import http_post
+from dynoxide_streams.triggers import events
+from dynoxide_streams.triggers.functions import InvokeResult
+from dynoxide_streams.triggers.mappings import Mapping
+from dynoxide_streams.triggers.retry_rules import Batch
+
+log = structlog.get_logger("dynoxide_streams.triggers")
+
+DESTINATION_TIMEOUT_SECONDS = 5.0
+
+
+async def deliver(
+    store: TriggerStore,
+    mapping: Mapping,
+    shard_id: str,
+    batch: Batch,
+    condition: str,
+    result: InvokeResult,
+    now: float,
+) -> None:
+    """Store the failure record of ``batch`` (discarded for ``condition`` after its
+    last invocation ended with ``result``) and send it to the OnFailure destination.
+
+    Raises only what the store raises; destination failures are logged.
+    """
+    body = events.failure_record(
+        request_id=str(uuid.uuid4()),
+        function_arn=mapping.function_arn,
+        condition=condition,
+        invoke_count=batch.invokes,
+        status_code=result.status_code,
+        function_error=result.error,
+        shard_id=shard_id,
+        stream_arn=mapping.event_source_arn,
+        records=batch.records,
+        now=now,
+    )
+    log.warning(
+        "batch discarded",
+        uuid=mapping.uuid,
+        condition=condition,
+        first=body["DDBStreamBatchInfo"]["startSequenceNumber"],
+        size=len(batch.records),
+    )
+    await store.add_dead_letter(mapping.uuid, body)
+    destination = mapping.on_failure
+    if destination is not None and destination.startswith(("http://", "https://")):
+        try:
+            status, _, _ = await http_post(
+                destination, orjson.dumps(body), timeout=DESTINATION_TIMEOUT_SECONDS
+            )
+            if not 200 <= status < 300:
+                log.warning("on-failure destination refused", url=destination, status=status)
+        except (OSError, TimeoutError, anyio.BrokenResourceError) as exc:
+            log.warning("on-failure destination unreachable", url=destination, error=str(exc))
