@@ -30,15 +30,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import RawClient, make_client
+from tests.fault_proxy import FaultProxy
 from tests.polling import wait_until
-from tests.process import ServerProcess
-from tests.sidecar_support import (
-    FaultProxy,
-    Processes,
-    assert_clean_log,
-    assert_running,
-    wait_log,
-)
+from tests.process import Processes, ServerProcess, assert_clean_log, assert_running, wait_log
 from tests.triggers_fixtures.support import echo_command, read_deliveries
 from tests.wire.test_push import (
     check_frames,
