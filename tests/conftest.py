@@ -52,9 +52,10 @@ def ddb(endpoint: str) -> Any:
     return make_client(endpoint)
 
 
-@dataclass
-class RawResponse:
-    status: int
+@dataclass(kw_only=True)
+class RawMessage:
+    """An HTTP request or answer as it crossed the wire: its headers and body bytes."""
+
     headers: dict[str, str]
     body: bytes
 
@@ -62,9 +63,22 @@ class RawResponse:
     def json(self) -> Any:
         return json.loads(self.body)
 
+
+@dataclass(kw_only=True)
+class RawResponse(RawMessage):
+    """An answer received by :class:`RawClient` (header names lower-cased)."""
+
+    status: int
+
     @property
     def error_type(self) -> str:
+        """The DynamoDB error name: the body's ``__type`` without its namespace."""
         return str(self.json["__type"]).rsplit("#", 1)[-1]
+
+    @property
+    def amzn_error_type(self) -> str | None:
+        """The REST-JSON (Lambda) error name: the ``x-amzn-ErrorType`` header."""
+        return self.headers.get("x-amzn-errortype")
 
     @property
     def message(self) -> str:
@@ -82,15 +96,16 @@ class RawClient:
 
     def request(
         self,
-        body: bytes | str,
+        body: bytes | str | None,
         target: str | None,
         *,
         method: str = "POST",
         path: str = "/",
         content_type: str = "application/x-amz-json-1.0",
+        authorization: str = "AWS4-HMAC-SHA256 Credential=x",
     ) -> RawResponse:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
-        headers = {"Content-Type": content_type, "Authorization": "AWS4-HMAC-SHA256 Credential=x"}
+        headers = {"Content-Type": content_type, "Authorization": authorization}
         if target is not None:
             headers["X-Amz-Target"] = target
         try:
@@ -98,7 +113,9 @@ class RawClient:
             response = conn.getresponse()
             data = response.read()
             return RawResponse(
-                response.status, {k.lower(): v for k, v in response.getheaders()}, data
+                status=response.status,
+                headers={k.lower(): v for k, v in response.getheaders()},
+                body=data,
             )
         finally:
             conn.close()
