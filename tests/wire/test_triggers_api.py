@@ -1098,6 +1098,7 @@ def test_update_validation_errors_leave_the_mapping_unchanged(
 # =========================================================================== 5. AWS CLI
 
 
+@pytest.mark.slow
 def test_aws_cli_create_list_get(
     endpoint: str, tmp_path: Path, http_api: LambdaRaw, function: str, stream: str
 ) -> None:
