@@ -1,4 +1,5 @@
 # Two commands: `make serve` and `make test`. Both create/refresh .venv themselves.
+# `make test-fast` is the inner loop: unit tests and the in-process wire tests only.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,7 +8,7 @@ SERVE_STAMP := $(VENV)/.stamp-serve
 TEST_STAMP := $(VENV)/.stamp-test
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: serve test lint typecheck pytest bench clean
+.PHONY: serve test test-fast lint typecheck pytest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,11 +35,17 @@ typecheck: $(TEST_STAMP)
 	$(BIN)/mypy
 
 # pytest exits 5 when it collected no tests: that is a failure here, not a pass.
+# PYTEST_TIER selects a tier by marker (pyproject.toml); empty runs every test.
+PYTEST_TIER :=
 pytest: $(TEST_STAMP)
-	@$(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/python -m pytest -q $(PYTEST_TIER) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 test: lint typecheck pytest
+
+# No child processes, browser, packaging or slow tests; `make test` still runs them all.
+test-fast: PYTEST_TIER = -m "(unit or wire) and not process and not slow"
+test-fast: pytest
 
 bench: $(SERVE_STAMP)
 	$(BIN)/python bench/loadgen.py --op all $(ARGS)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import http.client
+import inspect
 import itertools
 import json
 import os
+import subprocess
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from types import CodeType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -22,6 +26,71 @@ if TYPE_CHECKING:
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+# ------------------------------------------------------------------------------ tiers
+
+TESTS = Path(__file__).resolve().parent
+FOLDER_TIERS = {
+    "unit": "unit",
+    "property": "unit",
+    "wire": "wire",
+    "browser": "browser",
+    "packaging": "packaging",
+}
+
+
+def _code_names(code: CodeType) -> Iterator[str]:
+    """The global and attribute names ``code`` uses, nested functions included."""
+    yield from code.co_names
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            yield from _code_names(const)
+
+
+def _starts_processes(roots: list[Any]) -> bool:
+    """Whether any of ``roots`` (a test function, its fixtures) uses the ``subprocess``
+    module, directly or through functions and classes of the ``tests`` package it calls."""
+    seen: set[int] = set()
+    todo = list(roots)
+    while todo:
+        obj = inspect.unwrap(todo.pop())  # through @contextmanager and the like
+        if id(obj) in seen or not getattr(obj, "__module__", "").startswith("tests"):
+            continue
+        seen.add(id(obj))
+        if inspect.isclass(obj):
+            for member in vars(obj).values():
+                todo.append(getattr(member, "__func__", getattr(member, "fget", member)))
+            continue
+        code = getattr(obj, "__code__", None)
+        if code is None:
+            continue
+        names = getattr(obj, "__globals__", {})
+        for name in _code_names(code):
+            value = names.get(name)
+            if value is subprocess:
+                return True
+            if value is not None and (inspect.isfunction(value) or inspect.isclass(value)):
+                todo.append(value)
+    return False
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its tier: ``unit``/``wire``/``browser``/``packaging`` by its
+    folder, and ``process`` when it (or a fixture it uses) starts child processes."""
+    for item in items:
+        folder = Path(item.path).resolve().relative_to(TESTS).parts[0]
+        tier = FOLDER_TIERS.get(folder)
+        if tier is not None:
+            item.add_marker(tier)
+        if isinstance(item, pytest.Function):
+            fixtures = item._fixtureinfo.name2fixturedefs.values()
+            roots = [item.function, *(d.func for defs in fixtures for d in defs)]
+            if _starts_processes(roots):
+                item.add_marker("process")
+
+
+# ---------------------------------------------------------------------------- fixtures
 
 
 @pytest.fixture(scope="session")
@@ -52,9 +121,10 @@ def ddb(endpoint: str) -> Any:
     return make_client(endpoint)
 
 
-@dataclass
-class RawResponse:
-    status: int
+@dataclass(kw_only=True)
+class RawMessage:
+    """An HTTP request or answer as it crossed the wire: its headers and body bytes."""
+
     headers: dict[str, str]
     body: bytes
 
@@ -62,9 +132,22 @@ class RawResponse:
     def json(self) -> Any:
         return json.loads(self.body)
 
+
+@dataclass(kw_only=True)
+class RawResponse(RawMessage):
+    """An answer received by :class:`RawClient` (header names lower-cased)."""
+
+    status: int
+
     @property
     def error_type(self) -> str:
+        """The DynamoDB error name: the body's ``__type`` without its namespace."""
         return str(self.json["__type"]).rsplit("#", 1)[-1]
+
+    @property
+    def amzn_error_type(self) -> str | None:
+        """The REST-JSON (Lambda) error name: the ``x-amzn-ErrorType`` header."""
+        return self.headers.get("x-amzn-errortype")
 
     @property
     def message(self) -> str:
@@ -82,15 +165,16 @@ class RawClient:
 
     def request(
         self,
-        body: bytes | str,
+        body: bytes | str | None,
         target: str | None,
         *,
         method: str = "POST",
         path: str = "/",
         content_type: str = "application/x-amz-json-1.0",
+        authorization: str = "AWS4-HMAC-SHA256 Credential=x",
     ) -> RawResponse:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
-        headers = {"Content-Type": content_type, "Authorization": "AWS4-HMAC-SHA256 Credential=x"}
+        headers = {"Content-Type": content_type, "Authorization": authorization}
         if target is not None:
             headers["X-Amz-Target"] = target
         try:
@@ -98,7 +182,9 @@ class RawClient:
             response = conn.getresponse()
             data = response.read()
             return RawResponse(
-                response.status, {k.lower(): v for k, v in response.getheaders()}, data
+                status=response.status,
+                headers={k.lower(): v for k, v in response.getheaders()},
+                body=data,
             )
         finally:
             conn.close()

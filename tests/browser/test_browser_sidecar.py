@@ -27,8 +27,7 @@ from tests.browser.test_browser import (  # noqa: F401 - fixtures used by name
     wait_for,
 )
 from tests.conftest import make_client
-from tests.process import ServerProcess
-from tests.sidecar_support import assert_clean_log, start_sidecar
+from tests.process import ServerProcess, assert_clean_log, start_sidecar
 from tests.wire.test_streams import create_stream_table
 
 

@@ -504,6 +504,7 @@ def create_table(ddb: Any) -> str:
 CHECK_EVERY = 10
 
 
+@pytest.mark.slow
 @settings(
     max_examples=50,
     deadline=None,

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -68,6 +69,7 @@ def _sets_sorted(value: Any) -> Any:
     return value
 
 
+@pytest.mark.slow
 def test_random_items_round_trip(raw: Any, make_table: Callable[..., str]) -> None:
     table = make_table(range_key=None)
     counter = iter(range(10**9))

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import RawClient
+from tests.conftest import RawClient, RawMessage
 
 ECHO_HANDLER = Path(__file__).resolve().parent / "echo_handler.py"
 RIE_PATH = "/2015-03-31/functions/function/invocations"
@@ -63,16 +63,17 @@ def dead_letters(raw: RawClient, uuid: str) -> list[dict[str, Any]]:
 Answer = tuple[int, Any] | Callable[[dict[str, Any]], tuple[int, Any]]
 
 
-@dataclass
-class Invocation:
+@dataclass(kw_only=True)
+class Invocation(RawMessage):
+    """One POST the fake runtime received (header names as sent)."""
+
     method: str
     path: str
-    headers: dict[str, str]
-    body: bytes
 
     @property
     def event(self) -> Any:
-        return json.loads(self.body)
+        """The Lambda event: the request's JSON body."""
+        return self.json
 
 
 @dataclass
@@ -99,7 +100,12 @@ class FakeRuntime:
                 body = self.rfile.read(length)
                 with runtime.lock:
                     runtime.invocations.append(
-                        Invocation("POST", self.path, dict(self.headers.items()), body)
+                        Invocation(
+                            method="POST",
+                            path=self.path,
+                            headers=dict(self.headers.items()),
+                            body=body,
+                        )
                     )
                     answer = runtime.answers.pop(0) if runtime.answers else None
                 if answer is None:

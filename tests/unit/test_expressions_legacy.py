@@ -315,6 +315,7 @@ def legacy_and_expression(draw: Any, attribute: str = "a", prefix: str = ":v") -
     return cond("BETWEEN", low, high), text, {f"{prefix}0": low, f"{prefix}1": high}
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(legacy_and_expression(), st.lists(ITEM_STRATEGY, min_size=1, max_size=6))
 def test_random_filters_evaluate_like_expressions(case: Case, items: list[dict[str, Any]]) -> None:

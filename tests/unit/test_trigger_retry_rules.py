@@ -439,6 +439,7 @@ def test_require_state_with_a_state_object_succeeds_and_allows_item_failures() -
 # ------------------------------------------------------- simulated lane (property)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(data=st.data())
 def test_a_lane_driven_by_judge_terminates_delivers_and_checkpoints_in_order(

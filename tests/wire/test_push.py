@@ -738,6 +738,7 @@ def test_subscribed_comes_before_unsubscribed_and_nothing_after_it(ddb: Any, end
             )
 
 
+@pytest.mark.slow
 def test_rapid_resubscribe_never_leaks_a_subscription(ddb: Any, endpoint: str) -> None:
     """However the replies interleave, no unsubscribe of a live subscription is refused
     and no record is delivered to an id after it was unsubscribed."""

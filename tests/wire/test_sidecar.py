@@ -6,8 +6,9 @@ by a second ``dynoxide-streams serve`` process over its public DynamoDB Streams 
 * event source mappings (created with boto3's lambda client, or declared in a trigger
   file for a table created upstream later) deliver every record once, in order;
 * a sidecar killed with SIGKILL resumes its trigger from the stored checkpoint;
-* an upstream that stops, restarts, answers 5xx, throttles, answers slowly or drops connections
-  neither stops the sidecar nor its websocket feed and triggers;
+* an upstream that stops, restarts, answers 5xx, throttles, answers slowly, drops
+  connections or cuts answers short neither stops the sidecar nor its websocket feed
+  and triggers (one test, parametrized by the fault);
 * ``--tables`` limits what can be subscribed; DynamoDB requests sent to the sidecar
   are refused with UnknownOperationException naming the upstream; the admin TTL sweep
   sweeps the watched tables upstream.
@@ -30,15 +31,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import RawClient, make_client
+from tests.fault_proxy import FaultProxy
 from tests.polling import wait_until
-from tests.process import ServerProcess
-from tests.sidecar_support import (
-    FaultProxy,
-    Processes,
-    assert_clean_log,
-    assert_running,
-    wait_log,
-)
+from tests.process import Processes, ServerProcess, assert_clean_log, assert_running, wait_log
 from tests.triggers_fixtures.support import echo_command, read_deliveries
 from tests.wire.test_push import (
     check_frames,
@@ -241,6 +236,7 @@ def test_triggers_through_the_sidecar_deliver_each_record_once_in_order(tmp_path
         assert_clean_log(side)
 
 
+@pytest.mark.slow
 def test_sidecar_killed_mid_stream_resumes_triggers_from_its_checkpoint(tmp_path: Path) -> None:
     out, table = tmp_path / "out.jsonl", unique("Orders")
     declared = trigger_file(tmp_path / "triggers.toml", {"rec": echo_command(out)}, table, "rec")
@@ -306,61 +302,35 @@ def test_sidecar_killed_mid_stream_resumes_triggers_from_its_checkpoint(tmp_path
 # ---------------------------------------------------------------- upstream trouble
 
 
-def test_upstream_stopped_and_restarted_the_sidecar_carries_on(tmp_path: Path) -> None:
+FAULTS = [
+    pytest.param("stopped", id="upstream-stopped-and-restarted"),
+    pytest.param("http500", id="5xx-answers"),
+    pytest.param("throttle", id="throttling"),
+    pytest.param("slow", id="slow-answers"),
+    pytest.param("close", id="connections-closed-without-an-answer"),
+    pytest.param("truncate", id="truncated-answers"),
+]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_upstream_trouble_stops_neither_the_sidecar_nor_its_feeds(
+    tmp_path: Path, fault: str
+) -> None:
+    """A websocket subscriber and a mapping on a sidecar whose upstream, for a while,
+    is stopped (then restarted on its port and data) or — through a proxy — answers
+    every connection per a :class:`FaultProxy` mode. Meanwhile the sidecar stays up and
+    its own APIs answer; afterwards the same subscription carries on, every record
+    arrives once, in order, on both feeds, and the log is clean."""
     out = tmp_path / "out.jsonl"
     with Processes(tmp_path) as procs:
         up_data = tmp_path / "upstream-data"
         up = procs.upstream(data_dir=up_data)
         port = int(up.endpoint.rsplit(":", 1)[1])
-        side = procs.sidecar(up.endpoint, "--function", f"rec={echo_command(out)}")
-        ddb = make_client(up.endpoint)
-        table, arn = create_stream_table(ddb, range_key=None)
-        assert arn is not None
-        lam = make_client(side.endpoint, "lambda")
-        lam.create_event_source_mapping(
-            FunctionName="rec", EventSourceArn=arn, StartingPosition="TRIM_HORIZON", BatchSize=10
-        )
-        with open_ws(side.endpoint) as push:
-            push.subscribe("s", table=table, start="TRIM_HORIZON")
-            assert push.next_for("s") == subscribed("s", arn)
-            for i in range(10):
-                put(ddb, table, f"a{i}")
-            received = push.texts_for("s", 10)
-            wait_until(lambda: len(read_deliveries(out)) >= 10, what="the first 10 deliveries")
-
-            assert up.terminate() == 0
-            line = wait_log(side, "[warning", "upstream")
-            assert "retry" in line, line
-            assert healthy(side)
-            # the sidecar's own APIs still answer while the upstream is away
-            assert len(lam.list_event_source_mappings()["EventSourceMappings"]) == 1
-
-            up = procs.upstream(data_dir=up_data, port=port)
-            ddb = make_client(up.endpoint)
-            for i in range(10):
-                put(ddb, table, f"b{i}")
-            # the same connection and subscription carry on
-            received += [push.next_text_for("s", 20) for _ in range(10)]
-            raw = RawClient(up.endpoint)
-            check_frames(received, stream_frames(raw, arn, "s"))
-            stream = seqs(read_stream(raw, arn))
-            assert len(stream) == 20
-            wait_until(lambda: len(read_deliveries(out)) >= 20, timeout=20, what="20 deliveries")
-            assert delivered_seqs(out) == stream
-        assert healthy(side)
-        assert_clean_log(side)
-
-
-def _with_faulty_upstream(tmp_path: Path, mode: str, at_least: int) -> None:
-    """A websocket subscriber and a mapping on a sidecar whose upstream connections
-    go through a proxy; for a while the proxy answers every connection per ``mode``;
-    afterwards every record still arrives once, in order, and the log is clean."""
-    out = tmp_path / "out.jsonl"
-    with Processes(tmp_path) as procs:
-        up = procs.upstream()
-        proxy = FaultProxy(int(up.endpoint.rsplit(":", 1)[1]), delay=0.5)
+        proxy = FaultProxy(port, delay=0.5)
         with proxy.running():
-            side = procs.sidecar(proxy.url, "--function", f"rec={echo_command(out)}")
+            # a stopped upstream is reached directly: its port refuses connections
+            reach = up.endpoint if fault == "stopped" else proxy.url
+            side = procs.sidecar(reach, "--function", f"rec={echo_command(out)}")
             ddb, raw = make_client(up.endpoint), RawClient(up.endpoint)
             table, arn = create_stream_table(ddb, range_key=None)
             assert arn is not None
@@ -376,20 +346,35 @@ def _with_faulty_upstream(tmp_path: Path, mode: str, at_least: int) -> None:
                 received = push.texts_for("s", 5)
                 wait_until(lambda: len(read_deliveries(out)) >= 5, what="5 deliveries")
 
-                proxy.mode = mode
-                for i in range(5):
-                    put(ddb, table, f"b{i}")
+                if fault == "stopped":
+                    assert up.terminate() == 0
+                    line = wait_log(side, "[warning", "upstream")
+                    assert "retry" in line, line
+                else:
+                    proxy.mode = fault
+                    for i in range(5):
+                        put(ddb, table, f"b{i}")
 
-                def enough() -> bool:
-                    assert_running(side)  # fails at once if the sidecar died
-                    return proxy.served(mode) >= at_least
+                    def enough() -> bool:
+                        assert_running(side)  # fails at once if the sidecar died
+                        return proxy.served(fault) >= 8
 
-                wait_until(enough, timeout=20, what=f"{at_least} upstream calls answered {mode}")
+                    wait_until(enough, timeout=20, what=f"8 upstream calls answered {fault}")
                 assert_running(side)
                 assert healthy(side)
-                proxy.mode = "pass"
+                # the sidecar's own APIs still answer while the upstream is in trouble
+                assert len(lam.list_event_source_mappings()["EventSourceMappings"]) == 1
+                if fault == "stopped":
+                    up = procs.upstream(data_dir=up_data, port=port)
+                    ddb = make_client(up.endpoint)
+                    for i in range(5):
+                        put(ddb, table, f"b{i}")
+                else:
+                    proxy.mode = "pass"
+
                 for i in range(5):
                     put(ddb, table, f"c{i}")
+                # the same connection and subscription carry on
                 received += [push.next_text_for("s", 20) for _ in range(10)]
                 check_frames(received, stream_frames(raw, arn, "s"))
                 # nothing more (no record twice): next come the records of a later write
@@ -401,26 +386,6 @@ def _with_faulty_upstream(tmp_path: Path, mode: str, at_least: int) -> None:
                 assert delivered_seqs(out) == seqs(read_stream(raw, arn))
             assert healthy(side)
             assert_clean_log(side)
-
-
-def test_upstream_5xx_answers_are_retried(tmp_path: Path) -> None:
-    _with_faulty_upstream(tmp_path, "http500", at_least=8)
-
-
-def test_upstream_throttling_is_retried(tmp_path: Path) -> None:
-    _with_faulty_upstream(tmp_path, "throttle", at_least=8)
-
-
-def test_slow_upstream_answers_only_slow_delivery_down(tmp_path: Path) -> None:
-    _with_faulty_upstream(tmp_path, "slow", at_least=8)
-
-
-def test_upstream_connections_closed_without_an_answer_are_retried(tmp_path: Path) -> None:
-    _with_faulty_upstream(tmp_path, "close", at_least=8)
-
-
-def test_truncated_upstream_answers_are_retried(tmp_path: Path) -> None:
-    _with_faulty_upstream(tmp_path, "truncate", at_least=8)
 
 
 # ------------------------------------------------------------------ watched tables

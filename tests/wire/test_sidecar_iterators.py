@@ -17,7 +17,7 @@ from typing import Any
 
 from tests.conftest import RawClient, make_client
 from tests.polling import wait_until
-from tests.sidecar_support import Processes, assert_clean_log
+from tests.process import Processes, assert_clean_log
 from tests.triggers_fixtures.support import echo_command, read_deliveries
 from tests.wire.test_push import check_frames, open_ws, stream_frames, subscribed
 from tests.wire.test_sidecar import delivered_seqs, put, seqs

@@ -38,12 +38,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import RawClient, make_client
+from tests.fault_proxy import FaultProxy
 from tests.polling import wait_until
-from tests.process import ServerProcess
-from tests.sidecar_support import (
+from tests.process import (
     SIDECAR_ENV,
-    FaultProxy,
     Processes,
+    ServerProcess,
     assert_clean_log,
     assert_running,
     wait_log,

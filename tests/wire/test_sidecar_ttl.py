@@ -21,8 +21,7 @@ from typing import Any
 
 from tests.conftest import RawClient, make_client
 from tests.polling import wait_until
-from tests.process import ServerProcess
-from tests.sidecar_support import Processes, assert_clean_log
+from tests.process import Processes, ServerProcess, assert_clean_log
 from tests.triggers_fixtures.support import FakeRuntime
 from tests.wire.test_push import Push, open_ws, subscribed
 from tests.wire.test_streams import create_stream_table, read_stream

@@ -13,7 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tests.conftest import make_client
-from tests.sidecar_support import FaultProxy, Processes, assert_clean_log, assert_running
+from tests.fault_proxy import FaultProxy
+from tests.process import Processes, assert_clean_log, assert_running
 from tests.wire.test_sidecar import unique
 from tests.wire.test_streams import create_stream_table
 

@@ -8,7 +8,6 @@ AWS CLI, a restarted server process, and many concurrent clients.
 from __future__ import annotations
 
 import datetime
-import http.client
 import json
 import os
 import subprocess
@@ -17,10 +16,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 import boto3
 import pytest
@@ -28,7 +26,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from dynoxide_streams import Server
-from tests.conftest import RawClient, make_client
+from tests.conftest import RawClient, RawResponse, make_client
 from tests.process import start_server
 
 REGION = "us-east-1"
@@ -71,71 +69,51 @@ def handler(event: Any, context: Any) -> None:
 # ----------------------------------------------------------------------------- raw HTTP
 
 
-@dataclass
-class LambdaResponse:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    @property
-    def error_type(self) -> str | None:
-        return self.headers.get("x-amzn-errortype")
+LAMBDA_AUTHORIZATION = "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/lambda/aws4_request"
 
 
 class LambdaRaw:
     """Plain HTTP requests to the Lambda REST-JSON API."""
 
     def __init__(self, endpoint: str) -> None:
-        parts = urlsplit(endpoint)
-        self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or 80
+        self.raw = RawClient(endpoint)
 
     def request(
         self, method: str, path: str, body: bytes | str | dict[str, Any] | None = None
-    ) -> LambdaResponse:
+    ) -> RawResponse:
         if isinstance(body, dict):
             body = json.dumps(body)
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
-        headers = {
-            "Content-Type": "application/json",
-            "Authorization": "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/lambda/aws4_request",
-        }
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
-            data = response.read()
-            return LambdaResponse(
-                response.status, {k.lower(): v for k, v in response.getheaders()}, data
-            )
-        finally:
-            conn.close()
+        return self.raw.request(
+            body,
+            None,
+            method=method,
+            path=path,
+            content_type="application/json",
+            authorization=LAMBDA_AUTHORIZATION,
+        )
 
-    def create(self, params: dict[str, Any] | bytes | str) -> LambdaResponse:
+    def create(self, params: dict[str, Any] | bytes | str) -> RawResponse:
         return self.request("POST", MAPPINGS, params)
 
-    def get(self, mapping_id: str) -> LambdaResponse:
+    def get(self, mapping_id: str) -> RawResponse:
         return self.request("GET", f"{MAPPINGS}/{quote(mapping_id)}")
 
-    def update(self, mapping_id: str, params: dict[str, Any] | bytes | str) -> LambdaResponse:
+    def update(self, mapping_id: str, params: dict[str, Any] | bytes | str) -> RawResponse:
         return self.request("PUT", f"{MAPPINGS}/{quote(mapping_id)}", params)
 
-    def delete(self, mapping_id: str) -> LambdaResponse:
+    def delete(self, mapping_id: str) -> RawResponse:
         return self.request("DELETE", f"{MAPPINGS}/{quote(mapping_id)}")
 
-    def list(self, **query: Any) -> LambdaResponse:
+    def list(self, **query: Any) -> RawResponse:
         suffix = f"?{urlencode(query)}" if query else ""
         return self.request("GET", MAPPINGS + suffix)
 
 
-def assert_error(response: LambdaResponse, name: str, status: int, message: str) -> None:
+def assert_error(response: RawResponse, name: str, status: int, message: str) -> None:
     """An exact Lambda error: status, x-amzn-ErrorType and the body (message key casing
     per the error's model)."""
     key = "Message" if name == "ResourceNotFoundException" else "message"
-    assert (response.status, response.error_type) == (status, name), response.body
+    assert (response.status, response.amzn_error_type) == (status, name), response.body
     assert response.json == {"Type": "User", key: message}
 
 
@@ -498,10 +476,10 @@ def test_delete_answers_deleting_then_the_mapping_is_gone(
     assert deleted.json == {**enabled, "State": "Deleting"}
 
     gone = http_api.get(mapping_id)
-    assert (gone.status, gone.error_type) == (404, "ResourceNotFoundException")
+    assert (gone.status, gone.amzn_error_type) == (404, "ResourceNotFoundException")
     assert gone.json == NOT_FOUND_BODY
     again = http_api.delete(mapping_id)
-    assert (again.status, again.error_type) == (404, "ResourceNotFoundException")
+    assert (again.status, again.amzn_error_type) == (404, "ResourceNotFoundException")
     assert again.json == NOT_FOUND_BODY
     assert count(http_api, stream) == 0
 
@@ -560,7 +538,7 @@ def test_update_function_name_moves_the_mapping_but_never_duplicates_a_pair(
     # gives, and nothing changes.
     before = http_api.get(b).json
     conflict = http_api.update(b, {"FunctionName": fa})
-    assert (conflict.status, conflict.error_type) == (409, "ResourceConflictException"), (
+    assert (conflict.status, conflict.amzn_error_type) == (409, "ResourceConflictException"), (
         conflict.status,
         conflict.body,
     )
@@ -607,7 +585,7 @@ def test_list_filters_by_event_source_and_function(
             FunctionName=fn, EventSourceArn=arn, StartingPosition="TRIM_HORIZON"
         )["UUID"]
 
-    def uuids(response: LambdaResponse) -> set[str]:
+    def uuids(response: RawResponse) -> set[str]:
         assert response.status == 200, response.body
         assert "x-amzn-errortype" not in response.headers
         assert "NextMarker" not in response.json
@@ -737,7 +715,10 @@ def test_list_paging_misses_no_mapping_when_one_is_deleted_between_pages(
 def test_list_rejects_a_bad_marker(http_api: LambdaRaw, stream: str) -> None:
     for marker in ("not-a-marker", "999999"):
         response = http_api.list(EventSourceArn=stream, Marker=marker)
-        assert (response.status, response.error_type) == (400, "InvalidParameterValueException")
+        assert (response.status, response.amzn_error_type) == (
+            400,
+            "InvalidParameterValueException",
+        )
         assert response.json["Type"] == "User"
 
 
@@ -965,7 +946,7 @@ def test_create_validation_errors(
     # Raw HTTP: exact status, header and body.
     response = http_api.create(params)
     key = "Message" if name == "ResourceNotFoundException" else "message"
-    assert (response.status, response.error_type) == (status, name), response.body
+    assert (response.status, response.amzn_error_type) == (status, name), response.body
     body = response.json
     assert set(body) == {"Type", key}
     assert body["Type"] == "User"
@@ -1002,7 +983,7 @@ def test_create_duplicate_function_and_stream_is_a_conflict(
             "StartingPosition": "LATEST",
         }
     )
-    assert (response.status, response.error_type) == (409, "ResourceConflictException")
+    assert (response.status, response.amzn_error_type) == (409, "ResourceConflictException")
     body = response.json
     assert set(body) == {"Type", "message"} and body["Type"] == "User"
     assert existing in body["message"]
@@ -1028,7 +1009,7 @@ def test_malformed_json_body_is_invalid_request_content(
         b'"a string"',
     ):
         response = http_api.create(body)
-        assert (response.status, response.error_type) == (
+        assert (response.status, response.amzn_error_type) == (
             400,
             "InvalidRequestContentException",
         ), body
@@ -1062,7 +1043,7 @@ def test_wrong_json_types_are_invalid_request_content(
         **wrong,
     }
     response = http_api.create(params)
-    assert (response.status, response.error_type) == (400, "InvalidRequestContentException")
+    assert (response.status, response.amzn_error_type) == (400, "InvalidRequestContentException")
     body = response.json
     assert set(body) == {"Type", "message"} and body["Type"] == "User"
     assert body["message"].startswith("Could not parse request body into json"), body
@@ -1100,9 +1081,9 @@ def test_update_validation_errors_leave_the_mapping_unchanged(
         "Invalid filter pattern definition: Filters[0].Pattern must be a JSON object.",
     )
     bad_type = http_api.update(mapping_id, {"BatchSize": "ten"})
-    assert (bad_type.status, bad_type.error_type) == (400, "InvalidRequestContentException")
+    assert (bad_type.status, bad_type.amzn_error_type) == (400, "InvalidRequestContentException")
     malformed = http_api.update(mapping_id, b"{")
-    assert (malformed.status, malformed.error_type) == (400, "InvalidRequestContentException")
+    assert (malformed.status, malformed.amzn_error_type) == (400, "InvalidRequestContentException")
     missing = http_api.update(mapping_id, {"FunctionName": function + "_missing"})
     assert_error(
         missing,
@@ -1117,6 +1098,7 @@ def test_update_validation_errors_leave_the_mapping_unchanged(
 # =========================================================================== 5. AWS CLI
 
 
+@pytest.mark.slow
 def test_aws_cli_create_list_get(
     endpoint: str, tmp_path: Path, http_api: LambdaRaw, function: str, stream: str
 ) -> None:
@@ -1240,7 +1222,7 @@ def test_mappings_survive_a_restart(tmp_path: Path) -> None:
         conflict = api.create(
             {"FunctionName": "fn", "EventSourceArn": arn, "StartingPosition": "TRIM_HORIZON"}
         )
-        assert (conflict.status, conflict.error_type) == (409, "ResourceConflictException")
+        assert (conflict.status, conflict.amzn_error_type) == (409, "ResourceConflictException")
         assert enabled_id in conflict.json["message"]
         # And still manageable.
         deleted = api.delete(disabled_id)

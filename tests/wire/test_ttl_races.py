@@ -10,6 +10,8 @@ import time
 from collections import defaultdict
 from typing import Any
 
+import pytest
+
 from dynoxide_streams import Server
 from tests.conftest import RawClient, make_client
 from tests.wire.test_streams import read_stream, seq
@@ -56,6 +58,7 @@ def _shape(records: list[dict[str, Any]]) -> list[tuple[str, bool]]:
     return [(r["eventName"], r.get("userIdentity") == SERVICE) for r in records]
 
 
+@pytest.mark.slow
 def test_user_writes_racing_sweeps_are_never_lost() -> None:
     """Items expire one second of data time at a time while eight threads extend their
     TTL, remove it under ``attribute_exists`` or delete them, and two sweepers run.
@@ -243,6 +246,7 @@ def test_user_writes_racing_sweeps_are_never_lost() -> None:
         }
 
 
+@pytest.mark.slow
 def test_concurrent_sweeps_delete_each_item_once() -> None:
     with virtual_env() as env:
         table, arn = ttl_table(env, "KEYS_ONLY")
@@ -397,6 +401,7 @@ def _extensions_racing_a_sweep(env: Env, count: int, workers: int) -> tuple[int,
     return kept, recreated
 
 
+@pytest.mark.slow
 def test_extensions_racing_large_sweeps() -> None:
     """Sixteen threads extend random items of a large expired set while one sweep
     deletes it in batches, four rounds. An extension the Writer commits before the

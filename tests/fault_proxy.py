@@ -1,131 +1,13 @@
-"""Real processes for the sidecar wire tests: an upstream ``serve`` process, a
-``sidecar`` process reading it over HTTP, and a fault-injecting TCP proxy between them.
-
-Every process started through :class:`Processes` is killed when the ``with`` block
-ends, whatever happened inside it.
-"""
+"""A fault-injecting TCP proxy between a sidecar and its upstream: each new connection
+is forwarded, refused an answer, cut short, answered 5xx or throttled, or slowed."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
-from tests.polling import wait_until
-from tests.process import ServerProcess, free_port, start_server, wait_healthy
-
-SIDECAR_ENV = {
-    "AWS_ACCESS_KEY_ID": "sidecar-test",
-    "AWS_SECRET_ACCESS_KEY": "sidecar-test",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "PYTHONUNBUFFERED": "1",
-}
-
-
-def start_sidecar(
-    upstream: str,
-    work: Path,
-    *flags: str,
-    data_dir: Path | None = None,
-    port: int | None = None,
-) -> ServerProcess:
-    """``python -m dynoxide_streams sidecar --upstream URL --port P`` with ``--data-dir``
-    (or ``--in-memory``), waited healthy; its output goes to a log file in ``work``."""
-    port = port or free_port()
-    work.mkdir(parents=True, exist_ok=True)
-    log_path = work / f"sidecar-{port}-{time.monotonic_ns()}.log"
-    where = ["--data-dir", str(data_dir)] if data_dir is not None else ["--in-memory"]
-    cmd = [
-        sys.executable,
-        "-m",
-        "dynoxide_streams",
-        "sidecar",
-        "--upstream",
-        upstream,
-        "--port",
-        str(port),
-        *where,
-        *flags,
-    ]
-    with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(
-            cmd, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **SIDECAR_ENV}
-        )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(endpoint, proc)
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    return ServerProcess(proc, endpoint, log_path)
-
-
-class Processes:
-    """Starts upstreams and sidecars and kills every one still alive on exit."""
-
-    def __init__(self, work: Path) -> None:
-        self.work = work
-        self.started: list[ServerProcess] = []
-
-    def __enter__(self) -> Processes:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for server in self.started:
-            if server.proc.poll() is None:
-                server.kill9()
-
-    def upstream(
-        self, *flags: str, data_dir: Path | None = None, port: int | None = None
-    ) -> ServerProcess:
-        data_dir = data_dir or self.work / f"upstream-{len(self.started)}"
-        server = start_server(data_dir, *flags, port=port)
-        self.started.append(server)
-        return server
-
-    def sidecar(self, upstream: str, *flags: str, **options: Any) -> ServerProcess:
-        server = start_sidecar(upstream, self.work, *flags, **options)
-        self.started.append(server)
-        return server
-
-
-def log_lines(server: ServerProcess) -> list[str]:
-    return server.log().splitlines()
-
-
-def wait_log(server: ServerProcess, *words: str, timeout: float = 15.0) -> str:
-    """The first log line holding every one of ``words`` (waited for)."""
-
-    def found() -> str | None:
-        return next((line for line in log_lines(server) if all(w in line for w in words)), None)
-
-    line: str = wait_until(found, timeout, what=f"a log line with {words}")
-    return line
-
-
-def assert_running(server: ServerProcess) -> None:
-    """The process has not exited (else: its exit status and the end of its log)."""
-    code = server.proc.poll()
-    assert code is None, f"the process exited with {code}:\n{server.log()[-4000:]}"
-
-
-def assert_clean_log(server: ServerProcess) -> None:
-    """No traceback and no error-level line in the process's log."""
-    text = server.log()
-    assert "Traceback" not in text, text[-6000:]
-    assert "[error" not in text, text[-6000:]
-
-
-# ------------------------------------------------------------------- fault injection
-
 
 ANSWERS = {  # canned answers of the fault modes that never reach the upstream
     "http500": (
