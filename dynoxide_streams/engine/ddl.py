@@ -61,6 +61,7 @@ def _check_exists(table: TableInfo) -> None:
 
 
 def _run(publish: Callable[[], None] | None) -> None:
+    """Call a stream's post-COMMIT ``publish``, if the change made one."""
     if publish is not None:
         publish()
 
