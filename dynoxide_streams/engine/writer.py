@@ -2,7 +2,8 @@
 
 Callers build a job — an :class:`ItemBatch` (one or more item writes committed all or
 nothing) or a :class:`SchemaChange` (DDL, committed alone) — and ``await
-writer.submit(job)``. Jobs travel through a bounded memory stream (callers wait when it
+writer.submit(job)``; schema changes usually go through :meth:`Writer.change_schema`,
+which takes the change as a ``write`` and a ``publish`` function. Jobs travel through a bounded memory stream (callers wait when it
 is full; nothing is queued without bound). The writer task takes everything waiting
 (up to ``max_group``) and commits it as one SQLite transaction:
 
