@@ -16,7 +16,6 @@ from typing import Any
 import orjson
 
 from dynoxide_streams.engine.context import EngineContext
-from dynoxide_streams.engine.writer import SchemaChange
 
 
 @dataclass(frozen=True)
@@ -35,10 +34,6 @@ class Checkpoint:
     window: dict[str, Any] | None = None
 
 
-def _nothing() -> None:
-    return None
-
-
 def _row(uuid: str, cp: Checkpoint) -> tuple[Any, ...]:
     """A checkpoint as the values of a trigger_checkpoints row."""
     window = None if cp.window is None else orjson.dumps(cp.window)
@@ -52,11 +47,7 @@ class TriggerStore:
         self._ctx = ctx
 
     async def _write(self, apply: Callable[[sqlite3.Connection], None]) -> None:
-        def run(conn: sqlite3.Connection) -> tuple[None, Callable[[], None]]:
-            apply(conn)
-            return None, _nothing
-
-        await self._ctx.writer.submit(SchemaChange(run, notify=False))
+        await self._ctx.writer.change_schema(apply, notify=False)
 
     # ---------------------------------------------------------------- mappings
 

@@ -175,6 +175,15 @@ def _not_a_map(value: Any) -> str:
     return "Unexpected value type in payload"
 
 
+_SCALAR_TYPES: dict[str, tuple[type, str]] = {
+    "S": (str, "String"),
+    "N": (str, "String"),
+    "BOOL": (bool, "Boolean"),
+    "NULL": (bool, "Boolean"),
+}
+"""The JSON type each scalar's value must have, and its name in the error message."""
+
+
 def validate_value(value: Any, depth: int = 0) -> AttributeValue:
     """Validate one AttributeValue; return it with numbers normalised."""
     if not isinstance(value, dict):
@@ -189,25 +198,18 @@ def validate_value(value: Any, depth: int = 0) -> AttributeValue:
             f"Unknown field: {next(k for k in value if k not in _TYPE_SET)}"
         )
     ((kind, inner),) = value.items()
-    if kind == "S":
-        if not isinstance(inner, str):
-            raise SerializationException(_cannot_convert(inner, "String"))
+    scalar = _SCALAR_TYPES.get(kind)
+    if scalar is not None and not isinstance(inner, scalar[0]):
+        raise SerializationException(_cannot_convert(inner, scalar[1]))
+    if kind == "S" or kind == "BOOL":
         return value
     if kind == "N":
-        if not isinstance(inner, str):
-            raise SerializationException(_cannot_convert(inner, "String"))
         normal = normalize_number(inner)
         return value if normal == inner else {"N": normal}
     if kind == "B":
         _decode_binary(inner)
         return value
-    if kind == "BOOL":
-        if not isinstance(inner, bool):
-            raise SerializationException(_cannot_convert(inner, "Boolean"))
-        return value
     if kind == "NULL":
-        if not isinstance(inner, bool):
-            raise SerializationException(_cannot_convert(inner, "Boolean"))
         if not inner:
             raise ValidationException(
                 "One or more parameter values were invalid: "

@@ -14,6 +14,7 @@ LAYERS = {
     "dynoxide_streams.errors": 0,
     "dynoxide_streams.clock": 0,
     "dynoxide_streams.config": 0,
+    "dynoxide_streams.lru": 0,
     "dynoxide_streams.logs": 0,
     "dynoxide_streams.http_client": 0,
     "dynoxide_streams.metrics": 0,
