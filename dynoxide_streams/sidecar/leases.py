@@ -61,7 +61,7 @@ import structlog
 from anyio.abc import TaskStatus
 
 from dynoxide_streams.engine.changes import ShardView
-from dynoxide_streams.engine.trigger_store import Checkpoint
+from dynoxide_streams.shards.positions import Checkpoint, StoredLanes, earliest
 from dynoxide_streams.sidecar.lease_rules import (
     LeaseSeen,
     Observation,
@@ -89,10 +89,6 @@ def lease_key(function_name: str, stream_arn: str, shard_id: str) -> str:
     return f"{function_name}|{stream_arn}|{shard_id}"
 
 
-def _position_key(position: str) -> tuple[int, str]:
-    return (len(position), position)
-
-
 def _lanes_json(checkpoints: Sequence[Checkpoint]) -> str:
     return orjson.dumps(
         [
@@ -107,11 +103,7 @@ def _lanes_json(checkpoints: Sequence[Checkpoint]) -> str:
     ).decode()
 
 
-Stored = tuple[int, list[Checkpoint], str | None]
-"""(ParallelizationFactor, lane checkpoints, start position) of a lease."""
-
-
-def _stored_lanes(item: dict[str, Any], shard_id: str) -> Stored:
+def _stored_lanes(item: dict[str, Any], shard_id: str) -> tuple[int, list[Checkpoint], str | None]:
     factor = int(item.get("parallelizationFactor", {}).get("N", "1"))
     start = item.get("startAfter", {}).get("S")
     raw = item.get("lanes", {}).get("S")
@@ -166,9 +158,13 @@ class _View:
         """Drop what is kept of a lease this process no longer holds."""
         self.leases.pop(shard_id, None)
 
-    def held(self) -> dict[str, Stored]:
+    def held(self) -> dict[str, StoredLanes]:
         return {
-            shard_id: (lease.factor, list(lease.lanes.values()), lease.start)
+            shard_id: StoredLanes(
+                lease.factor,
+                tuple(sorted(lease.lanes.values(), key=lambda cp: cp.lane)),
+                lease.start,
+            )
             for shard_id, lease in self.leases.items()
         }
 
@@ -248,11 +244,7 @@ class _View:
             current = lease.lanes
             current[checkpoint.lane] = checkpoint
             finished = len(current) >= lanes and all(cp.finished for cp in current.values())
-            summary = (
-                SHARD_END
-                if finished
-                else min((cp.position for cp in current.values()), key=_position_key)
-            )
+            summary = SHARD_END if finished else earliest(cp.position for cp in current.values())
             values = {
                 ":lanes": {"S": _lanes_json(list(current.values()))},
                 ":cp": {"S": summary},

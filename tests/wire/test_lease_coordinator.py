@@ -119,7 +119,7 @@ def test_split_steal_refused_checkpoint_and_retake(upstream: str) -> None:
                 stolen = sorted(view_b.held())
                 assert len(stolen) == 2
                 # b starts lanes without a checkpoint where the lease's creator did
-                assert {view_b.held()[s][2] for s in stolen} == {A_START}
+                assert {view_b.held()[s].start_after for s in stolen} == {A_START}
                 lease = items(upstream, table)[f"fn|{ARN}|{stolen[0]}"]
                 assert lease["startAfter"] == {"S": A_START}
 
@@ -165,10 +165,10 @@ def test_an_unrenewed_lease_is_dropped_and_retaken_with_every_lane(upstream: str
             assert not await view.save(Checkpoint(shard.shard_id, 0, "13"), 2)
 
             await a._take_round()  # the table still names this process: taken at once
-            factor, lanes, start = view.held()[shard.shard_id]
-            assert start == A_START
-            assert factor == 2
-            assert sorted((cp.lane, cp.position) for cp in lanes) == [(0, "11"), (1, "12")]
+            stored = view.held()[shard.shard_id]
+            assert stored.start_after == A_START
+            assert stored.factor == 2
+            assert [(cp.lane, cp.position) for cp in stored.checkpoints] == [(0, "11"), (1, "12")]
             # a new checkpoint keeps the other lane's position
             assert await view.save(Checkpoint(shard.shard_id, 0, "14"), 2)
             lease = items(upstream, table)[f"fn|{ARN}|{shard.shard_id}"]
