@@ -1,6 +1,8 @@
-"""The lease coordinator (``sidecar/leases.py``) step by step, against a real server
-on a loopback port as the upstream (its DynamoDB API holds the lease table), with a
-hand-moved clock for lease expiry. Two coordinators play two sidecar processes.
+"""The lease coordinator (``sidecar/leases.py``) step by step through its public
+rounds (``ensure_table``, ``take_round``, ``renew_round``) and mapping views, against
+a real server on a loopback port as the upstream (its DynamoDB API holds the lease
+table), with a hand-moved clock for lease expiry. Two coordinators play two sidecar
+processes.
 
 * the table is created with ``leaseKey`` as its hash key, and leases are created once
   per shard, unowned;
@@ -61,21 +63,19 @@ def upstream() -> Iterator[str]:
         yield srv.endpoint
 
 
-def coordinator(endpoint: str, me: str, clock: Clock, table: str = TABLE) -> LeaseCoordinator:
-    upstream = Upstream(endpoint, "us-east-1", credentials=("test", "test", None))
-    return LeaseCoordinator(upstream, table, duration=DURATION, me=me, now=clock)
-
-
 @asynccontextmanager
-async def ready(c: LeaseCoordinator) -> AsyncIterator[LeaseCoordinator]:
-    """The coordinator's table ensured, without its background loops (the test
-    renews and takes by hand)."""
-    await c._ensure_table()
-    c.ready.set()
+async def coordinator(
+    endpoint: str, me: str, clock: Clock, table: str = TABLE
+) -> AsyncIterator[LeaseCoordinator]:
+    """A coordinator with its table ensured, without its background loops: the test
+    runs its take and renew rounds by hand."""
+    upstream = Upstream(endpoint, "us-east-1", credentials=("test", "test", None))
+    c = LeaseCoordinator(upstream, table, duration=DURATION, me=me, now=clock)
     try:
+        await c.ensure_table()
         yield c
     finally:
-        await c.upstream.aclose()
+        await upstream.aclose()
 
 
 def items(endpoint: str, table: str = TABLE) -> dict[str, dict[str, Any]]:
@@ -95,9 +95,10 @@ def test_split_steal_refused_checkpoint_and_retake(upstream: str) -> None:
     clock = Clock()
 
     async def main() -> None:
-        a = coordinator(upstream, "a", clock, table)
-        b = coordinator(upstream, "b", clock, table)
-        async with ready(a), ready(b):
+        async with (
+            coordinator(upstream, "a", clock, table) as a,
+            coordinator(upstream, "b", clock, table) as b,
+        ):
             description = make_client(upstream).describe_table(TableName=table)["Table"]
             assert description["KeySchema"] == [{"AttributeName": "leaseKey", "KeyType": "HASH"}]
             async with a.attach("fn", ARN) as view_a, b.attach("fn", ARN) as view_b:
@@ -106,14 +107,14 @@ def test_split_steal_refused_checkpoint_and_retake(upstream: str) -> None:
                 assert set(owners(upstream, table).values()) == {None}
                 assert len(owners(upstream, table)) == 4
 
-                await a._take_round()  # alone: every lease
+                await a.take_round()  # alone: every lease
                 assert set(view_a.held()) == {s.shard_id for s in SHARDS}
                 assert set(owners(upstream, table).values()) == {"a"}
 
                 # b steals one lease per round until each holds two
-                await b._take_round()
-                await b._take_round()
-                await b._take_round()  # balanced: nothing more
+                await b.take_round()
+                await b.take_round()
+                await b.take_round()  # balanced: nothing more
                 split = owners(upstream, table)
                 assert sorted(split.values()) == ["a", "a", "b", "b"]
                 stolen = sorted(view_b.held())
@@ -128,8 +129,7 @@ def test_split_steal_refused_checkpoint_and_retake(upstream: str) -> None:
                 assert not await view_a.save(Checkpoint(stolen[0], 0, "5"), 1)
                 assert items(upstream, table) == before
                 # a's renewals notice the steals; its own two stay
-                for key in list(a.held):
-                    await a._renew(key)
+                await a.renew_round()
                 assert sorted(view_a.held()) == sorted(
                     s.shard_id for s in SHARDS if s.shard_id not in stolen
                 )
@@ -150,21 +150,20 @@ def test_an_unrenewed_lease_is_dropped_and_retaken_with_every_lane(upstream: str
     clock = Clock()
 
     async def main() -> None:
-        a = coordinator(upstream, "a", clock, table)
-        async with ready(a), a.attach("fn", ARN) as view:
+        async with coordinator(upstream, "a", clock, table) as a, a.attach("fn", ARN) as view:
             shard = SHARDS[0]
             await view.sync([shard], A_START)
-            await a._take_round()
+            await a.take_round()
             assert await view.save(Checkpoint(shard.shard_id, 0, "11"), 2)
             assert await view.save(Checkpoint(shard.shard_id, 1, "12"), 2)
 
             clock.now += DURATION + 1  # no renewal got through for a whole duration
-            await a._renew(f"fn|{ARN}|{shard.shard_id}")
+            await a.renew_round()
             assert view.held() == {}
             # a lane still running cannot move the lease meanwhile
             assert not await view.save(Checkpoint(shard.shard_id, 0, "13"), 2)
 
-            await a._take_round()  # the table still names this process: taken at once
+            await a.take_round()  # the table still names this process: taken at once
             stored = view.held()[shard.shard_id]
             assert stored.start_after == A_START
             assert stored.factor == 2
@@ -184,22 +183,23 @@ def test_finished_leases_stop_renewing_and_go_with_their_shard(upstream: str) ->
     clock = Clock()
 
     async def main() -> None:
-        a = coordinator(upstream, "a", clock, table)
-        async with ready(a), a.attach("fn", ARN) as view:
+        async with coordinator(upstream, "a", clock, table) as a, a.attach("fn", ARN) as view:
             parent = ShardView("shardId-00000000000000000010-0000000a", None, "1", "9")
             child = ShardView("shardId-00000000000000000011-0000000b", parent.shard_id, "10", None)
             await view.sync([parent, child], A_START)
             assert items(upstream, table)[f"fn|{ARN}|{child.shard_id}"]["parentShardId"] == {
                 "S": parent.shard_id
             }
-            await a._take_round()
+            await a.take_round()
             assert await view.save(Checkpoint(parent.shard_id, 0, "9", finished=True), 1)
             assert parent.shard_id in view.done()
             assert parent.shard_id not in view.held()
-            assert f"fn|{ARN}|{parent.shard_id}" not in a.held  # no longer renewed
-            assert items(upstream, table)[f"fn|{ARN}|{parent.shard_id}"]["checkpoint"] == {
-                "S": "SHARD_END"
-            }
+            finished = items(upstream, table)[f"fn|{ARN}|{parent.shard_id}"]
+            assert finished["checkpoint"] == {"S": "SHARD_END"}
+            assert not a.holds(f"fn|{ARN}|{parent.shard_id}")  # no longer renewed
+            await a.renew_round()
+            assert items(upstream, table)[f"fn|{ARN}|{parent.shard_id}"] == finished
+            assert a.holds(f"fn|{ARN}|{child.shard_id}")  # the open shard still is
             await view.sync([child], A_START)  # the parent was trimmed away
             assert set(items(upstream, table)) == {f"fn|{ARN}|{child.shard_id}"}
 
@@ -211,21 +211,23 @@ def test_a_singleton_lease_changes_hands_only_when_it_expires(upstream: str) -> 
     clock = Clock()
 
     async def main() -> None:
-        a = coordinator(upstream, "a", clock, table)
-        b = coordinator(upstream, "b", clock, table)
-        async with ready(a), ready(b):
+        async with (
+            coordinator(upstream, "a", clock, table) as a,
+            coordinator(upstream, "b", clock, table) as b,
+        ):
             assert await a.claim("ttl-sweep|T")
             assert not await b.claim("ttl-sweep|T")
             clock.now += DURATION / 2
-            await a._renew("ttl-sweep|T")
+            await a.renew_round()
             assert await a.claim("ttl-sweep|T")
             clock.now += DURATION / 2 + 1  # a renewed half a duration ago: still alive
             assert not await b.claim("ttl-sweep|T")
             clock.now += DURATION + 1  # a stopped renewing
             assert await b.claim("ttl-sweep|T")
             assert owners(upstream, table) == {"ttl-sweep|T": "b"}
-            await a._renew("ttl-sweep|T")  # a finds out
-            assert "ttl-sweep|T" not in a.held
+            assert a.holds("ttl-sweep|T")  # as far as a knows
+            await a.renew_round()  # a finds out
+            assert not a.holds("ttl-sweep|T")
 
     anyio.run(main)
 
@@ -235,27 +237,25 @@ def test_a_deleted_lease_table_is_created_again_with_its_leases(upstream: str) -
     clock = Clock()
 
     async def main() -> None:
-        a = coordinator(upstream, "a", clock, table)
-        async with ready(a), a.attach("fn", ARN) as view:
+        async with coordinator(upstream, "a", clock, table) as a, a.attach("fn", ARN) as view:
             await view.sync(SHARDS[:2], A_START)
-            await a._take_round()
+            await a.take_round()
             assert len(view.held()) == 2
             assert await view.save(Checkpoint(SHARDS[0].shard_id, 0, "9", finished=True), 1)
 
             make_client(upstream).delete_table(TableName=table)  # someone deletes it
-            await a._take_round()  # the scan finds no table: it is created again
+            await a.take_round()  # the scan finds no table: it is created again
             described = make_client(upstream).describe_table(TableName=table)["Table"]
             assert described["TableStatus"] == "ACTIVE"
             assert items(upstream, table) == {}
 
             clock.now += DURATION + 1  # the old leases lapse locally
-            for key in list(a.held):
-                await a._renew(key)
+            await a.renew_round()
             assert view.held() == {}
             await view.sync(SHARDS[:2], A_START)
             # the open shard gets a lease again; the one known finished does not
             assert set(items(upstream, table)) == {f"fn|{ARN}|{SHARDS[1].shard_id}"}
-            await a._take_round()
+            await a.take_round()
             assert set(view.held()) == {SHARDS[1].shard_id}
             assert owners(upstream, table) == {f"fn|{ARN}|{SHARDS[1].shard_id}": "a"}
 
