@@ -17,24 +17,29 @@ processes.
   once the stream no longer lists the shard;
 * a singleton lease is held by one process until it expires, then changes hands;
 * a lease table deleted under a running process is created again, with a lease for
-  every shard not known to be finished.
+  every shard not known to be finished;
+* an upstream call for a lease retries for a timeout counted from now (the time the
+  lease has left by the coordinator's clock), never for a deadline on another clock.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+import anyio.abc
 import pytest
 
 from dynoxide_streams.engine.changes import ShardView
 from dynoxide_streams.engine.trigger_store import Checkpoint
 from dynoxide_streams.server import Server
 from dynoxide_streams.sidecar.leases import LeaseCoordinator
-from dynoxide_streams.sidecar.upstream import Upstream
+from dynoxide_streams.sidecar.upstream import DYNAMODB, Upstream, UpstreamUnavailable
 from tests.conftest import make_client
 
 TABLE = "leases_under_test"
@@ -258,5 +263,49 @@ def test_a_deleted_lease_table_is_created_again_with_its_leases(upstream: str) -
             await a.take_round()
             assert set(view.held()) == {SHARDS[1].shard_id}
             assert owners(upstream, table) == {f"fn|{ARN}|{SHARDS[1].shard_id}": "a"}
+
+    anyio.run(main)
+
+
+BUSY = b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"busy"}'
+
+
+async def answer_busy(stream: anyio.abc.ByteStream, requests: list[float]) -> None:
+    """Answer one HTTP request with a retryable 500, noting when it came."""
+    async with stream:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += await stream.receive()
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = re.search(rb"(?i)content-length: *(\d+)", head)
+        assert length is not None
+        while len(body) < int(length.group(1)):
+            body += await stream.receive()
+        requests.append(time.monotonic())
+        await stream.send(
+            b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/x-amz-json-1.0\r\n"
+            b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(BUSY), BUSY)
+        )
+
+
+def test_an_upstream_call_retries_for_its_timeout_from_now() -> None:
+    async def attempt(timeout: float) -> list[float]:
+        requests: list[float] = []
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        upstream = Upstream(f"http://127.0.0.1:{port}", "us-east-1", credentials=("t", "t", None))
+        async with listener, anyio.create_task_group() as tg:
+            tg.start_soon(listener.serve, lambda s: answer_busy(s, requests))
+            started = time.monotonic()
+            with pytest.raises(UpstreamUnavailable):
+                await upstream.call(DYNAMODB, "ListTables", {}, timeout=timeout)
+            await upstream.aclose()
+            tg.cancel_scope.cancel()
+        assert all(at - started <= timeout + 0.5 for at in requests)  # none started late
+        return requests
+
+    async def main() -> None:
+        assert len(await attempt(0.0)) == 1  # one try, no retry
+        assert len(await attempt(1.0)) >= 2  # busy: retried until the timeout
 
     anyio.run(main)
