@@ -10,28 +10,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from dynoxide_streams.engine.context import EngineContext
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """Where one lane of one shard of a mapping stands.
-
-    ``position`` is the sequence number of the last record it finished with (records
-    after it are still to do); ``finished`` means the shard is closed and fully done;
-    ``window`` is the tumbling-window state, if any.
-    """
-
-    shard_id: str
-    lane: int
-    position: str
-    finished: bool = False
-    window: dict[str, Any] | None = None
+from dynoxide_streams.shards.positions import Checkpoint as Checkpoint
 
 
 def _row(uuid: str, cp: Checkpoint) -> tuple[Any, ...]:

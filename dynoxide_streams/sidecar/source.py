@@ -38,6 +38,7 @@ import structlog
 
 from dynoxide_streams.engine.changes import ReadResult, ShardView, StreamView
 from dynoxide_streams.lru import LRU
+from dynoxide_streams.shards.positions import is_after, latest
 from dynoxide_streams.sidecar.ttl import ServiceDeletes
 from dynoxide_streams.sidecar.upstream import (
     DYNAMODB,
@@ -58,10 +59,6 @@ MARKED_MAX = 100_000  # service REMOVEs remembered by sequence number (for re-re
 PAGE_LIMIT = 1000  # every upstream GetRecords asks for the most it may
 PAGES_MAX_BYTES = 8 * 1024 * 1024  # fetched pages kept for other readers, at most
 SERVICE_IDENTITY = {"PrincipalId": "dynamodb.amazonaws.com", "Type": "Service"}
-
-
-def _num(position: str) -> int:
-    return int(position) if position.isdigit() else -1
 
 
 @dataclass
@@ -271,7 +268,7 @@ class UpstreamChangeSource:
         for shard in described.shards:
             end = shard.ending_sequence_number
             if end is not None:
-                newest = max(newest, end, key=_num)
+                newest = latest([newest, end])
                 continue
             position = BEFORE_ALL  # an open shard: read to its current end
             while True:
@@ -279,14 +276,14 @@ class UpstreamChangeSource:
                 if result is None or not result.records:
                     break
                 position = result.position
-            newest = max(newest, position, key=_num)
+            newest = latest([newest, position])
         return newest
 
     async def shard_for(self, stream_arn: str, after: str) -> str | None:
         shards = await self.describe_shards(stream_arn)
         for shard in shards:
             end = shard.ending_sequence_number
-            if end is None or _num(end) > _num(after):
+            if end is None or is_after(end, after):
                 return shard.shard_id
         return shards[-1].shard_id if shards else None
 
@@ -369,7 +366,7 @@ class UpstreamChangeSource:
             if shard is None:
                 return None
         end = shard.ending_sequence_number
-        if end is not None and _num(after) >= _num(end):
+        if end is not None and not is_after(end, after):
             return _Page([], [], after, True, False, time.monotonic(), 0)
         trimmed = False
         iterator = self._cached_iterator(stream_arn, shard_id, after)
@@ -417,7 +414,7 @@ class UpstreamChangeSource:
         self, stream_arn: str, shard: ShardView, after: str
     ) -> tuple[str | None, bool]:
         params: dict[str, Any] = {"StreamArn": stream_arn, "ShardId": shard.shard_id}
-        if _num(after) < _num(shard.starting_sequence_number):
+        if is_after(shard.starting_sequence_number, after):
             params["ShardIteratorType"] = "TRIM_HORIZON"
         else:
             params["ShardIteratorType"] = "AFTER_SEQUENCE_NUMBER"
@@ -465,7 +462,7 @@ class UpstreamChangeSource:
 
     def _note_newest(self, stream_arn: str, position: str) -> None:
         known = self._newest.get(stream_arn)
-        if known is None or _num(position) > _num(known):
+        if known is None or is_after(position, known):
             self._newest[stream_arn] = position
 
     # ----------------------------------------------------------------- waiting
