@@ -23,6 +23,7 @@ import structlog
 from dynoxide_streams.engine.changes import ChangeSource, LocalChangeSource
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.operations import OPERATIONS, STREAM_OPERATIONS
+from dynoxide_streams.engine.shapes import validate_request
 from dynoxide_streams.errors import (
     DynamoDBError,
     InternalServerError,
@@ -38,7 +39,6 @@ from dynoxide_streams.wire.errors import render_error
 from dynoxide_streams.wire.lambda_api import PREFIX as LAMBDA_PREFIX
 from dynoxide_streams.wire.lambda_api import LambdaApi, render_lambda_error
 from dynoxide_streams.wire.limits import HostAllowlist, host_refused_body
-from dynoxide_streams.wire.shapes import validate_request
 from dynoxide_streams.wire.static import PREFIX as STATIC_PREFIX
 from dynoxide_streams.wire.static import lookup as static_lookup
 from dynoxide_streams.wire.websocket import PATH as PUSH_PATH
@@ -305,7 +305,7 @@ class App:
             raise SerializationException(
                 "Unexpected end of JSON input" if not body.strip() else "Malformed JSON"
             ) from None
-        validate_request(prefix, operation, params)
+        params = validate_request(prefix, operation, params)
         result = await handler(self.ctx, params)
         if isinstance(result, bytes):
             return 200, result
