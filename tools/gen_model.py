@@ -54,7 +54,8 @@ SERVICES = {
     ),
 }
 
-STREAM_ARN_IN_ANY_REGION = r"arn:aws[a-zA-Z0-9-]*:dynamodb:[^:]+:\d{12}:table/[^/]+/stream/.+"
+STREAM_ARN_IN_ANY_REGION = r"arn:aws[a-zA-Z0-9-]*:dynamodb:[^:]*:\d{12}:table/[^/]+/stream/.+"
+"""The event sources triggers/mappings.py serves (its ``_STREAM_ARN``), in any region."""
 
 # The order the event source mapping members are checked (and their violations listed)
 # in; the other members follow in model order.
