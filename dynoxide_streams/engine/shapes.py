@@ -107,14 +107,13 @@ def validate_request(prefix: str, operation: str, params: Any) -> Any:
 
 
 class _WrongType(Exception):
-    """A value of the wrong JSON type; ``where`` lists the member names and list/map
-    keys leading to it, innermost first (filled in while it propagates)."""
+    """A value of the wrong JSON type (the one object ``value``, where the model has
+    ``shape_name``); a protocol that names its place finds it with :func:`_path_to`."""
 
     def __init__(self, shape_name: str, value: Any) -> None:
         super().__init__(shape_name)
         self.shape_name = shape_name
         self.value = value
-        self.where: list[Any] = []
 
 
 _CORAL_TARGETS = {
@@ -127,6 +126,35 @@ _CORAL_TARGETS = {
     "blob": "Blob",
     "timestamp": "Timestamp",
 }
+
+
+def _path_to(
+    shapes: dict[str, Any], shape_name: str, value: Any, wrong: _WrongType
+) -> list[Any] | None:
+    """The member names and list/map keys leading from ``value`` (of ``shape_name``) to
+    ``wrong``'s value, outermost first: the first place the type check (which walks
+    the request in its order) finds it; None if it is not inside ``value``."""
+    if value is wrong.value and shape_name == wrong.shape_name:
+        return []
+    if shape_name in _OPAQUE:
+        return None
+    shape = shapes[shape_name]
+    kind = shape["type"]
+    entries: Iterable[tuple[Any, str, Any]]
+    if kind == "structure" and isinstance(value, dict):
+        members = shape.get("members", {})
+        entries = ((k, members[k], v) for k, v in value.items() if k in members)
+    elif kind == "list" and isinstance(value, list):
+        entries = ((i, shape["member"], v) for i, v in enumerate(value))
+    elif kind == "map" and isinstance(value, dict):
+        entries = ((k, shape["value"], v) for k, v in value.items())
+    else:
+        return None
+    for key, inner_shape, inner in entries:
+        found = None if inner is None else _path_to(shapes, inner_shape, inner, wrong)
+        if found is not None:
+            return [key, *found]
+    return None
 
 
 class _Coral:
@@ -206,7 +234,7 @@ class _Lambda(_Coral):
         shapes = compiled.shapes
         shape_name, value = compiled.input_shape, request
         names: list[str] = []
-        for step in reversed(wrong.where):
+        for step in _path_to(shapes, shape_name, request, wrong) or ():
             shape = shapes[shape_name]
             if shape["type"] != "structure":
                 break  # a list or map: named as a whole
@@ -283,9 +311,6 @@ def _kind(shapes: dict[str, Any], shape_name: str) -> str | None:
     return kind
 
 
-# ---------------------------------------------------------------- step 0: normalising
-
-
 class _Compiler(Generic[Step]):
     """Compiles one step for the shapes of a model, each shape once (``memo``)."""
 
@@ -293,6 +318,9 @@ class _Compiler(Generic[Step]):
         self.shapes = shapes
         self.protocol = protocol
         self.memo: dict[str, Step | None] = {}
+
+
+# ---------------------------------------------------------------- step 0: normalising
 
 
 class _Normaliser(_Compiler[Normalise]):
@@ -357,27 +385,26 @@ def _integral(value: Any) -> Any:
     return int(value) if type(value) is float and value.is_integer() else value
 
 
-def _replaced(container: Any, entries: Iterable[tuple[Any, Any, Normalise]]) -> Any:
-    """``container`` (a dict or list) with each ``(key, element, read)`` entry's
-    element replaced by ``read(element)``: copied on the first change, so the same
-    object comes back when nothing changes and the one given is never modified."""
-    copy = None
-    for key, element, read in entries:
-        fixed = read(element)
-        if fixed is not element:
-            if copy is None:
-                copy = container.copy()
-            copy[key] = fixed
-    return container if copy is None else copy
+def _with(container: Any, changes: list[tuple[Any, Any]]) -> Any:
+    """A copy of ``container`` (a dict or list) with the ``(key, value)`` changes made."""
+    copy = container.copy()
+    for key, value in changes:
+        copy[key] = value
+    return copy
 
 
 def _read_structure(fixes: list[tuple[str, Normalise]]) -> Normalise:
     def read(value: Any) -> Any:
         if not isinstance(value, dict):
             return value
-        return _replaced(
-            value, ((n, value[n], fix) for n, fix in fixes if value.get(n) is not None)
-        )
+        copy = None
+        for name, fix in fixes:
+            member = value.get(name)
+            if member is not None and (fixed := fix(member)) is not member:
+                if copy is None:
+                    copy = value.copy()
+                copy[name] = fixed
+        return value if copy is None else copy
 
     return read
 
@@ -397,10 +424,13 @@ def _read_collection(
         if is_list:
             if not isinstance(value, list) or (inner is None and None not in value):
                 return value
-            return _replaced(value, ((i, e, element) for i, e in enumerate(value)))
-        if not isinstance(value, dict):
+            entries: Iterable[tuple[Any, Any]] = enumerate(value)
+        elif isinstance(value, dict):
+            entries = value.items()
+        else:
             return value
-        return _replaced(value, ((k, e, element) for k, e in value.items()))
+        changes = [(k, new) for k, old in entries if (new := element(old)) is not old]
+        return _with(value, changes) if changes else value
 
     return read
 
@@ -427,31 +457,52 @@ class _TypeChecker(_Compiler[TypeCheck]):
 
     def _structure(self, shape_name: str) -> TypeCheck:
         members: dict[str, TypeCheck] = {}
+        plain: dict[str, tuple[type, str]] = {}  # members checked by one isinstance, inline
 
         def check(value: Any) -> None:
             if not isinstance(value, dict):
                 raise _WrongType(shape_name, value)
             for name, member_value in value.items():
+                if member_value is None:
+                    continue
+                expected = plain.get(name)
+                if expected is not None:
+                    if not isinstance(member_value, expected[0]):
+                        raise _WrongType(expected[1], member_value)
+                    continue
                 member = members.get(name)
-                if member is not None and member_value is not None:
-                    try:
-                        member(member_value)
-                    except _WrongType as wrong:
-                        wrong.where.append(name)
-                        raise
+                if member is not None:
+                    member(member_value)
 
         self.memo[shape_name] = check  # before the members: a shape may contain itself
         for name, member_shape in self.shapes[shape_name].get("members", {}).items():
             found = self.compile(member_shape)
-            if found is not None:
+            accepted = self._plain(member_shape)
+            if accepted is not None:
+                plain[name] = (accepted, member_shape)
+            elif found is not None:
                 members[name] = found
         return check
+
+    def _plain(self, shape_name: str) -> type | None:
+        """The one Python type a value of the shape must have, if nothing else is
+        checked in it (strings, booleans, lists and maps of AttributeValues)."""
+        kind = _kind(self.shapes, shape_name)
+        if kind in ("string", "blob"):
+            return str
+        if kind == "boolean":
+            return bool
+        if kind in ("list", "map") and not self.protocol.null_elements_are_wrong:
+            shape = self.shapes[shape_name]
+            if shape["member" if kind == "list" else "value"] in _OPAQUE:
+                return list if kind == "list" else dict
+        return None
 
     def _collection(self, shape_name: str, kind: str) -> TypeCheck:
         """A list or a map: the container's type, then each element's."""
         is_list = kind == "list"
         container = list if is_list else dict
-        entries: Callable[[Any], Iterable[tuple[Any, Any]]] = enumerate if is_list else dict.items
+        elements: Callable[[Any], Iterable[Any]] = iter if is_list else dict.values
         strict_nulls = self.protocol.null_elements_are_wrong
         element_check: list[TypeCheck | None] = [None]
 
@@ -461,17 +512,12 @@ class _TypeChecker(_Compiler[TypeCheck]):
             inner = element_check[0]
             if inner is None and not strict_nulls:
                 return
-            for key, element in entries(value):
+            for element in elements(value):
                 if element is None:
                     if strict_nulls:
                         raise _WrongType(shape_name, value)
-                    continue
-                if inner is not None:
-                    try:
-                        inner(element)
-                    except _WrongType as wrong:
-                        wrong.where.append(key)
-                        raise
+                elif inner is not None:
+                    inner(element)
 
         self.memo[shape_name] = check
         shape = self.shapes[shape_name]
