@@ -104,6 +104,14 @@ DEVIATIONS = (
     ),
     Deviation(
         "Lambda_20150331",
+        "Pattern",
+        {"max": None},
+        "An over-long filter pattern is refused by triggers/filters.py with Lambda's "
+        "InvalidParameterValueException naming the filter and its length "
+        "(tests/wire/test_triggers_oversized.py), as all filter pattern errors are.",
+    ),
+    Deviation(
+        "Lambda_20150331",
         "CreateEventSourceMappingRequest",
         {"order": MAPPING_MEMBER_ORDER},
         "Violations are listed in the order this API has always listed them "
