@@ -200,7 +200,7 @@ def validate_value(value: Any, depth: int = 0) -> AttributeValue:
     ((kind, inner),) = value.items()
     scalar = _SCALAR_TYPES.get(kind)
     if scalar is not None and not isinstance(inner, scalar[0]):
-        raise SerializationException(_cannot_convert(inner, scalar[1]))
+        raise SerializationException(cannot_convert(inner, scalar[1]))
     if kind == "S" or kind == "BOOL":
         return value
     if kind == "N":
@@ -220,7 +220,7 @@ def validate_value(value: Any, depth: int = 0) -> AttributeValue:
         return {kind: _validate_set(kind, inner)}
     if kind == "L":
         if not isinstance(inner, list):
-            raise SerializationException(_expected_list(inner))
+            raise SerializationException(expected_list(inner))
         if depth >= MAX_NESTING_DEPTH:
             raise ValidationException("Nesting Levels have exceeded supported limits")
         return {"L": [validate_value(v, depth + 1) for v in inner]}
@@ -239,7 +239,7 @@ def validate_value(value: Any, depth: int = 0) -> AttributeValue:
 
 def _validate_set(kind: str, members: Any) -> list[Any]:
     if not isinstance(members, list):
-        raise SerializationException(_expected_list(members))
+        raise SerializationException(expected_list(members))
     if not members:
         if kind == "BS":
             raise ValidationException(
@@ -250,7 +250,7 @@ def _validate_set(kind: str, members: Any) -> list[Any]:
         )
     for m in members:
         if not isinstance(m, str):
-            raise SerializationException(_cannot_convert(m, "String"))
+            raise SerializationException(cannot_convert(m, "String"))
     if kind == "NS":
         normal = [normalize_number(m) for m in members]
         if len({Decimal(n) for n in normal}) != len(normal):
@@ -275,14 +275,16 @@ def _duplicates(members: list[str], suffix: str) -> ValidationException:
 
 def _decode_binary(text: Any) -> bytes:
     if not isinstance(text, str):
-        raise SerializationException(_cannot_convert(text, "Blob"))
+        raise SerializationException(cannot_convert(text, "Blob"))
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise SerializationException("Base64 encoded binary data is invalid") from None
 
 
-def _cannot_convert(value: Any, target: str) -> str:
+def cannot_convert(value: Any, target: str) -> str:
+    """What AWS's JSON reader says when ``value`` is given where the model has a
+    ``target`` (``"String"``, ``"Boolean"``, ``"Structure"``, ``"Integer"``, …)."""
     if isinstance(value, bool):
         token = "TRUE_VALUE" if value else "FALSE_VALUE"
     elif isinstance(value, (int, float)):
@@ -303,7 +305,8 @@ def _cannot_convert(value: Any, target: str) -> str:
     return f"{token} can not be converted to {article} {target}"
 
 
-def _expected_list(value: Any) -> str:
+def expected_list(value: Any) -> str:
+    """What AWS's JSON reader says when ``value`` is given where the model has a list."""
     if isinstance(value, dict):
         return "Start of structure or map found where not expected"
     return "Expected list or null"
