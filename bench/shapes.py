@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Cost of the request shape checks (``wire/shapes.py``) in-process, per request.
+"""Cost of the request shape checks (``engine/shapes.py``) in-process, per request.
 
     .venv/bin/python bench/shapes.py [--requests 4000]
 
@@ -16,7 +16,7 @@ import json
 import time
 from typing import Any
 
-from dynoxide_streams.wire.shapes import validate_request
+from dynoxide_streams.engine.shapes import validate_request
 
 PREFIX = "DynamoDB_20120810"
 

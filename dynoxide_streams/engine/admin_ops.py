@@ -5,13 +5,11 @@ Kept in the engine so the embedded Server and the HTTP admin routes share them.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from typing import Any
 
 from dynoxide_streams.engine.change_log import StreamInfo
 from dynoxide_streams.engine.context import EngineContext
-from dynoxide_streams.engine.writer import SchemaChange
 from dynoxide_streams.errors import ResourceNotFoundException, ValidationException
 
 
@@ -41,10 +39,10 @@ async def rotate_shards(
     """Close the open shard of a stream and open its child; describe both."""
     stream = _stream_for(ctx, table, stream_arn)
 
-    def apply(conn: sqlite3.Connection) -> tuple[None, Callable[[], None]]:
-        return None, ctx.streams.rotate(conn, stream)
+    def publish(rotated: Callable[[], None]) -> None:
+        rotated()
 
-    await ctx.writer.submit(SchemaChange(apply))
+    await ctx.writer.change_schema(lambda conn: ctx.streams.rotate(conn, stream), publish)
     child = stream.shards[-1]
     return {
         "StreamArn": stream.arn,

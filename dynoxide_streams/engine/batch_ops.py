@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from dynoxide_streams.engine import expressions as ex
-from dynoxide_streams.engine.capacity import read_units
+from dynoxide_streams.engine.capacity import consumed, read_units
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.items import WritePlan, plan_delete, plan_put
 from dynoxide_streams.engine.requests import item_projection
@@ -30,19 +30,14 @@ DUPLICATES = "Provided list of item keys contains duplicates"
 def _capacity_list(
     mode: str | None, units: dict[str, float], kind: str
 ) -> list[dict[str, Any]] | None:
+    """The ``ConsumedCapacity`` list of a batch: one entry a table (see ``consumed``)."""
     if mode not in ("TOTAL", "INDEXES"):
         return None
-    result = []
-    for name, total in units.items():
-        entry: dict[str, Any] = {
-            "TableName": name,
-            "CapacityUnits": total,
-            f"{kind}CapacityUnits": total,
-        }
-        if mode == "INDEXES":
-            entry["Table"] = {"CapacityUnits": total, f"{kind}CapacityUnits": total}
-        result.append(entry)
-    return result
+    return [
+        entry
+        for name, total in units.items()
+        if (entry := consumed(name, total, mode, kind)) is not None
+    ]
 
 
 async def batch_write_item(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from dynoxide_streams.engine.change_log import StreamInfo
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.schema import (
     billing_throughput,
@@ -25,7 +26,6 @@ from dynoxide_streams.engine.schema import (
     stream_view_type,
 )
 from dynoxide_streams.engine.tables import TableInfo, resolve_table_name
-from dynoxide_streams.engine.writer import SchemaChange
 from dynoxide_streams.errors import (
     ResourceInUseException,
     ResourceNotFoundException,
@@ -40,6 +40,32 @@ def _save_spec(conn: sqlite3.Connection, table: TableInfo, spec: dict[str, Any])
     conn.execute("UPDATE tables SET spec = ? WHERE tid = ?", (orjson.dumps(spec), table.tid))
 
 
+async def _set_spec(ctx: EngineContext, table: TableInfo, member: str, value: Any) -> None:
+    """Store ``table``'s description with ``member`` set to ``value``; the catalog
+    follows after COMMIT."""
+    spec = dict(table.spec)
+    spec[member] = value
+
+    def publish(_: None) -> None:
+        table.spec = spec
+
+    await ctx.writer.change_schema(lambda conn: _save_spec(conn, table, spec), publish)
+
+
+def _check_exists(table: TableInfo) -> None:
+    """Raise ResourceNotFoundException when ``table`` was deleted meanwhile."""
+    if table.deleted:
+        raise ResourceNotFoundException(
+            f"Requested resource not found: Table: {table.name} not found"
+        )
+
+
+def _run(publish: Callable[[], None] | None) -> None:
+    """Call a stream's post-COMMIT ``publish``, if the change made one."""
+    if publish is not None:
+        publish()
+
+
 def _link_stream(spec: dict[str, Any], arn: str, label: str, view_type: str) -> None:
     spec["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": view_type}
     spec["LatestStreamArn"] = arn
@@ -52,7 +78,7 @@ async def create_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, 
 
     view_type = stream_view_type(params.get("StreamSpecification"))
 
-    def apply(conn: sqlite3.Connection) -> tuple[TableInfo, Callable[[], None]]:
+    def write(conn: sqlite3.Connection) -> tuple[TableInfo, Callable[[], None] | None]:
         if name in ctx.store.tables:
             raise ResourceInUseException(f"Table already exists: {name}")
         cursor = conn.execute(
@@ -64,24 +90,21 @@ async def create_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, 
             "INSERT INTO index_stats (tid, iid) VALUES (?, ?)",
             [(table.tid, index.iid) for index in table.indexes.values()],
         )
-        publish_stream: Callable[[], None] | None = None
-        if view_type is not None:
-            stream, publish_stream = ctx.streams.create_stream(conn, table, view_type)
-            _link_stream(spec, stream.arn, stream.label, view_type)
-            _save_spec(conn, table, spec)
-            table.stream = stream
+        if view_type is None:
+            return table, None
+        stream, publish_stream = ctx.streams.create_stream(conn, table, view_type)
+        _link_stream(spec, stream.arn, stream.label, view_type)
+        _save_spec(conn, table, spec)
+        table.stream = stream
+        return table, publish_stream
 
-        def publish() -> None:
-            if publish_stream is not None:
-                publish_stream()
-            ctx.store.tables[name] = table
+    def publish(written: tuple[TableInfo, Callable[[], None] | None]) -> None:
+        table, publish_stream = written
+        _run(publish_stream)
+        ctx.store.tables[name] = table
 
-        return table, publish
-
-    job: SchemaChange[TableInfo] = SchemaChange(apply)
-    await ctx.writer.submit(job)
-    assert job.result is not None
-    return {"TableDescription": job.result.description("CREATING")}
+    table, _ = await ctx.writer.change_schema(write, publish)
+    return {"TableDescription": table.description("CREATING")}
 
 
 async def describe_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -108,29 +131,23 @@ async def delete_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, 
             "Disable deletion protection first."
         )
 
-    def apply(conn: sqlite3.Connection) -> tuple[None, Callable[[], None]]:
-        if table.deleted:
-            raise ResourceNotFoundException(
-                f"Requested resource not found: Table: {table.name} not found"
-            )
+    def write(conn: sqlite3.Connection) -> Callable[[], None] | None:
+        _check_exists(table)
         conn.execute("DELETE FROM tables WHERE tid = ?", (table.tid,))
         conn.execute("DELETE FROM index_stats WHERE tid = ?", (table.tid,))
         conn.execute("INSERT INTO dropped_tables (tid) VALUES (?)", (table.tid,))
         stream = table.stream
         # the table's stream stays readable (DISABLED) until its retention ends
-        disable_stream = ctx.streams.disable(conn, stream) if stream is not None else None
+        return ctx.streams.disable(conn, stream) if stream is not None else None
 
-        def publish() -> None:
-            if disable_stream is not None:
-                disable_stream()
-            table.stream = None
-            table.deleted = True
-            ctx.store.tables.pop(table.name, None)
-            ctx.wake_maintenance()
+    def publish(disable_stream: Callable[[], None] | None) -> None:
+        _run(disable_stream)
+        table.stream = None
+        table.deleted = True
+        ctx.store.tables.pop(table.name, None)
+        ctx.wake_maintenance()
 
-        return None, publish
-
-    await ctx.writer.submit(SchemaChange(apply))
+    await ctx.writer.change_schema(write, publish)
     return {"TableDescription": table.description("DELETING")}
 
 
@@ -175,11 +192,8 @@ async def update_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, 
         if view_type is None and table.stream is None:
             raise ValidationException(f"Table has no stream to disable: TableName: {table.name}")
 
-    def apply(conn: sqlite3.Connection) -> tuple[None, Callable[[], None]]:
-        if table.deleted:
-            raise ResourceNotFoundException(
-                f"Requested resource not found: Table: {table.name} not found"
-            )
+    def write(conn: sqlite3.Connection) -> tuple[StreamInfo | None, Callable[[], None] | None]:
+        _check_exists(table)
         publish_stream: Callable[[], None] | None = None
         new_stream = None
         if stream_change is not None and view_type is not None:
@@ -194,20 +208,19 @@ async def update_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, 
         for iid in deleted:
             conn.execute("DELETE FROM index_stats WHERE tid = ? AND iid = ?", (table.tid, iid))
             conn.execute("INSERT INTO dropped_indexes (tid, iid) VALUES (?, ?)", (table.tid, iid))
+        return new_stream, publish_stream
 
-        def publish() -> None:
-            if publish_stream is not None:
-                publish_stream()
-            if stream_change is not None:
-                table.stream = new_stream
-            table.spec = spec
-            table.load_indexes({iid: (0, 0) for iid in created})
-            if created or deleted:
-                ctx.wake_maintenance()
+    def publish(written: tuple[StreamInfo | None, Callable[[], None] | None]) -> None:
+        new_stream, publish_stream = written
+        _run(publish_stream)
+        if stream_change is not None:
+            table.stream = new_stream
+        table.spec = spec
+        table.load_indexes({iid: (0, 0) for iid in created})
+        if created or deleted:
+            ctx.wake_maintenance()
 
-        return None, publish
-
-    await ctx.writer.submit(SchemaChange(apply))
+    await ctx.writer.change_schema(write, publish)
     return {"TableDescription": table.description()}
 
 
@@ -351,31 +364,16 @@ def _table_by_arn(ctx: EngineContext, arn: str) -> TableInfo:
     return table
 
 
-async def _set_tags(ctx: EngineContext, table: TableInfo, tags: dict[str, str]) -> None:
-    spec = dict(table.spec)
-    spec["Tags"] = tags
-
-    def apply(conn: sqlite3.Connection) -> tuple[None, Callable[[], None]]:
-        _save_spec(conn, table, spec)
-
-        def publish() -> None:
-            table.spec = spec
-
-        return None, publish
-
-    await ctx.writer.submit(SchemaChange(apply))
-
-
 async def tag_resource(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
     table = _table_by_arn(ctx, params["ResourceArn"])
-    await _set_tags(ctx, table, check_tags(params["Tags"], table.spec.get("Tags", {})))
+    await _set_spec(ctx, table, "Tags", check_tags(params["Tags"], table.spec.get("Tags", {})))
     return {}
 
 
 async def untag_resource(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
     table = _table_by_arn(ctx, params["ResourceArn"])
     tags = {k: v for k, v in table.spec.get("Tags", {}).items() if k not in params["TagKeys"]}
-    await _set_tags(ctx, table, tags)
+    await _set_spec(ctx, table, "Tags", tags)
     return {}
 
 
@@ -437,16 +435,5 @@ async def update_continuous_backups(ctx: EngineContext, params: dict[str, Any]) 
     if table is None:
         raise TableNotFoundException(f"Table not found: {params['TableName']}")
     enabled = bool(params["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"])
-    spec = dict(table.spec)
-    spec["PointInTimeRecovery"] = enabled
-
-    def apply(conn: sqlite3.Connection) -> tuple[None, Callable[[], None]]:
-        _save_spec(conn, table, spec)
-
-        def publish() -> None:
-            table.spec = spec
-
-        return None, publish
-
-    await ctx.writer.submit(SchemaChange(apply))
+    await _set_spec(ctx, table, "PointInTimeRecovery", enabled)
     return _backups(table)

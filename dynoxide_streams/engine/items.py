@@ -11,6 +11,7 @@ committed row directly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,12 +115,23 @@ def plan_put(table: TableInfo, params: dict[str, Any]) -> WritePlan:
 
 
 def _keyed_plan(
-    table: TableInfo, params: dict[str, Any], *, delete: bool = False, check_only: bool = False
+    table: TableInfo,
+    params: dict[str, Any],
+    *,
+    update: bool = False,
+    delete: bool = False,
+    check_only: bool = False,
 ) -> WritePlan:
-    """A plan for a ``Key``-addressed write that only has a condition."""
+    """A plan for a ``Key``-addressed write: its condition and, with ``update``, its
+    update (parsed before the condition, so its errors come first)."""
     key_item = checked_key(params)
     key = table.key_of(key_item)
-    subs = write_substitutions(params, ("ConditionExpression",))
+    members = ("UpdateExpression", "ConditionExpression") if update else ("ConditionExpression",)
+    subs = write_substitutions(params, members)
+    parsed: ex.UpdatePlan | None = None
+    apply: Applier = ex.apply_update
+    if update:
+        parsed, apply = update_plan(params, subs, table.key_names)
     condition = write_condition(params, subs)
     subs.check_all_used()
     return WritePlan(
@@ -128,6 +140,8 @@ def _keyed_plan(
         key_item,
         condition,
         params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
+        update=parsed,
+        apply=apply,
         delete=delete,
         check_only=check_only,
     )
@@ -145,21 +159,7 @@ def plan_check(table: TableInfo, params: dict[str, Any]) -> WritePlan:
 
 def plan_update(table: TableInfo, params: dict[str, Any]) -> WritePlan:
     """Validate an UpdateItem-shaped request."""
-    key_item = checked_key(params)
-    key = table.key_of(key_item)
-    subs = write_substitutions(params, ("UpdateExpression", "ConditionExpression"))
-    update, apply = update_plan(params, subs, table.key_names)
-    condition = write_condition(params, subs)
-    subs.check_all_used()
-    return WritePlan(
-        table,
-        key,
-        key_item,
-        condition,
-        params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
-        update=update,
-        apply=apply,
-    )
+    return _keyed_plan(table, params, update=True)
 
 
 def _write_response(
@@ -176,27 +176,35 @@ def _write_response(
     return response
 
 
-async def put_item(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
+async def _write_one(
+    ctx: EngineContext,
+    params: dict[str, Any],
+    plan_of: Callable[[TableInfo, dict[str, Any]], WritePlan],
+    allowed_returns: tuple[str, ...],
+) -> tuple[WritePlan, str]:
+    """Validate (ReturnValues first), plan and commit one item write; the committed
+    plan and the ReturnValues asked for."""
     table = ctx.item_table(params["TableName"])
-    returns = return_values(params, ("NONE", "ALL_OLD"))
-    plan = plan_put(table, params)
+    returns = return_values(params, allowed_returns)
+    plan = plan_of(table, params)
     await ctx.writer.submit(ItemBatch([plan.write]))
+    return plan, returns
+
+
+async def put_item(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
+    plan, returns = await _write_one(ctx, params, plan_put, ("NONE", "ALL_OLD"))
     return _write_response(plan, params, plan.write.old if returns == "ALL_OLD" else None)
 
 
 async def delete_item(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
-    table = ctx.item_table(params["TableName"])
-    returns = return_values(params, ("NONE", "ALL_OLD"))
-    plan = plan_delete(table, params)
-    await ctx.writer.submit(ItemBatch([plan.write]))
+    plan, returns = await _write_one(ctx, params, plan_delete, ("NONE", "ALL_OLD"))
     return _write_response(plan, params, plan.write.old if returns == "ALL_OLD" else None)
 
 
 async def update_item(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
-    table = ctx.item_table(params["TableName"])
-    returns = return_values(params, ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"))
-    plan = plan_update(table, params)
-    await ctx.writer.submit(ItemBatch([plan.write]))
+    plan, returns = await _write_one(
+        ctx, params, plan_update, ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
+    )
     old, new = plan.write.old, plan.write.new
     attributes: Item | None = None
     if returns == "ALL_OLD":

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 from dynoxide_streams.errors import IdempotentParameterMismatchException
+from dynoxide_streams.lru import LRU
 
 TOKEN_SECONDS = 600
 MAX_TOKENS = 10_000
@@ -15,7 +15,7 @@ class TokenCache:
     """ClientRequestToken → (request fingerprint, response), for 10 minutes, bounded."""
 
     def __init__(self) -> None:
-        self._entries: OrderedDict[str, tuple[bytes, dict[str, Any], float]] = OrderedDict()
+        self._entries: LRU[str, tuple[bytes, dict[str, Any], float]] = LRU(MAX_TOKENS)
 
     def lookup(self, token: str, fingerprint: bytes, now: float) -> dict[str, Any] | None:
         self._expire(now)
@@ -29,13 +29,7 @@ class TokenCache:
         return entry[1]
 
     def store(self, token: str, fingerprint: bytes, response: dict[str, Any], now: float) -> None:
-        self._entries[token] = (fingerprint, response, now + TOKEN_SECONDS)
-        while len(self._entries) > MAX_TOKENS:
-            self._entries.popitem(last=False)
+        self._entries.put(token, (fingerprint, response, now + TOKEN_SECONDS))
 
     def _expire(self, now: float) -> None:
-        while self._entries:
-            token, (_, _, expires) = next(iter(self._entries.items()))
-            if expires > now:
-                break
-            del self._entries[token]
+        self._entries.evict_while(lambda _token, entry: entry[2] <= now)

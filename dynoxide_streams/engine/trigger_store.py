@@ -10,33 +10,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from dynoxide_streams.engine.context import EngineContext
-from dynoxide_streams.engine.writer import SchemaChange
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """Where one lane of one shard of a mapping stands.
-
-    ``position`` is the sequence number of the last record it finished with (records
-    after it are still to do); ``finished`` means the shard is closed and fully done;
-    ``window`` is the tumbling-window state, if any.
-    """
-
-    shard_id: str
-    lane: int
-    position: str
-    finished: bool = False
-    window: dict[str, Any] | None = None
-
-
-def _nothing() -> None:
-    return None
+from dynoxide_streams.shards.positions import Checkpoint as Checkpoint
 
 
 def _row(uuid: str, cp: Checkpoint) -> tuple[Any, ...]:
@@ -52,11 +31,7 @@ class TriggerStore:
         self._ctx = ctx
 
     async def _write(self, apply: Callable[[sqlite3.Connection], None]) -> None:
-        def run(conn: sqlite3.Connection) -> tuple[None, Callable[[], None]]:
-            apply(conn)
-            return None, _nothing
-
-        await self._ctx.writer.submit(SchemaChange(run, notify=False))
+        await self._ctx.writer.change_schema(apply, notify=False)
 
     # ---------------------------------------------------------------- mappings
 

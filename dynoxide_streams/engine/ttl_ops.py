@@ -9,13 +9,11 @@ from then on the Writer keeps ``ttl_index`` in step with every write. With
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from dynoxide_streams.engine.context import EngineContext
-from dynoxide_streams.engine.writer import SchemaChange
 from dynoxide_streams.errors import ValidationException
 
 TTL_CHANGE_INTERVAL_SECONDS = 3600.0
@@ -62,19 +60,17 @@ async def update_time_to_live(ctx: EngineContext, params: dict[str, Any]) -> dic
     spec = dict(table.spec)
     spec["TimeToLive"] = {"AttributeName": name, "Enabled": enabled, "ChangedAt": now}
 
-    def apply(conn: sqlite3.Connection) -> tuple[None, Callable[[], None]]:
+    def write(conn: sqlite3.Connection) -> None:
         conn.execute("UPDATE tables SET spec = ? WHERE tid = ?", (orjson.dumps(spec), table.tid))
         conn.execute("DELETE FROM ttl_index WHERE tid = ?", (table.tid,))
         conn.execute("DELETE FROM ttl_backfill WHERE tid = ?", (table.tid,))
         if enabled:
             conn.execute("INSERT INTO ttl_backfill (tid) VALUES (?)", (table.tid,))
 
-        def publish() -> None:
-            table.spec = spec
-            if enabled:
-                ctx.wake_maintenance()
+    def publish(_: None) -> None:
+        table.spec = spec
+        if enabled:
+            ctx.wake_maintenance()
 
-        return None, publish
-
-    await ctx.writer.submit(SchemaChange(apply))
+    await ctx.writer.change_schema(write, publish)
     return {"TimeToLiveSpecification": {"Enabled": enabled, "AttributeName": name}}

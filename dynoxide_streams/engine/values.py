@@ -175,6 +175,15 @@ def _not_a_map(value: Any) -> str:
     return "Unexpected value type in payload"
 
 
+_SCALAR_TYPES: dict[str, tuple[type, str]] = {
+    "S": (str, "String"),
+    "N": (str, "String"),
+    "BOOL": (bool, "Boolean"),
+    "NULL": (bool, "Boolean"),
+}
+"""The JSON type each scalar's value must have, and its name in the error message."""
+
+
 def validate_value(value: Any, depth: int = 0) -> AttributeValue:
     """Validate one AttributeValue; return it with numbers normalised."""
     if not isinstance(value, dict):
@@ -189,25 +198,18 @@ def validate_value(value: Any, depth: int = 0) -> AttributeValue:
             f"Unknown field: {next(k for k in value if k not in _TYPE_SET)}"
         )
     ((kind, inner),) = value.items()
-    if kind == "S":
-        if not isinstance(inner, str):
-            raise SerializationException(_cannot_convert(inner, "String"))
+    scalar = _SCALAR_TYPES.get(kind)
+    if scalar is not None and not isinstance(inner, scalar[0]):
+        raise SerializationException(cannot_convert(inner, scalar[1]))
+    if kind == "S" or kind == "BOOL":
         return value
     if kind == "N":
-        if not isinstance(inner, str):
-            raise SerializationException(_cannot_convert(inner, "String"))
         normal = normalize_number(inner)
         return value if normal == inner else {"N": normal}
     if kind == "B":
         _decode_binary(inner)
         return value
-    if kind == "BOOL":
-        if not isinstance(inner, bool):
-            raise SerializationException(_cannot_convert(inner, "Boolean"))
-        return value
     if kind == "NULL":
-        if not isinstance(inner, bool):
-            raise SerializationException(_cannot_convert(inner, "Boolean"))
         if not inner:
             raise ValidationException(
                 "One or more parameter values were invalid: "
@@ -218,7 +220,7 @@ def validate_value(value: Any, depth: int = 0) -> AttributeValue:
         return {kind: _validate_set(kind, inner)}
     if kind == "L":
         if not isinstance(inner, list):
-            raise SerializationException(_expected_list(inner))
+            raise SerializationException(expected_list(inner))
         if depth >= MAX_NESTING_DEPTH:
             raise ValidationException("Nesting Levels have exceeded supported limits")
         return {"L": [validate_value(v, depth + 1) for v in inner]}
@@ -237,7 +239,7 @@ def validate_value(value: Any, depth: int = 0) -> AttributeValue:
 
 def _validate_set(kind: str, members: Any) -> list[Any]:
     if not isinstance(members, list):
-        raise SerializationException(_expected_list(members))
+        raise SerializationException(expected_list(members))
     if not members:
         if kind == "BS":
             raise ValidationException(
@@ -248,7 +250,7 @@ def _validate_set(kind: str, members: Any) -> list[Any]:
         )
     for m in members:
         if not isinstance(m, str):
-            raise SerializationException(_cannot_convert(m, "String"))
+            raise SerializationException(cannot_convert(m, "String"))
     if kind == "NS":
         normal = [normalize_number(m) for m in members]
         if len({Decimal(n) for n in normal}) != len(normal):
@@ -273,14 +275,16 @@ def _duplicates(members: list[str], suffix: str) -> ValidationException:
 
 def _decode_binary(text: Any) -> bytes:
     if not isinstance(text, str):
-        raise SerializationException(_cannot_convert(text, "Blob"))
+        raise SerializationException(cannot_convert(text, "Blob"))
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise SerializationException("Base64 encoded binary data is invalid") from None
 
 
-def _cannot_convert(value: Any, target: str) -> str:
+def cannot_convert(value: Any, target: str) -> str:
+    """What AWS's JSON reader says when ``value`` is given where the model has a
+    ``target`` (``"String"``, ``"Boolean"``, ``"Structure"``, ``"Integer"``, …)."""
     if isinstance(value, bool):
         token = "TRUE_VALUE" if value else "FALSE_VALUE"
     elif isinstance(value, (int, float)):
@@ -301,7 +305,8 @@ def _cannot_convert(value: Any, target: str) -> str:
     return f"{token} can not be converted to {article} {target}"
 
 
-def _expected_list(value: Any) -> str:
+def expected_list(value: Any) -> str:
+    """What AWS's JSON reader says when ``value`` is given where the model has a list."""
     if isinstance(value, dict):
         return "Start of structure or map found where not expected"
     return "Expected list or null"

@@ -2,7 +2,8 @@
 
 Callers build a job — an :class:`ItemBatch` (one or more item writes committed all or
 nothing) or a :class:`SchemaChange` (DDL, committed alone) — and ``await
-writer.submit(job)``. Jobs travel through a bounded memory stream (callers wait when it
+writer.submit(job)``; schema changes usually go through :meth:`Writer.change_schema`,
+which takes the change as a ``write`` and a ``publish`` function. Jobs travel through a bounded memory stream (callers wait when it
 is full; nothing is queued without bound). The writer task takes everything waiting
 (up to ``max_group``) and commits it as one SQLite transaction:
 
@@ -24,7 +25,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import anyio
 import orjson
@@ -122,6 +123,10 @@ class SchemaChange(_Job, Generic[T]):
         self.result: T | None = None
 
 
+def _nothing() -> None:
+    return None
+
+
 CommitListener = Callable[[Sequence[Change]], None]
 ChangeCapture = Callable[[sqlite3.Connection, Sequence[Change]], Callable[[], None] | None]
 """Runs inside the write transaction with the group's changes; may return a function
@@ -177,6 +182,29 @@ class Writer:
             await job.done.wait()
         if job.error is not None:
             raise job.error
+
+    async def change_schema(
+        self,
+        write: Callable[[sqlite3.Connection], T],
+        publish: Callable[[T], None] | None = None,
+        *,
+        notify: bool = True,
+    ) -> T:
+        """Run ``write(conn)`` as a :class:`SchemaChange` (alone in its transaction),
+        then, only after COMMIT, ``publish(result)`` to update in-memory state; return
+        the result. Raises what ``write`` raised (then nothing was committed or
+        published); ``notify`` as for :class:`SchemaChange`.
+        """
+
+        def apply(conn: sqlite3.Connection) -> tuple[T, Callable[[], None]]:
+            result = write(conn)
+            if publish is None:
+                return result, _nothing
+            return result, lambda: publish(result)
+
+        job: SchemaChange[T] = SchemaChange(apply, notify=notify)
+        await self.submit(job)
+        return cast(T, job.result)
 
     async def wait_for_commit(self, after: int) -> int:
         """Wait until ``high_water`` exceeds ``after``; return the new high water."""

@@ -14,6 +14,7 @@ from dynoxide_streams.engine.changes import ChangeSource, StreamView
 from dynoxide_streams.push.protocol import ProtocolError, Subscribe, frame, record_frame
 
 PAGE = 100
+TRIMMED_MESSAGE = "records before this point were trimmed"
 IDLE_RECHECK_SECONDS = 30.0
 
 Send = Callable[[bytes], Awaitable[None]]
@@ -60,6 +61,7 @@ async def run_feed(
     source: ChangeSource, subscription_id: str, arn: str, position: str, send: Send
 ) -> None:
     """Deliver records after ``position`` until the stream ends (or it is cancelled)."""
+    trimmed = frame("trimmed", subscription_id, arn, message=TRIMMED_MESSAGE)
     mark = source.high_water
     shard_id = await source.shard_for(arn, position)
     while shard_id is not None:
@@ -69,25 +71,11 @@ async def run_feed(
             if result_stream is None:
                 await send(frame("table_deleted", subscription_id, arn))
                 return
-            await send(
-                frame(
-                    "trimmed",
-                    subscription_id,
-                    arn,
-                    message="records before this point were trimmed",
-                )
-            )
+            await send(trimmed)
             shard_id = await source.shard_for(arn, position)
             continue
         if result.trimmed:
-            await send(
-                frame(
-                    "trimmed",
-                    subscription_id,
-                    arn,
-                    message="records before this point were trimmed",
-                )
-            )
+            await send(trimmed)
         for record in result.records:
             await send(record_frame(subscription_id, arn, shard_id, record))
         position = result.position

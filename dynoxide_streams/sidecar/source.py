@@ -29,7 +29,6 @@ Upstream errors never reach readers as exceptions: calls are retried with back-o
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +37,8 @@ import orjson
 import structlog
 
 from dynoxide_streams.engine.changes import ReadResult, ShardView, StreamView
+from dynoxide_streams.lru import LRU
+from dynoxide_streams.shards.positions import is_after, latest
 from dynoxide_streams.sidecar.ttl import ServiceDeletes
 from dynoxide_streams.sidecar.upstream import (
     DYNAMODB,
@@ -58,10 +59,6 @@ MARKED_MAX = 100_000  # service REMOVEs remembered by sequence number (for re-re
 PAGE_LIMIT = 1000  # every upstream GetRecords asks for the most it may
 PAGES_MAX_BYTES = 8 * 1024 * 1024  # fetched pages kept for other readers, at most
 SERVICE_IDENTITY = {"PrincipalId": "dynamodb.amazonaws.com", "Type": "Service"}
-
-
-def _num(position: str) -> int:
-    return int(position) if position.isdigit() else -1
 
 
 @dataclass
@@ -130,11 +127,10 @@ class UpstreamChangeSource:
         self._generation = 0
         self._known_streams: set[str] = set()
         self._shards: dict[str, _Shards] = {}
-        self._iterators: OrderedDict[tuple[str, str, str], tuple[str, float]] = OrderedDict()
+        self._iterators: LRU[tuple[str, str, str], tuple[str, float]] = LRU(ITERATOR_CACHE)
         self._newest: dict[str, str] = {}
-        self._marked: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self._pages: OrderedDict[tuple[str, str, str], _Page] = OrderedDict()
-        self._pages_bytes = 0
+        self._marked: LRU[tuple[str, str], None] = LRU(MARKED_MAX)
+        self._pages: LRU[tuple[str, str, str], _Page] = LRU(PAGES_MAX_BYTES, lambda page: page.size)
         self._flights: dict[tuple[str, str, str], _Flight] = {}
         self.fetches = 0  # GetRecords pages fetched (for tests and metrics)
 
@@ -272,7 +268,7 @@ class UpstreamChangeSource:
         for shard in described.shards:
             end = shard.ending_sequence_number
             if end is not None:
-                newest = max(newest, end, key=_num)
+                newest = latest([newest, end])
                 continue
             position = BEFORE_ALL  # an open shard: read to its current end
             while True:
@@ -280,14 +276,14 @@ class UpstreamChangeSource:
                 if result is None or not result.records:
                     break
                 position = result.position
-            newest = max(newest, position, key=_num)
+            newest = latest([newest, position])
         return newest
 
     async def shard_for(self, stream_arn: str, after: str) -> str | None:
         shards = await self.describe_shards(stream_arn)
         for shard in shards:
             end = shard.ending_sequence_number
-            if end is None or _num(end) > _num(after):
+            if end is None or is_after(end, after):
                 return shard.shard_id
         return shards[-1].shard_id if shards else None
 
@@ -341,24 +337,16 @@ class UpstreamChangeSource:
         if page is None:
             return None
         if not page.records and time.monotonic() - page.fetched >= self.poll_seconds:
-            self._drop_page(key)
+            self._pages.pop(key)
             return None
-        self._pages.move_to_end(key)
+        self._pages.touch(key)
         return page
 
     def _keep(self, key: tuple[str, str, str], page: _Page) -> None:
         if page.size > PAGES_MAX_BYTES // 4:
             return
-        self._drop_page(key)
-        self._pages[key] = page
-        self._pages_bytes += page.size
-        while self._pages_bytes > PAGES_MAX_BYTES:
-            self._drop_page(next(iter(self._pages)))
-
-    def _drop_page(self, key: tuple[str, str, str]) -> None:
-        page = self._pages.pop(key, None)
-        if page is not None:
-            self._pages_bytes -= page.size
+        self._pages.pop(key)  # a kept page becomes the most recent
+        self._pages.put(key, page)
 
     async def _fetch(self, stream_arn: str, shard_id: str, after: str) -> _Page | None:
         """One upstream page of the records after ``after`` (None: no such shard)."""
@@ -378,7 +366,7 @@ class UpstreamChangeSource:
             if shard is None:
                 return None
         end = shard.ending_sequence_number
-        if end is not None and _num(after) >= _num(end):
+        if end is not None and not is_after(end, after):
             return _Page([], [], after, True, False, time.monotonic(), 0)
         trimmed = False
         iterator = self._cached_iterator(stream_arn, shard_id, after)
@@ -426,7 +414,7 @@ class UpstreamChangeSource:
         self, stream_arn: str, shard: ShardView, after: str
     ) -> tuple[str | None, bool]:
         params: dict[str, Any] = {"StreamArn": stream_arn, "ShardId": shard.shard_id}
-        if _num(after) < _num(shard.starting_sequence_number):
+        if is_after(shard.starting_sequence_number, after):
             params["ShardIteratorType"] = "TRIM_HORIZON"
         else:
             params["ShardIteratorType"] = "AFTER_SEQUENCE_NUMBER"
@@ -445,15 +433,13 @@ class UpstreamChangeSource:
         return answer.get("ShardIterator"), False
 
     def _cached_iterator(self, stream_arn: str, shard_id: str, after: str) -> str | None:
-        entry = self._iterators.pop((stream_arn, shard_id, after), None)
+        entry = self._iterators.pop((stream_arn, shard_id, after))
         if entry is None or time.monotonic() - entry[1] > ITERATOR_MAX_AGE:
             return None
         return entry[0]
 
     def _remember(self, stream_arn: str, shard_id: str, position: str, iterator: str) -> None:
-        self._iterators[(stream_arn, shard_id, position)] = (iterator, time.monotonic())
-        while len(self._iterators) > ITERATOR_CACHE:
-            self._iterators.popitem(last=False)
+        self._iterators.put((stream_arn, shard_id, position), (iterator, time.monotonic()))
 
     def _mark_service(
         self, stream_arn: str, described: _Shards | None, record: dict[str, Any]
@@ -464,23 +450,19 @@ class UpstreamChangeSource:
             return
         dynamodb = record["dynamodb"]
         slot = (stream_arn, dynamodb["SequenceNumber"])
-        if slot in self._marked:
-            self._marked.move_to_end(slot)
-        elif self.deletes.claim(
-            described.table,
-            dynamodb.get("Keys", {}),
-            float(dynamodb.get("ApproximateCreationDateTime", 0)),
-        ):
-            self._marked[slot] = None
-            while len(self._marked) > MARKED_MAX:
-                self._marked.popitem(last=False)
-        else:
-            return
+        if not self._marked.touch(slot):
+            if not self.deletes.claim(
+                described.table,
+                dynamodb.get("Keys", {}),
+                float(dynamodb.get("ApproximateCreationDateTime", 0)),
+            ):
+                return
+            self._marked.put(slot, None)
         record["userIdentity"] = dict(SERVICE_IDENTITY)
 
     def _note_newest(self, stream_arn: str, position: str) -> None:
         known = self._newest.get(stream_arn)
-        if known is None or _num(position) > _num(known):
+        if known is None or is_after(position, known):
             self._newest[stream_arn] = position
 
     # ----------------------------------------------------------------- waiting

@@ -15,7 +15,6 @@ as the engine itself would have.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from typing import Any
 
 import anyio
@@ -23,6 +22,7 @@ import orjson
 import structlog
 
 from dynoxide_streams.clock import Clock
+from dynoxide_streams.lru import LRU
 from dynoxide_streams.sidecar.upstream import DYNAMODB, Upstream, UpstreamError, UpstreamUnavailable
 
 log = structlog.get_logger("dynoxide_streams.sidecar")
@@ -45,19 +45,17 @@ class ServiceDeletes:
 
     def __init__(self, limit: int = REMEMBER_MAX) -> None:
         self.limit = limit
-        self._keys: OrderedDict[tuple[str, bytes], float] = OrderedDict()
+        self._keys: LRU[tuple[str, bytes], float] = LRU(limit)
 
     @staticmethod
     def _slot(table: str, key: dict[str, Any]) -> tuple[str, bytes]:
         return table, orjson.dumps(key, option=orjson.OPT_SORT_KEYS)
 
     def remember(self, table: str, key: dict[str, Any]) -> None:
-        self._keys[self._slot(table, key)] = time.time()
-        while len(self._keys) > self.limit:
-            self._keys.popitem(last=False)
+        self._keys.put(self._slot(table, key), time.time())
 
     def forget(self, table: str, key: dict[str, Any]) -> None:
-        self._keys.pop(self._slot(table, key), None)
+        self._keys.pop(self._slot(table, key))
 
     def claim(self, table: str, key: dict[str, Any], created_at: float) -> bool:
         """Whether the REMOVE of ``key`` created at ``created_at`` is the sweep's
@@ -67,11 +65,11 @@ class ServiceDeletes:
         if stamp is None:
             return False
         if time.time() - stamp > REMEMBER_SECONDS:
-            del self._keys[slot]
+            self._keys.pop(slot)
             return False
         if created_at < int(stamp) - CLOCK_SLACK_SECONDS:
             return False  # an older REMOVE of the same key: a user's
-        del self._keys[slot]
+        self._keys.pop(slot)
         return True
 
 

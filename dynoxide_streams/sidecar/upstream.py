@@ -29,6 +29,7 @@ log = structlog.get_logger("dynoxide_streams.sidecar")
 
 DYNAMODB = "DynamoDB_20120810"
 STREAMS = "DynamoDBStreams_20120810"
+RETRY_SECONDS = 30.0  # how long a call retries unless told otherwise
 RETRYABLE = frozenset(
     {
         "ProvisionedThroughputExceededException",
@@ -51,7 +52,7 @@ class UpstreamError(Exception):
 
 
 class UpstreamUnavailable(Exception):
-    """The upstream could not be reached or kept failing within the deadline."""
+    """The upstream could not be reached or kept failing within the call's timeout."""
 
 
 class Upstream:
@@ -112,17 +113,22 @@ class Upstream:
         ]
 
     async def call(
-        self, prefix: str, operation: str, params: dict[str, Any], *, deadline: float | None = None
+        self,
+        prefix: str,
+        operation: str,
+        params: dict[str, Any],
+        *,
+        timeout: float = RETRY_SECONDS,
     ) -> dict[str, Any]:
-        """One API call; retries throttling and unavailability until ``deadline``
-        (monotonic seconds; None = a single try plus back-off retries for 30 s).
+        """One API call: a first try, then back-off retries of throttling and
+        unavailability for as long as they start within ``timeout`` seconds from now.
 
         Raises UpstreamError for an error answer, UpstreamUnavailable when the
-        upstream stays unreachable or busy past the deadline.
+        upstream stays unreachable or busy past the timeout.
         """
         target = f"{prefix}.{operation}"
         body = orjson.dumps(params)
-        stop = time.monotonic() + 30.0 if deadline is None else deadline
+        stop = time.monotonic() + timeout
         attempt = 0
         while True:
             attempt += 1

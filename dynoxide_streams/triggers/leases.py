@@ -15,13 +15,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from dynoxide_streams.engine.changes import ShardView
-from dynoxide_streams.engine.trigger_store import Checkpoint
-
-StoredLanes = tuple[int, list[Checkpoint], str | None]
-"""A lease's checkpoint: the ParallelizationFactor it was written with, a checkpoint
-per lane that has one, and where a lane without one starts — the position of the
-process that created the lease (so a LATEST mapping declared in several processes
-starts every shard where the first of them did), None when the lease names none."""
+from dynoxide_streams.shards.positions import Checkpoint, StoredLanes
 
 
 class MappingLeases(Protocol):

@@ -1,9 +1,10 @@
 """Event source mapping configurations: validation, defaults and the wire shape.
 
-Pure code. :func:`validate_create` and :func:`validate_update` check request
-parameters the way Lambda does — model constraints (ranges, enums, lengths) as a
-``ValidationException`` listing every violation, semantic rules as an
-``InvalidParameterValueException`` — and return a :class:`Mapping`;
+Pure code. :func:`check_create` and :func:`check_update` check request parameters
+the way Lambda does: the shape against the Lambda model (``engine/shapes.py``: wrong
+JSON types, then every violated constraint in one ``ValidationException``), then the
+semantic rules, each an ``InvalidParameterValueException``. :func:`new_mapping` and
+:func:`apply_params` build a :class:`Mapping` from checked parameters;
 :meth:`Mapping.describe` renders the ``EventSourceMappingConfiguration`` JSON.
 """
 
@@ -13,10 +14,11 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from dynoxide_streams.engine.shapes import LAMBDA, model_pattern, validate_request
 from dynoxide_streams.errors import (
     InvalidParameterValueException,
-    InvalidRequestContentException,
-    LambdaValidationException,
+    constraint_violation,
+    validation_error,
 )
 from dynoxide_streams.triggers.filters import (
     CompiledFilters,
@@ -24,37 +26,17 @@ from dynoxide_streams.triggers.filters import (
     compile_filter_criteria,
 )
 
-STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
-RESPONSE_TYPES = ("ReportBatchItemFailures",)
-
-FUNCTION_NAME_PATTERN = (
-    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
-    r"(\d{12}:)?(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?"
-)
-"""The FunctionName pattern of the Lambda model (quoted in validation messages)."""
-
 _FUNCTION_NAME = re.compile(
     r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((?P<region>(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}):)?"
     r"((?P<account>\d{12}):)?(function:)?(?P<name>[a-zA-Z0-9-_\.]+)"
     r"(:(?P<qualifier>\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?"
 )
-_ARN = re.compile(
-    r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?"
-    r":(\d{12})?:(.*)"
+"""The Lambda model's FunctionName pattern, with its parts named (validation uses the
+model's own; this takes a valid name apart)."""
+_STREAM_ARN = re.compile(  # the Lambda model's Arn also admits these (tools/gen_model.py)
+    r"arn:aws[a-zA-Z0-9-]*:dynamodb:[^:]*:\d{12}:table/[^/]+/stream/.+"
 )
-_STREAM_ARN = re.compile(r"arn:aws[a-zA-Z0-9-]*:dynamodb:[^:]*:\d{12}:table/[^/]+/stream/.+")
 _URL = re.compile(r"https?://[^\s]+")
-
-# name -> (wire member name in error messages, minimum, maximum)
-_RANGES: dict[str, tuple[str, int, int]] = {
-    "BatchSize": ("batchSize", 1, 10000),
-    "MaximumBatchingWindowInSeconds": ("maximumBatchingWindowInSeconds", 0, 300),
-    "ParallelizationFactor": ("parallelizationFactor", 1, 10),
-    "MaximumRecordAgeInSeconds": ("maximumRecordAgeInSeconds", -1, 604800),
-    "MaximumRetryAttempts": ("maximumRetryAttempts", -1, 10000),
-    "TumblingWindowInSeconds": ("tumblingWindowInSeconds", 0, 900),
-}
-_BOOLS = ("Enabled", "BisectBatchOnFunctionError")
 
 
 @dataclass(frozen=True)
@@ -160,102 +142,8 @@ class Mapping:
         return out
 
 
-def _type_error(name: str, expected: str, value: Any) -> InvalidRequestContentException:
-    return InvalidRequestContentException(
-        "Could not parse request body into json: Could not parse payload into json: "
-        f"Cannot deserialize value of type `{expected}` for {name} from {type(value).__name__}"
-    )
-
-
-def _check_types(params: dict[str, Any]) -> None:
-    """Wrong JSON types are a body the service cannot parse (as Lambda answers)."""
-    for name in _RANGES:
-        value = params.get(name)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            raise _type_error(name, "java.lang.Integer", value)
-    for name in _BOOLS:
-        value = params.get(name)
-        if value is not None and not isinstance(value, bool):
-            raise _type_error(name, "java.lang.Boolean", value)
-    for name in ("FunctionName", "EventSourceArn", "StartingPosition"):
-        value = params.get(name)
-        if value is not None and not isinstance(value, str):
-            raise _type_error(name, "java.lang.String", value)
-    for name in ("FilterCriteria", "DestinationConfig"):
-        value = params.get(name)
-        if value is not None and not isinstance(value, dict):
-            raise _type_error(name, "structure", value)
-    types = params.get("FunctionResponseTypes")
-    if types is not None and (
-        not isinstance(types, list) or not all(isinstance(t, str) for t in types)
-    ):
-        raise _type_error("FunctionResponseTypes", "java.util.List<String>", types)
-
-
-def _constraint_errors(params: dict[str, Any]) -> list[str]:
-    errors: list[str] = []
-    function = params.get("FunctionName")
-    if isinstance(function, str):
-        if not 1 <= len(function) <= 256:
-            errors.append(
-                f"Value '{function}' at 'functionName' failed to satisfy constraint: "
-                "Member must have length less than or equal to 256"
-                if function
-                else "Value '' at 'functionName' failed to satisfy constraint: "
-                "Member must have length greater than or equal to 1"
-            )
-        elif parse_function_name(function) is None:
-            errors.append(
-                f"Value '{function}' at 'functionName' failed to satisfy constraint: "
-                f"Member must satisfy regular expression pattern: {FUNCTION_NAME_PATTERN}"
-            )
-    arn = params.get("EventSourceArn")
-    if isinstance(arn, str) and _ARN.fullmatch(arn) is None:
-        errors.append(
-            f"Value '{arn}' at 'eventSourceArn' failed to satisfy constraint: "
-            f"Member must satisfy regular expression pattern: {_ARN.pattern}"
-        )
-    for name, (member, low, high) in _RANGES.items():
-        value = params.get(name)
-        if value is None:
-            continue
-        if value < low:
-            errors.append(
-                f"Value '{value}' at '{member}' failed to satisfy constraint: "
-                f"Member must have value greater than or equal to {low}"
-            )
-        elif value > high:
-            errors.append(
-                f"Value '{value}' at '{member}' failed to satisfy constraint: "
-                f"Member must have value less than or equal to {high}"
-            )
-    position = params.get("StartingPosition")
-    if isinstance(position, str) and position not in STARTING_POSITIONS:
-        errors.append(
-            f"Value '{position}' at 'startingPosition' failed to satisfy constraint: "
-            f"Member must satisfy enum value set: [{', '.join(STARTING_POSITIONS)}]"
-        )
-    types = params.get("FunctionResponseTypes")
-    if isinstance(types, list):
-        if len(types) > 1:
-            errors.append(
-                f"Value '[{', '.join(types)}]' at 'functionResponseTypes' failed to satisfy "
-                "constraint: Member must have length less than or equal to 1"
-            )
-        elif any(t not in RESPONSE_TYPES for t in types):
-            errors.append(
-                f"Value '[{', '.join(types)}]' at 'functionResponseTypes' failed to satisfy "
-                "constraint: Member must satisfy constraint: "
-                "[Member must satisfy enum value set: [ReportBatchItemFailures]]"
-            )
-    return errors
-
-
-def _raise_constraints(errors: list[str]) -> None:
-    if errors:
-        count = len(errors)
-        noun = "error" if count == 1 else "errors"
-        raise LambdaValidationException(f"{count} validation {noun} detected: " + "; ".join(errors))
+def _arn_pattern() -> str:
+    return model_pattern(LAMBDA, "Arn")
 
 
 def _check_semantics(params: dict[str, Any]) -> None:
@@ -276,13 +164,8 @@ def _check_semantics(params: dict[str, Any]) -> None:
             raise InvalidParameterValueException(
                 "Unsupported DestinationConfig parameter for given event source mapping type."
             )
-        on_failure = destination.get("OnFailure", {})
-        target = on_failure.get("Destination") if isinstance(on_failure, dict) else None
-        if not isinstance(on_failure, dict):
-            raise _type_error("DestinationConfig.OnFailure", "structure", on_failure)
-        if not isinstance(target, (str, type(None))):
-            raise _type_error("DestinationConfig.OnFailure.Destination", "java.lang.String", target)
-        if target and _ARN.fullmatch(target) is None and _URL.fullmatch(target) is None:
+        target = (destination.get("OnFailure") or {}).get("Destination")
+        if target and not _URL.fullmatch(target) and not re.fullmatch(_arn_pattern(), target):
             raise InvalidParameterValueException(
                 f"The provided destination config DestinationConfig(onSuccess=null, "
                 f"onFailure=OnFailure(destination={target})) is invalid."
@@ -300,17 +183,10 @@ def check_create(params: dict[str, Any]) -> FunctionRef:
     """Validate CreateEventSourceMapping parameters that need no server state.
 
     Returns the parsed FunctionName. Raises InvalidRequestContentException (wrong
-    types), LambdaValidationException (model constraints) or
+    types), LambdaValidationException (model constraints, ``engine/shapes.py``) or
     InvalidParameterValueException (semantic rules).
     """
-    _check_types(params)
-    errors = _constraint_errors(params)
-    if params.get("FunctionName") is None:
-        errors.insert(
-            0,
-            "Value null at 'functionName' failed to satisfy constraint: Member must not be null",
-        )
-    _raise_constraints(errors)
+    validate_request(LAMBDA, "CreateEventSourceMapping", params)  # reads as given
     arn = params.get("EventSourceArn")
     if arn is None:
         raise InvalidParameterValueException(
@@ -323,9 +199,9 @@ def check_create(params: dict[str, Any]) -> FunctionRef:
         )
     position = params.get("StartingPosition")
     if position is None:
-        raise InvalidParameterValueException(
-            "1 validation error detected: Value null at 'startingPosition' failed to satisfy "
-            "constraint: Member must not be null."
+        raise validation_error(
+            [constraint_violation(None, "startingPosition", "Member must not be null.")],
+            InvalidParameterValueException,
         )
     if position == "AT_TIMESTAMP":
         raise InvalidParameterValueException(f"Unsupported starting position for arn type: {arn}")
@@ -336,9 +212,11 @@ def check_create(params: dict[str, Any]) -> FunctionRef:
 
 
 def check_update(params: dict[str, Any]) -> FunctionRef | None:
-    """Validate UpdateEventSourceMapping parameters; the parsed FunctionName if given."""
-    _check_types(params)
-    _raise_constraints(_constraint_errors(params))
+    """Validate UpdateEventSourceMapping parameters; the parsed FunctionName if given.
+
+    Raises as :func:`check_create` does.
+    """
+    validate_request(LAMBDA, "UpdateEventSourceMapping", params)
     _check_semantics(params)
     function = params.get("FunctionName")
     return None if function is None else parse_function_name(function)

@@ -27,6 +27,7 @@ import structlog
 from dynoxide_streams.clock import Clock
 from dynoxide_streams.engine.changes import ChangeSource
 from dynoxide_streams.engine.trigger_store import Checkpoint, TriggerStore
+from dynoxide_streams.shards.positions import earliest, is_after
 from dynoxide_streams.triggers import dead_letters, events
 from dynoxide_streams.triggers.filters import CompiledFilters
 from dynoxide_streams.triggers.functions import InvokeResult
@@ -181,8 +182,9 @@ async def _run_leased(run: MappingRun, leases: ShardLeases) -> None:
                         parent = shard.parent_id
                         if parent is not None and parent in visible and parent not in done:
                             continue  # the parent's records come first
-                        stored_lanes, checkpoints, start = held[shard_id]
-                        start = start or mapping.start_after
+                        lease = held[shard_id]
+                        stored_lanes, checkpoints = lease.factor, list(lease.checkpoints)
+                        start = lease.start_after or mapping.start_after
                         if not checkpoints:  # a new lease: what this process did, if anything
                             checkpoints, stored_lanes = _local_checkpoints(run, shard_id), lanes
                         if checkpoints and stored_lanes != lanes:
@@ -236,8 +238,8 @@ def relane(
         positions = [cp.position for cp in cps]
         if len(cps) < old_lanes:
             positions.append(start_after)
-        earliest = min(positions, key=lambda p: (len(p), p))
-        out.extend(Checkpoint(shard_id, lane, earliest, finished) for lane in range(lanes))
+        first = earliest(positions)
+        out.extend(Checkpoint(shard_id, lane, first, finished) for lane in range(lanes))
     return out
 
 
@@ -358,9 +360,9 @@ class _Lane:
                     records.append(record)
                     size += len(raw)
                 consumed = events.sequence_of(record)
-            if not full and not result.records and _after(result.position, consumed):
+            if not full and not result.records and is_after(result.position, consumed):
                 consumed = result.position
-            closed = result.shard_closed and not full and not _after(result.position, consumed)
+            closed = result.shard_closed and not full and not is_after(result.position, consumed)
             if full or closed:
                 return Collected(records, consumed, closed, window_start)
             if len(result.records) >= limit:
@@ -391,8 +393,3 @@ class _Lane:
                 if scope is not None:
                     scope.cancel()
                 await anyio.lowlevel.checkpoint()
-
-
-def _after(a: str, b: str) -> bool:
-    """Whether position ``a`` is after ``b`` (positions are decimal strings)."""
-    return (len(a), a) > (len(b), b)

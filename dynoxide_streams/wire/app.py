@@ -22,6 +22,7 @@ import structlog
 from dynoxide_streams.engine.changes import ChangeSource, LocalChangeSource
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.operations import OPERATIONS, STREAM_OPERATIONS
+from dynoxide_streams.engine.shapes import validate_request
 from dynoxide_streams.errors import (
     AccessDeniedException,
     DynamoDBError,
@@ -44,7 +45,6 @@ from dynoxide_streams.wire.errors import (
 from dynoxide_streams.wire.lambda_api import PREFIX as LAMBDA_PREFIX
 from dynoxide_streams.wire.lambda_api import LambdaApi
 from dynoxide_streams.wire.origins import AccessPolicy
-from dynoxide_streams.wire.shapes import validate_request
 from dynoxide_streams.wire.static import PREFIX as STATIC_PREFIX
 from dynoxide_streams.wire.static import lookup as static_lookup
 from dynoxide_streams.wire.websocket import PATH as PUSH_PATH
@@ -294,7 +294,7 @@ class App:
             raise SerializationException(
                 "Unexpected end of JSON input" if not body.strip() else "Malformed JSON"
             ) from None
-        validate_request(prefix, operation, params)
+        params = validate_request(prefix, operation, params)
         result = await handler(self.ctx, params)
         if isinstance(result, bytes):
             return 200, result

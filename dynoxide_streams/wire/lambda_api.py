@@ -14,12 +14,10 @@ from urllib.parse import parse_qs, unquote
 
 import orjson
 
+from dynoxide_streams.engine.shapes import LAMBDA, validate_request
 from dynoxide_streams.errors import (
     DynamoDBError,
     InvalidRequestContentException,
-    LambdaValidationException,
-    constraint_violation,
-    validation_error,
 )
 from dynoxide_streams.metrics import Metrics
 from dynoxide_streams.triggers.runner import TriggerRunner
@@ -93,22 +91,13 @@ class LambdaApi:
                 raise InvalidRequestContentException(
                     f"Could not parse request: MaxItems '{raw}' is not an integer"
                 ) from None
-            if not 1 <= max_items <= 10000:
-                bound = (
-                    "greater than or equal to 1" if max_items < 1 else "less than or equal to 10000"
-                )
-                raise validation_error(
-                    [
-                        constraint_violation(
-                            max_items, "maxItems", f"Member must have value {bound}"
-                        )
-                    ],
-                    LambdaValidationException,
-                )
+        arn, function, marker = one("EventSourceArn"), one("FunctionName"), one("Marker")
+        given = {"EventSourceArn": arn, "FunctionName": function, "Marker": marker}
+        validate_request(LAMBDA, "ListEventSourceMappings", {**given, "MaxItems": max_items})
         return self.runner.list_mappings(
-            event_source_arn=one("EventSourceArn"),
-            function_name=one("FunctionName"),
-            marker=one("Marker"),
+            event_source_arn=arn,
+            function_name=function,
+            marker=marker,
             max_items=max_items,
         )
 

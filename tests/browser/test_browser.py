@@ -186,8 +186,8 @@ def test_static_files_are_served_with_types_and_no_traversal(bendpoint: str) -> 
     assert (status, kind) == (200, "text/html; charset=utf-8") and b"<!doctype html>" in body
     assert http_get(bendpoint, "/_streams/static/live.css")[:2] == (200, "text/css; charset=utf-8")
     for path in (
-        "/_streams/static/../../wire/model.json",
-        "/_streams/static/..%2f..%2fwire%2fmodel.json",
+        "/_streams/static/../../engine/model.json",
+        "/_streams/static/..%2f..%2fengine%2fmodel.json",
         "/_streams/static/%2e%2e/protocol.py",
         "/_streams/static/",
         "/_streams/static/nope.js",

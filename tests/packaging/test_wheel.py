@@ -47,7 +47,8 @@ STATIC_ASSETS = [
     "dynoxide_streams/push/static/live.css",
     "dynoxide_streams/push/static/live.html",
     "dynoxide_streams/push/static/live.js",
-    "dynoxide_streams/wire/model.json",
+    "dynoxide_streams/engine/model.json",
+    "dynoxide_streams/engine/lambda_model.json",
 ]
 REPO_URL = "https://github.com/dynoxide-streams/dynoxide-streams"
 
@@ -243,7 +244,7 @@ def test_fresh_venv_imports_the_wheel_not_the_work_tree(fresh: Fresh) -> None:
         "print(dynoxide_streams.__file__)\n"
         "print(m.version('dynoxide-streams'))\n"
         "print(len(r.files('dynoxide_streams.push').joinpath('static/client.js').read_bytes()))\n"
-        "print(len(r.files('dynoxide_streams.wire').joinpath('model.json').read_bytes()))\n"
+        "print(len(r.files('dynoxide_streams.engine').joinpath('model.json').read_bytes()))\n"
     )
     out = _run([fresh.command("python"), "-c", code], cwd=fresh.work, env=clean_env()).stdout
     module_file, version, client_len, model_len = out.split()

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from dynoxide_streams.engine.operations import OPERATIONS, STREAM_OPERATIONS
-from dynoxide_streams.wire.shapes import _model
+from dynoxide_streams.engine.shapes import _model
 from tests.conftest import RawClient
 
 PER_OPERATION = 40

@@ -13,21 +13,15 @@ from dynoxide_streams.engine.expressions.ast import (
     And,
     AttributeExists,
     AttributeNotExists,
-    AttributeType,
-    BeginsWith,
-    Between,
-    Comparison,
     Condition,
-    Contains,
-    In,
     KeyTerm,
     Not,
-    Operand,
     Or,
     Path,
     PathOperand,
     SizeOperand,
     UpdatePlan,
+    leaf_operands,
 )
 from dynoxide_streams.engine.expressions.keycondition import key_terms
 from dynoxide_streams.engine.expressions.parser import (
@@ -105,21 +99,7 @@ def condition_paths(condition: Condition) -> Iterator[Path]:
     elif isinstance(condition, AttributeExists | AttributeNotExists):
         yield condition.path
     else:
-        operands: tuple[Operand, ...]
-        if isinstance(condition, Comparison):
-            operands = (condition.left, condition.right)
-        elif isinstance(condition, Between):
-            operands = (condition.operand, condition.low, condition.high)
-        elif isinstance(condition, In):
-            operands = (condition.operand, *condition.choices)
-        elif isinstance(condition, AttributeType):
-            operands = (condition.operand,)
-        elif isinstance(condition, BeginsWith):
-            operands = (condition.operand, condition.prefix)
-        else:
-            assert isinstance(condition, Contains)
-            operands = (condition.operand, condition.needle)
-        for operand in operands:
+        for operand in leaf_operands(condition):
             while isinstance(operand, SizeOperand):
                 operand = operand.operand
             if isinstance(operand, PathOperand):

@@ -125,6 +125,23 @@ Condition = (
     | Or
     | Not
 )
+Leaf = Comparison | Between | In | AttributeType | BeginsWith | Contains
+"""A condition on operands (not a connective, not ``attribute_(not_)exists``)."""
+
+
+def leaf_operands(leaf: Leaf) -> tuple[Operand, ...]:
+    """The operands of a leaf condition, in expression order."""
+    if isinstance(leaf, Comparison):
+        return (leaf.left, leaf.right)
+    if isinstance(leaf, Between):
+        return (leaf.operand, leaf.low, leaf.high)
+    if isinstance(leaf, In):
+        return (leaf.operand, *leaf.choices)
+    if isinstance(leaf, AttributeType):
+        return (leaf.operand,)
+    if isinstance(leaf, BeginsWith):
+        return (leaf.operand, leaf.prefix)
+    return (leaf.operand, leaf.needle)
 
 
 # -------------------------------------------------------------------- updates

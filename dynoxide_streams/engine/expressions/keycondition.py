@@ -22,11 +22,11 @@ from dynoxide_streams.engine.expressions.ast import (
     In,
     KeyTerm,
     Not,
-    Operand,
     Or,
     PathOperand,
     SizeOperand,
     ValueOperand,
+    leaf_operands,
 )
 from dynoxide_streams.engine.values import AttributeValue
 from dynoxide_streams.errors import ValidationException
@@ -67,16 +67,12 @@ def _collect(node: Condition, terms: list[KeyTerm]) -> None:
     if isinstance(node, AttributeExists | AttributeNotExists | AttributeType | Contains):
         function = _FUNCTION_NAMES[type(node)]
         raise _error(f"Invalid operator used in KeyConditionExpression: {function}")
+    assert isinstance(node, Comparison | Between | BeginsWith)
+    operands = leaf_operands(node)
     if isinstance(node, Comparison):
-        operands: tuple[Operand, ...] = (node.left, node.right)
         op = node.op
-    elif isinstance(node, Between):
-        operands = (node.operand, node.low, node.high)
-        op = "BETWEEN"
     else:
-        assert isinstance(node, BeginsWith)
-        operands = (node.operand, node.prefix)
-        op = "begins_with"
+        op = "BETWEEN" if isinstance(node, Between) else "begins_with"
     if op in ("BETWEEN", "begins_with") and not isinstance(operands[0], PathOperand):
         raise _error(
             f"Invalid condition in KeyConditionExpression: {op} operator must have the key "

@@ -185,6 +185,14 @@ class _Cursor:
             self.redundant = True
         self.groups.add(span)
 
+    def separated(self, item: Callable[[], _T], word: str | None = None) -> list[_T]:
+        """One or more ``item``s separated by commas, or by the keyword ``word``."""
+        items = [item()]
+        while (self.tok.kind == lexer.COMMA) if word is None else self.tok.is_word(word):
+            self.advance()
+            items.append(item())
+        return items
+
     def attempt(self, *alternatives: Callable[[], _T]) -> _T:
         """Try each alternative from the same position; the first to match wins."""
         start = self.pos
@@ -231,14 +239,23 @@ class _Cursor:
             and self.peek().kind == lexer.LPAREN
         )
 
+    def operand(self) -> SOperand:
+        """A value reference, a function call (arguments as :meth:`operand_p`) or a path."""
+        if self.tok.kind == lexer.ATTR_VALUE:
+            return self.value_ref()
+        if self.starts_call():
+            return self.call(self.operand_p)
+        return self.path()
+
+    def operand_p(self) -> SOperand:
+        """An operand where the grammar may allow parentheses (here: none)."""
+        return self.operand()
+
     def call(self, argument: Callable[[], SOperand]) -> SCall:
         name = self.advance().text
         self.advance()  # "("
         with self.nested():
-            args = [argument()]
-            while self.tok.kind == lexer.COMMA:
-                self.advance()
-                args.append(argument())
+            args = self.separated(argument)
             self.expect(lexer.RPAREN)
         return SCall(name, tuple(args))
 
@@ -258,17 +275,11 @@ class _ConditionParser(_Cursor):
         return condition
 
     def or_(self) -> SCondition:
-        items = [self.and_()]
-        while self.tok.is_word("OR"):
-            self.advance()
-            items.append(self.and_())
+        items = self.separated(self.and_, "OR")
         return items[0] if len(items) == 1 else SOr(tuple(items))
 
     def and_(self) -> SCondition:
-        items = [self.not_()]
-        while self.tok.is_word("AND"):
-            self.advance()
-            items.append(self.not_())
+        items = self.separated(self.not_, "AND")
         return items[0] if len(items) == 1 else SAnd(tuple(items))
 
     def not_(self) -> SCondition:
@@ -307,10 +318,7 @@ class _ConditionParser(_Cursor):
             self.advance()
             self.expect(lexer.LPAREN)
             with self.nested():
-                choices = [self.operand_p()]
-                while self.tok.kind == lexer.COMMA:
-                    self.advance()
-                    choices.append(self.operand_p())
+                choices = self.separated(self.operand_p)
                 self.expect(lexer.RPAREN)
             return SIn(first, tuple(choices))
         if isinstance(first, SCall):
@@ -327,13 +335,6 @@ class _ConditionParser(_Cursor):
             self.expect(lexer.RPAREN)
         self.close_group(open_index)
         return inner
-
-    def operand(self) -> SOperand:
-        if self.tok.kind == lexer.ATTR_VALUE:
-            return self.value_ref()
-        if self.starts_call():
-            return self.call(self.operand_p)
-        return self.path()
 
 
 # --------------------------------------------------------------------- updates
@@ -363,11 +364,7 @@ class _UpdateParser(_Cursor):
             "ADD": self.add_action,
             "DELETE": self.delete_action,
         }
-        action = actions_of[keyword]
-        actions = [action()]
-        while self.tok.kind == lexer.COMMA:
-            self.advance()
-            actions.append(action())
+        actions = self.separated(actions_of[keyword])
         return SClause(keyword, tuple(actions))
 
     def set_action(self) -> SSet:
@@ -410,13 +407,6 @@ class _UpdateParser(_Cursor):
             self.expect(lexer.RPAREN)
         return inner
 
-    def operand(self) -> SOperand:
-        if self.tok.kind == lexer.ATTR_VALUE:
-            return self.value_ref()
-        if self.starts_call():
-            return self.call(self.operand_p)
-        return self.path()
-
 
 # ----------------------------------------------------------------- projections
 
@@ -424,10 +414,7 @@ class _UpdateParser(_Cursor):
 class _ProjectionParser(_Cursor):
     def run(self) -> tuple[SPath, ...]:
         try:
-            paths = [self.path()]
-            while self.tok.kind == lexer.COMMA:
-                self.advance()
-                paths.append(self.path())
+            paths = self.separated(self.path)
             self.expect(lexer.EOF)
         except _Backtrack:
             raise self.error() from None

@@ -24,6 +24,7 @@ operand type, then function operand problems. Projection: reserved, undefined
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from dynoxide_streams.engine.expressions.ast import (
     AddAction,
@@ -323,11 +324,16 @@ class _Leaf:
         return None
 
 
-class _ConditionResolver:
-    def __init__(self, subs: Substitutions, errors: _Errors) -> None:
-        self.subs = subs
-        self.errors = errors
+@dataclass(slots=True)
+class _Resolver:
+    """What resolving one expression works with: its substitutions, and the errors
+    found so far."""
 
+    subs: Substitutions
+    errors: _Errors
+
+
+class _ConditionResolver(_Resolver):
     def condition(self, node: SCondition) -> Condition:
         if isinstance(node, SAnd):
             return And(tuple(self.condition(item) for item in node.items))
@@ -525,11 +531,7 @@ def _update_operands(tree: SUpdate) -> Iterator[SOperand | SPath]:
                     yield value
 
 
-class _UpdateResolver:
-    def __init__(self, subs: Substitutions, errors: _Errors) -> None:
-        self.subs = subs
-        self.errors = errors
-
+class _UpdateResolver(_Resolver):
     def undefined_name(self, message: str) -> None:
         self.errors.add("undefined_name", message)
 
