@@ -44,25 +44,27 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NoReturn, TypeVar
 
+from dynoxide_streams.engine.expressions.ast import (
+    And,
+    Arithmetic,
+    Between,
+    Comparison,
+    In,
+    Not,
+    Or,
+)
 from dynoxide_streams.engine.expressions.lexer import Token, TokenKind, tokenize
 from dynoxide_streams.engine.expressions.syntax import (
     NameRef,
     PathElement,
     SAction,
     SAdd,
-    SAnd,
-    SArithmetic,
-    SBetween,
     SCall,
     SClause,
-    SCompare,
     SCondition,
     SDelete,
     SFunction,
-    SIn,
-    SNot,
     SOperand,
-    SOr,
     SPath,
     SRemove,
     SSet,
@@ -271,17 +273,17 @@ class _ConditionParser(_Cursor):
 
     def or_(self) -> SCondition:
         items = self.separated(self.and_, "OR")
-        return items[0] if len(items) == 1 else SOr(tuple(items))
+        return items[0] if len(items) == 1 else Or(tuple(items))
 
     def and_(self) -> SCondition:
         items = self.separated(self.not_, "AND")
-        return items[0] if len(items) == 1 else SAnd(tuple(items))
+        return items[0] if len(items) == 1 else And(tuple(items))
 
     def not_(self) -> SCondition:
         if self.tok.is_word("NOT"):
             self.advance()
             with self.nested():
-                return SNot(self.not_())
+                return Not(self.not_())
         return self.primary()
 
     def primary(self) -> SCondition:
@@ -303,19 +305,19 @@ class _ConditionParser(_Cursor):
         tok = self.tok
         if tok.kind == "OP" and tok.text in _COMPARATORS:
             self.advance()
-            return SCompare(tok.text, first, self.operand_p())
+            return Comparison(tok.text, first, self.operand_p())
         if tok.is_word("BETWEEN"):
             self.advance()
             low = self.operand_p()
             self.expect_word("AND")
-            return SBetween(first, low, self.operand_p())
+            return Between(first, low, self.operand_p())
         if tok.is_word("IN"):
             self.advance()
             self.expect("(")
             with self.nested():
                 choices = self.separated(self.operand_p)
                 self.expect(")")
-            return SIn(first, tuple(choices))
+            return In(first, tuple(choices))
         if isinstance(first, SCall):
             return SFunction(first)
         self.fail()
@@ -378,19 +380,19 @@ class _UpdateParser(_Cursor):
         path = self.path()
         return SDelete(path, self.value_ref())
 
-    def parenthesised_set_value(self) -> SOperand | SArithmetic:
+    def parenthesised_set_value(self) -> SOperand | Arithmetic[SOperand]:
         self.expect("(")
         with self.nested():
             value = self.set_value()
             self.expect(")")
         return value
 
-    def set_value(self) -> SOperand | SArithmetic:
+    def set_value(self) -> SOperand | Arithmetic[SOperand]:
         left = self.operand_p()
         tok = self.tok
         if tok.is_op("+") or tok.is_op("-"):
             self.advance()
-            return SArithmetic(tok.text, left, self.operand_p())
+            return Arithmetic(tok.text, left, self.operand_p())
         return left
 
     def operand_p(self) -> SOperand:
