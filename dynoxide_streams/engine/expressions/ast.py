@@ -89,28 +89,38 @@ class In(Generic[_O]):
 
 @dataclass(frozen=True, slots=True)
 class AttributeExists:
+    """``attribute_exists(path)``: whether the item has a value at ``path``."""
+
     path: Path
 
 
 @dataclass(frozen=True, slots=True)
 class AttributeNotExists:
+    """``attribute_not_exists(path)``: whether the item has no value at ``path``."""
+
     path: Path
 
 
 @dataclass(frozen=True, slots=True)
 class AttributeType:
+    """``attribute_type(operand, :t)``: whether the operand has the type named ``type_name``."""
+
     operand: Operand
     type_name: str
 
 
 @dataclass(frozen=True, slots=True)
 class BeginsWith:
+    """``begins_with(operand, prefix)``: a string or binary prefix test."""
+
     operand: Operand
     prefix: Operand
 
 
 @dataclass(frozen=True, slots=True)
 class Contains:
+    """``contains(operand, needle)``: substring, set member or list element."""
+
     operand: Operand
     needle: Operand
 
@@ -225,12 +235,16 @@ SetValue = UpdateOperand | Arithmetic[UpdateOperand]
 
 @dataclass(frozen=True, slots=True)
 class SetAction:
+    """``SET path = value``."""
+
     path: Path
     value: SetValue
 
 
 @dataclass(frozen=True, slots=True)
 class RemoveAction:
+    """``REMOVE path``."""
+
     path: Path
 
 

@@ -58,11 +58,10 @@ from dynoxide_streams.engine.expressions.syntax import (
     NameRef,
     PathElement,
     SAction,
-    SAdd,
+    SAddOrDelete,
     SCall,
     SClause,
     SCondition,
-    SDelete,
     SFunction,
     SOperand,
     SPath,
@@ -358,8 +357,8 @@ class _UpdateParser(_Cursor):
         actions_of: dict[str, Callable[[], SAction]] = {
             "SET": self.set_action,
             "REMOVE": self.remove_action,
-            "ADD": self.add_action,
-            "DELETE": self.delete_action,
+            "ADD": lambda: self.add_or_delete_action("ADD"),
+            "DELETE": lambda: self.add_or_delete_action("DELETE"),
         }
         actions = self.separated(actions_of[keyword])
         return SClause(keyword, tuple(actions))
@@ -372,13 +371,9 @@ class _UpdateParser(_Cursor):
     def remove_action(self) -> SRemove:
         return SRemove(self.path())
 
-    def add_action(self) -> SAdd:
+    def add_or_delete_action(self, keyword: str) -> SAddOrDelete:
         path = self.path()
-        return SAdd(path, self.value_ref())
-
-    def delete_action(self) -> SDelete:
-        path = self.path()
-        return SDelete(path, self.value_ref())
+        return SAddOrDelete(keyword, path, self.value_ref())
 
     def parenthesised_set_value(self) -> SOperand | Arithmetic[SOperand]:
         self.expect("(")

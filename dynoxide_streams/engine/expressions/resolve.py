@@ -63,10 +63,9 @@ from dynoxide_streams.engine.expressions.reserved import is_reserved
 from dynoxide_streams.engine.expressions.substitutions import Substitutions
 from dynoxide_streams.engine.expressions.syntax import (
     NameRef,
-    SAdd,
+    SAction,
     SCall,
     SCondition,
-    SDelete,
     SFunction,
     SLeaf,
     SOperand,
@@ -528,14 +527,14 @@ class _UpdateResolver(_Resolver):
     def value(self, value: SValue) -> AttributeValue:
         return _resolve_value(value, self.subs, self.undefined_value)
 
-    def action(self, node: SSet | SRemove | SAdd | SDelete) -> UpdateAction:
+    def action(self, node: SAction) -> UpdateAction:
         path = self.path(node.path)
         if isinstance(node, SSet):
             return SetAction(path, self.set_value(node.value))
         if isinstance(node, SRemove):
             return RemoveAction(path)
         value = self.value(node.value)
-        operator = "ADD" if isinstance(node, SAdd) else "DELETE"
+        operator = node.keyword
         if value is not _UNDEFINED:
             found = value_type(value)
             if found in _UPDATE_OPERAND_TYPE_NAMES and not (operator == "ADD" and found == "N"):
@@ -544,7 +543,7 @@ class _UpdateResolver(_Resolver):
                     "Incorrect operand type for operator or function; "
                     f"operator: {operator}, operand type: {_UPDATE_OPERAND_TYPE_NAMES[found]}",
                 )
-        if isinstance(node, SAdd):
+        if operator == "ADD":
             return AddAction(path, value)
         return DeleteAction(path, value)
 

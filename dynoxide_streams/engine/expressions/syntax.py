@@ -93,22 +93,15 @@ class SRemove:
 
 
 @dataclass(frozen=True, slots=True)
-class SAdd:
-    """``ADD path :value``."""
+class SAddOrDelete:
+    """``ADD path :value`` or ``DELETE path :value``, as ``keyword`` (upper-cased) says."""
 
+    keyword: str
     path: SPath
     value: SValue
 
 
-@dataclass(frozen=True, slots=True)
-class SDelete:
-    """``DELETE path :value``."""
-
-    path: SPath
-    value: SValue
-
-
-SAction = SSet | SRemove | SAdd | SDelete
+SAction = SSet | SRemove | SAddOrDelete
 
 
 @dataclass(frozen=True, slots=True)
