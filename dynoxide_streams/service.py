@@ -25,11 +25,11 @@ from dynoxide_streams.config import ConfigError, Settings, load_config_file
 from dynoxide_streams.engine.change_log import StreamLog
 from dynoxide_streams.engine.changes import ChangeSource, LocalChangeSource
 from dynoxide_streams.engine.context import EngineContext
-from dynoxide_streams.engine.maintenance import run_maintenance
+from dynoxide_streams.engine.maintenance import repeat_until_shutdown, run_maintenance
 from dynoxide_streams.engine.store import Store
 from dynoxide_streams.engine.trigger_store import TriggerStore
 from dynoxide_streams.engine.writer import Writer
-from dynoxide_streams.errors import DynamoDBError, ServiceUnavailable
+from dynoxide_streams.errors import DynamoDBError
 from dynoxide_streams.metrics import Metrics
 from dynoxide_streams.sidecar.runtime import Sidecar
 from dynoxide_streams.triggers.declared import (
@@ -324,13 +324,13 @@ class Service:
                     tg.start_soon(run_sweeper, ctx, self.settings.ttl_period)
 
     async def _maintenance_loop(self, ctx: EngineContext) -> None:
-        while True:
-            try:
-                touched = await run_maintenance(ctx)
-            except ServiceUnavailable:
-                return
-            if touched:
-                log.debug("maintenance done", rows=touched)
+        async def until_due() -> None:
             with anyio.move_on_after(MAINTENANCE_PERIOD_SECONDS):  # retention needs ticks
                 await ctx.maintenance_due.wait()
             ctx.maintenance_due = anyio.Event()
+
+        await repeat_until_shutdown(
+            lambda: run_maintenance(ctx),
+            until_due,
+            lambda rows: log.debug("maintenance done", rows=rows),
+        )

@@ -13,7 +13,7 @@ work and never wait behind one huge transaction.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -22,12 +22,34 @@ from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.tables import IndexInfo, TableInfo
 from dynoxide_streams.engine.values import item_size
 from dynoxide_streams.engine.writer import SchemaChange
+from dynoxide_streams.errors import ServiceUnavailable
 
 CHUNK = 2000
 
 
 def _nothing() -> None:
     return None
+
+
+async def repeat_until_shutdown(
+    work: Callable[[], Awaitable[int]],
+    pause: Callable[[], Awaitable[object]],
+    report: Callable[[int], object],
+) -> None:
+    """Run ``work``, then ``pause``, over and over until the Writer shuts down.
+
+    ``work`` returns how many rows it changed; a non-zero count is passed to ``report``.
+    Returns when ``work`` raises :class:`ServiceUnavailable` (the Writer is shutting
+    down); any other exception propagates.
+    """
+    while True:
+        try:
+            count = await work()
+        except ServiceUnavailable:
+            return
+        if count:
+            report(count)
+        await pause()
 
 
 async def run_maintenance(ctx: EngineContext) -> int:

@@ -18,7 +18,7 @@ import anyio
 import structlog
 
 from dynoxide_streams.engine.context import EngineContext
-from dynoxide_streams.engine.maintenance import run_maintenance
+from dynoxide_streams.engine.maintenance import repeat_until_shutdown, run_maintenance
 from dynoxide_streams.engine.tables import StorageKey, TableInfo
 from dynoxide_streams.engine.values import Item
 from dynoxide_streams.engine.writer import UNCHANGED, ItemBatch, ItemWrite, Outcome
@@ -86,12 +86,11 @@ def _decider(table: TableInfo, now: float) -> Callable[[Item | None], Outcome]:
 
 
 async def run_sweeper(ctx: EngineContext, period: float) -> None:
-    """Sweep every ``period`` seconds of real time, forever (cancel to stop)."""
-    while True:
-        await anyio.sleep(period)
-        try:
-            expired = await sweep(ctx)
-        except ServiceUnavailable:
-            return
-        if expired:
-            log.debug("ttl sweep", expired=expired)
+    """Sweep every ``period`` seconds of real time until the Writer shuts down (or the
+    caller cancels)."""
+    await anyio.sleep(period)
+    await repeat_until_shutdown(
+        lambda: sweep(ctx),
+        lambda: anyio.sleep(period),
+        lambda expired: log.debug("ttl sweep", expired=expired),
+    )

@@ -10,18 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from dynoxide_streams.engine.expressions.ast import (
-    And,
     AttributeExists,
     AttributeNotExists,
     Condition,
     KeyTerm,
-    Not,
-    Or,
     Path,
     PathOperand,
     SizeOperand,
     UpdatePlan,
     leaf_operands,
+    leaves,
 )
 from dynoxide_streams.engine.expressions.keycondition import key_terms
 from dynoxide_streams.engine.expressions.parser import (
@@ -91,15 +89,10 @@ def parse_projection(text: str, subs: Substitutions) -> list[Path]:
 
 def condition_paths(condition: Condition) -> Iterator[Path]:
     """Every document path a condition reads, in expression order."""
-    if isinstance(condition, And | Or):
-        for item in condition.items:
-            yield from condition_paths(item)
-    elif isinstance(condition, Not):
-        yield from condition_paths(condition.item)
-    elif isinstance(condition, AttributeExists | AttributeNotExists):
-        yield condition.path
-    else:
-        for operand in leaf_operands(condition):
+    for leaf in leaves(condition):
+        if isinstance(leaf, AttributeExists | AttributeNotExists):
+            yield leaf.path
+        for operand in leaf_operands(leaf):
             while isinstance(operand, SizeOperand):
                 operand = operand.operand
             if isinstance(operand, PathOperand):

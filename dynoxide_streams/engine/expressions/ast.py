@@ -5,16 +5,28 @@ list indexes, a :class:`ValueOperand` holds the AttributeValue itself. Nodes are
 dataclasses; evaluation lives in ``evaluate.py`` / ``update.py`` / ``projection.py``.
 Boolean connectives are n-ary (``a AND b AND c`` is one :class:`And` of three items),
 which keeps the tree shallow for long generated expressions.
+
+The nodes whose shape does not depend on resolution — comparisons, ``BETWEEN``, ``IN``,
+``AND``/``OR``/``NOT`` and update arithmetic — are generic in their operand (or
+condition) type and shared with the syntax tree of ``syntax.py``, and so are the
+walkers :func:`leaves` and :func:`operands`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from dynoxide_streams.engine.values import AttributeValue
 
 Path = tuple[str | int, ...]
 """A document path: ``("a", "b", 0, "c")`` is ``a.b[0].c``."""
+
+_O = TypeVar("_O")
+"""The operand type of a shared node: :data:`Operand` here, ``SOperand`` as written."""
+_C = TypeVar("_C")
+"""The condition type of a connective: :data:`Condition` here, ``SCondition`` as written."""
 
 
 # ------------------------------------------------------------------- operands
@@ -50,98 +62,141 @@ COMPARATORS = ("=", "<>", "<", "<=", ">", ">=")
 
 
 @dataclass(frozen=True, slots=True)
-class Comparison:
+class Comparison(Generic[_O]):
+    """``left op right``, ``op`` one of :data:`COMPARATORS`."""
+
     op: str
-    left: Operand
-    right: Operand
+    left: _O
+    right: _O
 
 
 @dataclass(frozen=True, slots=True)
-class Between:
-    operand: Operand
-    low: Operand
-    high: Operand
+class Between(Generic[_O]):
+    """``operand BETWEEN low AND high``."""
+
+    operand: _O
+    low: _O
+    high: _O
 
 
 @dataclass(frozen=True, slots=True)
-class In:
-    operand: Operand
-    choices: tuple[Operand, ...]
+class In(Generic[_O]):
+    """``operand IN (choices…)``."""
+
+    operand: _O
+    choices: tuple[_O, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class AttributeExists:
+    """``attribute_exists(path)``: whether the item has a value at ``path``."""
+
     path: Path
 
 
 @dataclass(frozen=True, slots=True)
 class AttributeNotExists:
+    """``attribute_not_exists(path)``: whether the item has no value at ``path``."""
+
     path: Path
 
 
 @dataclass(frozen=True, slots=True)
 class AttributeType:
+    """``attribute_type(operand, :t)``: whether the operand has the type named ``type_name``."""
+
     operand: Operand
     type_name: str
 
 
 @dataclass(frozen=True, slots=True)
 class BeginsWith:
+    """``begins_with(operand, prefix)``: a string or binary prefix test."""
+
     operand: Operand
     prefix: Operand
 
 
 @dataclass(frozen=True, slots=True)
 class Contains:
+    """``contains(operand, needle)``: substring, set member or list element."""
+
     operand: Operand
     needle: Operand
 
 
 @dataclass(frozen=True, slots=True)
-class And:
-    items: tuple[Condition, ...]
+class And(Generic[_C]):
+    """``a AND b AND …``: true when every item is."""
+
+    items: tuple[_C, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class Or:
-    items: tuple[Condition, ...]
+class Or(Generic[_C]):
+    """``a OR b OR …``: true when any item is."""
+
+    items: tuple[_C, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class Not:
-    item: Condition
+class Not(Generic[_C]):
+    """``NOT item``."""
+
+    item: _C
 
 
 Condition = (
-    Comparison
-    | Between
-    | In
+    Comparison[Operand]
+    | Between[Operand]
+    | In[Operand]
     | AttributeExists
     | AttributeNotExists
     | AttributeType
     | BeginsWith
     | Contains
-    | And
-    | Or
-    | Not
+    | And["Condition"]
+    | Or["Condition"]
+    | Not["Condition"]
 )
-Leaf = Comparison | Between | In | AttributeType | BeginsWith | Contains
-"""A condition on operands (not a connective, not ``attribute_(not_)exists``)."""
 
 
-def leaf_operands(leaf: Leaf) -> tuple[Operand, ...]:
-    """The operands of a leaf condition, in expression order."""
-    if isinstance(leaf, Comparison):
-        return (leaf.left, leaf.right)
-    if isinstance(leaf, Between):
-        return (leaf.operand, leaf.low, leaf.high)
-    if isinstance(leaf, In):
-        return (leaf.operand, *leaf.choices)
+def leaves(condition: _C) -> Iterator[_C]:
+    """The conditions under the AND/OR/NOT connectives of ``condition``, in expression
+    order; never a connective. Works on both trees."""
+    if isinstance(condition, And | Or):
+        for item in condition.items:
+            yield from leaves(item)
+    elif isinstance(condition, Not):
+        yield from leaves(condition.item)
+    else:
+        yield condition
+
+
+def operands(node: Comparison[_O] | Between[_O] | In[_O]) -> tuple[_O, ...]:
+    """The operands of a comparison, BETWEEN or IN, in expression order (either tree)."""
+    if isinstance(node, Comparison):
+        return (node.left, node.right)
+    if isinstance(node, Between):
+        return (node.operand, node.low, node.high)
+    return (node.operand, *node.choices)
+
+
+def leaf_operands(leaf: Condition) -> tuple[Operand, ...]:
+    """The operands of a condition, in expression order.
+
+    A connective has none of its own, nor has ``attribute_(not_)exists`` (it takes a
+    path, not an operand).
+    """
+    if isinstance(leaf, Comparison | Between | In):
+        return operands(leaf)
     if isinstance(leaf, AttributeType):
         return (leaf.operand,)
     if isinstance(leaf, BeginsWith):
         return (leaf.operand, leaf.prefix)
-    return (leaf.operand, leaf.needle)
+    if isinstance(leaf, Contains):
+        return (leaf.operand, leaf.needle)
+    return ()
 
 
 # -------------------------------------------------------------------- updates
@@ -167,25 +222,29 @@ UpdateOperand = PathOperand | ValueOperand | IfNotExists | ListAppend
 
 
 @dataclass(frozen=True, slots=True)
-class Arithmetic:
+class Arithmetic(Generic[_O]):
     """``left + right`` or ``left - right`` (numbers only)."""
 
     op: str
-    left: UpdateOperand
-    right: UpdateOperand
+    left: _O
+    right: _O
 
 
-SetValue = UpdateOperand | Arithmetic
+SetValue = UpdateOperand | Arithmetic[UpdateOperand]
 
 
 @dataclass(frozen=True, slots=True)
 class SetAction:
+    """``SET path = value``."""
+
     path: Path
     value: SetValue
 
 
 @dataclass(frozen=True, slots=True)
 class RemoveAction:
+    """``REMOVE path``."""
+
     path: Path
 
 

@@ -13,51 +13,54 @@ Tokens:
 * ``ATTR_VALUE`` ``:[A-Za-z0-9_]+`` — an ExpressionAttributeValues placeholder
 * ``NUMBER``     ``[0-9]+`` — only meaningful as a list index ``[3]``
 * ``OP``         ``=  <>  <  <=  >  >=  +  -``
-* punctuation    ``(  )  [  ]  .  ,``
+* punctuation    ``(  )  [  ]  .  ,`` — each is its own kind, spelled as itself
 * ``EOF``        always the last token, positioned at the end of the text
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Literal
 
-NAME: Final = "NAME"
-ATTR_NAME: Final = "ATTR_NAME"
-ATTR_VALUE: Final = "ATTR_VALUE"
-NUMBER: Final = "NUMBER"
-OP: Final = "OP"
-LPAREN: Final = "("
-RPAREN: Final = ")"
-LBRACKET: Final = "["
-RBRACKET: Final = "]"
-DOT: Final = "."
-COMMA: Final = ","
-INVALID: Final = "INVALID"
-EOF: Final = "EOF"
+TokenKind = Literal[
+    "NAME",
+    "ATTR_NAME",
+    "ATTR_VALUE",
+    "NUMBER",
+    "OP",
+    "(",
+    ")",
+    "[",
+    "]",
+    ".",
+    ",",
+    "INVALID",
+    "EOF",
+]
+"""A token's kind, as listed above (a punctuation kind is the character itself)."""
 
 _WHITESPACE = frozenset(" \t\r\n")
 _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _DIGITS = frozenset("0123456789")
 _NAME_CHARS = _LETTERS | _DIGITS | {"_"}
-_PUNCTUATION = {"(": LPAREN, ")": RPAREN, "[": LBRACKET, "]": RBRACKET, ".": DOT, ",": COMMA}
+_PUNCTUATION: dict[str, TokenKind] = {"(": "(", ")": ")", "[": "[", "]": "]", ".": ".", ",": ","}
 
 
 @dataclass(frozen=True, slots=True)
 class Token:
     """One token: its kind, its exact source text and its ``[start, end)`` offsets."""
 
-    kind: str
+    kind: TokenKind
     text: str
     start: int
     end: int
 
     def is_word(self, word: str) -> bool:
         """Whether this is the (case-insensitive) word ``word``."""
-        return self.kind == NAME and self.text.upper() == word
+        return self.kind == "NAME" and self.text.upper() == word
 
     def is_op(self, op: str) -> bool:
-        return self.kind == OP and self.text == op
+        return self.kind == "OP" and self.text == op
 
 
 def tokenize(text: str) -> list[Token]:
@@ -73,32 +76,32 @@ def tokenize(text: str) -> list[Token]:
         start = i
         if c in _LETTERS:
             i = _scan(text, i + 1, _NAME_CHARS)
-            kind: str = NAME
+            kind: TokenKind = "NAME"
         elif c in _DIGITS:
             i = _scan(text, i + 1, _DIGITS)
-            kind = NUMBER
+            kind = "NUMBER"
         elif c in "#:":
             i = _scan(text, i + 1, _NAME_CHARS)
             if i == start + 1:
-                kind = INVALID
+                kind = "INVALID"
             else:
-                kind = ATTR_NAME if c == "#" else ATTR_VALUE
+                kind = "ATTR_NAME" if c == "#" else "ATTR_VALUE"
         elif c in "<>":
             i += 1
             if i < n and (text[i] == "=" or (c == "<" and text[i] == ">")):
                 i += 1
-            kind = OP
+            kind = "OP"
         elif c in "=+-":
             i += 1
-            kind = OP
+            kind = "OP"
         elif c in _PUNCTUATION:
             i += 1
             kind = _PUNCTUATION[c]
         else:
             i += 1
-            kind = INVALID
+            kind = "INVALID"
         tokens.append(Token(kind, text[start:i], start, i))
-    tokens.append(Token(EOF, "", n, n))
+    tokens.append(Token("EOF", "", n, n))
     return tokens
 
 

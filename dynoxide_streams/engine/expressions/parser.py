@@ -44,26 +44,26 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NoReturn, TypeVar
 
-from dynoxide_streams.engine.expressions import lexer
-from dynoxide_streams.engine.expressions.lexer import Token
+from dynoxide_streams.engine.expressions.ast import (
+    And,
+    Arithmetic,
+    Between,
+    Comparison,
+    In,
+    Not,
+    Or,
+)
+from dynoxide_streams.engine.expressions.lexer import Token, TokenKind, tokenize
 from dynoxide_streams.engine.expressions.syntax import (
     NameRef,
     PathElement,
     SAction,
-    SAdd,
-    SAnd,
-    SArithmetic,
-    SBetween,
+    SAddOrDelete,
     SCall,
     SClause,
-    SCompare,
     SCondition,
-    SDelete,
     SFunction,
-    SIn,
-    SNot,
     SOperand,
-    SOr,
     SPath,
     SRemove,
     SSet,
@@ -98,12 +98,12 @@ def syntax_error(kind: str, text: str, tokens: list[Token], index: int) -> Valid
     prev = tokens[index - 1] if index > 0 else None
     after = tokens[index + 1] if index + 1 < len(tokens) else None
     start = prev.start if prev is not None else bad.start
-    if bad.kind == lexer.EOF:
+    if bad.kind == "EOF":
         token = "<EOF>"
         end = prev.end if prev is not None else bad.start
     else:
         token = bad.text
-        end = after.end if after is not None and after.kind != lexer.EOF else bad.end
+        end = after.end if after is not None and after.kind != "EOF" else bad.end
     return ValidationException(
         f'Invalid {kind}: Syntax error; token: "{token}", near: "{text[start:end]}"'
     )
@@ -117,7 +117,7 @@ class _Cursor:
     def __init__(self, text: str, kind: str) -> None:
         self.text = text
         self.kind = kind
-        self.tokens = lexer.tokenize(text)
+        self.tokens = tokenize(text)
         self.pos = 0
         self.farthest = 0
         self.depth = 0
@@ -135,7 +135,7 @@ class _Cursor:
 
     def advance(self) -> Token:
         tok = self.tokens[self.pos]
-        if tok.kind != lexer.EOF:
+        if tok.kind != "EOF":
             self.pos += 1
         return tok
 
@@ -143,7 +143,7 @@ class _Cursor:
         self.farthest = max(self.farthest, self.pos)
         raise _Backtrack
 
-    def expect(self, kind: str) -> Token:
+    def expect(self, kind: TokenKind) -> Token:
         if self.tok.kind != kind:
             self.fail()
         return self.advance()
@@ -159,7 +159,7 @@ class _Cursor:
         self.advance()
 
     def is_keyword(self, tok: Token) -> bool:
-        return tok.kind == lexer.NAME and tok.text.upper() in self.keywords
+        return tok.kind == "NAME" and tok.text.upper() in self.keywords
 
     def error(self) -> ValidationException:
         return syntax_error(self.kind, self.text, self.tokens, self.farthest)
@@ -188,7 +188,7 @@ class _Cursor:
     def separated(self, item: Callable[[], _T], word: str | None = None) -> list[_T]:
         """One or more ``item``s separated by commas, or by the keyword ``word``."""
         items = [item()]
-        while (self.tok.kind == lexer.COMMA) if word is None else self.tok.is_word(word):
+        while (self.tok.kind == ",") if word is None else self.tok.is_word(word):
             self.advance()
             items.append(item())
         return items
@@ -208,40 +208,36 @@ class _Cursor:
     def path(self) -> SPath:
         elements: list[PathElement] = [self.path_name()]
         while True:
-            if self.tok.kind == lexer.DOT:
+            if self.tok.kind == ".":
                 self.advance()
                 elements.append(self.path_name())
-            elif self.tok.kind == lexer.LBRACKET:
+            elif self.tok.kind == "[":
                 self.advance()
-                index = self.expect(lexer.NUMBER)
-                self.expect(lexer.RBRACKET)
+                index = self.expect("NUMBER")
+                self.expect("]")
                 elements.append(int(index.text))
             else:
                 return SPath(tuple(elements))
 
     def path_name(self) -> str | NameRef:
         tok = self.tok
-        if tok.kind == lexer.ATTR_NAME:
+        if tok.kind == "ATTR_NAME":
             self.advance()
             return NameRef(tok.text)
-        if tok.kind == lexer.NAME and not self.is_keyword(tok):
+        if tok.kind == "NAME" and not self.is_keyword(tok):
             self.advance()
             return tok.text
         self.fail()
 
     def value_ref(self) -> SValue:
-        return SValue(self.expect(lexer.ATTR_VALUE).text)
+        return SValue(self.expect("ATTR_VALUE").text)
 
     def starts_call(self) -> bool:
-        return (
-            self.tok.kind == lexer.NAME
-            and not self.is_keyword(self.tok)
-            and self.peek().kind == lexer.LPAREN
-        )
+        return self.tok.kind == "NAME" and not self.is_keyword(self.tok) and self.peek().kind == "("
 
     def operand(self) -> SOperand:
         """A value reference, a function call (arguments as :meth:`operand_p`) or a path."""
-        if self.tok.kind == lexer.ATTR_VALUE:
+        if self.tok.kind == "ATTR_VALUE":
             return self.value_ref()
         if self.starts_call():
             return self.call(self.operand_p)
@@ -256,7 +252,7 @@ class _Cursor:
         self.advance()  # "("
         with self.nested():
             args = self.separated(argument)
-            self.expect(lexer.RPAREN)
+            self.expect(")")
         return SCall(name, tuple(args))
 
 
@@ -269,70 +265,70 @@ class _ConditionParser(_Cursor):
     def run(self) -> SCondition:
         try:
             condition = self.or_()
-            self.expect(lexer.EOF)
+            self.expect("EOF")
         except _Backtrack:
             raise self.error() from None
         return condition
 
     def or_(self) -> SCondition:
         items = self.separated(self.and_, "OR")
-        return items[0] if len(items) == 1 else SOr(tuple(items))
+        return items[0] if len(items) == 1 else Or(tuple(items))
 
     def and_(self) -> SCondition:
         items = self.separated(self.not_, "AND")
-        return items[0] if len(items) == 1 else SAnd(tuple(items))
+        return items[0] if len(items) == 1 else And(tuple(items))
 
     def not_(self) -> SCondition:
         if self.tok.is_word("NOT"):
             self.advance()
             with self.nested():
-                return SNot(self.not_())
+                return Not(self.not_())
         return self.primary()
 
     def primary(self) -> SCondition:
-        if self.tok.kind != lexer.LPAREN:
+        if self.tok.kind != "(":
             return self.leaf()
         return self.attempt(self.leaf, self.group)
 
     def group(self) -> SCondition:
         open_index = self.pos
-        self.expect(lexer.LPAREN)
+        self.expect("(")
         with self.nested():
             condition = self.or_()
-            self.expect(lexer.RPAREN)
+            self.expect(")")
         self.close_group(open_index)
         return condition
 
     def leaf(self) -> SCondition:
         first = self.operand_p()
         tok = self.tok
-        if tok.kind == lexer.OP and tok.text in _COMPARATORS:
+        if tok.kind == "OP" and tok.text in _COMPARATORS:
             self.advance()
-            return SCompare(tok.text, first, self.operand_p())
+            return Comparison(tok.text, first, self.operand_p())
         if tok.is_word("BETWEEN"):
             self.advance()
             low = self.operand_p()
             self.expect_word("AND")
-            return SBetween(first, low, self.operand_p())
+            return Between(first, low, self.operand_p())
         if tok.is_word("IN"):
             self.advance()
-            self.expect(lexer.LPAREN)
+            self.expect("(")
             with self.nested():
                 choices = self.separated(self.operand_p)
-                self.expect(lexer.RPAREN)
-            return SIn(first, tuple(choices))
+                self.expect(")")
+            return In(first, tuple(choices))
         if isinstance(first, SCall):
             return SFunction(first)
         self.fail()
 
     def operand_p(self) -> SOperand:
-        if self.tok.kind != lexer.LPAREN:
+        if self.tok.kind != "(":
             return self.operand()
         open_index = self.pos
         self.advance()
         with self.nested():
             inner = self.operand_p()
-            self.expect(lexer.RPAREN)
+            self.expect(")")
         self.close_group(open_index)
         return inner
 
@@ -348,7 +344,7 @@ class _UpdateParser(_Cursor):
         try:
             while True:
                 clauses.append(self.clause())
-                if self.tok.kind == lexer.EOF:
+                if self.tok.kind == "EOF":
                     break
         except _Backtrack:
             raise self.error() from None
@@ -361,8 +357,8 @@ class _UpdateParser(_Cursor):
         actions_of: dict[str, Callable[[], SAction]] = {
             "SET": self.set_action,
             "REMOVE": self.remove_action,
-            "ADD": self.add_action,
-            "DELETE": self.delete_action,
+            "ADD": lambda: self.add_or_delete_action("ADD"),
+            "DELETE": lambda: self.add_or_delete_action("DELETE"),
         }
         actions = self.separated(actions_of[keyword])
         return SClause(keyword, tuple(actions))
@@ -375,36 +371,32 @@ class _UpdateParser(_Cursor):
     def remove_action(self) -> SRemove:
         return SRemove(self.path())
 
-    def add_action(self) -> SAdd:
+    def add_or_delete_action(self, keyword: str) -> SAddOrDelete:
         path = self.path()
-        return SAdd(path, self.value_ref())
+        return SAddOrDelete(keyword, path, self.value_ref())
 
-    def delete_action(self) -> SDelete:
-        path = self.path()
-        return SDelete(path, self.value_ref())
-
-    def parenthesised_set_value(self) -> SOperand | SArithmetic:
-        self.expect(lexer.LPAREN)
+    def parenthesised_set_value(self) -> SOperand | Arithmetic[SOperand]:
+        self.expect("(")
         with self.nested():
             value = self.set_value()
-            self.expect(lexer.RPAREN)
+            self.expect(")")
         return value
 
-    def set_value(self) -> SOperand | SArithmetic:
+    def set_value(self) -> SOperand | Arithmetic[SOperand]:
         left = self.operand_p()
         tok = self.tok
         if tok.is_op("+") or tok.is_op("-"):
             self.advance()
-            return SArithmetic(tok.text, left, self.operand_p())
+            return Arithmetic(tok.text, left, self.operand_p())
         return left
 
     def operand_p(self) -> SOperand:
-        if self.tok.kind != lexer.LPAREN:
+        if self.tok.kind != "(":
             return self.operand()
         self.advance()
         with self.nested():
             inner = self.operand()
-            self.expect(lexer.RPAREN)
+            self.expect(")")
         return inner
 
 
@@ -415,7 +407,7 @@ class _ProjectionParser(_Cursor):
     def run(self) -> tuple[SPath, ...]:
         try:
             paths = self.separated(self.path)
-            self.expect(lexer.EOF)
+            self.expect("EOF")
         except _Backtrack:
             raise self.error() from None
         return tuple(paths)

@@ -55,26 +55,20 @@ from dynoxide_streams.engine.expressions.ast import (
     UpdateOperand,
     UpdatePlan,
     ValueOperand,
+    leaves,
+    operands,
 )
 from dynoxide_streams.engine.expressions.paths import format_path, overlap_error
 from dynoxide_streams.engine.expressions.reserved import is_reserved
 from dynoxide_streams.engine.expressions.substitutions import Substitutions
 from dynoxide_streams.engine.expressions.syntax import (
     NameRef,
-    SAdd,
-    SAnd,
-    SArithmetic,
-    SBetween,
+    SAction,
     SCall,
-    SCompare,
     SCondition,
-    SDelete,
     SFunction,
-    SIn,
     SLeaf,
-    SNot,
     SOperand,
-    SOr,
     SPath,
     SRemove,
     SSet,
@@ -242,24 +236,13 @@ _CONDITION_ORDER = ("parens", "unknown_function", "misused_function", "reserved"
 _LEAF_ORDER = ("undefined", "operand", "distinct", "function")
 
 
-def _leaf_operands(leaf: SLeaf) -> tuple[SOperand, ...]:
-    if isinstance(leaf, SCompare):
-        return (leaf.left, leaf.right)
-    if isinstance(leaf, SBetween):
-        return (leaf.operand, leaf.low, leaf.high)
-    if isinstance(leaf, SIn):
-        return (leaf.operand, *leaf.choices)
-    return (leaf.call,)
-
-
-def _leaves(node: SCondition) -> Iterator[SLeaf]:
-    if isinstance(node, SAnd | SOr):
-        for item in node.items:
-            yield from _leaves(item)
-    elif isinstance(node, SNot):
-        yield from _leaves(node.item)
-    else:
-        yield node
+def _leaf_operands(leaf: SCondition) -> tuple[SOperand, ...]:
+    """The operands written in a leaf condition (a function condition has one: its call)."""
+    if isinstance(leaf, SFunction):
+        return (leaf.call,)
+    if isinstance(leaf, Comparison | Between | In):
+        return operands(leaf)
+    return ()
 
 
 def _check_condition_calls(node: SCondition, errors: _Errors) -> None:
@@ -281,21 +264,21 @@ def _check_condition_calls(node: SCondition, errors: _Errors) -> None:
             errors.add("misused_function", _misused("size"))
 
     def walk(item: SCondition) -> None:
-        if isinstance(item, SAnd | SOr):
+        if isinstance(item, And | Or):
             for child in item.items:
                 walk(child)
             for child in item.items:
                 as_condition(child)
-        elif isinstance(item, SNot):
+        elif isinstance(item, Not):
             walk(item.item)
             as_condition(item.item)
         elif isinstance(item, SFunction):
             call(item.call)
         else:
-            operands = _leaf_operands(item)
-            for op in operands:
+            written = operands(item)
+            for op in written:
                 call(op)
-            for op in operands:
+            for op in written:
                 if isinstance(op, SCall) and op.name != "size":
                     errors.add("misused_function", _misused(op.name))
 
@@ -335,11 +318,11 @@ class _Resolver:
 
 class _ConditionResolver(_Resolver):
     def condition(self, node: SCondition) -> Condition:
-        if isinstance(node, SAnd):
+        if isinstance(node, And):
             return And(tuple(self.condition(item) for item in node.items))
-        if isinstance(node, SOr):
+        if isinstance(node, Or):
             return Or(tuple(self.condition(item) for item in node.items))
-        if isinstance(node, SNot):
+        if isinstance(node, Not):
             return Not(self.condition(node.item))
         leaf = _Leaf()
         result = self.leaf(node, leaf)
@@ -349,21 +332,21 @@ class _ConditionResolver(_Resolver):
         return result
 
     def leaf(self, node: SLeaf, leaf: _Leaf) -> Condition:
-        if isinstance(node, SCompare):
+        if isinstance(node, Comparison):
             left = self.operand(node.left, leaf)
             right = self.operand(node.right, leaf)
             self.check_distinct(node.op, left, right, leaf)
             if node.op in _ORDERING_OPERATORS:
                 self.check_ordered(node.op, (left, right), leaf)
             return Comparison(node.op, left, right)
-        if isinstance(node, SBetween):
+        if isinstance(node, Between):
             operand = self.operand(node.operand, leaf)
             low = self.operand(node.low, leaf)
             high = self.operand(node.high, leaf)
             self.check_ordered("BETWEEN", (operand, low, high), leaf)
             self.check_bounds(low, high, leaf)
             return Between(operand, low, high)
-        if isinstance(node, SIn):
+        if isinstance(node, In):
             operand = self.operand(node.operand, leaf)
             choices = tuple(self.operand(choice, leaf) for choice in node.choices)
             if len(choices) > MAX_IN_OPERANDS:
@@ -491,7 +474,7 @@ def resolve_condition(
     _check_reserved(
         (
             path
-            for leaf in _leaves(tree)
+            for leaf in leaves(tree)
             for op in _leaf_operands(leaf)
             for path in _operand_paths(op)
         ),
@@ -524,7 +507,7 @@ def _update_operands(tree: SUpdate) -> Iterator[SOperand | SPath]:
             yield action.path
             if isinstance(action, SSet):
                 value = action.value
-                if isinstance(value, SArithmetic):
+                if isinstance(value, Arithmetic):
                     yield value.left
                     yield value.right
                 else:
@@ -544,14 +527,14 @@ class _UpdateResolver(_Resolver):
     def value(self, value: SValue) -> AttributeValue:
         return _resolve_value(value, self.subs, self.undefined_value)
 
-    def action(self, node: SSet | SRemove | SAdd | SDelete) -> UpdateAction:
+    def action(self, node: SAction) -> UpdateAction:
         path = self.path(node.path)
         if isinstance(node, SSet):
             return SetAction(path, self.set_value(node.value))
         if isinstance(node, SRemove):
             return RemoveAction(path)
         value = self.value(node.value)
-        operator = "ADD" if isinstance(node, SAdd) else "DELETE"
+        operator = node.keyword
         if value is not _UNDEFINED:
             found = value_type(value)
             if found in _UPDATE_OPERAND_TYPE_NAMES and not (operator == "ADD" and found == "N"):
@@ -560,12 +543,12 @@ class _UpdateResolver(_Resolver):
                     "Incorrect operand type for operator or function; "
                     f"operator: {operator}, operand type: {_UPDATE_OPERAND_TYPE_NAMES[found]}",
                 )
-        if isinstance(node, SAdd):
+        if operator == "ADD":
             return AddAction(path, value)
         return DeleteAction(path, value)
 
-    def set_value(self, node: SOperand | SArithmetic) -> SetValue:
-        if not isinstance(node, SArithmetic):
+    def set_value(self, node: SOperand | Arithmetic[SOperand]) -> SetValue:
+        if not isinstance(node, Arithmetic):
             return self.operand(node)
         left = self.operand(node.left)
         right = self.operand(node.right)

@@ -4,12 +4,25 @@ These nodes record exactly what was written — ``#name`` and ``:value`` placeho
 kept as references, function names are unchecked — so that ``resolve.py`` can report
 semantic errors in the order DynamoDB does once the text is known to be grammatical.
 Every node is immutable and carries no source positions: the only positional error,
-the syntax error, is raised by the parser itself.
+the syntax error, is raised by the parser itself. Comparisons, ``BETWEEN``, ``IN``, the
+connectives and update arithmetic are the generic nodes of ``ast.py``, here over
+:data:`SOperand`; the nodes below are the ones whose written form differs from the
+resolved one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from dynoxide_streams.engine.expressions.ast import (
+    And,
+    Arithmetic,
+    Between,
+    Comparison,
+    In,
+    Not,
+    Or,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,85 +64,44 @@ SOperand = SPath | SValue | SCall
 
 
 @dataclass(frozen=True, slots=True)
-class SCompare:
-    op: str
-    left: SOperand
-    right: SOperand
-
-
-@dataclass(frozen=True, slots=True)
-class SBetween:
-    operand: SOperand
-    low: SOperand
-    high: SOperand
-
-
-@dataclass(frozen=True, slots=True)
-class SIn:
-    operand: SOperand
-    choices: tuple[SOperand, ...]
-
-
-@dataclass(frozen=True, slots=True)
 class SFunction:
     """A function call used as a whole condition (``attribute_exists(a)``)."""
 
     call: SCall
 
 
-@dataclass(frozen=True, slots=True)
-class SAnd:
-    items: tuple[SCondition, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class SOr:
-    items: tuple[SCondition, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class SNot:
-    item: SCondition
-
-
-SLeaf = SCompare | SBetween | SIn | SFunction
-SCondition = SLeaf | SAnd | SOr | SNot
+SLeaf = Comparison[SOperand] | Between[SOperand] | In[SOperand] | SFunction
+SCondition = SLeaf | And["SCondition"] | Or["SCondition"] | Not["SCondition"]
 
 
 # ------------------------------------------------------------------- updates
 
 
 @dataclass(frozen=True, slots=True)
-class SArithmetic:
-    op: str
-    left: SOperand
-    right: SOperand
-
-
-@dataclass(frozen=True, slots=True)
 class SSet:
+    """``SET path = value``."""
+
     path: SPath
-    value: SOperand | SArithmetic
+    value: SOperand | Arithmetic[SOperand]
 
 
 @dataclass(frozen=True, slots=True)
 class SRemove:
+    """``REMOVE path``."""
+
     path: SPath
 
 
 @dataclass(frozen=True, slots=True)
-class SAdd:
+class SAddOrDelete:
+    """``ADD path :value`` or ``DELETE path :value``, as ``keyword`` (upper-cased) says."""
+
+    keyword: str
     path: SPath
     value: SValue
 
 
-@dataclass(frozen=True, slots=True)
-class SDelete:
-    path: SPath
-    value: SValue
-
-
-SAction = SSet | SRemove | SAdd | SDelete
+SAction = SSet | SRemove | SAddOrDelete
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,4 +114,6 @@ class SClause:
 
 @dataclass(frozen=True, slots=True)
 class SUpdate:
+    """An UpdateExpression as written: its clauses in source order."""
+
     clauses: tuple[SClause, ...]
