@@ -55,6 +55,22 @@ MAX_SKEW = timedelta(minutes=15)
 """How far the request time may be from the real time (AWS allows 15 minutes)."""
 TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 
+# AWS's texts, as quoted from real answers in public issue threads:
+# - MISSING_TOKEN: DynamoDB, 400 (amazon-archives/aws-dynamodb-session-tomcat#42);
+#   Lambda, 403 (brefphp/bref#1250).
+# - UNKNOWN_KEY: DynamoDB's raw body, 400, no final period (baopham/laravel-dynamodb#228,
+#   pynamodb/PynamoDB#603); Lambda's ends with "." and is a 403 (aws/chalice#152,
+#   iann0036/iamlive#58).
+# - BAD_SIGNATURE: DynamoDB's raw body (ttsuruoka/php-simple-amazon-dynamodb#1).
+# - "Signature expired: ... (... - 15 min.)": aws/aws-sdk-js#254 (400); Lambda 403
+#   (serverless/serverless#27); "Signature not yet current: ... (... + 5 min.)":
+#   serverless/enterprise#11, here with 15 min.
+# - "Credential should be scoped to correct service: 'x'. " (InvalidSignatureException):
+#   patrobinson/gokini#13; IncompleteSignatureException's "Authorization header requires
+#   'Credential' parameter. ..." and "'...' not a valid key=value pair (missing
+#   equal-sign) in Authorization header: '...'.": aws/chalice#828, aws/aws-sdk-go#289.
+# - Unsourced (written from memory of AWS's wording): the terminator, the 5-element
+#   Credential and the scope-date-mismatch texts.
 MISSING_TOKEN = "Request is missing Authentication Token"
 UNKNOWN_KEY = "The security token included in the request is invalid"
 BAD_SIGNATURE = (

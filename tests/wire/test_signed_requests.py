@@ -437,6 +437,13 @@ def test_tampered_streams_request_is_refused(endpoint: str) -> None:
 
 def test_lambda_refusals_are_403_rest_json_and_change_nothing(endpoint: str, table: str) -> None:
     arn = client(endpoint, "dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    lam = client(endpoint, "lambda")
+
+    def mappings() -> list[str]:
+        listed = lam.list_event_source_mappings(EventSourceArn=arn)["EventSourceMappings"]
+        return sorted(m["UUID"] for m in listed)
+
+    before = mappings()
     path = "/2015-03-31/event-source-mappings/"
     body = json.dumps(
         {"FunctionName": "audit", "EventSourceArn": arn, "StartingPosition": "LATEST"}
@@ -461,8 +468,7 @@ def test_lambda_refusals_are_403_rest_json_and_change_nothing(endpoint: str, tab
         "Type": "User",
         "message": "The security token included in the request is invalid.",
     }
-    listed = client(endpoint, "lambda").list_event_source_mappings(EventSourceArn=arn)
-    assert listed["EventSourceMappings"] == []
+    assert mappings() == before
 
 
 def test_the_virtual_clock_does_not_move_the_signature_window(endpoint: str, table: str) -> None:
@@ -523,6 +529,25 @@ def test_a_credentials_file_others_can_read_is_a_warning(tmp_path: Path) -> None
         assert "warning" in line.lower() and "0644" in line
         warnings = [x for x in server.log().splitlines() if "credentials file" in x]
         assert len(warnings) == 1
+    finally:
+        server.terminate()
+
+
+def test_the_environment_twin_names_the_file_too(tmp_path: Path) -> None:
+    credentials = write_credentials(tmp_path / "credentials.toml")
+    env = {"DYNOXIDE_STREAMS_CREDENTIALS": str(credentials)}
+    server = start_command("serve", ["--in-memory"], tmp_path, port=free_port(), env=env)
+    try:
+        assert client(server.endpoint, "dynamodb").list_tables()["TableNames"] == []
+        status, _, answer = send(
+            server.endpoint, "POST", "/", b"{}", dynamodb_headers("ListTables")
+        )
+        assert (status, json.loads(answer)) == (
+            400,
+            error_body(
+                "MissingAuthenticationTokenException", "Request is missing Authentication Token"
+            ),
+        )
     finally:
         server.terminate()
 
