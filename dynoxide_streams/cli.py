@@ -117,7 +117,14 @@ def main(argv: list[str] | None = None) -> int:
     configure(settings.log_level, settings.log_format)
     try:
         anyio.run(_serve, settings, backend_options={"use_uvloop": True})
-    except (OSError, StoreError, UnsafeBind, TriggerFileError, BaseExceptionGroup) as exc:
+    except (
+        OSError,
+        StoreError,
+        UnsafeBind,
+        TriggerFileError,
+        ConfigError,
+        BaseExceptionGroup,
+    ) as exc:
         cause = _startup_error(exc)
         if cause is None:
             raise
@@ -152,9 +159,9 @@ def _settings(flags: dict[str, object]) -> Settings:
 
 def _startup_error(
     exc: BaseException,
-) -> OSError | StoreError | UnsafeBind | TriggerFileError | None:
+) -> OSError | StoreError | UnsafeBind | TriggerFileError | ConfigError | None:
     """The start-up failure inside ``exc`` (possibly wrapped by task groups)."""
-    if isinstance(exc, (OSError, StoreError, UnsafeBind, TriggerFileError)):
+    if isinstance(exc, (OSError, StoreError, UnsafeBind, TriggerFileError, ConfigError)):
         return exc
     if isinstance(exc, BaseExceptionGroup):
         for inner in exc.exceptions:

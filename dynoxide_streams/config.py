@@ -109,6 +109,14 @@ class Settings:
     token: str | None = field(
         default=None, metadata=about("bearer token required for the admin API and websocket")
     )
+    credentials: Path | None = field(
+        default=None,
+        metadata=about(
+            "TOML file whose [credentials] table maps access key ids to secret keys: "
+            "every DynamoDB, Streams and Lambda request must then be SigV4-signed by one",
+            metavar="FILE",
+        ),
+    )
     insecure_no_auth: bool = field(
         default=False, metadata=about("allow a non-loopback bind without --token")
     )
@@ -454,6 +462,35 @@ def load_config_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
             raise ConfigError(f"{where}: unknown setting {key!r}")
         values[name] = _from_file(s, value, where)
     return values, extra
+
+
+def load_credentials_file(path: str | Path) -> tuple[dict[str, str], int]:
+    """The ``[credentials]`` table of a TOML file (access key id -> secret key) and
+    the file's permission bits. Raises ConfigError for a file that cannot be read, is
+    not TOML, has no such table, an empty one, or a value that is not a string."""
+    where = str(path)
+    try:
+        raw = Path(path).read_bytes()
+        mode = Path(path).stat().st_mode & 0o777
+        data = tomllib.loads(raw.decode("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read credentials file {where}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"credentials file {where}: {exc}") from None
+    return check_credentials(data.get("credentials"), where), mode
+
+
+def check_credentials(table: Any, where: str) -> dict[str, str]:
+    """``table`` as access key id -> secret key; ConfigError (naming ``where``) unless
+    it is a non-empty mapping of non-empty strings to non-empty strings."""
+    if not isinstance(table, Mapping) or not table:
+        raise ConfigError(
+            f'{where}: needs a non-empty [credentials] table of access key id = "secret key"'
+        )
+    for key, secret in table.items():
+        if not isinstance(key, str) or not key or not isinstance(secret, str) or not secret:
+            raise ConfigError(f"{where}: credentials {key!r} must be a non-empty string secret key")
+    return dict(table)
 
 
 def render_toml(values: dict[str, Any]) -> str:

@@ -132,6 +132,32 @@ class AccessDeniedException(DynamoDBError):
     status = 403
 
 
+class SignatureError(DynamoDBError):
+    """A request that ``--credentials`` refuses: its AWS Signature Version 4 is
+    missing, malformed, by an unknown key, out of date or wrong (``wire/sigv4.py``).
+    HTTP 400 on the DynamoDB protocol; the Lambda API answers these with 403."""
+
+    namespace = CORAL_SERVICE_NAMESPACE
+
+
+class MissingAuthenticationTokenException(SignatureError):
+    """No ``Authorization`` header."""
+
+
+class IncompleteSignatureException(SignatureError):
+    """An ``Authorization`` header without its Credential, SignedHeaders or Signature,
+    or a request without a date."""
+
+
+class UnrecognizedClientException(SignatureError):
+    """An access key id that is not in the credentials file."""
+
+
+class InvalidSignatureException(SignatureError):
+    """A signature that does not match, a wrong scope, or a request time more than 15
+    minutes from the real clock."""
+
+
 MAX_LISTED_VALIDATION_ERRORS = 10
 """How many constraint violations AWS lists in one message (the count names them all)."""
 

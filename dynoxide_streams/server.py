@@ -25,7 +25,7 @@ start; a declaration names a table and is bound to its stream once it has one::
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -62,8 +62,13 @@ class Server:
         """``settings`` are any of ``serve``'s settings (:class:`config.Settings`, e.g.
         ``token="t"``, ``allowed_host=["app.test"]``) with their command-line defaults,
         except: a free port, a throwaway database unless ``data_dir`` is given, and
-        warnings-only logs. ``clock`` may also be a :class:`Clock` to share. Raises
+        warnings-only logs. ``clock`` may also be a :class:`Clock` to share, and
+        ``credentials`` a mapping of access key id -> secret key instead of a file.
+        Raises
         TypeError for an unknown setting, ConfigError for a value out of bounds."""
+        self._credentials: Mapping[str, str] | None = None
+        if isinstance(settings.get("credentials"), Mapping):
+            self._credentials = settings.pop("credentials")
         chosen: dict[str, Any] = {"port": port, "log_level": log_level, **settings}
         if data_dir is None:
             chosen.setdefault("in_memory", True)
@@ -183,6 +188,7 @@ class Server:
                 clock=self.clock,
                 functions=self.functions,
                 triggers=self._declared,
+                credentials=self._credentials,
             )
             self._service = await self._tg.start(service.run)
         except BaseException as exc:

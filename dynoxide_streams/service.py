@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import anyio
@@ -21,7 +21,13 @@ import uvicorn
 from anyio.abc import TaskStatus
 
 from dynoxide_streams.clock import Clock, SystemClock, VirtualClock
-from dynoxide_streams.config import ConfigError, Settings, load_config_file
+from dynoxide_streams.config import (
+    ConfigError,
+    Settings,
+    check_credentials,
+    load_config_file,
+    load_credentials_file,
+)
 from dynoxide_streams.engine.change_log import StreamLog
 from dynoxide_streams.engine.changes import ChangeSource, LocalChangeSource
 from dynoxide_streams.engine.context import EngineContext
@@ -96,6 +102,23 @@ def make_clock(kind: str | Clock) -> Clock:
     raise ValueError(f"unknown clock {kind!r} (expected 'real' or 'virtual')")
 
 
+def _credentials(settings: Settings, given: Mapping[str, str] | None) -> dict[str, str] | None:
+    """The SigV4 keys to require: ``given``, else ``--credentials``' file (logging a
+    warning when others than its owner may read it), else None. Raises ConfigError."""
+    if given is not None:
+        return check_credentials(given, "credentials")
+    if settings.credentials is None:
+        return None
+    keys, mode = load_credentials_file(settings.credentials)
+    if mode & 0o077:
+        log.warning(
+            "credentials file readable by others than its owner (expected mode 0600)",
+            path=str(settings.credentials),
+            mode=f"{mode:04o}",
+        )
+    return keys
+
+
 class Service:
     """One server instance. Not reusable: create a new one to start again."""
 
@@ -106,8 +129,12 @@ class Service:
         clock: Clock | None = None,
         functions: FunctionRegistry | None = None,
         triggers: list[TriggerSpec] | None = None,
+        credentials: Mapping[str, str] | None = None,
     ) -> None:
+        """``credentials`` (access key id -> secret) replaces ``settings.credentials``'
+        file. Raises ConfigError for a bad credentials file or mapping."""
         self.settings = settings
+        self.credentials = _credentials(settings, credentials)
         self.clock = clock if clock is not None else make_clock(settings.clock)
         self.endpoint = ""
         self.ctx: EngineContext | None = None
@@ -258,6 +285,7 @@ class Service:
                 source=source,
                 upstream=settings.upstream,
                 sweep=None if self.sidecar is None else self.sidecar.sweep_now,
+                credentials=self.credentials,
             ),
             http="httptools",
             ws="websockets-sansio",

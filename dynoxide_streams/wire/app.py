@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import os
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import anyio
 import orjson
@@ -30,9 +30,11 @@ from dynoxide_streams.errors import (
     RequestEntityTooLarge,
     SerializationException,
     ServiceException,
+    SignatureError,
     UnknownOperationException,
 )
 from dynoxide_streams.triggers.runner import TriggerRunner
+from dynoxide_streams.wire import sigv4
 from dynoxide_streams.wire.admin import Admin
 from dynoxide_streams.wire.asgi import DYNAMODB_JSON, JSON, Receive, Scope, Send, send_response
 from dynoxide_streams.wire.errors import (
@@ -57,6 +59,11 @@ DYNAMODB_PREFIX = "DynamoDB_20120810"
 STREAMS_PREFIX = "DynamoDBStreams_20120810"
 TABLES_PATH = "/_streams/tables"
 TABLES_TIMEOUT = 5.0
+DYNAMODB_SIGNING = ("dynamodb", sigv4.UNKNOWN_KEY)
+"""(scope service, unknown-key text) of DynamoDB and Streams (botocore signs Streams as
+``dynamodb``; DynamoDB's text has no final period)."""
+LAMBDA_SIGNING = ("lambda", sigv4.UNKNOWN_KEY + ".")
+"""(scope service, unknown-key text) of the Lambda API (Lambda's text ends with ".")."""
 _REQUEST_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
@@ -93,6 +100,7 @@ class App:
         source: ChangeSource | None = None,
         upstream: str | None = None,
         sweep: Callable[[], Awaitable[int]] | None = None,
+        credentials: Mapping[str, str] | None = None,
     ) -> None:
         self.ctx = ctx
         self.access = AccessPolicy(
@@ -100,6 +108,7 @@ class App:
             token=token,
             allowed_hosts=allowed_hosts,
             allowed_origins=allowed_origins,
+            credentials=credentials,
         )
         self._health = f"healthy: dynamodb.{ctx.region}.amazonaws.com ".encode()
         self._request_ids = RequestIds()
@@ -218,6 +227,9 @@ class App:
         assert self.lambda_api is not None
         try:
             body = await _read_body(receive)
+            refusal = self._signature_refusal(scope, body, LAMBDA_SIGNING)
+            if refusal is not None:
+                raise refusal
             status, payload, headers = await self.lambda_api.handle(
                 scope["method"], scope["path"], scope.get("query_string", b""), body
             )
@@ -249,6 +261,9 @@ class App:
             if declared_length > MAX_BODY_BYTES:
                 raise RequestEntityTooLarge("Request entity too large")
             body = await _read_body(receive)
+            refusal = self._signature_refusal(scope, body, DYNAMODB_SIGNING)
+            if refusal is not None:
+                raise refusal
             status, payload = await self._dispatch(target, body)
         except DynamoDBError as error:
             error_name = error.name
@@ -271,6 +286,24 @@ class App:
                 (b"x-amzn-requestid", rid.encode()),
                 (b"x-amz-crc32", str(zlib.crc32(payload)).encode()),
             ],
+        )
+
+    def _signature_refusal(
+        self, scope: Scope, body: bytes, signing: tuple[str, str]
+    ) -> SignatureError | None:
+        """The one SigV4 check (before any parsing or validation) of a DynamoDB,
+        Streams (``DYNAMODB_SIGNING``) or Lambda (``LAMBDA_SIGNING``) request."""
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        request = sigv4.Request(
+            method=scope["method"],
+            raw_path=raw_path.decode("latin-1"),
+            query=scope.get("query_string", b"").decode("latin-1"),
+            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+            body=body,
+        )
+        service, unknown_key = signing
+        return self.access.signature_refusal(
+            request, service=service, unknown_key_message=unknown_key
         )
 
     async def _dispatch(self, target: str, body: bytes) -> tuple[int, bytes]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from dynoxide_streams.errors import DynamoDBError
+from dynoxide_streams.errors import DynamoDBError, SignatureError
 from dynoxide_streams.wire.asgi import Headers
 
 UNKNOWN_ROUTE = (404, b"<UnknownOperationException/>\n", b"text/xml")
@@ -38,11 +38,13 @@ def render_dynamodb_error(error: DynamoDBError) -> tuple[int, bytes]:
 def render_lambda_error(error: DynamoDBError) -> tuple[int, bytes, Headers]:
     """HTTP status, body and the ``x-amzn-ErrorType`` header of a Lambda REST-JSON error.
 
-    A status of 500 or more is a ``Service`` fault, anything else a ``User`` one.
+    A status of 500 or more is a ``Service`` fault, anything else a ``User`` one. A
+    :class:`SignatureError` is a 403, as Lambda answers authentication failures.
     """
-    kind = "Service" if error.status >= 500 else "User"
+    status = 403 if isinstance(error, SignatureError) else error.status
+    kind = "Service" if status >= 500 else "User"
     body = orjson.dumps({"Type": kind, error.message_key: error.message})
-    return error.status, body, [(b"x-amzn-errortype", error.name.encode())]
+    return status, body, [(b"x-amzn-errortype", error.name.encode())]
 
 
 def render_admin_error(status: int, name: str, message: str | None = None) -> tuple[int, bytes]:

@@ -18,6 +18,11 @@ request without an Origin header is not from a browser page and is allowed.
 cannot set headers on websockets). Without a token the admin API is served only when
 the server listens on a loopback address, and the websocket is open.
 
+**Signatures.** With ``--credentials``, DynamoDB, Streams and Lambda requests must
+carry an AWS Signature Version 4 by a known key (:meth:`AccessPolicy.signature_refusal`,
+checked by ``wire/sigv4.py`` against the real clock); without it any ``Authorization``
+is accepted, as DynamoDB Local does.
+
 **CORS.** :meth:`AccessPolicy.cors_headers` gives the response headers that let an
 allowed Origin read a response.
 """
@@ -26,8 +31,12 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
+from dynoxide_streams.errors import SignatureError
+from dynoxide_streams.wire import sigv4
 from dynoxide_streams.wire.asgi import Headers
 
 
@@ -61,7 +70,8 @@ class AccessPolicy:
 
     ``bind_host`` is the address the server listens on, ``token`` the ``--token``
     (None: none), ``allowed_hosts`` the ``--allowed-host`` names and
-    ``allowed_origins`` the ``--allowed-origin`` origins.
+    ``allowed_origins`` the ``--allowed-origin`` origins, ``credentials`` the
+    ``--credentials`` keys (access key id -> secret; None: signatures not checked).
     """
 
     def __init__(
@@ -71,7 +81,9 @@ class AccessPolicy:
         token: str | None = None,
         allowed_hosts: tuple[str, ...] = (),
         allowed_origins: tuple[str, ...] = (),
+        credentials: Mapping[str, str] | None = None,
     ) -> None:
+        self._credentials = None if credentials is None else dict(credentials)
         self._any_host = "*" in allowed_hosts
         self._host_names = frozenset(name.strip().lower().rstrip(".") for name in allowed_hosts)
         self._origins = frozenset(origin.rstrip("/") for origin in allowed_origins)
@@ -134,6 +146,22 @@ class AccessPolicy:
         given = query.get("token", [""])[0].encode()
         return hmac.compare_digest(given, self._token) or _bearer_matches(
             authorization, self._bearer
+        )
+
+    def signature_refusal(
+        self, request: sigv4.Request, *, service: str, unknown_key_message: str = sigv4.UNKNOWN_KEY
+    ) -> SignatureError | None:
+        """None if ``request`` may be served as a ``service`` (``dynamodb`` or
+        ``lambda``) request: no ``--credentials``, or a valid signature by one of them
+        within 15 minutes of the real clock (never the virtual one); else the error."""
+        if self._credentials is None:
+            return None
+        return sigv4.verify(
+            request,
+            service=service,
+            now=datetime.now(UTC),
+            secret_for=self._credentials.get,
+            unknown_key_message=unknown_key_message,
         )
 
 
