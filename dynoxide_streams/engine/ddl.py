@@ -354,6 +354,10 @@ def _update_indexes(
 # ----------------------------------------------------------------------------- tags
 
 
+NOT_A_TABLE_ARN = "Invalid TableArn: Invalid ResourceArn provided as input {arn}"
+ARN_NOT_FOUND = "Requested resource not found: ResourcArn: {arn} not found"  # sic, as AWS
+
+
 def _table_by_arn(ctx: EngineContext, arn: str) -> TableInfo:
     """The table a tagging call's ``ResourceArn`` names.
 
@@ -373,12 +377,10 @@ def _table_by_arn(ctx: EngineContext, arn: str) -> TableInfo:
         or not parts[5].startswith("table/")
         or "/" in parts[5][len("table/") :]
     ):
-        raise ValidationException(f"Invalid TableArn: Invalid ResourceArn provided as input {arn}")
+        raise ValidationException(NOT_A_TABLE_ARN.format(arn=arn))
     table = ctx.store.tables.get(parts[5][len("table/") :])
     if table is None or parts[4] != ctx.account_id:
-        raise ResourceNotFoundException(
-            f"Requested resource not found: ResourcArn: {arn} not found"
-        )
+        raise ResourceNotFoundException(ARN_NOT_FOUND.format(arn=arn))
     return table
 
 

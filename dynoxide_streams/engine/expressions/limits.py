@@ -41,6 +41,10 @@ MAX_OPERATORS = 300
 """Operators and functions allowed in one expression (AWS: 300)."""
 MAX_PATH_DEPTH = 32
 """Elements allowed in one document path (AWS: 32 nesting levels)."""
+TOO_MANY_OPERATORS = (
+    "Invalid {kind}: The expression contains too many operators; operator count: {count}"
+)
+TOO_DEEP = "Invalid {kind}: The document path has too many nesting levels; nesting levels: {depth}"
 
 _ONE_OPERATOR = (
     Comparison,
@@ -69,16 +73,10 @@ def check_limits(tree: object, kind: str) -> None:
         elif isinstance(node, _ONE_OPERATOR):
             count += 1
         if count > MAX_OPERATORS:
-            raise ValidationException(
-                f"Invalid {kind}: The expression contains too many operators; "
-                f"operator count: {MAX_OPERATORS + 1}"
-            )
+            raise ValidationException(TOO_MANY_OPERATORS.format(kind=kind, count=MAX_OPERATORS + 1))
     for path in _paths(tree):
         if len(path) > MAX_PATH_DEPTH:
-            raise ValidationException(
-                f"Invalid {kind}: The document path has too many nesting levels; "
-                f"nesting levels: {len(path)}"
-            )
+            raise ValidationException(TOO_DEEP.format(kind=kind, depth=len(path)))
 
 
 def _children(node: object) -> Iterable[object]:
