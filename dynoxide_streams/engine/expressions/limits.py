@@ -14,8 +14,7 @@ expression (Condition, Filter, KeyCondition, Update, Projection):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import fields, is_dataclass
+from typing import Any
 
 from dynoxide_streams.engine.expressions.ast import (
     And,
@@ -32,7 +31,6 @@ from dynoxide_streams.engine.expressions.ast import (
     ListAppend,
     Not,
     Or,
-    Path,
     SizeOperand,
 )
 from dynoxide_streams.errors import ValidationException
@@ -63,55 +61,42 @@ _ONE_OPERATOR = (
 )
 
 
+_COUNTED = frozenset(_ONE_OPERATOR)
+_FIELDS: dict[type, tuple[str, ...]] = {}
+"""Each node class's attributes, from its ``__slots__`` (every AST node is slotted)."""
+
+
 def check_limits(tree: object, kind: str) -> None:
     """Raise AWS's ValidationException if ``tree`` (a resolved condition, update plan
-    or projection path list) has too many operators or too deep a document path."""
-    count = 0
-    for node in _nodes(tree):
-        if isinstance(node, And | Or):
-            count += len(node.items) - 1
-        elif isinstance(node, _ONE_OPERATOR):
-            count += 1
-        if count > MAX_OPERATORS:
-            raise ValidationException(TOO_MANY_OPERATORS.format(kind=kind, count=MAX_OPERATORS + 1))
-    for path in _paths(tree):
-        if len(path) > MAX_PATH_DEPTH:
-            raise ValidationException(TOO_DEEP.format(kind=kind, depth=len(path)))
+    or projection path list) has too many operators or too deep a document path.
+
+    One walk; operators are checked before path depth."""
+    totals = [0, 0]  # operators, deepest path
+    _walk(tree, totals)
+    if totals[0] > MAX_OPERATORS:
+        raise ValidationException(TOO_MANY_OPERATORS.format(kind=kind, count=MAX_OPERATORS + 1))
+    if totals[1] > MAX_PATH_DEPTH:
+        raise ValidationException(TOO_DEEP.format(kind=kind, depth=totals[1]))
 
 
-def _children(node: object) -> Iterable[object]:
-    if isinstance(node, list | tuple):
-        return node
-    if is_dataclass(node) and not isinstance(node, type):
-        return [getattr(node, f.name) for f in fields(node)]
-    return ()
-
-
-def _nodes(tree: object) -> Iterator[object]:
-    """Every AST node of ``tree``, depth first (paths and values are leaves)."""
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        if _is_path(node) or isinstance(node, dict | str | int):
-            continue
-        yield node
-        stack.extend(_children(node))
-
-
-def _paths(tree: object) -> Iterator[Path]:
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        if _is_path(node):
-            yield node  # type: ignore[misc]
-        elif not isinstance(node, dict | str | int):
-            stack.extend(_children(node))
-
-
-def _is_path(node: object) -> bool:
-    return (
-        isinstance(node, tuple)
-        and bool(node)
-        and isinstance(node[0], str)
-        and all(isinstance(step, str | int) for step in node)
-    )
+def _walk(node: Any, totals: list[int]) -> None:
+    cls = type(node)
+    if cls is tuple or cls is list:
+        if node and type(node[0]) is str:  # a document path
+            if len(node) > totals[1]:
+                totals[1] = len(node)
+        else:
+            for item in node:
+                _walk(item, totals)
+        return
+    if cls is str or cls is int or cls is dict:
+        return
+    if cls is And or cls is Or:
+        totals[0] += len(node.items) - 1
+    elif cls in _COUNTED:
+        totals[0] += 1
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(getattr(cls, "__slots__", ()))
+    for name in names:
+        _walk(getattr(node, name), totals)
