@@ -328,3 +328,42 @@ def test_other_attribute_names_are_bound_by_the_item_size_only(raw: RawClient, t
         "Item size has exceeded the maximum allowed size",
     )
     assert ok(raw, "GetItem", {"TableName": table, "Key": KEY}) == {"Item": item}
+
+
+def test_projected_attribute_names_255_bytes(raw: RawClient, table_name: str) -> None:
+    def create(projected: str) -> Any:
+        return raw.call(
+            "CreateTable",
+            {
+                "TableName": table_name,
+                "KeySchema": [
+                    {"AttributeName": "pk", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                "AttributeDefinitions": [
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "S"},
+                    {"AttributeName": "l", "AttributeType": "S"},
+                ],
+                "LocalSecondaryIndexes": [
+                    {
+                        "IndexName": "local",
+                        "KeySchema": [
+                            {"AttributeName": "pk", "KeyType": "HASH"},
+                            {"AttributeName": "l", "KeyType": "RANGE"},
+                        ],
+                        "Projection": {
+                            "ProjectionType": "INCLUDE",
+                            "NonKeyAttributes": [projected],
+                        },
+                    }
+                ],
+                "BillingMode": "PAY_PER_REQUEST",
+            },
+        )
+
+    outside = create("p" * 256)
+    assert (outside.status, outside.error_type) == (400, "ValidationException"), outside.body
+    assert "Member must have length less than or equal to 255" in outside.message, outside.body
+    inside = create("p" * 255)
+    assert inside.status == 200, inside.body
