@@ -15,7 +15,7 @@ import orjson
 from dynoxide_streams.engine import expressions as ex
 from dynoxide_streams.engine.capacity import consumed, read_units
 from dynoxide_streams.engine.context import EngineContext
-from dynoxide_streams.engine.items import WritePlan, plan_delete, plan_put
+from dynoxide_streams.engine.items import WritePlan, collection_metrics, plan_delete, plan_put
 from dynoxide_streams.engine.requests import item_projection
 from dynoxide_streams.engine.values import validate_item
 from dynoxide_streams.engine.writer import ItemBatch
@@ -25,6 +25,24 @@ MAX_BATCH_WRITE = 25
 MAX_BATCH_GET = 100
 MAX_BATCH_GET_BYTES = 16 * 1024 * 1024
 DUPLICATES = "Provided list of item keys contains duplicates"
+
+
+def metrics_by_table(
+    ctx: EngineContext, params: dict[str, Any], plans: list[WritePlan]
+) -> dict[str, list[dict[str, Any]]] | None:
+    """The ``ItemCollectionMetrics`` map of a committed multi-item write (BatchWriteItem,
+    TransactWriteItems): one entry per write, listed under its table, for tables with a
+    local secondary index; None when not asked for or when no table has one."""
+    if params.get("ReturnItemCollectionMetrics") != "SIZE":
+        return None
+    found: dict[str, list[dict[str, Any]]] = {}
+    for plan in plans:
+        if plan.check_only:
+            continue
+        metrics = collection_metrics(ctx, plan)
+        if metrics is not None:
+            found.setdefault(plan.table.name, []).append(metrics)
+    return found or None
 
 
 def _capacity_list(
@@ -68,6 +86,9 @@ async def batch_write_item(ctx: EngineContext, params: dict[str, Any]) -> dict[s
     capacity = _capacity_list(params.get("ReturnConsumedCapacity"), units, "Write")
     if capacity is not None:
         response["ConsumedCapacity"] = capacity
+    metrics = metrics_by_table(ctx, params, plans)
+    if metrics is not None:
+        response["ItemCollectionMetrics"] = metrics
     return response
 
 

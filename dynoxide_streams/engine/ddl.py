@@ -148,7 +148,10 @@ async def delete_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, 
         ctx.wake_maintenance()
 
     await ctx.writer.change_schema(write, publish)
-    return {"TableDescription": table.description("DELETING")}
+    description = table.description("DELETING")
+    for index in description.get("GlobalSecondaryIndexes", ()):
+        index["IndexStatus"] = "DELETING"  # the table's indexes go with it
+    return {"TableDescription": description}
 
 
 # ---------------------------------------------------------------------- UpdateTable
@@ -351,16 +354,33 @@ def _update_indexes(
 # ----------------------------------------------------------------------------- tags
 
 
+NOT_A_TABLE_ARN = "Invalid TableArn: Invalid ResourceArn provided as input {arn}"
+ARN_NOT_FOUND = "Requested resource not found: ResourcArn: {arn} not found"  # sic, as AWS
+
+
 def _table_by_arn(ctx: EngineContext, arn: str) -> TableInfo:
-    prefix = f"arn:aws:dynamodb:{ctx.region}:{ctx.account_id}:table/"
-    if not arn.startswith("arn:") or ":table/" not in arn:
-        raise ValidationException("Invalid TableArn")
-    name = arn.rsplit(":table/", 1)[1].split("/", 1)[0]
-    table = ctx.store.tables.get(name)
-    if table is None or not arn.startswith(prefix):
-        raise ResourceNotFoundException(
-            f"Requested resource not found: ResourceArn: {arn} not found"
-        )
+    """The table a tagging call's ``ResourceArn`` names.
+
+    Not a DynamoDB table ARN of this region (malformed, another service, an index's
+    ARN ``…:table/<t>/index/<i>``, a stream's ARN, another region) is ValidationException
+    ``Invalid TableArn: Invalid ResourceArn provided as input <arn>``; a well-formed
+    table ARN of another account or of a table that does not exist is AWS's
+    ResourceNotFoundException ``Requested resource not found: ResourcArn: <arn> not
+    found`` (sic).
+    """
+    parts = arn.split(":", 5)
+    if (
+        len(parts) != 6
+        or parts[0] != "arn"
+        or parts[2] != "dynamodb"
+        or parts[3] != ctx.region
+        or not parts[5].startswith("table/")
+        or "/" in parts[5][len("table/") :]
+    ):
+        raise ValidationException(NOT_A_TABLE_ARN.format(arn=arn))
+    table = ctx.store.tables.get(parts[5][len("table/") :])
+    if table is None or parts[4] != ctx.account_id:
+        raise ResourceNotFoundException(ARN_NOT_FOUND.format(arn=arn))
     return table
 
 

@@ -11,6 +11,7 @@ committed row directly.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,7 @@ from dynoxide_streams.engine.writer import UNCHANGED, ItemBatch, ItemWrite, Outc
 from dynoxide_streams.errors import ConditionalCheckFailedException, ValidationException
 
 CONDITION_FAILED = "The conditional request failed"
+GIGABYTE = 1024**3
 
 
 @dataclass(eq=False)
@@ -79,6 +81,8 @@ class WritePlan:
         if self.new_item is not None:
             self.result_size = self.new_size
             return self.new_item, self.new_size
+        if old is None and self.update is not None and ex.only_removes(self.update):
+            return UNCHANGED  # DynamoDB creates no item for REMOVE/DELETE on a missing one
         base = old if old is not None else dict(self.key_item)
         new = base if self.update is None else self.apply(self.update, base)
         self.table.check_index_keys(new)
@@ -162,8 +166,29 @@ def plan_update(table: TableInfo, params: dict[str, Any]) -> WritePlan:
     return _keyed_plan(table, params, update=True)
 
 
+def collection_metrics(ctx: EngineContext, plan: WritePlan) -> dict[str, Any] | None:
+    """The ``ItemCollectionMetrics`` of a committed write, or None when its table has no
+    local secondary index (DynamoDB reports item collections only for such tables).
+
+    ``ItemCollectionKey`` is the item's partition key attribute; ``SizeEstimateRangeGB``
+    brackets the size of the item collection (every item with that partition key) in
+    whole gigabytes, ``[floor, floor + 1]``: ``[0.0, 1.0]`` below 1 GB.
+    """
+    table = plan.table
+    if not any(index.local for index in table.indexes.values()):
+        return None
+    h, pk, _ = plan.key
+    (size,) = ctx.store.point_conn.execute(
+        "SELECT COALESCE(SUM(size), 0) FROM items WHERE tid = ? AND h = ? AND pk = ?",
+        (table.tid, h, pk),
+    ).fetchone()
+    low = float(math.floor(size / GIGABYTE))
+    name = table.hash_key.name
+    return {"ItemCollectionKey": {name: plan.key_item[name]}, "SizeEstimateRangeGB": [low, low + 1]}
+
+
 def _write_response(
-    plan: WritePlan, params: dict[str, Any], attributes: Item | None
+    ctx: EngineContext, plan: WritePlan, params: dict[str, Any], attributes: Item | None
 ) -> dict[str, Any]:
     response: dict[str, Any] = {}
     if attributes:
@@ -173,6 +198,10 @@ def _write_response(
     )
     if capacity is not None:
         response["ConsumedCapacity"] = capacity
+    if params.get("ReturnItemCollectionMetrics") == "SIZE":
+        metrics = collection_metrics(ctx, plan)
+        if metrics is not None:
+            response["ItemCollectionMetrics"] = metrics
     return response
 
 
@@ -193,12 +222,12 @@ async def _write_one(
 
 async def put_item(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
     plan, returns = await _write_one(ctx, params, plan_put, ("NONE", "ALL_OLD"))
-    return _write_response(plan, params, plan.write.old if returns == "ALL_OLD" else None)
+    return _write_response(ctx, plan, params, plan.write.old if returns == "ALL_OLD" else None)
 
 
 async def delete_item(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
     plan, returns = await _write_one(ctx, params, plan_delete, ("NONE", "ALL_OLD"))
-    return _write_response(plan, params, plan.write.old if returns == "ALL_OLD" else None)
+    return _write_response(ctx, plan, params, plan.write.old if returns == "ALL_OLD" else None)
 
 
 async def update_item(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -214,7 +243,7 @@ async def update_item(ctx: EngineContext, params: dict[str, Any]) -> dict[str, A
     elif returns in ("UPDATED_OLD", "UPDATED_NEW") and plan.update is not None:
         source = old if returns == "UPDATED_OLD" else new
         attributes = ex.project(plan.update.paths, source) if source is not None else None
-    return _write_response(plan, params, attributes)
+    return _write_response(ctx, plan, params, attributes)
 
 
 async def get_item(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any] | bytes:

@@ -15,7 +15,7 @@ from typing import Any
 
 from dynoxide_streams.engine import expressions as ex
 from dynoxide_streams.engine.expressions import Substitutions, legacy
-from dynoxide_streams.engine.values import Item, validate_item, validate_value
+from dynoxide_streams.engine.values import Item, item_size, validate_item, validate_value
 from dynoxide_streams.errors import DynamoDBError, ValidationException
 
 LEGACY_PARAMETERS = (
@@ -56,6 +56,15 @@ def reject_mixing(params: dict[str, Any]) -> None:
         )
 
 
+MAX_PLACEHOLDER_BYTES = 255
+"""Longest ``#name`` / ``:value`` placeholder (the map key), in UTF-8 bytes."""
+MAX_SUBSTITUTION_BYTES = 2 * 1024 * 1024
+"""All ExpressionAttributeNames and ExpressionAttributeValues of a request together."""
+SUBSTITUTIONS_TOO_LARGE = (
+    "ExpressionAttributeNames and ExpressionAttributeValues exceed the maximum allowed size of 2 MB"
+)
+
+
 def substitutions(params: dict[str, Any], expressions: tuple[str, ...]) -> Substitutions:
     """Validate ExpressionAttributeNames/Values against the expressions present.
 
@@ -77,6 +86,7 @@ def substitutions(params: dict[str, Any], expressions: tuple[str, ...]) -> Subst
                 raise ValidationException(
                     f'ExpressionAttributeNames contains invalid key: Syntax error; key: "{key}"'
                 )
+            _check_key_size("ExpressionAttributeNames", key)
     checked_values: dict[str, Any] | None = None
     if values is not None:
         if not used:
@@ -94,13 +104,28 @@ def substitutions(params: dict[str, Any], expressions: tuple[str, ...]) -> Subst
                 raise ValidationException(
                     f'ExpressionAttributeValues contains invalid key: Syntax error; key: "{key}"'
                 )
+            _check_key_size("ExpressionAttributeValues", key)
             try:
                 checked_values[key] = validate_value(value)
             except DynamoDBError as exc:
                 raise ValidationException(
                     f"ExpressionAttributeValues contains invalid value: {exc.message} for key {key}"
                 ) from None
+    total = sum(len(k.encode()) + len(v.encode()) for k, v in (names or {}).items())
+    if checked_values is not None:
+        total += item_size(checked_values)
+    if total > MAX_SUBSTITUTION_BYTES:
+        raise ValidationException(SUBSTITUTIONS_TOO_LARGE)
     return Substitutions(names, checked_values)
+
+
+def _check_key_size(member: str, key: str) -> None:
+    size = len(key.encode())
+    if size > MAX_PLACEHOLDER_BYTES:
+        raise ValidationException(
+            f"{member} contains invalid key: The expression attribute map contains a key "
+            f"that is too long; size of key: {size}"
+        )
 
 
 def checked_key(params: dict[str, Any], member: str = "Key") -> Item:

@@ -7,6 +7,7 @@ ValidationException with AWS's messages.
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -19,6 +20,11 @@ MAX_GLOBAL_INDEXES = 20
 MAX_TAGS = 50
 
 _INVALID = "One or more parameter values were invalid: "
+_TAG_TEXT = re.compile(r"[\w\s+\-=.:/@]*")
+"""DynamoDB's tag character set: Unicode letters and digits, white space, ``+ - = . _ : / @``."""
+TAG_CHARACTERS = (
+    "Tag keys and values may only contain Unicode letters, digits, white space and + - = . _ : / @"
+)
 
 
 def _null_members(params: dict[str, Any], members: tuple[tuple[str, str], ...]) -> None:
@@ -279,6 +285,8 @@ def check_tags(tags: list[dict[str, str]], existing: dict[str, str]) -> dict[str
             raise ValidationException(
                 _INVALID + "Tag key must not start with the reserved prefix aws:"
             )
+        if not (_TAG_TEXT.fullmatch(key) and _TAG_TEXT.fullmatch(value)):
+            raise ValidationException(_INVALID + TAG_CHARACTERS)
         merged[key] = value
     if len(merged) > MAX_TAGS:
         raise ValidationException(

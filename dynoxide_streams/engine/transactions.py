@@ -16,12 +16,13 @@ from typing import Any
 import orjson
 
 from dynoxide_streams.engine import expressions as ex
+from dynoxide_streams.engine.batch_ops import metrics_by_table
 from dynoxide_streams.engine.capacity import read_units
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.items import WritePlan, plan_check, plan_delete, plan_put, plan_update
 from dynoxide_streams.engine.requests import item_projection
 from dynoxide_streams.engine.tables import TableInfo
-from dynoxide_streams.engine.values import Item, validate_item
+from dynoxide_streams.engine.values import Item, item_size, validate_item
 from dynoxide_streams.engine.writer import UNCHANGED, ItemBatch, Outcome
 from dynoxide_streams.errors import (
     ConditionalCheckFailedException,
@@ -30,6 +31,12 @@ from dynoxide_streams.errors import (
 )
 
 SAME_ITEM = "Transaction request cannot include multiple operations on one item"
+MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
+TOO_LARGE = (
+    "Collection size of items exceeded, which can also be caused by the aggregate size of "
+    "the items in the transaction exceeding the 4MB limit"
+)
+KEY_MISMATCH = "The provided key element does not match the schema"
 
 _PLANNERS: dict[str, Callable[[TableInfo, dict[str, Any]], WritePlan]] = {
     "ConditionCheck": plan_check,
@@ -37,6 +44,16 @@ _PLANNERS: dict[str, Callable[[TableInfo, dict[str, Any]], WritePlan]] = {
     "Delete": plan_delete,
     "Update": plan_update,
 }
+
+
+def _cancelled(reasons: list[dict[str, Any] | None]) -> TransactionCanceledException:
+    """The cancellation of a transaction: one reason per action, ``None`` for the rest."""
+    listed = [reason or {"Code": "None"} for reason in reasons]
+    codes = ", ".join(str(r["Code"]) for r in listed)
+    return TransactionCanceledException(
+        f"Transaction cancelled, please refer cancellation reasons for specific reasons [{codes}]",
+        CancellationReasons=listed,
+    )
 
 
 async def transact_write_items(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -63,6 +80,12 @@ async def transact_write_items(ctx: EngineContext, params: dict[str, Any]) -> di
             raise ValidationException(SAME_ITEM)
         seen.add((table.tid, plan.key))
         plans.append(plan)
+    # the aggregate counts each Put's item and the key of every other action
+    total = sum(
+        plan.new_size if plan.new_item is not None else item_size(plan.key_item) for plan in plans
+    )
+    if total > MAX_TRANSACTION_BYTES:
+        raise ValidationException(TOO_LARGE)
     reasons: list[dict[str, Any] | None] = [None] * len(plans)
 
     def guarded(index: int, plan: WritePlan) -> Callable[[Item | None], Outcome]:
@@ -82,13 +105,7 @@ async def transact_write_items(ctx: EngineContext, params: dict[str, Any]) -> di
 
     def finish() -> None:
         if any(reason is not None for reason in reasons):
-            listed = [reason or {"Code": "None"} for reason in reasons]
-            codes = ", ".join(str(r["Code"]) for r in listed)
-            raise TransactionCanceledException(
-                "Transaction cancelled, please refer cancellation reasons for specific reasons "
-                f"[{codes}]",
-                CancellationReasons=listed,
-            )
+            raise _cancelled(reasons)
 
     writes = []
     for index, plan in enumerate(plans):
@@ -105,6 +122,9 @@ async def transact_write_items(ctx: EngineContext, params: dict[str, Any]) -> di
             {"TableName": name, "CapacityUnits": total, "WriteCapacityUnits": total}
             for name, total in units.items()
         ]
+    metrics = metrics_by_table(ctx, params, plans)
+    if metrics is not None:
+        response["ItemCollectionMetrics"] = metrics
     if token is not None:
         ctx.tokens.store(token, fingerprint, response, ctx.clock.now())
     return response
@@ -113,14 +133,27 @@ async def transact_write_items(ctx: EngineContext, params: dict[str, Any]) -> di
 async def transact_get_items(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
     gets = []
     seen: set[tuple[int, tuple[int, bytes, bytes]]] = set()
+    reasons: list[dict[str, Any] | None] = []
     for action in params["TransactItems"]:
         request = action["Get"]
         table = ctx.item_table(request["TableName"])
-        key = table.key_of(validate_item(request["Key"]))
+        key_item = validate_item(request["Key"])
+        projection = item_projection(request)
+        try:
+            key = table.key_of(key_item)
+        except ValidationException as exc:
+            if exc.message != KEY_MISMATCH:
+                raise
+            # AWS cancels the transaction for a key that does not fit the schema
+            reasons.append({"Code": "ValidationError", "Message": exc.message})
+            continue
+        reasons.append(None)
         if (table.tid, key) in seen:
             raise ValidationException(SAME_ITEM)
         seen.add((table.tid, key))
-        gets.append((table, key, item_projection(request)))
+        gets.append((table, key, projection))
+    if any(reason is not None for reason in reasons):
+        raise _cancelled(reasons)
     conn = ctx.store.point_conn
     responses: list[dict[str, Any]] = []
     units: dict[str, float] = {}

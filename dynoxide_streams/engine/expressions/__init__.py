@@ -45,7 +45,7 @@ from dynoxide_streams.engine.expressions.ast import (
 from dynoxide_streams.engine.expressions.evaluate import evaluate
 from dynoxide_streams.engine.expressions.projection import project
 from dynoxide_streams.engine.expressions.substitutions import Substitutions
-from dynoxide_streams.engine.expressions.update import apply_update
+from dynoxide_streams.engine.expressions.update import apply_update, only_removes
 
 __all__ = [
     "MAX_EXPRESSION_BYTES",
@@ -57,6 +57,7 @@ __all__ = [
     "apply_update",
     "condition_paths",
     "evaluate",
+    "only_removes",
     "parse_condition",
     "parse_key_condition",
     "parse_projection",

@@ -22,6 +22,7 @@ from dynoxide_streams.engine.expressions.ast import (
     leaves,
 )
 from dynoxide_streams.engine.expressions.keycondition import key_terms
+from dynoxide_streams.engine.expressions.limits import check_limits
 from dynoxide_streams.engine.expressions.parser import (
     parse_condition_syntax,
     parse_projection_syntax,
@@ -55,7 +56,9 @@ def _check_text(text: str, kind: str) -> None:
 def _condition(text: str, subs: Substitutions, kind: str) -> Condition:
     _check_text(text, kind)
     tree, redundant = parse_condition_syntax(text, kind)
-    return resolve_condition(tree, redundant, subs, kind)
+    condition = resolve_condition(tree, redundant, subs, kind)
+    check_limits(condition, kind)
+    return condition
 
 
 def parse_condition(text: str, subs: Substitutions, kind: str = "ConditionExpression") -> Condition:
@@ -78,13 +81,17 @@ def parse_key_condition(text: str, subs: Substitutions) -> list[KeyTerm]:
 def parse_update(text: str, subs: Substitutions) -> UpdatePlan:
     """Parse an UpdateExpression."""
     _check_text(text, "UpdateExpression")
-    return resolve_update(parse_update_syntax(text), subs)
+    plan = resolve_update(parse_update_syntax(text), subs)
+    check_limits(plan, "UpdateExpression")
+    return plan
 
 
 def parse_projection(text: str, subs: Substitutions) -> list[Path]:
     """Parse a ProjectionExpression into its document paths, in expression order."""
     _check_text(text, "ProjectionExpression")
-    return resolve_projection(parse_projection_syntax(text), subs)
+    paths = resolve_projection(parse_projection_syntax(text), subs)
+    check_limits(paths, "ProjectionExpression")
+    return paths
 
 
 def condition_paths(condition: Condition) -> Iterator[Path]:

@@ -23,6 +23,7 @@ Like DynamoDB these runtime messages carry no ``Invalid UpdateExpression:`` pref
 
 from __future__ import annotations
 
+import decimal
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -47,7 +48,8 @@ from dynoxide_streams.engine.values import (
     Item,
     add_numbers,
     binary_bytes,
-    subtract_numbers,
+    check_number,
+    format_number,
     value_type,
 )
 from dynoxide_streams.errors import ValidationException
@@ -55,6 +57,14 @@ from dynoxide_streams.errors import ValidationException
 INVALID_PATH = "The document path provided in the update expression is invalid for update"
 MISSING_ATTRIBUTE = "The provided expression refers to an attribute that does not exist in the item"
 WRONG_TYPE = "An operand in the update expression has an incorrect data type"
+TOO_MANY_DIGITS = "Attempting to store more than 38 significant digits in a Number"
+MAX_DIGITS = 38
+
+_EXACT = decimal.Context(
+    prec=1000, Emax=999999, Emin=-999999, traps=[decimal.Inexact, decimal.InvalidOperation]
+)
+"""Exact arithmetic: two valid DynamoDB numbers (38 digits, exponents -130..125) never
+need more than ~300 digits, so ``+``/``-`` here never round."""
 
 _SET_TYPES = frozenset({"SS", "NS", "BS"})
 
@@ -92,6 +102,15 @@ def apply_update(plan: UpdatePlan, item: Item) -> Item:
     return _edit_map(item, root)
 
 
+def only_removes(plan: UpdatePlan) -> bool:
+    """Whether ``plan`` has actions and every one only takes something away (REMOVE,
+    DELETE from a set, legacy DELETE). DynamoDB writes nothing when such an update
+    meets a missing item: no item is created and no stream record is emitted."""
+    return bool(plan.actions) and all(
+        isinstance(action, RemoveAction | DeleteAction) for action in plan.actions
+    )
+
+
 # ------------------------------------------------------------- SET operands
 
 
@@ -101,9 +120,22 @@ def _evaluate(value: SetValue, item: Item) -> AttributeValue:
         right = _evaluate(value.right, item)
         if "N" not in left or "N" not in right:
             raise ValidationException(WRONG_TYPE)
-        combine = add_numbers if value.op == "+" else subtract_numbers
-        return {"N": combine(left["N"], right["N"])}
+        return {"N": _arithmetic(value.op, left["N"], right["N"])}
     return _operand(value, item)
+
+
+def _arithmetic(op: str, left: str, right: str) -> str:
+    """``left op right`` computed exactly; a result that needs more than 38 significant
+    digits is refused like a number literal would be, never rounded to fit."""
+    combine = _EXACT.add if op == "+" else _EXACT.subtract
+    exact = combine(Decimal(left), Decimal(right))
+    if exact.is_zero():
+        return "0"
+    normal = exact.normalize(_EXACT)
+    check_number(Decimal((0, (1,), normal.adjusted())))  # magnitude first: overflow/underflow
+    if len(normal.as_tuple().digits) > MAX_DIGITS:
+        raise ValidationException(TOO_MANY_DIGITS)
+    return format_number(check_number(normal))
 
 
 def _operand(operand: UpdateOperand, item: Item) -> AttributeValue:
@@ -185,7 +217,7 @@ def _add(current: AttributeValue | None, value: AttributeValue) -> AttributeValu
             return {"N": add_numbers("0", value["N"])}
         if "N" not in current:
             raise ValidationException(WRONG_TYPE)
-        return {"N": add_numbers(current["N"], value["N"])}
+        return {"N": _arithmetic("+", current["N"], value["N"])}
     if kind not in _SET_TYPES:
         raise ValidationException(WRONG_TYPE)
     if current is None:
