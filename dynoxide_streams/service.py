@@ -29,7 +29,7 @@ from dynoxide_streams.engine.maintenance import run_maintenance
 from dynoxide_streams.engine.store import Store
 from dynoxide_streams.engine.trigger_store import TriggerStore
 from dynoxide_streams.engine.writer import Writer
-from dynoxide_streams.errors import DynamoDBError, ServiceUnavailable
+from dynoxide_streams.errors import DiskFull, DynamoDBError, ServiceUnavailable
 from dynoxide_streams.metrics import Metrics
 from dynoxide_streams.sidecar.runtime import Sidecar
 from dynoxide_streams.triggers.declared import (
@@ -329,6 +329,8 @@ class Service:
                 touched = await run_maintenance(ctx)
             except ServiceUnavailable:
                 return
+            except DiskFull:  # the Writer logged it; try again at the next tick
+                touched = 0
             if touched:
                 log.debug("maintenance done", rows=touched)
             with anyio.move_on_after(MAINTENANCE_PERIOD_SECONDS):  # retention needs ticks

@@ -22,7 +22,7 @@ from dynoxide_streams.engine.maintenance import run_maintenance
 from dynoxide_streams.engine.tables import StorageKey, TableInfo
 from dynoxide_streams.engine.values import Item
 from dynoxide_streams.engine.writer import UNCHANGED, ItemBatch, ItemWrite, Outcome
-from dynoxide_streams.errors import DynamoDBError, ServiceUnavailable
+from dynoxide_streams.errors import DiskFull, DynamoDBError, ServiceUnavailable
 
 log = structlog.get_logger("dynoxide_streams.ttl")
 
@@ -93,5 +93,7 @@ async def run_sweeper(ctx: EngineContext, period: float) -> None:
             expired = await sweep(ctx)
         except ServiceUnavailable:
             return
+        except DiskFull:  # the Writer logged it; sweep again next period
+            continue
         if expired:
             log.debug("ttl sweep", expired=expired)
