@@ -313,6 +313,36 @@ def test_a_refused_commit_in_a_group_publishes_nothing_of_the_group() -> None:
         assert assert_consistent(ddb, raw, "group", arn).keys() == taken | {"next"}
 
 
+def test_a_trigger_checkpoint_that_meets_a_full_disk_delivers_again_quietly() -> None:
+    """A trigger's checkpoint write refused for a full disk restarts its pollers from
+    the last checkpoint (the batch comes again: at least once) without an ERROR line
+    of its own: the Writer's one line is the episode's."""
+    srv = Server()
+    calls: list[list[str]] = []
+    release = threading.Event()
+
+    def on_change(event: dict[str, Any], context: Any) -> None:
+        calls.append([r["dynamodb"]["Keys"]["pk"]["S"] for r in event["Records"]])
+        release.wait(10)
+
+    srv.add_trigger("trig", on_change, batch_size=10)
+    with srv.run_in_thread():
+        ddb = make_client(srv.endpoint)
+        with structlog.testing.capture_logs() as logs:
+            create_indexed_stream_table(ddb, "trig")
+            ddb.put_item(TableName="trig", Item=_item("k"))
+            wait_until(lambda: calls, 15, what="the first invocation")
+            faults = srv.inject_disk_full(commits=1)
+            release.set()  # the handler returns; its checkpoint meets the full disk
+            wait_until(lambda: len(calls) >= 2, 30, what="the batch delivered again")
+            assert faults.pending("commit") == 0
+            assert calls[:2] == [["k"], ["k"]]
+        errors = [e["event"] for e in logs if e["log_level"] == "error"]
+        assert errors == [
+            "disk full: writes are refused and checkpoints retried until space is freed"
+        ]
+
+
 # ------------------------------------------------------------------ real tmpfs
 
 
