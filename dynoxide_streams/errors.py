@@ -111,6 +111,22 @@ class InternalServerError(DynamoDBError):
     status = 500
 
 
+class DiskFull(InternalServerError):
+    """A write refused because the database's disk is full; nothing of it was committed.
+
+    On the wire it is DynamoDB's InternalServerError (HTTP 500), which every AWS SDK
+    retries, with :data:`DISK_FULL_MESSAGE`.
+    """
+
+    name = "InternalServerError"
+
+
+DISK_FULL_MESSAGE = (
+    "Internal server error: the disk holding the database is full, so the write was not "
+    "committed; free disk space and retry"
+)
+
+
 class ServiceUnavailable(DynamoDBError):
     """The server is shutting down and takes no more writes."""
 

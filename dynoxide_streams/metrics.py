@@ -119,8 +119,12 @@ class Metrics:
         self.ttl_expired = Counter(
             "dynoxide_ttl_items_expired_total", "Items deleted by the TTL sweeper."
         )
+        self.checkpoint_failures = Counter(
+            "dynoxide_checkpoint_failures_total",
+            "WAL checkpoints that failed (a full disk); each is retried with back-off.",
+        )
         self.gauges: list[Gauge] = []
-        for counter in (self.stream_records, self.ttl_expired):
+        for counter in (self.stream_records, self.ttl_expired, self.checkpoint_failures):
             counter.inc(0)  # shown as 0 before the first event
 
     def gauge(self, name: str, help: str, collect: Callable[[], list[Sample]]) -> None:
@@ -136,6 +140,7 @@ class Metrics:
             self.commit_seconds,
             self.stream_records,
             self.ttl_expired,
+            self.checkpoint_failures,
             *self.gauges,
         ]
         for metric in metrics:

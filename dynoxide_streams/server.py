@@ -39,6 +39,7 @@ from anyio.from_thread import BlockingPortal
 from dynoxide_streams.clock import Clock
 from dynoxide_streams.config import Settings
 from dynoxide_streams.engine.admin_ops import rotate_shards
+from dynoxide_streams.engine.faults import Faults
 from dynoxide_streams.logs import configure
 from dynoxide_streams.service import Service, make_clock
 from dynoxide_streams.triggers.declared import TriggerSpec, trigger_params
@@ -116,6 +117,17 @@ class Server:
             raise RuntimeError("sweep_ttl_sync needs a server started with run_in_thread()")
         expired: int = self._portal.call(self.sweep_ttl)
         return expired
+
+    def inject_disk_full(self, *, commits: int = 0, checkpoints: int = 0) -> Faults:
+        """Test hook: make the next ``commits`` write commits and ``checkpoints`` WAL
+        checkpoints fail with SQLite's ``SQLITE_FULL``, as on a full disk (see
+        ``engine/faults.py``); return the :class:`Faults`, whose ``pending()`` says how
+        many are still armed. Thread-safe; there is no network route to it."""
+        if self._service is None or self._service.ctx is None:
+            raise RuntimeError("the server is not running")
+        faults = self._service.ctx.store.faults
+        faults.disk_full(commits=commits, checkpoints=checkpoints)
+        return faults
 
     # ---------------------------------------------------------------- triggers
 

@@ -22,7 +22,7 @@ from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.tables import IndexInfo, TableInfo
 from dynoxide_streams.engine.values import item_size
 from dynoxide_streams.engine.writer import SchemaChange
-from dynoxide_streams.errors import ServiceUnavailable
+from dynoxide_streams.errors import DiskFull, ServiceUnavailable
 
 CHUNK = 2000
 
@@ -40,13 +40,16 @@ async def repeat_until_shutdown(
 
     ``work`` returns how many rows it changed; a non-zero count is passed to ``report``.
     Returns when ``work`` raises :class:`ServiceUnavailable` (the Writer is shutting
-    down); any other exception propagates.
+    down). :class:`DiskFull` counts as nothing done: the Writer has logged the episode,
+    and the next round tries again. Any other exception propagates.
     """
     while True:
         try:
             count = await work()
         except ServiceUnavailable:
             return
+        except DiskFull:
+            count = 0
         if count:
             report(count)
         await pause()

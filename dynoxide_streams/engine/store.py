@@ -12,6 +12,10 @@ One database file in WAL mode. The :class:`Store` owns
 
 Automatic checkpoints are off on the write connection; :meth:`Store.checkpoint` runs
 one from a worker thread and :meth:`Store.close` truncates the WAL at shutdown.
+
+A write transaction that cannot COMMIT (a full disk: :func:`is_disk_full`) is rolled
+back whole, so the connection is ready for the next one. ``Store.faults`` injects
+that failure for tests (``engine/faults.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import anyio
 import anyio.to_thread
 import orjson
 
+from dynoxide_streams.engine.faults import Faults
 from dynoxide_streams.engine.tables import TableInfo
 
 T = TypeVar("T")
@@ -161,6 +166,14 @@ _MIGRATIONS: dict[int, str] = {
 }
 
 
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite's ``SQLITE_FULL``: the disk (or the database) is full."""
+    return (
+        isinstance(exc, sqlite3.Error)
+        and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    )
+
+
 class StoreError(Exception):
     """The database cannot be opened (newer schema, corrupt file, unwritable dir)."""
 
@@ -188,6 +201,7 @@ class Store:
         self.path = path
         self._wal_path = path.with_name(path.name + "-wal")
         self._temp_dir = temp_dir
+        self.faults = Faults()
         try:
             self.write_conn = _connect(str(path))
         except sqlite3.DatabaseError as exc:  # not a database at all, or unreadable
@@ -297,6 +311,10 @@ class Store:
 
     # ------------------------------------------------------------- maintenance
 
+    def free_bytes(self) -> int:
+        """Free space on the filesystem holding the database, for this process."""
+        return shutil.disk_usage(self.path.parent).free
+
     def wal_bytes(self) -> int:
         """Current size of the WAL file (0 if absent)."""
         try:
@@ -308,10 +326,13 @@ class Store:
         """Checkpoint the WAL on the write connection, in a worker thread.
 
         Only the writer calls this, between transactions: with no write in flight the
-        checkpoint completes and the next write transaction restarts the WAL.
+        checkpoint completes and the next write transaction restarts the WAL. Raises
+        ``sqlite3.Error`` when it cannot (a full disk); the WAL then keeps every
+        committed transaction and the checkpoint can simply be tried again.
         """
 
         def run() -> None:
+            self.faults.hit("checkpoint")
             self.write_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
         await anyio.to_thread.run_sync(run)
@@ -328,12 +349,24 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT`` on the write connection (writer only)."""
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` on the write connection (writer only).
+
+        All or nothing: if the block or the COMMIT raises (SQLite may fail a COMMIT
+        with ``SQLITE_FULL``), the whole transaction is rolled back and the error
+        re-raised.
+        """
         conn = self.write_conn
+        if conn.in_transaction:  # a ROLLBACK that failed last time: finish it now
+            conn.execute("ROLLBACK")
+        changes = conn.total_changes
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
+            if conn.total_changes != changes:  # only a COMMIT with something to write
+                self.faults.hit("commit")  # can meet a full disk
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # SQLite may already have rolled back (a failed COMMIT sometimes does)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")

@@ -17,6 +17,15 @@ is full; nothing is queued without bound). The writer task takes everything wait
 Only after COMMIT does it answer the callers and publish: ``high_water`` (the number
 of committed transactions) rises, :meth:`wait_for_commit` waiters wake, and every
 post-commit listener is called with the committed :class:`Change` list.
+
+A full disk is an episode the writer lives through, never a reason to stop: a group
+that cannot commit is rolled back whole, its callers get :class:`DiskFull` and nothing
+is published (counters, stream state, ``high_water`` stay as they were); a failed
+checkpoint is retried with exponential back-off (``CHECKPOINT_RETRY_FIRST`` doubling
+up to ``CHECKPOINT_RETRY_MAX`` seconds). The episode is logged once at ERROR when it
+starts and once at INFO when it ends — a commit and a checkpoint have succeeded since
+the last failure and ``resume_free_bytes`` are free again; failures in between are
+DEBUG lines. Reads never go through the writer, so they keep working meanwhile.
 """
 
 from __future__ import annotations
@@ -34,10 +43,12 @@ from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from dynoxide_streams.engine.changes import Change
-from dynoxide_streams.engine.store import Store
+from dynoxide_streams.engine.store import Store, is_disk_full
 from dynoxide_streams.engine.tables import IndexInfo, StorageKey, TableInfo
 from dynoxide_streams.engine.values import Item, item_size, items_equal
 from dynoxide_streams.errors import (
+    DISK_FULL_MESSAGE,
+    DiskFull,
     DynamoDBError,
     InternalServerError,
     ServiceUnavailable,
@@ -48,6 +59,12 @@ from dynoxide_streams.metrics import Metrics
 log = structlog.get_logger("dynoxide_streams.writer")
 
 T = TypeVar("T")
+
+CHECKPOINT_RETRY_FIRST = 0.25
+"""Seconds before the first retry of a failed checkpoint; each failure doubles it."""
+
+CHECKPOINT_RETRY_MAX = 8.0
+"""The longest wait between checkpoint retries, in seconds."""
 
 
 class _Unchanged:
@@ -162,8 +179,18 @@ class Writer:
         self.capture: list[ChangeCapture] = []
         self.checkpoint_bytes = 4 * 1024 * 1024
         self.idle_checkpoint_seconds = 1.0
+        self.resume_free_bytes = 2 * self.checkpoint_bytes
         self._dirty = False
         self._closed = False
+        self._checkpoint_delay = 0.0
+        self._checkpoint_after = 0.0
+        self._failing: set[str] = set()  # "commit" / "checkpoint": failed, not yet succeeded
+        self._episode_started: float | None = None
+        self.metrics.gauge(
+            "dynoxide_disk_full",
+            "1 while the database's disk is full (writes refused), else 0.",
+            lambda: [((), 0.0 if self._episode_started is None else 1.0)],
+        )
 
     # ------------------------------------------------------------------ callers
 
@@ -268,9 +295,54 @@ class Writer:
 
     async def _checkpoint(self, *, idle: bool) -> None:
         size = self._store.wal_bytes()
-        if size > self.checkpoint_bytes or (idle and size > 0 and self._dirty):
+        if not (size > self.checkpoint_bytes or (idle and size > 0 and self._dirty)):
+            return
+        if time.monotonic() < self._checkpoint_after:
+            return  # backing off after a failure
+        try:
             await self._store.checkpoint()
-            self._dirty = False
+        except sqlite3.Error as exc:
+            first = self._checkpoint_delay == 0.0
+            self._checkpoint_delay = min(
+                max(2 * self._checkpoint_delay, CHECKPOINT_RETRY_FIRST), CHECKPOINT_RETRY_MAX
+            )
+            self._checkpoint_after = time.monotonic() + self._checkpoint_delay
+            self.metrics.checkpoint_failures.inc()
+            if is_disk_full(exc):
+                self._disk_full("checkpoint", exc)
+            elif first:
+                log.exception("checkpoint failed; retrying with back-off")
+            return
+        self._checkpoint_delay = self._checkpoint_after = 0.0
+        self._dirty = False
+        self._succeeded("checkpoint")
+
+    def _disk_full(self, what: str, exc: BaseException) -> None:
+        """Note a disk-full failure of ``what``; log at ERROR if it starts an episode."""
+        self._failing.add(what)
+        if self._episode_started is None:
+            self._episode_started = time.monotonic()
+            log.error(
+                "disk full: writes are refused and checkpoints retried until space is freed",
+                database=str(self._store.path),
+                failed=what,
+                error=str(exc),
+            )
+        else:
+            log.debug("disk still full", failed=what)
+
+    def _succeeded(self, what: str) -> None:
+        """Note a success of ``what``; end a disk-full episode once both commits and
+        checkpoints work again and enough space is free (so that a nearly full disk
+        that lets one small write through does not start a new episode per write)."""
+        self._failing.discard(what)
+        if self._episode_started is None or self._failing:
+            return
+        if self._store.free_bytes() < self.resume_free_bytes:
+            return
+        seconds = round(time.monotonic() - self._episode_started, 3)
+        self._episode_started = None
+        log.info("disk space available again: writes resumed", seconds=seconds)
 
     def _process(self, group: list[_Job]) -> None:
         batches: list[ItemBatch] = []
@@ -291,8 +363,12 @@ class Writer:
         except DynamoDBError as exc:
             job.error = exc
         except Exception as exc:
-            log.exception("schema change failed")
-            job.error = InternalServerError(f"Internal server error: {type(exc).__name__}")
+            if is_disk_full(exc):
+                self._disk_full("commit", exc)
+                job.error = DiskFull(DISK_FULL_MESSAGE)
+            else:
+                log.exception("schema change failed")
+                job.error = InternalServerError(f"Internal server error: {type(exc).__name__}")
         else:
             publish()
             if job.notify:
@@ -312,14 +388,21 @@ class Writer:
             if rows or changes:
                 table_deltas, index_deltas = self._flush(rows, changes)
         except Exception as exc:
-            log.exception("write group failed", batches=len(batches))
-            error = InternalServerError(f"Internal server error: {type(exc).__name__}")
+            error: DynamoDBError
+            if is_disk_full(exc):
+                self._disk_full("commit", exc)
+                error = DiskFull(DISK_FULL_MESSAGE)
+            else:
+                log.exception("write group failed", batches=len(batches))
+                error = InternalServerError(f"Internal server error: {type(exc).__name__}")
             for batch in batches:
                 if batch.error is None:
                     batch.error = error
             changes = []
         else:
             self._apply_counters(table_deltas, index_deltas)
+            if rows or changes:
+                self._succeeded("commit")
         for batch in batches:
             batch.done.set()
         metrics = self.metrics

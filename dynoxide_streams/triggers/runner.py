@@ -25,6 +25,7 @@ from dynoxide_streams.clock import Clock
 from dynoxide_streams.engine.changes import BEFORE_ALL, ChangeSource
 from dynoxide_streams.engine.trigger_store import TriggerStore
 from dynoxide_streams.errors import (
+    DiskFull,
     InvalidParameterValueException,
     LambdaResourceInUseException,
     LambdaResourceNotFoundException,
@@ -42,6 +43,15 @@ log = structlog.get_logger("dynoxide_streams.triggers")
 NOT_FOUND = "The resource you requested does not exist."
 LIST_PAGE = 100
 RESTART_DELAY_SECONDS = 1.0
+
+
+def _disk_full_only(exc: Exception) -> bool:
+    """Whether ``exc`` is DiskFull, or a group of nothing else (from the pollers' tasks)."""
+    if isinstance(exc, ExceptionGroup):
+        return exc.split(DiskFull)[1] is None
+    return isinstance(exc, DiskFull)
+
+
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -135,8 +145,11 @@ class TriggerRunner:
                 self._runs[mapping.uuid] = run
                 try:
                     await run_mapping(run)
-                except Exception:
-                    log.exception("mapping pollers failed; restarting", uuid=mapping.uuid)
+                except Exception as exc:
+                    if _disk_full_only(exc):  # the Writer logs the episode, once
+                        log.debug("mapping pollers stopped: disk full", uuid=mapping.uuid)
+                    else:
+                        log.exception("mapping pollers failed; restarting", uuid=mapping.uuid)
                 finally:
                     if self._runs.get(mapping.uuid) is run:
                         del self._runs[mapping.uuid]

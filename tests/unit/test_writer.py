@@ -15,7 +15,12 @@ from dynoxide_streams.engine.store import Store
 from dynoxide_streams.engine.tables import TableInfo
 from dynoxide_streams.engine.values import Item, item_size
 from dynoxide_streams.engine.writer import ItemBatch, ItemWrite, Outcome, Writer
-from dynoxide_streams.errors import ConditionalCheckFailedException, ServiceUnavailable
+from dynoxide_streams.errors import (
+    DISK_FULL_MESSAGE,
+    ConditionalCheckFailedException,
+    DiskFull,
+    ServiceUnavailable,
+)
 
 SPEC: dict[str, Any] = {
     "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
@@ -188,3 +193,45 @@ async def test_changes_that_cancel_out_in_one_group_are_still_captured(tmp_path:
         store.close()
     # the net effect on the table is nothing, but both changes happened
     assert captured == [(None, "1"), ("1", None)]
+
+
+@pytest.mark.anyio
+async def test_a_full_database_refuses_the_group_publishes_nothing_and_recovers(
+    tmp_path: Path,
+) -> None:
+    """SQLite's real SQLITE_FULL (``max_page_count`` reached): the group is refused with
+    DiskFull, counters, listeners and ``high_water`` do not move, the next group
+    starts clean, and writes go through once there is room again."""
+    store = Store.open(tmp_path)
+    table = _table(store)
+    writer = Writer(store)
+    seen: list[Sequence[Change]] = []
+    writer.listeners.append(seen.append)
+    big = "x" * 20000
+    async with anyio.create_task_group() as tg:
+        await tg.start(writer.run)
+        await writer.submit(ItemBatch([put(table, "a", "1")]))
+        pages = store.write_conn.execute("PRAGMA page_count").fetchone()[0]
+        store.write_conn.execute(f"PRAGMA max_page_count = {pages}")
+        high_water, count, size = writer.high_water, table.item_count, table.size_bytes
+        for key in ("b", "c"):  # twice: the first failure left nothing open behind it
+            with pytest.raises(DiskFull) as refused:
+                await writer.submit(ItemBatch([put(table, key, big), put(table, "a", "2")]))
+            assert refused.value.message == DISK_FULL_MESSAGE
+            assert refused.value.name == "InternalServerError" and refused.value.status == 500
+        assert (writer.high_water, table.item_count, table.size_bytes) == (high_water, count, size)
+        assert len(seen) == 1
+        assert not store.write_conn.in_transaction
+        assert store.get_item_row(1, table.key_of({"pk": {"S": "b"}})) is None
+        assert b'"1"' in store.get_item_row(1, table.key_of({"pk": {"S": "a"}}))[0]
+
+        store.write_conn.execute("PRAGMA max_page_count = 1073741823")
+        await writer.submit(ItemBatch([put(table, "b", big)]))
+        assert (writer.high_water, table.item_count) == (high_water + 1, count + 1)
+        writer.close()
+    store.close()
+    reopened = Store.open(tmp_path)
+    try:
+        assert reopened.tables["t"].item_count == 2
+    finally:
+        reopened.close()
