@@ -104,7 +104,7 @@ def parse_number(text: str) -> Decimal:
 
 
 def _checked(negative: bool, coefficient: str, exponent: int) -> Decimal:
-    """The number ``±coefficient × 10**exponent`` normalised, or AWS's range error.
+    """The number ``±coefficient * 10**exponent`` normalised, or AWS's range error.
 
     ``coefficient`` is a digit string without leading zeros (empty for zero)."""
     significant = coefficient.rstrip("0")
