@@ -28,6 +28,7 @@ from dynoxide_streams.config import (
     load_config_file,
     load_credentials_file,
 )
+from dynoxide_streams.datadir import DataDirLock
 from dynoxide_streams.engine.change_log import StreamLog
 from dynoxide_streams.engine.changes import ChangeSource, LocalChangeSource
 from dynoxide_streams.engine.context import EngineContext
@@ -196,21 +197,24 @@ class Service:
                 "push websocket would be open to the network (give --token, or "
                 "--insecure-no-auth if that is really intended)"
             )
-        sock = bind_socket(settings.host, settings.port)
-        host, port = sock.getsockname()[:2]
-        shown_host = f"[{host}]" if ":" in host else host
-        self.endpoint = f"http://{shown_host}:{port}"
-        try:
+        with contextlib.ExitStack() as held:
+            lock = None if settings.in_memory else DataDirLock.acquire(settings.data_dir)
+            if lock is not None:
+                held.callback(lock.release)
+            sock = bind_socket(settings.host, settings.port)
+            held.callback(sock.close)
+            host, port = sock.getsockname()[:2]
+            shown_host = f"[{host}]" if ":" in host else host
+            self.endpoint = f"http://{shown_host}:{port}"
+            if lock is not None:
+                lock.record_port(port)
             store = Store.open(None if settings.in_memory else settings.data_dir)
-        except BaseException:
-            sock.close()
-            raise
-        try:
-            await self._run(store, sock, task_status)
-        finally:
-            store.close()
-            sock.close()
-            log.info("stopped", endpoint=self.endpoint)
+            held.callback(store.close)
+            try:
+                await self._run(store, sock, task_status)
+            finally:
+                held.close()
+                log.info("stopped", endpoint=self.endpoint)
 
     async def _run(
         self, store: Store, sock: socket.socket, task_status: TaskStatus[Service]

@@ -36,9 +36,19 @@ MAX_SORT_KEY_BYTES = 1024
 MAX_NESTING_DEPTH = 32
 
 _CONTEXT = decimal.Context(prec=80, Emax=999999, Emin=-999999)
+"""For normalising numbers already in DynamoDB's range (key encoding)."""
 _MAX_SIGNIFICANT_DIGITS = 38
 _MAX_ADJUSTED_EXPONENT = 125
 _MIN_ADJUSTED_EXPONENT = -130
+_ARITHMETIC = decimal.Context(
+    prec=_MAX_ADJUSTED_EXPONENT - _MIN_ADJUSTED_EXPONENT + _MAX_SIGNIFICANT_DIGITS + 2,
+    traps=[decimal.Inexact, decimal.Overflow, decimal.Underflow, decimal.InvalidOperation],
+)
+"""Exact for any two numbers in DynamoDB's range: their sum spans at most
+125 - (-130 - 37) + 1 digits, so no result is ever rounded; any signal is a bug, raised."""
+_EXPONENT_DIGITS = 18
+"""Exponents with more digits than this are beyond any range check (a request body holds
+far fewer than 10**18 digits); they are clamped, so ``int()`` never reads a huge string."""
 
 _EMPTY_MSG = "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes"
 _MULTI_MSG = (
@@ -52,50 +62,75 @@ _SET_NAMES = {"SS": "string set", "NS": "number set", "BS": "binary set"}
 # --------------------------------------------------------------------------- numbers
 
 
-_NUMBER_CHARS = re.compile(r"[0-9+\-.eE]+")
+_NUMBER = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?)([0-9]+))?")
+"""A decimal number in plain or exponent notation: ASCII digits only (no ``_``, no
+``NaN``/``Infinity``), at least one digit before or after the point."""
 _CANONICAL_INTEGER = re.compile(r"-?[1-9][0-9]{0,37}|0")
+_OVERFLOW = (
+    "Number overflow. Attempting to store a number with magnitude larger than supported range"
+)
+_UNDERFLOW = (
+    "Number underflow. Attempting to store a number with magnitude smaller than supported range"
+)
+_TOO_PRECISE = "Attempting to store more than 38 significant digits in a Number"
 
 
 def parse_number(text: str) -> Decimal:
     """Parse a DynamoDB number string, enforcing its precision and range.
 
-    Raises ValidationException with AWS's message for non-numeric text, more than 38
-    significant digits, overflow and underflow.
+    Raises ValidationException with AWS's message for non-numeric text (``NaN``,
+    ``Infinity``, junk), more than 38 significant digits, overflow and underflow. The
+    text is read with integer arithmetic only, never a :mod:`decimal` context, so no
+    exponent or length raises a :mod:`decimal` signal: ``1e9999999`` (and exponents
+    beyond what :class:`~decimal.Decimal` can hold) overflow, ``1e-9999999`` underflows,
+    and zero is zero whatever its exponent.
     """
     if not isinstance(text, str):
         raise SerializationException("NUMBER_VALUE cannot be converted to String")
-    stripped = text.strip()
-    try:
-        value = Decimal(stripped)
-    except decimal.InvalidOperation:
-        value = None
-    if value is None or not value.is_finite() or not stripped or _has_bad_chars(stripped):
+    match = _NUMBER.fullmatch(text.strip())
+    if match is None or not (match[2] or match[3]):
         raise ValidationException(f"The parameter cannot be converted to a numeric value: {text}")
-    return check_number(value)
+    sign, whole, fraction, exponent_sign, exponent_digits = match.groups()
+    fraction = fraction or ""
+    exponent = 0
+    if exponent_digits is not None:
+        exponent_digits = exponent_digits.lstrip("0")
+        if len(exponent_digits) > _EXPONENT_DIGITS:
+            exponent_digits = "1" + "0" * _EXPONENT_DIGITS
+        exponent = int(exponent_digits or "0")
+        if exponent_sign == "-":
+            exponent = -exponent
+    return _checked(sign == "-", (whole + fraction).lstrip("0"), exponent - len(fraction))
 
 
-def _has_bad_chars(text: str) -> bool:
-    return _NUMBER_CHARS.fullmatch(text) is None
+def _checked(negative: bool, coefficient: str, exponent: int) -> Decimal:
+    """The number ``±coefficient * 10**exponent`` normalised, or AWS's range error.
+
+    ``coefficient`` is a digit string without leading zeros (empty for zero)."""
+    significant = coefficient.rstrip("0")
+    if not significant:
+        return Decimal(0)
+    exponent += len(coefficient) - len(significant)
+    if len(significant) > _MAX_SIGNIFICANT_DIGITS:
+        raise ValidationException(_TOO_PRECISE)
+    adjusted = exponent + len(significant) - 1
+    if adjusted > _MAX_ADJUSTED_EXPONENT:
+        raise ValidationException(_OVERFLOW)
+    if adjusted < _MIN_ADJUSTED_EXPONENT:
+        raise ValidationException(_UNDERFLOW)
+    return Decimal(f"{'-' if negative else ''}{significant}E{exponent}")
 
 
 def check_number(value: Decimal) -> Decimal:
-    """Return ``value`` normalised, or raise AWS's error if it is out of range."""
-    if value.is_zero():
-        return Decimal(0)
-    normal = value.normalize(_CONTEXT)
-    digits = len(normal.as_tuple().digits)
-    if digits > _MAX_SIGNIFICANT_DIGITS:
-        raise ValidationException("Attempting to store more than 38 significant digits in a Number")
-    adjusted = normal.adjusted()
-    if adjusted > _MAX_ADJUSTED_EXPONENT:
-        raise ValidationException(
-            "Number overflow. Attempting to store a number with magnitude larger than supported range"
-        )
-    if adjusted < _MIN_ADJUSTED_EXPONENT:
-        raise ValidationException(
-            "Number underflow. Attempting to store a number with magnitude smaller than supported range"
-        )
-    return normal
+    """Return ``value`` normalised, or raise AWS's error if it is out of range.
+
+    Exact: no context rounds ``value`` first, so 39 significant digits are refused
+    however far apart they are. A non-finite value is an overflow."""
+    if not value.is_finite():
+        raise ValidationException(_OVERFLOW)
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    return _checked(bool(sign), "".join(map(str, digits)).lstrip("0"), exponent)
 
 
 def format_number(value: Decimal) -> str:
@@ -114,13 +149,13 @@ def normalize_number(text: str) -> str:
 
 
 def add_numbers(a: str, b: str) -> str:
-    """``a + b`` for DynamoDB number strings, with DynamoDB's range checks."""
-    return format_number(check_number(_CONTEXT.add(Decimal(a), Decimal(b))))
+    """``a + b`` for DynamoDB number strings, with DynamoDB's range checks; exact."""
+    return format_number(check_number(_ARITHMETIC.add(parse_number(a), parse_number(b))))
 
 
 def subtract_numbers(a: str, b: str) -> str:
-    """``a - b`` for DynamoDB number strings, with DynamoDB's range checks."""
-    return format_number(check_number(_CONTEXT.subtract(Decimal(a), Decimal(b))))
+    """``a - b`` for DynamoDB number strings, with DynamoDB's range checks; exact."""
+    return format_number(check_number(_ARITHMETIC.subtract(parse_number(a), parse_number(b))))
 
 
 # ------------------------------------------------------------------------ validation
