@@ -77,12 +77,11 @@ def _target(table: TableInfo, params: dict[str, Any]) -> _Target:
     return _Target(table, index, index.hash_key, index.range_key)
 
 
-def _select(target: _Target, params: dict[str, Any], request: ReadRequest) -> str:
-    """The effective Select, checked against the projection and the index."""
+def _check_select(params: dict[str, Any], request: ReadRequest) -> None:
+    """Check Select against the projection and IndexName: what needs no table."""
     select = params.get("Select")
     projection = request.projection
-    index = target.index
-    if select == "ALL_PROJECTED_ATTRIBUTES" and index is None:
+    if select == "ALL_PROJECTED_ATTRIBUTES" and params.get("IndexName") is None:
         raise ValidationException(
             "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName"
         )
@@ -94,6 +93,13 @@ def _select(target: _Target, params: dict[str, Any], request: ReadRequest) -> st
     if select in ("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "COUNT") and projection is not None:
         which = "AttributesToGet" if request.legacy_projection else "ProjectionExpression"
         raise ValidationException(f"Cannot specify the {which} when choosing to get {select}")
+
+
+def _select(target: _Target, params: dict[str, Any], request: ReadRequest) -> str:
+    """The effective Select, checked against the index (after :func:`_check_select`)."""
+    select = params.get("Select")
+    projection = request.projection
+    index = target.index
     if select is None:
         if projection is not None:
             select = "SPECIFIC_ATTRIBUTES"
@@ -302,8 +308,9 @@ _COMPARISONS = {"=": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
 async def query(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
-    table = ctx.item_table(params["TableName"])
     request = read_request(params, query=True)
+    _check_select(params, request)
+    table = ctx.item_table(params["TableName"])
     target = _target(table, params)
     select = _select(target, params, request)
     assert request.key_terms is not None
@@ -362,7 +369,6 @@ async def query(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
 
 
 async def scan(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
-    table = ctx.item_table(params["TableName"])
     segment = params.get("Segment")
     total = params.get("TotalSegments")
     if segment is not None and total is None:
@@ -381,6 +387,8 @@ async def scan(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
             f"Segment: {segment} is not less than TotalSegments: {total}"
         )
     request = read_request(params, query=False)
+    _check_select(params, request)
+    table = ctx.item_table(params["TableName"])
     target = _target(table, params)
     select = _select(target, params, request)
     base, args, (h_col, pk_col, sk_col, tail) = _source(target)

@@ -197,24 +197,37 @@ Applier = Callable[[ex.UpdatePlan, Item], Item]
 
 
 def update_plan(
-    params: dict[str, Any], subs: Substitutions, key_names: tuple[str, ...]
+    params: dict[str, Any], subs: Substitutions
 ) -> tuple[ex.UpdatePlan | None, Applier]:
     """The update of an UpdateItem (UpdateExpression or AttributeUpdates) and the
-    function that applies it; changes to key attributes are refused."""
+    function that applies it. Changes to key attributes need the table: see
+    :func:`refuse_key_updates`."""
     updates = params.get("AttributeUpdates")
     if updates is not None:
-        return legacy.attribute_updates_plan(updates, key_names), legacy.apply_attribute_updates
+        return legacy.attribute_updates_plan(updates, ()), legacy.apply_attribute_updates
     text = params.get("UpdateExpression")
     if text is None:
         return None, ex.apply_update
-    plan = ex.parse_update(text, subs)
-    for path in plan.paths:
-        if path[0] in key_names:
-            raise ValidationException(
-                "One or more parameter values were invalid: Cannot update attribute "
-                f"{path[0]}. This attribute is part of the key"
-            )
-    return plan, ex.apply_update
+    return ex.parse_update(text, subs), ex.apply_update
+
+
+def refuse_key_updates(
+    params: dict[str, Any], plan: ex.UpdatePlan | None, key_names: tuple[str, ...]
+) -> None:
+    """Refuse an update (``plan``, or the legacy AttributeUpdates) that changes one of
+    the table's key attributes."""
+    updates = params.get("AttributeUpdates")
+    if updates is not None:
+        touched = [key for key in key_names if key in updates]
+    elif plan is not None:
+        touched = [path[0] for path in plan.paths if path[0] in key_names][:1]
+    else:
+        touched = []
+    if touched:
+        raise ValidationException(
+            "One or more parameter values were invalid: Cannot update attribute "
+            f"{touched[0]}. This attribute is part of the key"
+        )
 
 
 def item_projection(params: dict[str, Any]) -> list[ex.Path] | None:

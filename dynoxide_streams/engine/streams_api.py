@@ -73,21 +73,21 @@ def _limit_too_large(limit: Any, maximum: int) -> DynamoDBError:
 
 async def list_streams(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
     streams = sorted(ctx.streams.streams.values(), key=lambda s: (s.table_name, s.created, s.sid))
+    start = params.get("ExclusiveStartStreamArn")
+    if start is not None and ids.parse_stream_arn(start) is None:
+        raise ValidationException(f"Invalid ExclusiveStartStreamArn: {start}")
+    limit = _limit(params)
     name = params.get("TableName")
-    if name is not None:
+    if name is not None:  # the table after the request's own checks
         name = resolve_table_name(name)
         if name not in ctx.store.tables and not any(s.table_name == name for s in streams):
             raise ResourceNotFoundException(
                 f"Requested resource not found: Table: {name} not found"
             )
         streams = [s for s in streams if s.table_name == name]
-    start = params.get("ExclusiveStartStreamArn")
     if start is not None:
-        if ids.parse_stream_arn(start) is None:
-            raise ValidationException(f"Invalid ExclusiveStartStreamArn: {start}")
         arns = [s.arn for s in streams]
         streams = streams[arns.index(start) + 1 :] if start in arns else []
-    limit = _limit(params)
     page = streams[:limit]
     response: dict[str, Any] = {
         "Streams": [
@@ -110,19 +110,21 @@ def _shard_description(stream: StreamInfo, shard: ShardInfo) -> dict[str, Any]:
 
 
 async def describe_stream(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
-    stream = _stream(ctx, params["StreamArn"])
+    shard_filter = params.get("ShardFilter")
+    if shard_filter is not None and (
+        shard_filter.get("Type") != "CHILD_SHARDS" or not shard_filter.get("ShardId")
+    ):
+        raise ValidationException("ShardFilter must have Type CHILD_SHARDS and a ShardId")
+    limit = _limit(params)
+    stream = _stream(ctx, params["StreamArn"])  # after the request's own checks
     shards = sorted(
         ctx.streams.visible_shards(ctx.store.point_conn, stream), key=lambda s: s.shard_id
     )
-    shard_filter = params.get("ShardFilter")
     if shard_filter is not None:
-        if shard_filter.get("Type") != "CHILD_SHARDS" or not shard_filter.get("ShardId"):
-            raise ValidationException("ShardFilter must have Type CHILD_SHARDS and a ShardId")
         shards = [s for s in shards if s.parent_id == shard_filter["ShardId"]]
     start = params.get("ExclusiveStartShardId")
     if start is not None:
         shards = [s for s in shards if s.shard_id > start]
-    limit = _limit(params)
     page = shards[:limit]
     description: dict[str, Any] = {
         "StreamArn": stream.arn,
@@ -140,13 +142,13 @@ async def describe_stream(ctx: EngineContext, params: dict[str, Any]) -> dict[st
 
 
 async def get_shard_iterator(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
-    stream = _stream(ctx, params["StreamArn"])
     kind = params["ShardIteratorType"]
     text = params.get("SequenceNumber")
     if kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER") and text is None:
         raise ValidationException(f"SequenceNumber is required for ShardIteratorType {kind}")
     if kind in ("TRIM_HORIZON", "LATEST") and text is not None:
         raise ValidationException(f"SequenceNumber must not be given for ShardIteratorType {kind}")
+    stream = _stream(ctx, params["StreamArn"])  # after the request's own checks
     shard = _shard(stream, params["ShardId"])
     conn = ctx.store.point_conn
     floor = ctx.streams.trim_floor(conn, stream)
