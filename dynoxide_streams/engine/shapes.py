@@ -32,7 +32,8 @@ from functools import cache
 from importlib import resources
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from dynoxide_streams.engine.values import cannot_convert, expected_list
+from dynoxide_streams.engine import messages
+from dynoxide_streams.engine.tables import TABLE_ARN_PATTERN
 from dynoxide_streams.errors import (
     DynamoDBError,
     InvalidRequestContentException,
@@ -96,11 +97,30 @@ def validate_request(prefix: str, operation: str, params: Any) -> Any:
         check_types(request)
     except _WrongType as wrong:
         raise protocol.wrong_type(wrong, request, compiled) from None
+    if prefix == DYNAMODB:
+        _check_required_sentences(operation, request)
     errors: list[str] = []
     check_constraints(request, None, errors)
     if errors:
         raise validation_error(errors, protocol.validation)
     return request
+
+
+_TABLE_NAME_SENTENCE = frozenset(
+    {"CreateTable", "DescribeTable", "UpdateTable", "DeleteTable", "DescribeTimeToLive"}
+)
+"""The operations that answer a missing TableName with a sentence of their own."""
+_REQUEST_ITEMS_SENTENCE = frozenset({"BatchGetItem", "BatchWriteItem"})
+"""The operations that answer a missing or empty RequestItems with a sentence."""
+
+
+def _check_required_sentences(operation: str, request: dict[str, Any]) -> None:
+    """AWS's own sentences for a few missing members, checked after the types and
+    before the constraints (which would say ``Value null at …``)."""
+    if operation in _TABLE_NAME_SENTENCE and request.get("TableName") is None:
+        raise ValidationException(messages.TABLE_NAME_REQUIRED.format())
+    if operation in _REQUEST_ITEMS_SENTENCE and not request.get("RequestItems"):
+        raise ValidationException(messages.REQUEST_ITEMS_REQUIRED.format(operation=operation))
 
 
 # ------------------------------------------------------------------------ protocols
@@ -175,16 +195,58 @@ class _Coral:
     def wrong_type(
         self, wrong: _WrongType, request: dict[str, Any], compiled: _Compiled
     ) -> DynamoDBError:
-        """The token found and the type wanted, no member named."""
-        kind = compiled.shapes[wrong.shape_name]["type"]
-        value = wrong.value
-        if kind == "list":
-            return SerializationException(expected_list(value))
+        """The token found and the type wanted, no member named (``messages``' rows)."""
+        return SerializationException(_coral_type_error(compiled.shapes, wrong))
+
+
+_CORAL_NAMESPACE = "com.amazonaws.dynamodb.v20120810."
+
+
+def _coral_java_type(shapes: dict[str, Any], shape_name: str) -> str:
+    """The Java type Coral's reader names for a shape (``java.lang.String``, …)."""
+    if shape_name in _OPAQUE:
+        return _CORAL_NAMESPACE + shape_name
+    shape = shapes[shape_name]
+    kind = shape["type"]
+    if kind == "structure":
+        return _CORAL_NAMESPACE + shape_name
+    if kind == "list":
+        return f"java.util.List<{_coral_java_type(shapes, shape['member'])}>"
+    if kind == "map":
+        return f"java.util.Map<java.lang.String, {_coral_java_type(shapes, shape['value'])}>"
+    return _JAVA_TYPES[kind]
+
+
+def _scalar_token(value: Any) -> str:
+    if isinstance(value, bool):
+        return "TRUE_VALUE" if value else "FALSE_VALUE"
+    if isinstance(value, int):
+        return "NUMBER_VALUE"
+    if isinstance(value, float):
+        return "DECIMAL_VALUE"
+    return "STRING_VALUE"
+
+
+def _coral_type_error(shapes: dict[str, Any], wrong: _WrongType) -> str:
+    """What DynamoDB's reader says for ``wrong``'s value where the model has its shape."""
+    shape = shapes[wrong.shape_name]
+    kind = shape["type"]
+    value = wrong.value
+    if isinstance(value, dict):
+        return messages.START_OF_MAP.format()
+    if isinstance(value, list):
         if kind == "map":
-            if isinstance(value, list):
-                return SerializationException("Start of list found where not expected")
-            return SerializationException("Expected map or null")
-        return SerializationException(cannot_convert(value, _CORAL_TARGETS[kind]))
+            return messages.UNRECOGNIZED_MAP.format(value=_coral_java_type(shapes, shape["value"]))
+        if kind == "blob":
+            return messages.START_OF_LIST.format()
+        return messages.UNRECOGNIZED_CLASS.format(java=_coral_java_type(shapes, wrong.shape_name))
+    if kind in ("map", "list"):
+        return messages.UNEXPECTED_FIELD_TYPE.format()
+    if kind == "structure":
+        return messages.UNEXPECTED_VALUE_TYPE.format()
+    if kind == "boolean" and isinstance(value, str):
+        return messages.UNEXPECTED_TOKEN.format()
+    return messages.CANNOT_CONVERT.format(token=_scalar_token(value), target=_CORAL_TARGETS[kind])
 
 
 _JAVA_TYPES = {
@@ -644,7 +706,9 @@ class _ConstraintChecker(_Compiler[ConstraintCheck]):
         if kind == "map":
             return self._map(shape_name, shape)
         check: ConstraintCheck | None = None
-        if kind == "string":
+        if shape_name == "TableArn" and "TableName" in self.shapes:
+            check = self._table_arn(shape)
+        elif kind == "string":
             check = self._string(shape)
         elif kind in ("integer", "long", "double"):
             check = _range_check(shape)
@@ -730,6 +794,21 @@ class _ConstraintChecker(_Compiler[ConstraintCheck]):
         values[0] = self.compile(shape["value"])
         return check
 
+    def _table_arn(self, shape: dict[str, Any]) -> ConstraintCheck:
+        """A table name or ARN: an ARN (or nothing) by the model's TableArn rules, a
+        name by the TableName rules (3..255 characters of ``[a-zA-Z0-9_.-]``), which
+        DynamoDB still enforces though the model no longer says so."""
+        as_arn = self._string(shape)
+        as_name = self._string(self.shapes["TableName"])
+
+        def check(value: Any, path: Location, errors: list[str]) -> None:
+            if not value or TABLE_ARN_PATTERN.fullmatch(value):
+                as_arn(value, path, errors)
+            else:
+                as_name(value, path, errors)
+
+        return check
+
     def _string(self, shape: dict[str, Any]) -> ConstraintCheck:
         enum = shape.get("enum")
         pattern = shape.get("pattern")
@@ -745,22 +824,18 @@ class _ConstraintChecker(_Compiler[ConstraintCheck]):
                     _violation(value, path, f"Member must satisfy enum value set: [{listed}]")
                 )
                 return
-            if bounded:
-                length = _length_violation(shape, value, path)
-                if length is not None:
-                    errors.append(length)
-                    if single:
-                        return
+            length = _length_violation(shape, value, path) if bounded else None
+            if length is not None and single:
+                errors.append(length)  # Lambda: the length rule alone
+                return
             if (
                 compiled is not None
                 and not compiled.fullmatch(value)
                 and (also is None or not also.fullmatch(value))
             ):
-                errors.append(
-                    _violation(
-                        value, path, f"Member must satisfy regular expression pattern: {pattern}"
-                    )
-                )
+                errors.append(_violation(value, path, messages.PATTERN.format(pattern=pattern)))
+            if length is not None:
+                errors.append(length)  # Coral: the pattern, then the length
 
         return check
 

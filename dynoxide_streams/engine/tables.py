@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dynoxide_streams.engine import messages
 from dynoxide_streams.engine.values import (
     MAX_PARTITION_KEY_BYTES,
     MAX_SORT_KEY_BYTES,
@@ -32,7 +33,7 @@ StorageKey = tuple[int, bytes, bytes]
 """(h, pk, sk): the primary key of an item inside its table's rows."""
 
 _NAME_PATTERN = re.compile(r"[a-zA-Z0-9_.-]+")
-_ARN_PATTERN = re.compile(r"arn:aws[a-zA-Z-]*:dynamodb:[^:]*:[0-9]*:table/([^/]+)")
+TABLE_ARN_PATTERN = re.compile(r"arn:aws[a-zA-Z-]*:dynamodb:[^:]*:[0-9]*:table/([^/]+)")
 
 
 def hash_partition(pk: bytes) -> int:
@@ -41,22 +42,24 @@ def hash_partition(pk: bytes) -> int:
 
 
 def resolve_table_name(name: str, member: str = "tableName") -> str:
-    """Accept a table name or table ARN; return the table name or raise AWS's error."""
-    match = _ARN_PATTERN.fullmatch(name)
+    """Accept a table name or table ARN; return the table name, or raise AWS's
+    constraint error naming ``member`` (a name of 3..255 ``[a-zA-Z0-9_.-]``)."""
+    match = TABLE_ARN_PATTERN.fullmatch(name)
     if match:
         name = match.group(1)
-    if not 3 <= len(name) <= 255:
-        raise ValidationException(
-            "TableName must be at least 3 characters long and at most 255 characters long"
-        )
+    errors = []
     if not _NAME_PATTERN.fullmatch(name):
-        raise validation_error(
-            [
-                constraint_violation(
-                    name, member, "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
-                )
-            ]
+        errors.append(
+            constraint_violation(
+                name, member, messages.PATTERN.format(pattern=_NAME_PATTERN.pattern)
+            )
         )
+    if len(name) < 3:
+        errors.append(constraint_violation(name, member, messages.MIN_LENGTH.format(n=3)))
+    elif len(name) > 255:
+        errors.append(constraint_violation(name, member, messages.MAX_LENGTH.format(n=255)))
+    if errors:
+        raise validation_error(errors)
     return name
 
 
