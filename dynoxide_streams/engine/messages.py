@@ -31,7 +31,10 @@ class Text(NamedTuple):
 
 
 UNSOURCED = "unsourced"
-_ERRORS_MD = "spec errors.md §"
+_DYNALITE = (
+    "https://github.com/architect/dynalite/tree/main/validations (emulator tuned against AWS; "
+    "repeated by https://github.com/nubo-db/dynoxide 2026)"
+)
 
 # ------------------------------------------------------------- serialization (types)
 
@@ -256,6 +259,52 @@ TTL_OTHER_ATTRIBUTE = Text(
 TTL_TOO_OFTEN = Text(
     "Time to live has been modified multiple times within a fixed interval", UNSOURCED
 )
+
+
+# --------------------------------------------------------------- enum value order
+
+ENUM_ORDER: dict[str, tuple[tuple[str, ...], str]] = {
+    "ReturnValue": (("ALL_NEW", "UPDATED_OLD", "ALL_OLD", "NONE", "UPDATED_NEW"), _DYNALITE),
+    "ReturnConsumedCapacity": (("INDEXES", "TOTAL", "NONE"), _DYNALITE),
+    "ReturnItemCollectionMetrics": (("SIZE", "NONE"), _DYNALITE),
+    "Select": (
+        ("SPECIFIC_ATTRIBUTES", "COUNT", "ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES"),
+        _DYNALITE,
+    ),
+    "ConditionalOperator": (("OR", "AND"), _DYNALITE),
+    "ComparisonOperator": (
+        (
+            "IN",
+            "NULL",
+            "BETWEEN",
+            "LT",
+            "NOT_CONTAINS",
+            "EQ",
+            "GT",
+            "NOT_NULL",
+            "NE",
+            "LE",
+            "BEGINS_WITH",
+            "GE",
+            "CONTAINS",
+        ),
+        _DYNALITE,
+    ),
+    "ScalarAttributeType": (("B", "N", "S"), "https://github.com/aws/aws-sdk-go/issues/333"),
+    "KeyType": (("HASH", "RANGE"), _DYNALITE),
+    "BillingMode": (("PROVISIONED", "PAY_PER_REQUEST"), _DYNALITE),
+    "ProjectionType": (("ALL", "INCLUDE", "KEYS_ONLY"), _DYNALITE),
+}
+"""The order DynamoDB lists an enum's values in "Member must satisfy enum value set"
+(not the model's), by shape name, with its source; other enums in model order."""
+
+
+def enum_values(shape_name: str, model_order: list[str]) -> str:
+    """The values of an enum shape as DynamoDB lists them (``A, B, C``)."""
+    known = ENUM_ORDER.get(shape_name)
+    if known is not None and set(known[0]) == set(model_order):
+        return ", ".join(known[0])
+    return ", ".join(model_order)
 
 
 SOURCES: dict[str, Text] = {

@@ -709,7 +709,7 @@ class _ConstraintChecker(_Compiler[ConstraintCheck]):
         if shape_name == "TableArn" and "TableName" in self.shapes:
             check = self._table_arn(shape)
         elif kind == "string":
-            check = self._string(shape)
+            check = self._string(shape, shape_name)
         elif kind in ("integer", "long", "double"):
             check = _range_check(shape)
         self.memo[shape_name] = check
@@ -742,6 +742,7 @@ class _ConstraintChecker(_Compiler[ConstraintCheck]):
     def _list(self, shape_name: str, shape: dict[str, Any]) -> ConstraintCheck:
         items: list[ConstraintCheck | None] = [None]
         enum = self.shapes.get(shape["member"], {}).get("enum")
+        listed = messages.enum_values(shape["member"], enum) if enum is not None else ""
 
         def check(value: Any, path: Location, errors: list[str]) -> None:
             length = _length_violation(shape, value, path)
@@ -750,7 +751,6 @@ class _ConstraintChecker(_Compiler[ConstraintCheck]):
             if enum is not None:
                 # Coral words enum violations in a list once, for the whole list.
                 if length is None and any(v is not None and v not in enum for v in value):
-                    listed = ", ".join(enum)
                     errors.append(
                         _violation(
                             value,
@@ -809,8 +809,9 @@ class _ConstraintChecker(_Compiler[ConstraintCheck]):
 
         return check
 
-    def _string(self, shape: dict[str, Any]) -> ConstraintCheck:
+    def _string(self, shape: dict[str, Any], shape_name: str = "") -> ConstraintCheck:
         enum = shape.get("enum")
+        listed = messages.enum_values(shape_name, enum) if enum is not None else ""
         pattern = shape.get("pattern")
         compiled = _pattern(pattern) if pattern else None
         also = _pattern(shape["alsoMatches"]) if "alsoMatches" in shape else None
@@ -819,10 +820,7 @@ class _ConstraintChecker(_Compiler[ConstraintCheck]):
 
         def check(value: Any, path: Location, errors: list[str]) -> None:
             if enum is not None and value not in enum:
-                listed = ", ".join(enum)
-                errors.append(
-                    _violation(value, path, f"Member must satisfy enum value set: [{listed}]")
-                )
+                errors.append(_violation(value, path, messages.ENUM.format(values=listed)))
                 return
             length = _length_violation(shape, value, path) if bounded else None
             if length is not None and single:

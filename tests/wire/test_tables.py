@@ -214,7 +214,7 @@ def test_update_table_billing_and_throughput(ddb: Any, make_table: Callable[...,
                     {"AttributeName": "sk", "AttributeType": "N"},
                 ]
             },
-            "1 validation error detected: Value 'SS' at 'attributeDefinitions.1.member.attributeType' failed to satisfy constraint: Member must satisfy enum value set: [S, N, B]",
+            "1 validation error detected: Value 'SS' at 'attributeDefinitions.1.member.attributeType' failed to satisfy constraint: Member must satisfy enum value set: [B, N, S]",
         ),
         (
             {"BillingMode": "PROVISIONED"},
