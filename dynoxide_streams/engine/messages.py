@@ -232,6 +232,96 @@ UPDATE_TABLE_NOTHING = Text(
     "https://github.com/architect/dynalite/tree/main/validations (emulator)",
 )
 
+
+# ------------------------------------------------------------------ Query and Scan
+
+INVALID = "One or more parameter values were invalid: "
+"""The prefix of DynamoDB's "invalid parameter values" sentences."""
+INDEX_BACKFILLING = Text("Cannot read from backfilling global secondary index: {name}", UNSOURCED)
+GSI_CONSISTENT_READ = Text(
+    "Consistent reads are not supported on global secondary indexes",
+    "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html",
+)
+GSI_SELECT_ALL = Text(
+    INVALID + "Select type ALL_ATTRIBUTES is not supported for global secondary index {name} "
+    "because its projection type is not ALL",
+    "https://github.com/mapbox/dyno/issues/23",
+)
+GSI_NOT_PROJECTED = Text(
+    INVALID + "Global secondary index {name} does not project [{missing}]", UNSOURCED
+)
+START_KEY_INVALID = Text(
+    "The provided starting key is invalid: The provided key element does not match the schema",
+    "https://github.com/architect/dynalite/blob/main/db/index.js (emulator)",
+)
+START_KEY_OUTSIDE = Text(
+    "The provided starting key is outside query boundaries based on provided conditions",
+    UNSOURCED,
+)
+TOO_MANY_KEY_CONDITIONS = Text(
+    "The number of query conditions ({count}) exceeds the number of key attributes defined "
+    "in the schema ({keys})",
+    UNSOURCED,
+)
+KEY_CONDITION_MISSED = Text(
+    "Query condition missed key schema element: {name}",
+    "https://github.com/dynamoose/dynamoose/issues/353",
+)
+KEY_CONDITION_NOT_SUPPORTED = Text("Query key condition not supported", UNSOURCED)
+CONDITION_TYPE_MISMATCH = Text(
+    INVALID + "Condition parameter type does not match schema type",
+    "https://github.com/madeindra/signal-setup-guide/issues/110",
+)
+BETWEEN_BOUNDS = Text(
+    "Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to be greater "
+    "than or equal to lower bound; lower bound operand: AttributeValue: {low}, upper bound "
+    "operand: AttributeValue: {high}",
+    "https://github.com/architect/dynalite/tree/main/validations (emulator)",
+)
+FILTER_ON_KEY = Text(
+    "{which} can only contain non-primary key attributes: Primary key attribute: {name}",
+    "https://github.com/architect/dynalite/tree/main/validations (emulator)",
+)
+
+# ---------------------------------------------------------------- keys and items
+
+INDEX_KEY_TYPE = Text(
+    INVALID + "Type mismatch for Index Key {name} Expected: {expected} Actual: {actual} "
+    "IndexName: {index}",
+    UNSOURCED,
+)
+INDEX_KEY_EMPTY = Text(
+    "One or more parameter values are not valid. A value specified for a secondary index key "
+    "is not supported. The AttributeValue for a key attribute cannot contain an empty string "
+    "value. IndexName: {index}, IndexKey: {name}",
+    UNSOURCED,
+)
+MISSING_KEY = Text(
+    INVALID + "Missing the key {name} in the item",
+    "https://github.com/alexa-samples/skill-sample-nodejs-adventure-game/issues/2",
+)
+KEY_SCHEMA_MISMATCH = Text(
+    "The provided key element does not match the schema",
+    "https://github.com/aws/aws-sdk-go/issues/691 ; https://github.com/nubo-db/dynoxide/issues/97",
+)
+KEY_TYPE_MISMATCH = Text(
+    INVALID + "Type mismatch for key {name} expected: {expected} actual: {actual}",
+    "https://github.com/nubo-db/dynoxide/issues/97 (capture)",
+)
+KEY_EMPTY = Text(
+    "One or more parameter values are not valid. The AttributeValue for a key attribute "
+    "cannot contain an empty {kind} value. Key: {name}",
+    "spec wire.md (dynalite, checked against AWS)",
+)
+HASH_KEY_TOO_BIG = Text(
+    INVALID + "Size of hashkey has exceeded the maximum size limit of2048 bytes",
+    "https://github.com/architect/dynalite/blob/main/db/index.js (emulator; sic)",
+)
+RANGE_KEY_TOO_BIG = Text(
+    INVALID + "Aggregated size of all range keys has exceeded the size limit of 1024 bytes",
+    "https://github.com/praetorian-inc/chariot-ui/issues/241",
+)
+
 # ------------------------------------------------------------------- Streams API
 
 INVALID_STREAM_ARN = Text("Invalid StreamArn: {arn}", UNSOURCED)

@@ -131,15 +131,13 @@ class IndexInfo:
             actual = value_type(item[attr.name])
             if actual != attr.type:
                 raise ValidationException(
-                    "One or more parameter values were invalid: Type mismatch for Index Key "
-                    f"{attr.name} Expected: {attr.type} Actual: {actual} IndexName: {self.name}"
+                    messages.INDEX_KEY_TYPE.format(
+                        name=attr.name, expected=attr.type, actual=actual, index=self.name
+                    )
                 )
             if key_value_bytes(item[attr.name]) == 0:
                 raise ValidationException(
-                    "One or more parameter values are not valid. A value specified for a "
-                    "secondary index key is not supported. The AttributeValue for a key "
-                    f"attribute cannot contain an empty string value. IndexName: {self.name}, "
-                    f"IndexKey: {attr.name}"
+                    messages.INDEX_KEY_EMPTY.format(index=self.name, name=attr.name)
                 )
 
     def entry_key(self, item: Item | None) -> IndexKey | None:
@@ -273,10 +271,7 @@ class TableInfo:
         """Storage key of a full item (PutItem): key attributes must be present."""
         for attr in self._key_attributes():
             if attr.name not in item:
-                raise ValidationException(
-                    "One or more parameter values were invalid: "
-                    f"Missing the key {attr.name} in the item"
-                )
+                raise ValidationException(messages.MISSING_KEY.format(name=attr.name))
         return self._encode(item)
 
     def key_of(self, key: Item) -> StorageKey:
@@ -286,7 +281,7 @@ class TableInfo:
             or any(name not in key for name in self.key_names)
             or any(value_type(key[a.name]) != a.type for a in self._key_attributes())
         ):
-            raise ValidationException("The provided key element does not match the schema")
+            raise ValidationException(messages.KEY_SCHEMA_MISMATCH.format())
         return self._encode(key)
 
     def key_item(self, item: Item) -> Item:
@@ -315,26 +310,19 @@ class TableInfo:
         actual = value_type(value)
         if actual != attr.type:
             raise ValidationException(
-                "One or more parameter values were invalid: Type mismatch for key "
-                f"{attr.name} expected: {attr.type} actual: {actual}"
+                messages.KEY_TYPE_MISMATCH.format(name=attr.name, expected=attr.type, actual=actual)
             )
         size = key_value_bytes(value)
         if size == 0:
             raise ValidationException(
-                "One or more parameter values are not valid. The AttributeValue for a key "
-                f"attribute cannot contain an empty {'string' if actual == 'S' else 'binary'} "
-                f"value. Key: {attr.name}"
+                messages.KEY_EMPTY.format(
+                    kind="string" if actual == "S" else "binary", name=attr.name
+                )
             )
         if size > limit:
             if limit == MAX_PARTITION_KEY_BYTES:
-                raise ValidationException(
-                    "One or more parameter values were invalid: Size of hashkey has exceeded "
-                    "the maximum size limit of2048 bytes"
-                )
-            raise ValidationException(
-                "One or more parameter values were invalid: Aggregated size of all range keys "
-                "has exceeded the size limit of 1024 bytes"
-            )
+                raise ValidationException(messages.HASH_KEY_TOO_BIG.format())
+            raise ValidationException(messages.RANGE_KEY_TOO_BIG.format())
         return encode_key(value)
 
     # --------------------------------------------------------------- description
