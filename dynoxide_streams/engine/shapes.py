@@ -190,7 +190,7 @@ class _Coral:
     validation: type[DynamoDBError] = ValidationException
 
     def not_an_object(self, value: Any) -> DynamoDBError:
-        return SerializationException("Start of structure or map found where not expected")
+        return SerializationException(messages.START_OF_MAP.format())
 
     def wrong_type(
         self, wrong: _WrongType, request: dict[str, Any], compiled: _Compiled
@@ -653,13 +653,9 @@ def _violation(value: Any, path: Location, rule: str) -> str:
 def _length_violation(shape: dict[str, Any], value: Any, path: Location) -> str | None:
     length = len(value)
     if "min" in shape and length < shape["min"]:
-        return _violation(
-            value, path, f"Member must have length greater than or equal to {shape['min']}"
-        )
+        return _violation(value, path, messages.MIN_LENGTH.format(n=shape["min"]))
     if "max" in shape and length > shape["max"]:
-        return _violation(
-            value, path, f"Member must have length less than or equal to {shape['max']}"
-        )
+        return _violation(value, path, messages.MAX_LENGTH.format(n=shape["max"]))
     return None
 
 
@@ -724,7 +720,7 @@ class _ConstraintChecker(_Compiler[ConstraintCheck]):
                 member_value = value.get(name)
                 if member_value is None:
                     if needed:
-                        errors.append(_violation(None, (path, 0, name), "Member must not be null"))
+                        errors.append(_violation(None, (path, 0, name), messages.NOT_NULL.format()))
                     continue
                 inner = member[0]
                 if inner is not None:
@@ -755,8 +751,7 @@ class _ConstraintChecker(_Compiler[ConstraintCheck]):
                         _violation(
                             value,
                             path,
-                            "Member must satisfy constraint: "
-                            f"[Member must satisfy enum value set: [{listed}]]",
+                            messages.LIST_ENUM.format(values=listed),
                         )
                     )
                 return
@@ -843,13 +838,9 @@ def _range_check(shape: dict[str, Any]) -> ConstraintCheck:
 
     def check(value: Any, path: Location, errors: list[str]) -> None:
         if low is not None and value < low:
-            errors.append(
-                _violation(value, path, f"Member must have value greater than or equal to {low}")
-            )
+            errors.append(_violation(value, path, messages.MIN_VALUE.format(n=low)))
         elif high is not None and value > high:
-            errors.append(
-                _violation(value, path, f"Member must have value less than or equal to {high}")
-            )
+            errors.append(_violation(value, path, messages.MAX_VALUE.format(n=high)))
 
     return check
 
@@ -868,12 +859,10 @@ def _map_value_lengths(
         return False
     bounds = []
     if "max" in value_shape:
-        bounds.append(f"Member must have length less than or equal to {value_shape['max']}")
+        bounds.append(messages.MAX_LENGTH.format(n=value_shape["max"]))
     if "min" in value_shape:
-        bounds.append(f"Member must have length greater than or equal to {value_shape['min']}")
-    errors.append(
-        _violation(value, path, "Map value must satisfy constraint: [" + ", ".join(bounds) + "]")
-    )
+        bounds.append(messages.MIN_LENGTH.format(n=value_shape["min"]))
+    errors.append(_violation(value, path, messages.MAP_VALUE.format(rules=", ".join(bounds))))
     return True
 
 
