@@ -322,6 +322,107 @@ RANGE_KEY_TOO_BIG = Text(
     "https://github.com/praetorian-inc/chariot-ui/issues/241",
 )
 
+# ------------------------------------------------------------------ CreateTable
+
+_CREATE_TABLE_EMULATORS = (
+    "https://github.com/architect/dynalite/blob/main/validations/createTable.js (emulator)"
+)
+KEY_SCHEMA_TOO_LONG = Text(
+    "Member must have length less than or equal to 2",
+    "https://github.com/architect/architect/issues/44",
+)
+KEY_SCHEMA_UNDEFINED = Text(
+    "Invalid KeySchema: Some index key attribute have no definition", _CREATE_TABLE_EMULATORS
+)
+KEY_SCHEMA_FIRST_NOT_HASH = Text(
+    "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
+    _CREATE_TABLE_EMULATORS,
+)
+KEY_SCHEMA_SAME_NAME = Text(
+    "Both the Hash Key and the Range Key element in the KeySchema have the same name",
+    _CREATE_TABLE_EMULATORS,
+)
+KEY_SCHEMA_SECOND_NOT_RANGE = Text(
+    "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type",
+    _CREATE_TABLE_EMULATORS,
+)
+DUPLICATE_ATTRIBUTE = Text("Cannot have two attributes with the same name", _CREATE_TABLE_EMULATORS)
+PROJECTION_NULL = Text("Member must not be null (index {name})", UNSOURCED)
+PROJECTION_TYPE_NULL = Text(INVALID + "Unknown ProjectionType: null", _CREATE_TABLE_EMULATORS)
+INCLUDE_WITHOUT_NON_KEY = Text(
+    INVALID + "ProjectionType is INCLUDE, but NonKeyAttributes is not specified",
+    "https://github.com/ExtendDB/extenddb/pull/188 (capture)",
+)
+NON_KEY_WITHOUT_INCLUDE = Text(
+    INVALID + "ProjectionType is {kind}, but NonKeyAttributes is specified",
+    _CREATE_TABLE_EMULATORS,
+)
+DUPLICATE_NON_KEY = Text(INVALID + "Duplicate NonKeyAttribute in Projection", UNSOURCED)
+INDEX_THROUGHPUT_FORBIDDEN = Text(
+    INVALID + "ProvisionedThroughput should not be specified for index: {name} when "
+    "BillingMode is PAY_PER_REQUEST",
+    UNSOURCED,
+)
+INDEX_THROUGHPUT_NULL = Text(
+    INVALID + "ProvisionedThroughput should not be null for index: {name}",
+    _CREATE_TABLE_EMULATORS,
+)
+LSI_TABLE_WITHOUT_RANGE = Text(
+    INVALID + "Table KeySchema does not have a range key, which is required when specifying "
+    "a LocalSecondaryIndex",
+    _CREATE_TABLE_EMULATORS,
+)
+LSI_WITHOUT_RANGE = Text(
+    INVALID + "Index KeySchema does not have a range key for index: {name}",
+    _CREATE_TABLE_EMULATORS,
+)
+LSI_OTHER_HASH = Text(
+    INVALID + "Index KeySchema does not have the same leading hash key as table KeySchema "
+    "for index: {name}. index hash key: {index_hash}, table hash key: {table_hash}",
+    _CREATE_TABLE_EMULATORS,
+)
+LSI_LIST_EMPTY = Text(INVALID + "List of LocalSecondaryIndexes is empty", _CREATE_TABLE_EMULATORS)
+GSI_LIST_EMPTY = Text(INVALID + "List of GlobalSecondaryIndexes is empty", _CREATE_TABLE_EMULATORS)
+TOO_MANY_LSIS = Text(
+    INVALID + "Number of LocalSecondaryIndexes exceeds per-table limit of {limit}",
+    _CREATE_TABLE_EMULATORS,
+)
+TOO_MANY_GSIS = Text(
+    INVALID + "GlobalSecondaryIndex count exceeds the per-table limit of {limit}",
+    _CREATE_TABLE_EMULATORS,
+)
+DUPLICATE_INDEX = Text(INVALID + "Duplicate index name: {name}", _CREATE_TABLE_EMULATORS)
+KEY_DEFINITION_COUNT = Text(
+    INVALID + "Number of attributes in KeySchema does not exactly match number of attributes "
+    "defined in AttributeDefinitions",
+    _CREATE_TABLE_EMULATORS,
+)
+UNUSED_DEFINITIONS = Text(
+    INVALID + "Some AttributeDefinitions are not used. AttributeDefinitions: [{defined}], "
+    "keys used: [{used}]",
+    _CREATE_TABLE_EMULATORS,
+)
+PAY_PER_REQUEST_THROUGHPUT = Text(
+    INVALID + "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when "
+    "BillingMode is PAY_PER_REQUEST",
+    "https://github.com/nubo-db/dynoxide/blob/main/src/actions/create_table.rs (emulator)",
+)
+PROVISIONED_NEEDS_BOTH = Text(
+    INVALID + "ReadCapacityUnits and WriteCapacityUnits must both be specified when "
+    "BillingMode is PROVISIONED",
+    _CREATE_TABLE_EMULATORS,
+)
+CAPACITY_OUT_OF_BOUNDS = Text(
+    "Given value {value} for {member} is out of bounds", _CREATE_TABLE_EMULATORS
+)
+STREAM_VIEW_REQUIRED = Text(
+    INVALID + "If stream is being enabled then UpdateViewType is required", UNSOURCED
+)
+STREAM_VIEW_FORBIDDEN = Text(
+    INVALID + "If stream is being disabled, then UpdateViewType must not be specified",
+    UNSOURCED,
+)
+
 # ------------------------------------------------------------------- Streams API
 
 INVALID_STREAM_ARN = Text("Invalid StreamArn: {arn}", UNSOURCED)
