@@ -7,8 +7,9 @@ three steps, as AWS's request layer does:
 0. normalisation (:func:`normalise_request`) — returns the request as the operation
    reads it, never changing the one given: under DynamoDB's JSON 1.0 protocol a
    null list element or map value where the model has a structure, list or map is an
-   empty one (its own constraints then speak), and an integral JSON number given for
-   an integer member is an int (``"Limit": 1.0``; ``1.5`` stays a type error);
+   empty one (its own constraints then speak), an integral JSON number given for
+   an integer member is an int (``"Limit": 1.0``; ``1.5`` stays a type error), and a
+   boolean word for a boolean member is the boolean (``"yes"``; ``"dog"`` stays one);
 1. types — a member of the wrong JSON type is the protocol's parse error:
    ``SerializationException`` (DynamoDB, Streams) or ``InvalidRequestContentException``
    naming the member (Lambda);
@@ -183,6 +184,9 @@ class _Coral:
 
     integral_numbers = True
     """An integral JSON number for an integer member reads as an int (else a type error)."""
+    boolean_words = True
+    """A boolean word (``"yes"``, ``"false"``, ``"1"``…) for a boolean member reads as
+    the boolean (AWS accepts ``"yes"``: https://github.com/scylladb/scylladb/issues/9432)."""
     null_elements_are_wrong = False
     """A null list element or map value is a type error (else read as empty, step 0)."""
     one_violation_per_member = False
@@ -281,6 +285,7 @@ class _Lambda(_Coral):
     """Lambda's REST-JSON protocol (read by Jackson into Java types)."""
 
     integral_numbers = False
+    boolean_words = False
     null_elements_are_wrong = True
     one_violation_per_member = True
     validation = LambdaValidationException
@@ -423,11 +428,11 @@ class _Normaliser(_Compiler[Normalise]):
 
     def _member(self, shape_name: str) -> Normalise | None:
         """The reading of a member, list element or map value of this shape."""
-        if self.protocol.integral_numbers and _kind(self.shapes, shape_name) in (
-            "integer",
-            "long",
-        ):
+        kind = _kind(self.shapes, shape_name)
+        if self.protocol.integral_numbers and kind in ("integer", "long"):
             return _integral
+        if self.protocol.boolean_words and kind == "boolean":
+            return _boolean_word
         return self.compile(shape_name)
 
     def _fill(self, shape_name: str) -> Callable[[], Any] | None:
@@ -445,6 +450,16 @@ class _Normaliser(_Compiler[Normalise]):
 
 def _integral(value: Any) -> Any:
     return int(value) if type(value) is float and value.is_integer() else value
+
+
+_BOOLEAN_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+"""The strings Coral reads as a boolean, in any case ("dog" stays a type error)."""
+
+
+def _boolean_word(value: Any) -> Any:
+    if type(value) is str:
+        return _BOOLEAN_WORDS.get(value.lower(), value)
+    return value
 
 
 def _with(container: Any, changes: list[tuple[Any, Any]]) -> Any:

@@ -167,6 +167,14 @@ def test_serialization_errors_carry_todays_text(
     _assert_untouched(raw, seeded)
 
 
+@pytest.mark.parametrize("word", ["yes", "TRUE", "1", "no", "False", "0"])
+def test_boolean_words_read_as_booleans(raw: RawClient, seeded: str, word: str) -> None:
+    """AWS reads "yes" for a boolean (scylladb#9432, 2021) and refuses "dog"."""
+    response = raw.call("GetItem", {"TableName": seeded, "Key": ITEM, "ConsistentRead": word})
+    assert response.status == 200, response.body
+    assert response.json == {}
+
+
 @pytest.mark.parametrize("body", ["", "{", "not json", '{"TableName": }'])
 def test_a_body_that_is_not_json_is_a_bare_serialization_exception(
     raw: RawClient, body: str
