@@ -84,6 +84,9 @@ async def batch_get_item(ctx: EngineContext, params: dict[str, Any]) -> dict[str
     for name, spec in request_items.items():
         projection = item_projection(spec)
         checked = [validate_item(key) for key in spec["Keys"]]
+        canonical = {orjson.dumps(key, option=orjson.OPT_SORT_KEYS) for key in checked}
+        if len(canonical) != len(checked):
+            raise ValidationException(DUPLICATES)  # a request check: before the lookup
         checked_specs.append((name, spec, projection, checked))
     # every table's keys and projection are checked before any table is looked up
     plans = []
