@@ -103,8 +103,25 @@ def validate_request(prefix: str, operation: str, params: Any) -> Any:
     errors: list[str] = []
     check_constraints(request, None, errors)
     if errors:
+        try:  # a wrong type inside an AttributeValue still comes first
+            _type_check_with_values(prefix, operation)(request)
+        except _WrongType as wrong:
+            raise protocol.wrong_type(wrong, request, compiled) from None
         raise validation_error(errors, protocol.validation)
     return request
+
+
+@cache
+def _type_check_with_values(prefix: str, operation: str) -> TypeCheck:
+    """The type check of an operation's input, AttributeValues included. Their types are
+    otherwise checked by ``engine/values.py`` as it reads them; this walk runs only
+    when the request has constraint violations, so that a wrong type anywhere is
+    reported before them, as AWS's reader does."""
+    compiled = _compiled(prefix, operation)
+    assert compiled is not None
+    checker = _TypeChecker(compiled.shapes, compiled.protocol)
+    checker.opaque = frozenset()
+    return checker.compile(compiled.input_shape) or _nothing
 
 
 _TABLE_NAME_SENTENCE = frozenset(
@@ -516,10 +533,13 @@ def _read_collection(
 
 
 class _TypeChecker(_Compiler[TypeCheck]):
-    """Compiles the type check of a shape (None: anything goes, AttributeValues included)."""
+    """Compiles the type check of a shape (None: anything goes; AttributeValues too,
+    unless ``opaque`` is emptied)."""
+
+    opaque: frozenset[str] = _OPAQUE
 
     def compile(self, shape_name: str) -> TypeCheck | None:
-        if shape_name in _OPAQUE:
+        if shape_name in self.opaque:
             return None
         if shape_name in self.memo:
             return self.memo[shape_name]
@@ -571,7 +591,7 @@ class _TypeChecker(_Compiler[TypeCheck]):
             return bool
         if kind in ("list", "map") and not self.protocol.null_elements_are_wrong:
             shape = self.shapes[shape_name]
-            if shape["member" if kind == "list" else "value"] in _OPAQUE:
+            if shape["member" if kind == "list" else "value"] in self.opaque:
                 return list if kind == "list" else dict
         return None
 

@@ -167,6 +167,24 @@ def test_serialization_errors_carry_todays_text(
     _assert_untouched(raw, seeded)
 
 
+def test_a_wrong_type_inside_an_item_beats_constraint_violations(raw: RawClient) -> None:
+    """Types first (step 1), then constraints (spec errors.md §1)."""
+    response = raw.call(
+        "GetItem",
+        {"TableName": "ab", "Key": {"pk": {"S": 5}}, "ReturnConsumedCapacity": "SOME"},
+    )
+    assert response.status == 400
+    assert response.json == {
+        "__type": SERIALIZATION,
+        "Message": "NUMBER_VALUE cannot be converted to String",
+    }
+    response = raw.call(
+        "PutItem",
+        {"TableName": "ab", "Item": {"pk": {"S": "a"}, "l": {"L": "x"}}, "ReturnValues": "X"},
+    )
+    assert response.json == {"__type": SERIALIZATION, "Message": "Unexpected field type"}
+
+
 @pytest.mark.parametrize("word", ["yes", "TRUE", "1", "no", "False", "0"])
 def test_boolean_words_read_as_booleans(raw: RawClient, seeded: str, word: str) -> None:
     """AWS reads "yes" for a boolean (scylladb#9432, 2021) and refuses "dog"."""
