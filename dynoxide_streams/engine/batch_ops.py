@@ -15,7 +15,13 @@ import orjson
 from dynoxide_streams.engine import expressions as ex
 from dynoxide_streams.engine.capacity import consumed, read_units
 from dynoxide_streams.engine.context import EngineContext
-from dynoxide_streams.engine.items import WritePlan, collection_metrics, plan_delete, plan_put
+from dynoxide_streams.engine.items import (
+    Planner,
+    WritePlan,
+    collection_metrics,
+    prepare_delete,
+    prepare_put,
+)
 from dynoxide_streams.engine.requests import item_projection
 from dynoxide_streams.engine.values import validate_item
 from dynoxide_streams.engine.writer import ItemBatch
@@ -62,10 +68,8 @@ async def batch_write_item(ctx: EngineContext, params: dict[str, Any]) -> dict[s
     request_items: dict[str, list[dict[str, Any]]] = params["RequestItems"]
     if sum(len(requests) for requests in request_items.values()) > MAX_BATCH_WRITE:
         raise ValidationException("Too many items requested for the BatchWriteItem call")
-    plans: list[WritePlan] = []
-    seen: set[tuple[int, tuple[int, bytes, bytes]]] = set()
+    planners: list[tuple[str, Planner]] = []
     for name, requests in request_items.items():
-        table = ctx.item_table(name)
         for request in requests:
             put, delete = request.get("PutRequest"), request.get("DeleteRequest")
             if (put is None) == (delete is None):
@@ -73,11 +77,18 @@ async def batch_write_item(ctx: EngineContext, params: dict[str, Any]) -> dict[s
                     "One or more parameter values were invalid: A WriteRequest must contain "
                     "exactly one of PutRequest or DeleteRequest"
                 )
-            plan = plan_put(table, put) if put is not None else plan_delete(table, delete or {})
-            if (table.tid, plan.key) in seen:
-                raise ValidationException(DUPLICATES)
-            seen.add((table.tid, plan.key))
-            plans.append(plan)
+            planner = prepare_put(put) if put is not None else prepare_delete(delete or {})
+            planners.append((name, planner))
+    # every request is checked before any table is looked up, as AWS does
+    plans: list[WritePlan] = []
+    seen: set[tuple[int, tuple[int, bytes, bytes]]] = set()
+    for name, planner in planners:
+        table = ctx.item_table(name)
+        plan = planner(table)
+        if (table.tid, plan.key) in seen:
+            raise ValidationException(DUPLICATES)
+        seen.add((table.tid, plan.key))
+        plans.append(plan)
     await ctx.writer.submit(ItemBatch([plan.write for plan in plans]))
     response: dict[str, Any] = {"UnprocessedItems": {}}
     units: dict[str, float] = {}
@@ -96,15 +107,22 @@ async def batch_get_item(ctx: EngineContext, params: dict[str, Any]) -> dict[str
     request_items: dict[str, dict[str, Any]] = params["RequestItems"]
     if sum(len(spec.get("Keys") or []) for spec in request_items.values()) > MAX_BATCH_GET:
         raise ValidationException("Too many items requested for the BatchGetItem call")
-    plans = []
+    checked_specs = []
     for name, spec in request_items.items():
-        table = ctx.item_table(name)
         projection = item_projection(spec)
+        checked = [validate_item(key) for key in spec["Keys"]]
+        canonical = {orjson.dumps(key, option=orjson.OPT_SORT_KEYS) for key in checked}
+        if len(canonical) != len(checked):
+            raise ValidationException(DUPLICATES)  # a request check: before the lookup
+        checked_specs.append((name, spec, projection, checked))
+    # every table's keys and projection are checked before any table is looked up
+    plans = []
+    for name, spec, projection, checked in checked_specs:
+        table = ctx.item_table(name)
         keys = []
         seen: set[tuple[int, bytes, bytes]] = set()
-        for key in spec["Keys"]:
-            checked = validate_item(key)
-            storage = table.key_of(checked)
+        for key, key_item in zip(spec["Keys"], checked, strict=True):
+            storage = table.key_of(key_item)
             if storage in seen:
                 raise ValidationException(DUPLICATES)
             seen.add(storage)

@@ -158,7 +158,6 @@ async def delete_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, 
 
 
 async def update_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
-    table = ctx.table(params["TableName"])
     for unsupported in ("ReplicaUpdates",):
         if params.get(unsupported):
             raise ValidationException(
@@ -177,6 +176,7 @@ async def update_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, 
             "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, "
             "GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required"
         )
+    table = ctx.table(params["TableName"])  # after the request's own checks, as AWS does
     spec = copy.deepcopy(table.spec)
     now = ctx.clock.now()
     _update_billing(spec, params, now)
@@ -385,6 +385,7 @@ def _table_by_arn(ctx: EngineContext, arn: str) -> TableInfo:
 
 
 async def tag_resource(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
+    check_tags(params["Tags"], {})  # the tags themselves before the table, as AWS does
     table = _table_by_arn(ctx, params["ResourceArn"])
     await _set_spec(ctx, table, "Tags", check_tags(params["Tags"], table.spec.get("Tags", {})))
     return {}
@@ -398,14 +399,14 @@ async def untag_resource(ctx: EngineContext, params: dict[str, Any]) -> dict[str
 
 
 async def list_tags_of_resource(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
-    table = _table_by_arn(ctx, params["ResourceArn"])
-    tags = [{"Key": k, "Value": v} for k, v in table.spec.get("Tags", {}).items()]
     start = 0
     if params.get("NextToken"):
         try:
             start = int(params["NextToken"])
         except ValueError:
             raise ValidationException("Invalid NextToken") from None
+    table = _table_by_arn(ctx, params["ResourceArn"])
+    tags = [{"Key": k, "Value": v} for k, v in table.spec.get("Tags", {}).items()]
     page = tags[start : start + 10]
     response: dict[str, Any] = {"Tags": page}
     if start + 10 < len(tags):

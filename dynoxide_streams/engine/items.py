@@ -25,6 +25,7 @@ from dynoxide_streams.engine.requests import (
     Applier,
     checked_key,
     item_projection,
+    refuse_key_updates,
     return_values,
     update_plan,
     write_condition,
@@ -97,73 +98,106 @@ class WritePlan:
         return write_units(self.write.old_size, self.result_size)
 
 
-def plan_put(table: TableInfo, params: dict[str, Any]) -> WritePlan:
-    """Validate a PutItem-shaped request (also a PutRequest or a transaction Put)."""
+Planner = Callable[[TableInfo], WritePlan]
+"""The table-dependent half of a write's validation: binds a checked request to its
+table (key schema, index keys) and returns the plan."""
+
+
+def prepare_put(params: dict[str, Any]) -> Planner:
+    """Check everything of a PutItem-shaped request (also a PutRequest or a transaction
+    Put) that needs no table, as AWS does before it looks the table up; the planner
+    does the rest."""
     item, size = validate_item_sized(params["Item"])
-    key = table.key_of_item(item)
-    table.check_index_keys(item)
-    if size > MAX_ITEM_SIZE:
-        raise ValidationException("Item size has exceeded the maximum allowed size")
     subs = write_substitutions(params, ("ConditionExpression",))
     condition = write_condition(params, subs)
     subs.check_all_used()
-    return WritePlan(
-        table,
-        key,
-        table.key_item(item),
-        condition,
-        params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
-        new_item=item,
-        new_size=size,
-    )
+    if size > MAX_ITEM_SIZE:
+        raise ValidationException("Item size has exceeded the maximum allowed size")
+    return_old = params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
+
+    def plan(table: TableInfo) -> WritePlan:
+        key = table.key_of_item(item)
+        table.check_index_keys(item)
+        return WritePlan(
+            table, key, table.key_item(item), condition, return_old, new_item=item, new_size=size
+        )
+
+    return plan
 
 
-def _keyed_plan(
-    table: TableInfo,
+def plan_put(table: TableInfo, params: dict[str, Any]) -> WritePlan:
+    """Validate a PutItem-shaped request against ``table``."""
+    return prepare_put(params)(table)
+
+
+def _prepare_keyed(
     params: dict[str, Any],
     *,
     update: bool = False,
     delete: bool = False,
     check_only: bool = False,
-) -> WritePlan:
-    """A plan for a ``Key``-addressed write: its condition and, with ``update``, its
-    update (parsed before the condition, so its errors come first)."""
+) -> Planner:
+    """The table-free checks of a ``Key``-addressed write: its key values, its
+    condition and, with ``update``, its update (parsed before the condition, so its
+    errors come first)."""
     key_item = checked_key(params)
-    key = table.key_of(key_item)
     members = ("UpdateExpression", "ConditionExpression") if update else ("ConditionExpression",)
     subs = write_substitutions(params, members)
     parsed: ex.UpdatePlan | None = None
     apply: Applier = ex.apply_update
     if update:
-        parsed, apply = update_plan(params, subs, table.key_names)
+        parsed, apply = update_plan(params, subs)
     condition = write_condition(params, subs)
     subs.check_all_used()
-    return WritePlan(
-        table,
-        key,
-        key_item,
-        condition,
-        params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
-        update=parsed,
-        apply=apply,
-        delete=delete,
-        check_only=check_only,
-    )
+    return_old = params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
+
+    def plan(table: TableInfo) -> WritePlan:
+        key = table.key_of(key_item)
+        if update:
+            refuse_key_updates(params, parsed, table.key_names)
+        return WritePlan(
+            table,
+            key,
+            key_item,
+            condition,
+            return_old,
+            update=parsed,
+            apply=apply,
+            delete=delete,
+            check_only=check_only,
+        )
+
+    return plan
+
+
+def prepare_delete(params: dict[str, Any]) -> Planner:
+    """The table-free checks of a DeleteItem-shaped request."""
+    return _prepare_keyed(params, delete=True)
+
+
+def prepare_check(params: dict[str, Any]) -> Planner:
+    """The table-free checks of a transaction's ConditionCheck."""
+    return _prepare_keyed(params, check_only=True)
+
+
+def prepare_update(params: dict[str, Any]) -> Planner:
+    """The table-free checks of an UpdateItem-shaped request."""
+    return _prepare_keyed(params, update=True)
 
 
 def plan_delete(table: TableInfo, params: dict[str, Any]) -> WritePlan:
     """Validate a DeleteItem-shaped request."""
-    return _keyed_plan(table, params, delete=True)
+    return prepare_delete(params)(table)
 
 
 def plan_check(table: TableInfo, params: dict[str, Any]) -> WritePlan:
     """Validate a transaction's ConditionCheck."""
-    return _keyed_plan(table, params, check_only=True)
+    return prepare_check(params)(table)
 
 
 def plan_update(table: TableInfo, params: dict[str, Any]) -> WritePlan:
     """Validate an UpdateItem-shaped request."""
-    return _keyed_plan(table, params, update=True)
+    return prepare_update(params)(table)
 
 
 def collection_metrics(ctx: EngineContext, plan: WritePlan) -> dict[str, Any] | None:
@@ -208,31 +242,32 @@ def _write_response(
 async def _write_one(
     ctx: EngineContext,
     params: dict[str, Any],
-    plan_of: Callable[[TableInfo, dict[str, Any]], WritePlan],
+    prepare: Callable[[dict[str, Any]], Planner],
     allowed_returns: tuple[str, ...],
 ) -> tuple[WritePlan, str]:
-    """Validate (ReturnValues first), plan and commit one item write; the committed
-    plan and the ReturnValues asked for."""
-    table = ctx.item_table(params["TableName"])
+    """Validate (ReturnValues first, then everything that needs no table, then the
+    table and what depends on it), plan and commit one item write; the committed plan
+    and the ReturnValues asked for."""
     returns = return_values(params, allowed_returns)
-    plan = plan_of(table, params)
+    planner = prepare(params)
+    plan = planner(ctx.item_table(params["TableName"]))
     await ctx.writer.submit(ItemBatch([plan.write]))
     return plan, returns
 
 
 async def put_item(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
-    plan, returns = await _write_one(ctx, params, plan_put, ("NONE", "ALL_OLD"))
+    plan, returns = await _write_one(ctx, params, prepare_put, ("NONE", "ALL_OLD"))
     return _write_response(ctx, plan, params, plan.write.old if returns == "ALL_OLD" else None)
 
 
 async def delete_item(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
-    plan, returns = await _write_one(ctx, params, plan_delete, ("NONE", "ALL_OLD"))
+    plan, returns = await _write_one(ctx, params, prepare_delete, ("NONE", "ALL_OLD"))
     return _write_response(ctx, plan, params, plan.write.old if returns == "ALL_OLD" else None)
 
 
 async def update_item(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
     plan, returns = await _write_one(
-        ctx, params, plan_update, ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
+        ctx, params, prepare_update, ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
     )
     old, new = plan.write.old, plan.write.new
     attributes: Item | None = None
@@ -248,9 +283,10 @@ async def update_item(ctx: EngineContext, params: dict[str, Any]) -> dict[str, A
 
 async def get_item(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any] | bytes:
     """GetItem. Returns ready JSON bytes when the stored item can be sent as it is."""
-    table = ctx.item_table(params["TableName"])
-    key = table.key_of(checked_key(params))
+    key_item = checked_key(params)
     projection = item_projection(params)
+    table = ctx.item_table(params["TableName"])
+    key = table.key_of(key_item)
     row = ctx.store.get_item_row(table.tid, key)
     mode = params.get("ReturnConsumedCapacity")
     if row is None:

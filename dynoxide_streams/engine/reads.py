@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from dynoxide_streams.engine import expressions as ex
+from dynoxide_streams.engine import messages
 from dynoxide_streams.engine.capacity import consumed, read_units
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.requests import ReadRequest, read_request
@@ -33,7 +34,6 @@ from dynoxide_streams.engine.values import (
 from dynoxide_streams.errors import ValidationException
 
 PAGE_BYTES = 1024 * 1024
-_INVALID = "One or more parameter values were invalid: "
 
 
 @dataclass
@@ -69,31 +69,34 @@ def _target(table: TableInfo, params: dict[str, Any]) -> _Target:
         return _Target(table, None, table.hash_key, table.range_key)
     index = table.indexes.get(name)
     if index is None:
-        raise ValidationException(f"The table does not have the specified index: {name}")
+        raise ValidationException(messages.NO_SUCH_INDEX.format(name=name))
     if index.status == "CREATING":
-        raise ValidationException(f"Cannot read from backfilling global secondary index: {name}")
+        raise ValidationException(messages.INDEX_BACKFILLING.format(name=name))
     if not index.local and params.get("ConsistentRead"):
-        raise ValidationException("Consistent reads are not supported on global secondary indexes")
+        raise ValidationException(messages.GSI_CONSISTENT_READ.format())
     return _Target(table, index, index.hash_key, index.range_key)
 
 
+def _check_select(params: dict[str, Any], request: ReadRequest) -> None:
+    """Check Select against the projection and IndexName: what needs no table."""
+    select = params.get("Select")
+    projection = request.projection
+    if select == "ALL_PROJECTED_ATTRIBUTES" and params.get("IndexName") is None:
+        raise ValidationException(messages.ALL_PROJECTED_WITHOUT_INDEX.format())
+    if select == "SPECIFIC_ATTRIBUTES" and projection is None:
+        raise ValidationException(messages.SPECIFIC_WITHOUT_PROJECTION.format())
+    if select in ("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "COUNT") and projection is not None:
+        which = "AttributesToGet" if request.legacy_projection else "ProjectionExpression"
+        raise ValidationException(
+            messages.PROJECTION_WITH_SELECT.format(which=which, select=select)
+        )
+
+
 def _select(target: _Target, params: dict[str, Any], request: ReadRequest) -> str:
-    """The effective Select, checked against the projection and the index."""
+    """The effective Select, checked against the index (after :func:`_check_select`)."""
     select = params.get("Select")
     projection = request.projection
     index = target.index
-    if select == "ALL_PROJECTED_ATTRIBUTES" and index is None:
-        raise ValidationException(
-            "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName"
-        )
-    if select == "SPECIFIC_ATTRIBUTES" and projection is None:
-        raise ValidationException(
-            "Must specify the AttributesToGet or ProjectionExpression when choosing to get "
-            "SPECIFIC_ATTRIBUTES"
-        )
-    if select in ("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "COUNT") and projection is not None:
-        which = "AttributesToGet" if request.legacy_projection else "ProjectionExpression"
-        raise ValidationException(f"Cannot specify the {which} when choosing to get {select}")
     if select is None:
         if projection is not None:
             select = "SPECIFIC_ATTRIBUTES"
@@ -111,13 +114,11 @@ def _select(target: _Target, params: dict[str, Any], request: ReadRequest) -> st
         if wanted is None or missing:
             if not index.local:
                 if wanted is None:
-                    raise ValidationException(
-                        _INVALID + f"Select type ALL_ATTRIBUTES is not supported for global "
-                        f"secondary index {index.name} because its projection type is not ALL"
-                    )
+                    raise ValidationException(messages.GSI_SELECT_ALL.format(name=index.name))
                 raise ValidationException(
-                    _INVALID + f"Global secondary index {index.name} does not project "
-                    f"[{', '.join(missing or [])}]"
+                    messages.GSI_NOT_PROJECTED.format(
+                        name=index.name, missing=", ".join(missing or [])
+                    )
                 )
             target.fetch_base = True
     return select
@@ -129,9 +130,7 @@ def _start_key(target: _Target, params: dict[str, Any]) -> tuple[Any, ...] | Non
     start = params.get("ExclusiveStartKey")
     if start is None:
         return None
-    invalid = ValidationException(
-        "The provided starting key is invalid: The provided key element does not match the schema"
-    )
+    invalid = ValidationException(messages.START_KEY_INVALID.format())
     checked = validate_item(start)
     if set(checked) != set(target.key_names):
         raise invalid
@@ -259,36 +258,31 @@ def _key_terms(
     key_count = 1 if range_key is None else 2
     if len(terms) > key_count:
         raise ValidationException(
-            f"The number of query conditions ({len(terms)}) exceeds the number of key attributes "
-            f"defined in the schema ({key_count})"
+            messages.TOO_MANY_KEY_CONDITIONS.format(count=len(terms), keys=key_count)
         )
     if all(term.name != hash_key.name for term in terms):
-        raise ValidationException(f"Query condition missed key schema element: {hash_key.name}")
+        raise ValidationException(messages.KEY_CONDITION_MISSED.format(name=hash_key.name))
     for term in terms:
         if term.name == hash_key.name:
             if term.op != "=":
-                raise ValidationException("Query key condition not supported")
+                raise ValidationException(messages.KEY_CONDITION_NOT_SUPPORTED.format())
             hash_value = term.values[0]
         elif range_key is not None and term.name == range_key.name:
             range_term = term
         else:
-            raise ValidationException("Query key condition not supported")
+            raise ValidationException(messages.KEY_CONDITION_NOT_SUPPORTED.format())
     assert hash_value is not None
     for term in terms:
         attr = hash_key if term.name == hash_key.name else range_key
         assert attr is not None
         for value in term.values:
             if value_type(value) != attr.type:
-                raise ValidationException(
-                    _INVALID + "Condition parameter type does not match schema type"
-                )
+                raise ValidationException(messages.CONDITION_TYPE_MISMATCH.format())
     if range_term is not None and range_term.op == "BETWEEN":
         low, high = range_term.values
         if (compare(low, high) or 0) > 0:
             raise ValidationException(
-                "Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to "
-                "be greater than or equal to lower bound; lower bound operand: AttributeValue: "
-                f"{_av_repr(low)}, upper bound operand: AttributeValue: {_av_repr(high)}"
+                messages.BETWEEN_BOUNDS.format(low=_av_repr(low), high=_av_repr(high))
             )
     return hash_value, range_term
 
@@ -302,8 +296,9 @@ _COMPARISONS = {"=": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
 async def query(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
-    table = ctx.item_table(params["TableName"])
     request = read_request(params, query=True)
+    _check_select(params, request)
+    table = ctx.item_table(params["TableName"])
     target = _target(table, params)
     select = _select(target, params, request)
     assert request.key_terms is not None
@@ -315,10 +310,7 @@ async def query(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
                 which = (
                     "QueryFilter" if params.get("QueryFilter") is not None else "Filter Expression"
                 )
-                raise ValidationException(
-                    f"{which} can only contain non-primary key attributes: "
-                    f"Primary key attribute: {name}"
-                )
+                raise ValidationException(messages.FILTER_ON_KEY.format(which=which, name=name))
     base, args, (h_col, pk_col, sk_col, tail) = _source(target)
     pk = encode_key(hash_value)
     where = [base, f"{h_col} = ?", f"{pk_col} = ?"]
@@ -342,9 +334,7 @@ async def query(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
     start = _start_key(target, params)
     if start is not None:
         if start[1] != pk:
-            raise ValidationException(
-                "The provided starting key is outside query boundaries based on provided conditions"
-            )
+            raise ValidationException(messages.START_KEY_OUTSIDE.format())
         tail_values = start[2:]
         columns = f"({sk_col}{tail})" if tail else sk_col
         marks = "(" + ", ".join("?" * len(tail_values)) + ")" if tail else "?"
@@ -362,25 +352,17 @@ async def query(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
 
 
 async def scan(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
-    table = ctx.item_table(params["TableName"])
     segment = params.get("Segment")
     total = params.get("TotalSegments")
     if segment is not None and total is None:
-        raise ValidationException(
-            "The TotalSegments parameter is required but was not present in the request when "
-            "Segment parameter is present"
-        )
+        raise ValidationException(messages.TOTAL_SEGMENTS_REQUIRED.format())
     if total is not None and segment is None:
-        raise ValidationException(
-            "The Segment parameter is required but was not present in the request when "
-            "parameter TotalSegments is present"
-        )
+        raise ValidationException(messages.SEGMENT_REQUIRED.format())
     if segment is not None and total is not None and segment >= total:
-        raise ValidationException(
-            "The Segment parameter is zero-based and must be less than parameter TotalSegments: "
-            f"Segment: {segment} is not less than TotalSegments: {total}"
-        )
+        raise ValidationException(messages.SEGMENT_TOO_BIG.format(segment=segment, total=total))
     request = read_request(params, query=False)
+    _check_select(params, request)
+    table = ctx.item_table(params["TableName"])
     target = _target(table, params)
     select = _select(target, params, request)
     base, args, (h_col, pk_col, sk_col, tail) = _source(target)

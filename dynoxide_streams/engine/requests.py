@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dynoxide_streams.engine import expressions as ex
+from dynoxide_streams.engine import messages
 from dynoxide_streams.engine.expressions import Substitutions, legacy
 from dynoxide_streams.engine.values import Item, item_size, validate_item, validate_value
 from dynoxide_streams.errors import DynamoDBError, ValidationException
@@ -50,9 +51,7 @@ def reject_mixing(params: dict[str, Any]) -> None:
     modern = [name for name in EXPRESSION_PARAMETERS if params.get(name) is not None]
     if legacy and modern:
         raise ValidationException(
-            "Can not use both expression and non-expression parameters in the same request: "
-            f"Non-expression parameters: {{{', '.join(legacy)}}} "
-            f"Expression parameters: {{{', '.join(modern)}}}"
+            messages.MIXED_PARAMETERS.format(legacy=", ".join(legacy), modern=", ".join(modern))
         )
 
 
@@ -76,15 +75,15 @@ def substitutions(params: dict[str, Any], expressions: tuple[str, ...]) -> Subst
     used = [e for e in expressions if params.get(e) is not None]
     if names is not None:
         if not used:
-            raise ValidationException(
-                "ExpressionAttributeNames can only be specified when using expressions"
-            )
+            raise ValidationException(messages.NAMES_WITHOUT_EXPRESSION.format())
         if not names:
-            raise ValidationException("ExpressionAttributeNames must not be empty")
+            raise ValidationException(messages.NAMES_EMPTY.format())
         for key in names:
             if not key.startswith("#") or len(key) < 2:
                 raise ValidationException(
-                    f'ExpressionAttributeNames contains invalid key: Syntax error; key: "{key}"'
+                    messages.INVALID_PLACEHOLDER_KEY.format(
+                        member="ExpressionAttributeNames", key=key
+                    )
                 )
             _check_key_size("ExpressionAttributeNames", key)
     checked_values: dict[str, Any] | None = None
@@ -93,23 +92,24 @@ def substitutions(params: dict[str, Any], expressions: tuple[str, ...]) -> Subst
             missing = " and ".join(expressions)
             verb = "is" if len(expressions) == 1 else "are"
             raise ValidationException(
-                "ExpressionAttributeValues can only be specified when using expressions: "
-                f"{missing} {verb} null"
+                messages.VALUES_WITHOUT_EXPRESSION.format(missing=missing, verb=verb)
             )
         if not values:
-            raise ValidationException("ExpressionAttributeValues must not be empty")
+            raise ValidationException(messages.VALUES_EMPTY.format())
         checked_values = {}
         for key, value in values.items():
             if not key.startswith(":") or len(key) < 2:
                 raise ValidationException(
-                    f'ExpressionAttributeValues contains invalid key: Syntax error; key: "{key}"'
+                    messages.INVALID_PLACEHOLDER_KEY.format(
+                        member="ExpressionAttributeValues", key=key
+                    )
                 )
             _check_key_size("ExpressionAttributeValues", key)
             try:
                 checked_values[key] = validate_value(value)
             except DynamoDBError as exc:
                 raise ValidationException(
-                    f"ExpressionAttributeValues contains invalid value: {exc.message} for key {key}"
+                    messages.INVALID_PLACEHOLDER_VALUE.format(message=exc.message, key=key)
                 ) from None
     total = sum(len(k.encode()) + len(v.encode()) for k, v in (names or {}).items())
     if checked_values is not None:
@@ -137,7 +137,7 @@ def return_values(params: dict[str, Any], allowed: tuple[str, ...]) -> str:
     """The ReturnValues setting, restricted to what the operation allows."""
     value: str = params.get("ReturnValues") or "NONE"
     if value not in allowed:
-        raise ValidationException(f"ReturnValues can only be {' or '.join(allowed[::-1])}")
+        raise ValidationException(messages.RETURN_VALUES.format(allowed=" or ".join(allowed[::-1])))
     return value
 
 
@@ -169,10 +169,7 @@ def read_request(params: dict[str, Any], *, query: bool) -> ReadRequest:
         elif params.get("KeyConditions") is not None:
             terms = legacy.key_conditions_terms(params["KeyConditions"])
         else:
-            raise ValidationException(
-                "Either the KeyConditions or KeyConditionExpression parameter must be "
-                "specified in the request."
-            )
+            raise ValidationException(messages.KEY_CONDITION_MISSING.format())
     condition = None
     if params.get("FilterExpression") is not None:
         condition = ex.parse_condition(params["FilterExpression"], subs, "FilterExpression")
@@ -222,24 +219,34 @@ Applier = Callable[[ex.UpdatePlan, Item], Item]
 
 
 def update_plan(
-    params: dict[str, Any], subs: Substitutions, key_names: tuple[str, ...]
+    params: dict[str, Any], subs: Substitutions
 ) -> tuple[ex.UpdatePlan | None, Applier]:
     """The update of an UpdateItem (UpdateExpression or AttributeUpdates) and the
-    function that applies it; changes to key attributes are refused."""
+    function that applies it. Changes to key attributes need the table: see
+    :func:`refuse_key_updates`."""
     updates = params.get("AttributeUpdates")
     if updates is not None:
-        return legacy.attribute_updates_plan(updates, key_names), legacy.apply_attribute_updates
+        return legacy.attribute_updates_plan(updates, ()), legacy.apply_attribute_updates
     text = params.get("UpdateExpression")
     if text is None:
         return None, ex.apply_update
-    plan = ex.parse_update(text, subs)
-    for path in plan.paths:
-        if path[0] in key_names:
-            raise ValidationException(
-                "One or more parameter values were invalid: Cannot update attribute "
-                f"{path[0]}. This attribute is part of the key"
-            )
-    return plan, ex.apply_update
+    return ex.parse_update(text, subs), ex.apply_update
+
+
+def refuse_key_updates(
+    params: dict[str, Any], plan: ex.UpdatePlan | None, key_names: tuple[str, ...]
+) -> None:
+    """Refuse an update (``plan``, or the legacy AttributeUpdates) that changes one of
+    the table's key attributes."""
+    updates = params.get("AttributeUpdates")
+    if updates is not None:
+        touched = [key for key in key_names if key in updates]
+    elif plan is not None:
+        touched = [path[0] for path in plan.paths if path[0] in key_names][:1]
+    else:
+        touched = []
+    if touched:
+        raise ValidationException(messages.KEY_ATTRIBUTE_UPDATE.format(name=touched[0]))
 
 
 def item_projection(params: dict[str, Any]) -> list[ex.Path] | None:

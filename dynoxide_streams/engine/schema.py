@@ -11,6 +11,7 @@ import re
 import uuid
 from typing import Any
 
+from dynoxide_streams.engine import messages
 from dynoxide_streams.engine.tables import resolve_table_name
 from dynoxide_streams.errors import ValidationException, constraint_violation, validation_error
 
@@ -29,7 +30,7 @@ TAG_CHARACTERS = (
 
 def _null_members(params: dict[str, Any], members: tuple[tuple[str, str], ...]) -> None:
     missing = [
-        constraint_violation(None, path, "Member must not be null")
+        constraint_violation(None, path, messages.NOT_NULL.format())
         for path, member in members
         if params.get(member) is None
     ]
@@ -40,30 +41,24 @@ def _null_members(params: dict[str, Any], members: tuple[tuple[str, str], ...]) 
 def check_key_schema(key_schema: list[dict[str, str]], defined: dict[str, str]) -> None:
     """AWS's rules for one key schema (table or index)."""
     if len(key_schema) > 2:
-        rule = "Member must have length less than or equal to 2"
+        rule = messages.KEY_SCHEMA_TOO_LONG.format()
         raise validation_error([constraint_violation(str(key_schema), "keySchema", rule)])
     if any(element["AttributeName"] not in defined for element in key_schema):
-        raise ValidationException("Invalid KeySchema: Some index key attribute have no definition")
+        raise ValidationException(messages.KEY_SCHEMA_UNDEFINED.format())
     if key_schema[0]["KeyType"] != "HASH":
-        raise ValidationException(
-            "Invalid KeySchema: The first KeySchemaElement is not a HASH key type"
-        )
+        raise ValidationException(messages.KEY_SCHEMA_FIRST_NOT_HASH.format())
     if len(key_schema) == 2:
         if key_schema[0]["AttributeName"] == key_schema[1]["AttributeName"]:
-            raise ValidationException(
-                "Both the Hash Key and the Range Key element in the KeySchema have the same name"
-            )
+            raise ValidationException(messages.KEY_SCHEMA_SAME_NAME.format())
         if key_schema[1]["KeyType"] != "RANGE":
-            raise ValidationException(
-                "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type"
-            )
+            raise ValidationException(messages.KEY_SCHEMA_SECOND_NOT_RANGE.format())
 
 
 def _definitions(definitions: list[dict[str, str]]) -> dict[str, str]:
     defined: dict[str, str] = {}
     for definition in definitions:
         if definition["AttributeName"] in defined:
-            raise ValidationException("Cannot have two attributes with the same name")
+            raise ValidationException(messages.DUPLICATE_ATTRIBUTE.format())
         defined[definition["AttributeName"]] = definition["AttributeType"]
     return defined
 
@@ -72,24 +67,20 @@ def _projection(index: dict[str, Any]) -> dict[str, Any]:
     projection = index.get("Projection")
     name = index["IndexName"]
     if projection is None:
-        rule = f"Member must not be null (index {name})"
+        rule = messages.PROJECTION_NULL.format(name=name)
         raise validation_error([constraint_violation(None, "projection", rule)])
     kind = projection.get("ProjectionType")
     non_key = projection.get("NonKeyAttributes")
     if kind is None:
-        raise ValidationException(_INVALID + "Unknown ProjectionType: null")
+        raise ValidationException(messages.PROJECTION_TYPE_NULL.format())
     if kind == "INCLUDE" and not non_key:
-        raise ValidationException(
-            _INVALID + "ProjectionType is INCLUDE, but NonKeyAttributes is not specified"
-        )
+        raise ValidationException(messages.INCLUDE_WITHOUT_NON_KEY.format())
     if kind != "INCLUDE" and non_key is not None:
-        raise ValidationException(
-            _INVALID + f"ProjectionType is {kind}, but NonKeyAttributes is specified"
-        )
+        raise ValidationException(messages.NON_KEY_WITHOUT_INCLUDE.format(kind=kind))
     result: dict[str, Any] = {"ProjectionType": kind}
     if non_key:
         if len(set(non_key)) != len(non_key):
-            raise ValidationException(_INVALID + "Duplicate NonKeyAttribute in Projection")
+            raise ValidationException(messages.DUPLICATE_NON_KEY.format())
         result["NonKeyAttributes"] = list(non_key)
     return result
 
@@ -107,16 +98,11 @@ def global_index_spec(
     throughput = index.get("ProvisionedThroughput")
     if billing == "PAY_PER_REQUEST":
         if throughput is not None:
-            raise ValidationException(
-                _INVALID + f"ProvisionedThroughput should not be specified for index: {name} "
-                "when BillingMode is PAY_PER_REQUEST"
-            )
+            raise ValidationException(messages.INDEX_THROUGHPUT_FORBIDDEN.format(name=name))
         described = {"NumberOfDecreasesToday": 0, "ReadCapacityUnits": 0, "WriteCapacityUnits": 0}
     else:
         if throughput is None:
-            raise ValidationException(
-                _INVALID + f"ProvisionedThroughput should not be null for index: {name}"
-            )
+            raise ValidationException(messages.INDEX_THROUGHPUT_NULL.format(name=name))
         described = billing_throughput("PROVISIONED", throughput)
     return {
         "IndexName": name,
@@ -136,19 +122,16 @@ def local_index_spec(
     key_schema = index["KeySchema"]
     check_key_schema(key_schema, defined)
     if len(table_keys) < 2:
-        raise ValidationException(
-            _INVALID + "Table KeySchema does not have a range key, which is required when "
-            "specifying a LocalSecondaryIndex"
-        )
+        raise ValidationException(messages.LSI_TABLE_WITHOUT_RANGE.format())
     if len(key_schema) < 2:
-        raise ValidationException(
-            _INVALID + f"Index KeySchema does not have a range key for index: {name}"
-        )
+        raise ValidationException(messages.LSI_WITHOUT_RANGE.format(name=name))
     if key_schema[0]["AttributeName"] != table_keys[0]["AttributeName"]:
         raise ValidationException(
-            _INVALID + "Index KeySchema does not have the same leading hash key as table KeySchema "
-            f"for index: {name}. index hash key: {key_schema[0]['AttributeName']}, table hash key: "
-            f"{table_keys[0]['AttributeName']}"
+            messages.LSI_OTHER_HASH.format(
+                name=name,
+                index_hash=key_schema[0]["AttributeName"],
+                table_hash=table_keys[0]["AttributeName"],
+            )
         )
     return {
         "IndexName": name,
@@ -179,23 +162,17 @@ def new_table_spec(
     local_defs = params.get("LocalSecondaryIndexes") or []
     global_defs = params.get("GlobalSecondaryIndexes") or []
     if params.get("LocalSecondaryIndexes") == []:
-        raise ValidationException(_INVALID + "List of LocalSecondaryIndexes is empty")
+        raise ValidationException(messages.LSI_LIST_EMPTY.format())
     if params.get("GlobalSecondaryIndexes") == []:
-        raise ValidationException(_INVALID + "List of GlobalSecondaryIndexes is empty")
+        raise ValidationException(messages.GSI_LIST_EMPTY.format())
     if len(local_defs) > MAX_LOCAL_INDEXES:
-        raise ValidationException(
-            _INVALID
-            + f"Number of LocalSecondaryIndexes exceeds per-table limit of {MAX_LOCAL_INDEXES}"
-        )
+        raise ValidationException(messages.TOO_MANY_LSIS.format(limit=MAX_LOCAL_INDEXES))
     if len(global_defs) > MAX_GLOBAL_INDEXES:
-        raise ValidationException(
-            _INVALID
-            + f"GlobalSecondaryIndex count exceeds the per-table limit of {MAX_GLOBAL_INDEXES}"
-        )
+        raise ValidationException(messages.TOO_MANY_GSIS.format(limit=MAX_GLOBAL_INDEXES))
     names: set[str] = set()
     for index in [*local_defs, *global_defs]:
         if index["IndexName"] in names:
-            raise ValidationException(_INVALID + f"Duplicate index name: {index['IndexName']}")
+            raise ValidationException(messages.DUPLICATE_INDEX.format(name=index["IndexName"]))
         names.add(index["IndexName"])
     local = [local_index_spec(ix, defined, key_schema, n) for n, ix in enumerate(local_defs, 1)]
     global_ = [
@@ -207,13 +184,11 @@ def new_table_spec(
         used.update(k["AttributeName"] for k in index["KeySchema"])
     if set(defined) != used:
         if not local and not global_:
-            raise ValidationException(
-                _INVALID + "Number of attributes in KeySchema does not exactly match number of "
-                "attributes defined in AttributeDefinitions"
-            )
+            raise ValidationException(messages.KEY_DEFINITION_COUNT.format())
         raise ValidationException(
-            _INVALID + "Some AttributeDefinitions are not used. AttributeDefinitions: "
-            f"[{', '.join(defined)}], keys used: [{', '.join(sorted(used))}]"
+            messages.UNUSED_DEFINITIONS.format(
+                defined=", ".join(defined), used=", ".join(sorted(used))
+            )
         )
     stream_view_type(params.get("StreamSpecification"))
     spec: dict[str, Any] = {
@@ -247,25 +222,16 @@ def billing_throughput(billing: str, throughput: dict[str, Any] | None) -> dict[
     """ProvisionedThroughput description for a billing mode, with AWS's checks."""
     if billing == "PAY_PER_REQUEST":
         if throughput is not None:
-            raise ValidationException(
-                _INVALID + "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified "
-                "when BillingMode is PAY_PER_REQUEST"
-            )
+            raise ValidationException(messages.PAY_PER_REQUEST_THROUGHPUT.format())
         return {"NumberOfDecreasesToday": 0, "ReadCapacityUnits": 0, "WriteCapacityUnits": 0}
     if throughput is None:
-        raise ValidationException(
-            _INVALID + "ReadCapacityUnits and WriteCapacityUnits must both be specified when "
-            "BillingMode is PROVISIONED"
-        )
+        raise ValidationException(messages.PROVISIONED_NEEDS_BOTH.format())
     for member in ("ReadCapacityUnits", "WriteCapacityUnits"):
         if throughput.get(member) is None:
-            raise ValidationException(
-                _INVALID + "ReadCapacityUnits and WriteCapacityUnits must both be specified when "
-                "BillingMode is PROVISIONED"
-            )
+            raise ValidationException(messages.PROVISIONED_NEEDS_BOTH.format())
         if int(throughput[member]) > MAX_CAPACITY_UNITS:
             raise ValidationException(
-                f"Given value {int(throughput[member])} for {member} is out of bounds"
+                messages.CAPACITY_OUT_OF_BOUNDS.format(value=int(throughput[member]), member=member)
             )
     return {
         "NumberOfDecreasesToday": 0,
@@ -303,12 +269,8 @@ def stream_view_type(specification: dict[str, Any] | None) -> str | None:
     view_type = specification.get("StreamViewType")
     if enabled:
         if view_type is None:
-            raise ValidationException(
-                _INVALID + "If stream is being enabled then UpdateViewType is required"
-            )
+            raise ValidationException(messages.STREAM_VIEW_REQUIRED.format())
         return str(view_type)
     if view_type is not None:
-        raise ValidationException(
-            _INVALID + "If stream is being disabled, then UpdateViewType must not be specified"
-        )
+        raise ValidationException(messages.STREAM_VIEW_FORBIDDEN.format())
     return None

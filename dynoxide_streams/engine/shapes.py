@@ -7,8 +7,9 @@ three steps, as AWS's request layer does:
 0. normalisation (:func:`normalise_request`) — returns the request as the operation
    reads it, never changing the one given: under DynamoDB's JSON 1.0 protocol a
    null list element or map value where the model has a structure, list or map is an
-   empty one (its own constraints then speak), and an integral JSON number given for
-   an integer member is an int (``"Limit": 1.0``; ``1.5`` stays a type error);
+   empty one (its own constraints then speak), an integral JSON number given for
+   an integer member is an int (``"Limit": 1.0``; ``1.5`` stays a type error), and a
+   boolean word for a boolean member is the boolean (``"yes"``; ``"dog"`` stays one);
 1. types — a member of the wrong JSON type is the protocol's parse error:
    ``SerializationException`` (DynamoDB, Streams) or ``InvalidRequestContentException``
    naming the member (Lambda);
@@ -32,7 +33,8 @@ from functools import cache
 from importlib import resources
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from dynoxide_streams.engine.values import cannot_convert, expected_list
+from dynoxide_streams.engine import messages
+from dynoxide_streams.engine.tables import TABLE_ARN_PATTERN
 from dynoxide_streams.errors import (
     DynamoDBError,
     InvalidRequestContentException,
@@ -96,11 +98,47 @@ def validate_request(prefix: str, operation: str, params: Any) -> Any:
         check_types(request)
     except _WrongType as wrong:
         raise protocol.wrong_type(wrong, request, compiled) from None
+    if prefix == DYNAMODB:
+        _check_required_sentences(operation, request)
     errors: list[str] = []
     check_constraints(request, None, errors)
     if errors:
+        try:  # a wrong type inside an AttributeValue still comes first
+            _type_check_with_values(prefix, operation)(request)
+        except _WrongType as wrong:
+            raise protocol.wrong_type(wrong, request, compiled) from None
         raise validation_error(errors, protocol.validation)
     return request
+
+
+@cache
+def _type_check_with_values(prefix: str, operation: str) -> TypeCheck:
+    """The type check of an operation's input, AttributeValues included. Their types are
+    otherwise checked by ``engine/values.py`` as it reads them; this walk runs only
+    when the request has constraint violations, so that a wrong type anywhere is
+    reported before them, as AWS's reader does."""
+    compiled = _compiled(prefix, operation)
+    assert compiled is not None
+    checker = _TypeChecker(compiled.shapes, compiled.protocol)
+    checker.opaque = frozenset()
+    return checker.compile(compiled.input_shape) or _nothing
+
+
+_TABLE_NAME_SENTENCE = frozenset(
+    {"CreateTable", "DescribeTable", "UpdateTable", "DeleteTable", "DescribeTimeToLive"}
+)
+"""The operations that answer a missing TableName with a sentence of their own."""
+_REQUEST_ITEMS_SENTENCE = frozenset({"BatchGetItem", "BatchWriteItem"})
+"""The operations that answer a missing or empty RequestItems with a sentence."""
+
+
+def _check_required_sentences(operation: str, request: dict[str, Any]) -> None:
+    """AWS's own sentences for a few missing members, checked after the types and
+    before the constraints (which would say ``Value null at …``)."""
+    if operation in _TABLE_NAME_SENTENCE and request.get("TableName") is None:
+        raise ValidationException(messages.TABLE_NAME_REQUIRED.format())
+    if operation in _REQUEST_ITEMS_SENTENCE and not request.get("RequestItems"):
+        raise ValidationException(messages.REQUEST_ITEMS_REQUIRED.format(operation=operation))
 
 
 # ------------------------------------------------------------------------ protocols
@@ -163,6 +201,9 @@ class _Coral:
 
     integral_numbers = True
     """An integral JSON number for an integer member reads as an int (else a type error)."""
+    boolean_words = True
+    """A boolean word (``"yes"``, ``"false"``, ``"1"``…) for a boolean member reads as
+    the boolean (AWS accepts ``"yes"``: https://github.com/scylladb/scylladb/issues/9432)."""
     null_elements_are_wrong = False
     """A null list element or map value is a type error (else read as empty, step 0)."""
     one_violation_per_member = False
@@ -170,21 +211,63 @@ class _Coral:
     validation: type[DynamoDBError] = ValidationException
 
     def not_an_object(self, value: Any) -> DynamoDBError:
-        return SerializationException("Start of structure or map found where not expected")
+        return SerializationException(messages.START_OF_MAP.format())
 
     def wrong_type(
         self, wrong: _WrongType, request: dict[str, Any], compiled: _Compiled
     ) -> DynamoDBError:
-        """The token found and the type wanted, no member named."""
-        kind = compiled.shapes[wrong.shape_name]["type"]
-        value = wrong.value
-        if kind == "list":
-            return SerializationException(expected_list(value))
+        """The token found and the type wanted, no member named (``messages``' rows)."""
+        return SerializationException(_coral_type_error(compiled.shapes, wrong))
+
+
+_CORAL_NAMESPACE = "com.amazonaws.dynamodb.v20120810."
+
+
+def _coral_java_type(shapes: dict[str, Any], shape_name: str) -> str:
+    """The Java type Coral's reader names for a shape (``java.lang.String``, …)."""
+    if shape_name in _OPAQUE:
+        return _CORAL_NAMESPACE + shape_name
+    shape = shapes[shape_name]
+    kind = shape["type"]
+    if kind == "structure":
+        return _CORAL_NAMESPACE + shape_name
+    if kind == "list":
+        return f"java.util.List<{_coral_java_type(shapes, shape['member'])}>"
+    if kind == "map":
+        return f"java.util.Map<java.lang.String, {_coral_java_type(shapes, shape['value'])}>"
+    return _JAVA_TYPES[kind]
+
+
+def _scalar_token(value: Any) -> str:
+    if isinstance(value, bool):
+        return "TRUE_VALUE" if value else "FALSE_VALUE"
+    if isinstance(value, int):
+        return "NUMBER_VALUE"
+    if isinstance(value, float):
+        return "DECIMAL_VALUE"
+    return "STRING_VALUE"
+
+
+def _coral_type_error(shapes: dict[str, Any], wrong: _WrongType) -> str:
+    """What DynamoDB's reader says for ``wrong``'s value where the model has its shape."""
+    shape = shapes[wrong.shape_name]
+    kind = shape["type"]
+    value = wrong.value
+    if isinstance(value, dict):
+        return messages.START_OF_MAP.format()
+    if isinstance(value, list):
         if kind == "map":
-            if isinstance(value, list):
-                return SerializationException("Start of list found where not expected")
-            return SerializationException("Expected map or null")
-        return SerializationException(cannot_convert(value, _CORAL_TARGETS[kind]))
+            return messages.UNRECOGNIZED_MAP.format(value=_coral_java_type(shapes, shape["value"]))
+        if kind == "blob":
+            return messages.START_OF_LIST.format()
+        return messages.UNRECOGNIZED_CLASS.format(java=_coral_java_type(shapes, wrong.shape_name))
+    if kind in ("map", "list"):
+        return messages.UNEXPECTED_FIELD_TYPE.format()
+    if kind == "structure":
+        return messages.UNEXPECTED_VALUE_TYPE.format()
+    if kind == "boolean" and isinstance(value, str):
+        return messages.UNEXPECTED_TOKEN.format()
+    return messages.CANNOT_CONVERT.format(token=_scalar_token(value), target=_CORAL_TARGETS[kind])
 
 
 _JAVA_TYPES = {
@@ -219,6 +302,7 @@ class _Lambda(_Coral):
     """Lambda's REST-JSON protocol (read by Jackson into Java types)."""
 
     integral_numbers = False
+    boolean_words = False
     null_elements_are_wrong = True
     one_violation_per_member = True
     validation = LambdaValidationException
@@ -361,11 +445,11 @@ class _Normaliser(_Compiler[Normalise]):
 
     def _member(self, shape_name: str) -> Normalise | None:
         """The reading of a member, list element or map value of this shape."""
-        if self.protocol.integral_numbers and _kind(self.shapes, shape_name) in (
-            "integer",
-            "long",
-        ):
+        kind = _kind(self.shapes, shape_name)
+        if self.protocol.integral_numbers and kind in ("integer", "long"):
             return _integral
+        if self.protocol.boolean_words and kind == "boolean":
+            return _boolean_word
         return self.compile(shape_name)
 
     def _fill(self, shape_name: str) -> Callable[[], Any] | None:
@@ -383,6 +467,16 @@ class _Normaliser(_Compiler[Normalise]):
 
 def _integral(value: Any) -> Any:
     return int(value) if type(value) is float and value.is_integer() else value
+
+
+_BOOLEAN_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+"""The strings Coral reads as a boolean, in any case ("dog" stays a type error)."""
+
+
+def _boolean_word(value: Any) -> Any:
+    if type(value) is str:
+        return _BOOLEAN_WORDS.get(value.lower(), value)
+    return value
 
 
 def _with(container: Any, changes: list[tuple[Any, Any]]) -> Any:
@@ -439,10 +533,13 @@ def _read_collection(
 
 
 class _TypeChecker(_Compiler[TypeCheck]):
-    """Compiles the type check of a shape (None: anything goes, AttributeValues included)."""
+    """Compiles the type check of a shape (None: anything goes; AttributeValues too,
+    unless ``opaque`` is emptied)."""
+
+    opaque: frozenset[str] = _OPAQUE
 
     def compile(self, shape_name: str) -> TypeCheck | None:
-        if shape_name in _OPAQUE:
+        if shape_name in self.opaque:
             return None
         if shape_name in self.memo:
             return self.memo[shape_name]
@@ -494,7 +591,7 @@ class _TypeChecker(_Compiler[TypeCheck]):
             return bool
         if kind in ("list", "map") and not self.protocol.null_elements_are_wrong:
             shape = self.shapes[shape_name]
-            if shape["member" if kind == "list" else "value"] in _OPAQUE:
+            if shape["member" if kind == "list" else "value"] in self.opaque:
                 return list if kind == "list" else dict
         return None
 
@@ -591,13 +688,9 @@ def _violation(value: Any, path: Location, rule: str) -> str:
 def _length_violation(shape: dict[str, Any], value: Any, path: Location) -> str | None:
     length = len(value)
     if "min" in shape and length < shape["min"]:
-        return _violation(
-            value, path, f"Member must have length greater than or equal to {shape['min']}"
-        )
+        return _violation(value, path, messages.MIN_LENGTH.format(n=shape["min"]))
     if "max" in shape and length > shape["max"]:
-        return _violation(
-            value, path, f"Member must have length less than or equal to {shape['max']}"
-        )
+        return _violation(value, path, messages.MAX_LENGTH.format(n=shape["max"]))
     return None
 
 
@@ -644,8 +737,10 @@ class _ConstraintChecker(_Compiler[ConstraintCheck]):
         if kind == "map":
             return self._map(shape_name, shape)
         check: ConstraintCheck | None = None
-        if kind == "string":
-            check = self._string(shape)
+        if shape_name == "TableArn" and "TableName" in self.shapes:
+            check = self._table_arn(shape)
+        elif kind == "string":
+            check = self._string(shape, shape_name)
         elif kind in ("integer", "long", "double"):
             check = _range_check(shape)
         self.memo[shape_name] = check
@@ -660,7 +755,7 @@ class _ConstraintChecker(_Compiler[ConstraintCheck]):
                 member_value = value.get(name)
                 if member_value is None:
                     if needed:
-                        errors.append(_violation(None, (path, 0, name), "Member must not be null"))
+                        errors.append(_violation(None, (path, 0, name), messages.NOT_NULL.format()))
                     continue
                 inner = member[0]
                 if inner is not None:
@@ -678,6 +773,7 @@ class _ConstraintChecker(_Compiler[ConstraintCheck]):
     def _list(self, shape_name: str, shape: dict[str, Any]) -> ConstraintCheck:
         items: list[ConstraintCheck | None] = [None]
         enum = self.shapes.get(shape["member"], {}).get("enum")
+        listed = messages.enum_values(shape["member"], enum) if enum is not None else ""
 
         def check(value: Any, path: Location, errors: list[str]) -> None:
             length = _length_violation(shape, value, path)
@@ -686,13 +782,11 @@ class _ConstraintChecker(_Compiler[ConstraintCheck]):
             if enum is not None:
                 # Coral words enum violations in a list once, for the whole list.
                 if length is None and any(v is not None and v not in enum for v in value):
-                    listed = ", ".join(enum)
                     errors.append(
                         _violation(
                             value,
                             path,
-                            "Member must satisfy constraint: "
-                            f"[Member must satisfy enum value set: [{listed}]]",
+                            messages.LIST_ENUM.format(values=listed),
                         )
                     )
                 return
@@ -730,8 +824,24 @@ class _ConstraintChecker(_Compiler[ConstraintCheck]):
         values[0] = self.compile(shape["value"])
         return check
 
-    def _string(self, shape: dict[str, Any]) -> ConstraintCheck:
+    def _table_arn(self, shape: dict[str, Any]) -> ConstraintCheck:
+        """A table name or ARN: an ARN (or nothing) by the model's TableArn rules, a
+        name by the TableName rules (3..255 characters of ``[a-zA-Z0-9_.-]``), which
+        DynamoDB still enforces though the model no longer says so."""
+        as_arn = self._string(shape)
+        as_name = self._string(self.shapes["TableName"])
+
+        def check(value: Any, path: Location, errors: list[str]) -> None:
+            if not value or TABLE_ARN_PATTERN.fullmatch(value):
+                as_arn(value, path, errors)
+            else:
+                as_name(value, path, errors)
+
+        return check
+
+    def _string(self, shape: dict[str, Any], shape_name: str = "") -> ConstraintCheck:
         enum = shape.get("enum")
+        listed = messages.enum_values(shape_name, enum) if enum is not None else ""
         pattern = shape.get("pattern")
         compiled = _pattern(pattern) if pattern else None
         also = _pattern(shape["alsoMatches"]) if "alsoMatches" in shape else None
@@ -740,27 +850,20 @@ class _ConstraintChecker(_Compiler[ConstraintCheck]):
 
         def check(value: Any, path: Location, errors: list[str]) -> None:
             if enum is not None and value not in enum:
-                listed = ", ".join(enum)
-                errors.append(
-                    _violation(value, path, f"Member must satisfy enum value set: [{listed}]")
-                )
+                errors.append(_violation(value, path, messages.ENUM.format(values=listed)))
                 return
-            if bounded:
-                length = _length_violation(shape, value, path)
-                if length is not None:
-                    errors.append(length)
-                    if single:
-                        return
+            length = _length_violation(shape, value, path) if bounded else None
+            if length is not None and single:
+                errors.append(length)  # Lambda: the length rule alone
+                return
             if (
                 compiled is not None
                 and not compiled.fullmatch(value)
                 and (also is None or not also.fullmatch(value))
             ):
-                errors.append(
-                    _violation(
-                        value, path, f"Member must satisfy regular expression pattern: {pattern}"
-                    )
-                )
+                errors.append(_violation(value, path, messages.PATTERN.format(pattern=pattern)))
+            if length is not None:
+                errors.append(length)  # Coral: the pattern, then the length
 
         return check
 
@@ -770,13 +873,9 @@ def _range_check(shape: dict[str, Any]) -> ConstraintCheck:
 
     def check(value: Any, path: Location, errors: list[str]) -> None:
         if low is not None and value < low:
-            errors.append(
-                _violation(value, path, f"Member must have value greater than or equal to {low}")
-            )
+            errors.append(_violation(value, path, messages.MIN_VALUE.format(n=low)))
         elif high is not None and value > high:
-            errors.append(
-                _violation(value, path, f"Member must have value less than or equal to {high}")
-            )
+            errors.append(_violation(value, path, messages.MAX_VALUE.format(n=high)))
 
     return check
 
@@ -795,12 +894,10 @@ def _map_value_lengths(
         return False
     bounds = []
     if "max" in value_shape:
-        bounds.append(f"Member must have length less than or equal to {value_shape['max']}")
+        bounds.append(messages.MAX_LENGTH.format(n=value_shape["max"]))
     if "min" in value_shape:
-        bounds.append(f"Member must have length greater than or equal to {value_shape['min']}")
-    errors.append(
-        _violation(value, path, "Map value must satisfy constraint: [" + ", ".join(bounds) + "]")
-    )
+        bounds.append(messages.MIN_LENGTH.format(n=value_shape["min"]))
+    errors.append(_violation(value, path, messages.MAP_VALUE.format(rules=", ".join(bounds))))
     return True
 
 

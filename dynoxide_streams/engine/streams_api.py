@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from dynoxide_streams.engine import messages
 from dynoxide_streams.engine.change_log import ShardInfo, StreamInfo
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.tables import resolve_table_name
@@ -40,10 +41,10 @@ EXPIRED = "The provided iterator exceeds the maximum age allowed."
 
 def _stream(ctx: EngineContext, arn: str) -> StreamInfo:
     if ids.parse_stream_arn(arn) is None:
-        raise ValidationException(f"Invalid StreamArn: {arn}")
+        raise ValidationException(messages.INVALID_STREAM_ARN.format(arn=arn))
     stream = ctx.streams.streams.get(arn)
     if stream is None:
-        raise ResourceNotFoundException(f"Requested resource not found: Stream: {arn} not found")
+        raise ResourceNotFoundException(messages.STREAM_NOT_FOUND.format(arn=arn))
     return stream
 
 
@@ -51,7 +52,7 @@ def _shard(stream: StreamInfo, shard_id: str) -> ShardInfo:
     shard = stream.shard(shard_id)
     if shard is None:
         raise ResourceNotFoundException(
-            f"Requested resource not found: Shard: {shard_id} in Stream: {stream.arn} not found"
+            messages.SHARD_NOT_FOUND.format(shard=shard_id, arn=stream.arn)
         )
     return shard
 
@@ -67,27 +68,25 @@ def _limit(params: dict[str, Any]) -> int:
 
 def _limit_too_large(limit: Any, maximum: int) -> DynamoDBError:
     """The error for a ``Limit`` above the operation's maximum."""
-    rule = f"Member must have value less than or equal to {maximum}"
+    rule = messages.MAX_VALUE.format(n=maximum)
     return validation_error([constraint_violation(limit, "limit", rule)])
 
 
 async def list_streams(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
     streams = sorted(ctx.streams.streams.values(), key=lambda s: (s.table_name, s.created, s.sid))
+    start = params.get("ExclusiveStartStreamArn")
+    if start is not None and ids.parse_stream_arn(start) is None:
+        raise ValidationException(messages.INVALID_START_STREAM_ARN.format(arn=start))
+    limit = _limit(params)
     name = params.get("TableName")
-    if name is not None:
+    if name is not None:  # the table after the request's own checks
         name = resolve_table_name(name)
         if name not in ctx.store.tables and not any(s.table_name == name for s in streams):
-            raise ResourceNotFoundException(
-                f"Requested resource not found: Table: {name} not found"
-            )
+            raise ResourceNotFoundException(messages.TABLE_NOT_FOUND.format(name=name))
         streams = [s for s in streams if s.table_name == name]
-    start = params.get("ExclusiveStartStreamArn")
     if start is not None:
-        if ids.parse_stream_arn(start) is None:
-            raise ValidationException(f"Invalid ExclusiveStartStreamArn: {start}")
         arns = [s.arn for s in streams]
         streams = streams[arns.index(start) + 1 :] if start in arns else []
-    limit = _limit(params)
     page = streams[:limit]
     response: dict[str, Any] = {
         "Streams": [
@@ -110,19 +109,21 @@ def _shard_description(stream: StreamInfo, shard: ShardInfo) -> dict[str, Any]:
 
 
 async def describe_stream(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
-    stream = _stream(ctx, params["StreamArn"])
+    shard_filter = params.get("ShardFilter")
+    if shard_filter is not None and (
+        shard_filter.get("Type") != "CHILD_SHARDS" or not shard_filter.get("ShardId")
+    ):
+        raise ValidationException(messages.SHARD_FILTER.format())
+    limit = _limit(params)
+    stream = _stream(ctx, params["StreamArn"])  # after the request's own checks
     shards = sorted(
         ctx.streams.visible_shards(ctx.store.point_conn, stream), key=lambda s: s.shard_id
     )
-    shard_filter = params.get("ShardFilter")
     if shard_filter is not None:
-        if shard_filter.get("Type") != "CHILD_SHARDS" or not shard_filter.get("ShardId"):
-            raise ValidationException("ShardFilter must have Type CHILD_SHARDS and a ShardId")
         shards = [s for s in shards if s.parent_id == shard_filter["ShardId"]]
     start = params.get("ExclusiveStartShardId")
     if start is not None:
         shards = [s for s in shards if s.shard_id > start]
-    limit = _limit(params)
     page = shards[:limit]
     description: dict[str, Any] = {
         "StreamArn": stream.arn,
@@ -140,13 +141,13 @@ async def describe_stream(ctx: EngineContext, params: dict[str, Any]) -> dict[st
 
 
 async def get_shard_iterator(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
-    stream = _stream(ctx, params["StreamArn"])
     kind = params["ShardIteratorType"]
     text = params.get("SequenceNumber")
     if kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER") and text is None:
-        raise ValidationException(f"SequenceNumber is required for ShardIteratorType {kind}")
+        raise ValidationException(messages.SEQUENCE_NUMBER_REQUIRED.format(kind=kind))
     if kind in ("TRIM_HORIZON", "LATEST") and text is not None:
-        raise ValidationException(f"SequenceNumber must not be given for ShardIteratorType {kind}")
+        raise ValidationException(messages.SEQUENCE_NUMBER_FORBIDDEN.format(kind=kind))
+    stream = _stream(ctx, params["StreamArn"])  # after the request's own checks
     shard = _shard(stream, params["ShardId"])
     conn = ctx.store.point_conn
     floor = ctx.streams.trim_floor(conn, stream)

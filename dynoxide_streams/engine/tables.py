@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dynoxide_streams.engine import messages
 from dynoxide_streams.engine.values import (
     MAX_PARTITION_KEY_BYTES,
     MAX_SORT_KEY_BYTES,
@@ -32,7 +33,7 @@ StorageKey = tuple[int, bytes, bytes]
 """(h, pk, sk): the primary key of an item inside its table's rows."""
 
 _NAME_PATTERN = re.compile(r"[a-zA-Z0-9_.-]+")
-_ARN_PATTERN = re.compile(r"arn:aws[a-zA-Z-]*:dynamodb:[^:]*:[0-9]*:table/([^/]+)")
+TABLE_ARN_PATTERN = re.compile(r"arn:aws[a-zA-Z-]*:dynamodb:[^:]*:[0-9]*:table/([^/]+)")
 
 
 def hash_partition(pk: bytes) -> int:
@@ -41,22 +42,24 @@ def hash_partition(pk: bytes) -> int:
 
 
 def resolve_table_name(name: str, member: str = "tableName") -> str:
-    """Accept a table name or table ARN; return the table name or raise AWS's error."""
-    match = _ARN_PATTERN.fullmatch(name)
+    """Accept a table name or table ARN; return the table name, or raise AWS's
+    constraint error naming ``member`` (a name of 3..255 ``[a-zA-Z0-9_.-]``)."""
+    match = TABLE_ARN_PATTERN.fullmatch(name)
     if match:
         name = match.group(1)
-    if not 3 <= len(name) <= 255:
-        raise ValidationException(
-            "TableName must be at least 3 characters long and at most 255 characters long"
-        )
+    errors = []
     if not _NAME_PATTERN.fullmatch(name):
-        raise validation_error(
-            [
-                constraint_violation(
-                    name, member, "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
-                )
-            ]
+        errors.append(
+            constraint_violation(
+                name, member, messages.PATTERN.format(pattern=_NAME_PATTERN.pattern)
+            )
         )
+    if len(name) < 3:
+        errors.append(constraint_violation(name, member, messages.MIN_LENGTH.format(n=3)))
+    elif len(name) > 255:
+        errors.append(constraint_violation(name, member, messages.MAX_LENGTH.format(n=255)))
+    if errors:
+        raise validation_error(errors)
     return name
 
 
@@ -128,15 +131,13 @@ class IndexInfo:
             actual = value_type(item[attr.name])
             if actual != attr.type:
                 raise ValidationException(
-                    "One or more parameter values were invalid: Type mismatch for Index Key "
-                    f"{attr.name} Expected: {attr.type} Actual: {actual} IndexName: {self.name}"
+                    messages.INDEX_KEY_TYPE.format(
+                        name=attr.name, expected=attr.type, actual=actual, index=self.name
+                    )
                 )
             if key_value_bytes(item[attr.name]) == 0:
                 raise ValidationException(
-                    "One or more parameter values are not valid. A value specified for a "
-                    "secondary index key is not supported. The AttributeValue for a key "
-                    f"attribute cannot contain an empty string value. IndexName: {self.name}, "
-                    f"IndexKey: {attr.name}"
+                    messages.INDEX_KEY_EMPTY.format(index=self.name, name=attr.name)
                 )
 
     def entry_key(self, item: Item | None) -> IndexKey | None:
@@ -270,10 +271,7 @@ class TableInfo:
         """Storage key of a full item (PutItem): key attributes must be present."""
         for attr in self._key_attributes():
             if attr.name not in item:
-                raise ValidationException(
-                    "One or more parameter values were invalid: "
-                    f"Missing the key {attr.name} in the item"
-                )
+                raise ValidationException(messages.MISSING_KEY.format(name=attr.name))
         return self._encode(item)
 
     def key_of(self, key: Item) -> StorageKey:
@@ -283,7 +281,7 @@ class TableInfo:
             or any(name not in key for name in self.key_names)
             or any(value_type(key[a.name]) != a.type for a in self._key_attributes())
         ):
-            raise ValidationException("The provided key element does not match the schema")
+            raise ValidationException(messages.KEY_SCHEMA_MISMATCH.format())
         return self._encode(key)
 
     def key_item(self, item: Item) -> Item:
@@ -312,26 +310,19 @@ class TableInfo:
         actual = value_type(value)
         if actual != attr.type:
             raise ValidationException(
-                "One or more parameter values were invalid: Type mismatch for key "
-                f"{attr.name} expected: {attr.type} actual: {actual}"
+                messages.KEY_TYPE_MISMATCH.format(name=attr.name, expected=attr.type, actual=actual)
             )
         size = key_value_bytes(value)
         if size == 0:
             raise ValidationException(
-                "One or more parameter values are not valid. The AttributeValue for a key "
-                f"attribute cannot contain an empty {'string' if actual == 'S' else 'binary'} "
-                f"value. Key: {attr.name}"
+                messages.KEY_EMPTY.format(
+                    kind="string" if actual == "S" else "binary", name=attr.name
+                )
             )
         if size > limit:
             if limit == MAX_PARTITION_KEY_BYTES:
-                raise ValidationException(
-                    "One or more parameter values were invalid: Size of hashkey has exceeded "
-                    "the maximum size limit of2048 bytes"
-                )
-            raise ValidationException(
-                "One or more parameter values were invalid: Aggregated size of all range keys "
-                "has exceeded the size limit of 1024 bytes"
-            )
+                raise ValidationException(messages.HASH_KEY_TOO_BIG.format())
+            raise ValidationException(messages.RANGE_KEY_TOO_BIG.format())
         return encode_key(value)
 
     # --------------------------------------------------------------- description

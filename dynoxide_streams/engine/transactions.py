@@ -19,9 +19,15 @@ from dynoxide_streams.engine import expressions as ex
 from dynoxide_streams.engine.batch_ops import metrics_by_table
 from dynoxide_streams.engine.capacity import read_units
 from dynoxide_streams.engine.context import EngineContext
-from dynoxide_streams.engine.items import WritePlan, plan_check, plan_delete, plan_put, plan_update
+from dynoxide_streams.engine.items import (
+    Planner,
+    WritePlan,
+    prepare_check,
+    prepare_delete,
+    prepare_put,
+    prepare_update,
+)
 from dynoxide_streams.engine.requests import item_projection
-from dynoxide_streams.engine.tables import TableInfo
 from dynoxide_streams.engine.values import Item, item_size, validate_item
 from dynoxide_streams.engine.writer import UNCHANGED, ItemBatch, Outcome
 from dynoxide_streams.errors import (
@@ -38,11 +44,11 @@ TOO_LARGE = (
 )
 KEY_MISMATCH = "The provided key element does not match the schema"
 
-_PLANNERS: dict[str, Callable[[TableInfo, dict[str, Any]], WritePlan]] = {
-    "ConditionCheck": plan_check,
-    "Put": plan_put,
-    "Delete": plan_delete,
-    "Update": plan_update,
+_PLANNERS: dict[str, Callable[[dict[str, Any]], Planner]] = {
+    "ConditionCheck": prepare_check,
+    "Put": prepare_put,
+    "Delete": prepare_delete,
+    "Update": prepare_update,
 }
 
 
@@ -65,8 +71,7 @@ async def transact_write_items(ctx: EngineContext, params: dict[str, Any]) -> di
         cached = ctx.tokens.lookup(token, fingerprint, ctx.clock.now())
         if cached is not None:
             return cached
-    plans: list[WritePlan] = []
-    seen: set[tuple[int, tuple[int, bytes, bytes]]] = set()
+    planners: list[tuple[str, Planner]] = []
     for action in params["TransactItems"]:
         kinds = [kind for kind in _PLANNERS if action.get(kind) is not None]
         if len(kinds) != 1:
@@ -74,8 +79,13 @@ async def transact_write_items(ctx: EngineContext, params: dict[str, Any]) -> di
                 "TransactItems can only contain one of Check, Put, Update or Delete"
             )
         request = action[kinds[0]]
-        table = ctx.item_table(request["TableName"])
-        plan = _PLANNERS[kinds[0]](table, request)
+        planners.append((request["TableName"], _PLANNERS[kinds[0]](request)))
+    # every action is checked before any table is looked up, as AWS does
+    plans: list[WritePlan] = []
+    seen: set[tuple[int, tuple[int, bytes, bytes]]] = set()
+    for name, planner in planners:
+        table = ctx.item_table(name)
+        plan = planner(table)
         if (table.tid, plan.key) in seen:
             raise ValidationException(SAME_ITEM)
         seen.add((table.tid, plan.key))
@@ -131,14 +141,16 @@ async def transact_write_items(ctx: EngineContext, params: dict[str, Any]) -> di
 
 
 async def transact_get_items(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
+    requests = []
+    for action in params["TransactItems"]:
+        request = action["Get"]
+        requests.append((request, validate_item(request["Key"]), item_projection(request)))
+    # every Get is checked before any table is looked up, as AWS does
     gets = []
     seen: set[tuple[int, tuple[int, bytes, bytes]]] = set()
     reasons: list[dict[str, Any] | None] = []
-    for action in params["TransactItems"]:
-        request = action["Get"]
+    for request, key_item, projection in requests:
         table = ctx.item_table(request["TableName"])
-        key_item = validate_item(request["Key"])
-        projection = item_projection(request)
         try:
             key = table.key_of(key_item)
         except ValidationException as exc:

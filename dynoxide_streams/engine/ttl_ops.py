@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from dynoxide_streams.engine import messages
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.errors import ValidationException
 
@@ -35,18 +36,13 @@ async def update_time_to_live(ctx: EngineContext, params: dict[str, Any]) -> dic
     current = table.ttl_attribute
     if enabled and current is not None:
         if current == name:
-            raise ValidationException("TimeToLive is already enabled")
-        raise ValidationException(
-            f"TimeToLive is active on a different AttributeName: current AttributeName is {current}"
-        )
+            raise ValidationException(messages.TTL_ALREADY_ENABLED.format())
+        raise ValidationException(messages.TTL_OTHER_ATTRIBUTE.format(current=current))
     if not enabled:
         if current is None:
-            raise ValidationException("TimeToLive is already disabled")
+            raise ValidationException(messages.TTL_ALREADY_DISABLED.format())
         if current != name:
-            raise ValidationException(
-                "TimeToLive is active on a different AttributeName: current AttributeName is "
-                f"{current}"
-            )
+            raise ValidationException(messages.TTL_OTHER_ATTRIBUTE.format(current=current))
     now = ctx.clock.now()
     last_change = table.spec.get("TimeToLive", {}).get("ChangedAt")
     if (
@@ -54,9 +50,7 @@ async def update_time_to_live(ctx: EngineContext, params: dict[str, Any]) -> dic
         and last_change is not None
         and now - last_change < TTL_CHANGE_INTERVAL_SECONDS
     ):
-        raise ValidationException(
-            "Time to live has been modified multiple times within a fixed interval"
-        )
+        raise ValidationException(messages.TTL_TOO_OFTEN.format())
     spec = dict(table.spec)
     spec["TimeToLive"] = {"AttributeName": name, "Enabled": enabled, "ChangedAt": now}
 

@@ -19,6 +19,7 @@ import anyio
 import orjson
 import structlog
 
+from dynoxide_streams.engine import messages
 from dynoxide_streams.engine.changes import ChangeSource, LocalChangeSource
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.operations import OPERATIONS, STREAM_OPERATIONS
@@ -324,9 +325,7 @@ class App:
         try:
             params = orjson.loads(body)
         except orjson.JSONDecodeError:
-            raise SerializationException(
-                "Unexpected end of JSON input" if not body.strip() else "Malformed JSON"
-            ) from None
+            raise SerializationException(messages.NOT_JSON.format()) from None
         params = validate_request(prefix, operation, params)
         result = await handler(self.ctx, params)
         if isinstance(result, bytes):

@@ -75,11 +75,21 @@ def test_non_post_is_404_unknown_operation(raw: RawClient) -> None:
 
 
 def test_validation_error_json_shape(raw: RawClient) -> None:
+    response = raw.call("DescribeTable", {"TableName": "ab"})
+    assert response.status == 400
+    assert response.json == {
+        "__type": "com.amazon.coral.validate#ValidationException",
+        "message": "1 validation error detected: Value 'ab' at 'tableName' failed to satisfy constraint: Member must have length greater than or equal to 3",
+    }
+
+
+def test_missing_table_name_json_shape(raw: RawClient) -> None:
+    """DescribeTable's own sentence for a missing TableName (aws-sdk-java#977)."""
     response = raw.call("DescribeTable", {})
     assert response.status == 400
     assert response.json == {
         "__type": "com.amazon.coral.validate#ValidationException",
-        "message": "1 validation error detected: Value null at 'tableName' failed to satisfy constraint: Member must not be null",
+        "message": "The parameter 'TableName' is required but was not present in the request",
     }
 
 

@@ -360,9 +360,11 @@ def test_missing_members_and_wrong_types(env: Env) -> None:
         "DescribeTimeToLive",
         {},
         "ValidationException",
-        f"1 validation error detected: Value null at 'tableName' {null}",
+        # AWS's own sentence (aws-sdk-java#977; spec errors.md §4)
+        "The parameter 'TableName' is required but was not present in the request",
     )
-    update_ttl_error(env.raw, spec(table, "true"), "SerializationException")
+    # "true" would read as true, as AWS reads boolean words (scylladb#9432)
+    update_ttl_error(env.raw, spec(table, "enabled"), "SerializationException")
     update_ttl_error(env.raw, spec(table, True, 5), "SerializationException")
     assert env.describe_ttl(table) == {"TimeToLiveStatus": "DISABLED"}
 
