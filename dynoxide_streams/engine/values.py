@@ -149,13 +149,26 @@ def normalize_number(text: str) -> str:
 
 
 def add_numbers(a: str, b: str) -> str:
-    """``a + b`` for DynamoDB number strings, with DynamoDB's range checks; exact."""
-    return format_number(check_number(_ARITHMETIC.add(parse_number(a), parse_number(b))))
+    """``a + b`` for DynamoDB number strings, computed exactly (see :func:`_result`)."""
+    return _result(_ARITHMETIC.add(parse_number(a), parse_number(b)))
 
 
 def subtract_numbers(a: str, b: str) -> str:
-    """``a - b`` for DynamoDB number strings, with DynamoDB's range checks; exact."""
-    return format_number(check_number(_ARITHMETIC.subtract(parse_number(a), parse_number(b))))
+    """``a - b`` for DynamoDB number strings, computed exactly (see :func:`_result`)."""
+    return _result(_ARITHMETIC.subtract(parse_number(a), parse_number(b)))
+
+
+def _result(exact: Decimal) -> str:
+    """An arithmetic result as DynamoDB stores it, never rounded to fit: its magnitude
+    is checked first (overflow, underflow), then its 38 significant digits."""
+    if exact.is_zero():
+        return "0"
+    adjusted = exact.adjusted()
+    if adjusted > _MAX_ADJUSTED_EXPONENT:
+        raise ValidationException(_OVERFLOW)
+    if adjusted < _MIN_ADJUSTED_EXPONENT:
+        raise ValidationException(_UNDERFLOW)
+    return format_number(check_number(exact))
 
 
 # ------------------------------------------------------------------------ validation

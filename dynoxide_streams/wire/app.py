@@ -11,9 +11,11 @@ connection.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, NoReturn
 
 import anyio
 import orjson
@@ -325,7 +327,7 @@ class App:
         try:
             params = orjson.loads(body)
         except orjson.JSONDecodeError:
-            raise SerializationException(messages.NOT_JSON.format()) from None
+            params = _json_beyond_doubles(body)
         params = validate_request(prefix, operation, params)
         result = await handler(self.ctx, params)
         if isinstance(result, bytes):
@@ -372,3 +374,19 @@ async def _lifespan(receive: Receive, send: Send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise ValueError(name)
+
+
+def _json_beyond_doubles(body: bytes) -> Any:
+    """Parse a body orjson refused. orjson refuses valid JSON whose numbers do not fit a
+    double (``1e9999``, a 400-digit integer); those are read here (integers exactly,
+    other numbers as floats, possibly infinite) so the shape checks answer them as they
+    answer any wrong number. Anything else is not JSON: a SerializationException with
+    no message, as DynamoDB sends."""
+    try:
+        return json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        raise SerializationException(messages.NOT_JSON.format()) from None

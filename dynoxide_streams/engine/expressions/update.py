@@ -23,7 +23,6 @@ Like DynamoDB these runtime messages carry no ``Invalid UpdateExpression:`` pref
 
 from __future__ import annotations
 
-import decimal
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -48,8 +47,7 @@ from dynoxide_streams.engine.values import (
     Item,
     add_numbers,
     binary_bytes,
-    check_number,
-    format_number,
+    subtract_numbers,
     value_type,
 )
 from dynoxide_streams.errors import ValidationException
@@ -57,15 +55,6 @@ from dynoxide_streams.errors import ValidationException
 INVALID_PATH = "The document path provided in the update expression is invalid for update"
 MISSING_ATTRIBUTE = "The provided expression refers to an attribute that does not exist in the item"
 WRONG_TYPE = "An operand in the update expression has an incorrect data type"
-TOO_MANY_DIGITS = "Attempting to store more than 38 significant digits in a Number"
-MAX_DIGITS = 38
-
-_EXACT = decimal.Context(
-    prec=1000, Emax=999999, Emin=-999999, traps=[decimal.Inexact, decimal.InvalidOperation]
-)
-"""Exact arithmetic: two valid DynamoDB numbers (38 digits, exponents -130..125) never
-need more than ~300 digits, so ``+``/``-`` here never round."""
-
 _SET_TYPES = frozenset({"SS", "NS", "BS"})
 
 
@@ -125,17 +114,8 @@ def _evaluate(value: SetValue, item: Item) -> AttributeValue:
 
 
 def _arithmetic(op: str, left: str, right: str) -> str:
-    """``left op right`` computed exactly; a result that needs more than 38 significant
-    digits is refused like a number literal would be, never rounded to fit."""
-    combine = _EXACT.add if op == "+" else _EXACT.subtract
-    exact = combine(Decimal(left), Decimal(right))
-    if exact.is_zero():
-        return "0"
-    normal = exact.normalize(_EXACT)
-    check_number(Decimal((0, (1,), normal.adjusted())))  # magnitude first: overflow/underflow
-    if len(normal.as_tuple().digits) > MAX_DIGITS:
-        raise ValidationException(TOO_MANY_DIGITS)
-    return format_number(check_number(normal))
+    """``left op right``, exact; a result out of range is refused, never rounded."""
+    return add_numbers(left, right) if op == "+" else subtract_numbers(left, right)
 
 
 def _operand(operand: UpdateOperand, item: Item) -> AttributeValue:
