@@ -112,7 +112,6 @@ class ConnectionLimits:
         self.header_timeout = header_timeout
         self.max_header_bytes = max_header_bytes
         self._idle: OrderedDict[_LimitedHttpProtocol, None] = OrderedDict()
-        self.evicted = 0
 
     def protocols(self) -> tuple[type[asyncio.Protocol], type[asyncio.Protocol]]:
         """(HTTP protocol class, websocket protocol class) enforcing these limits."""
@@ -122,14 +121,16 @@ class ConnectionLimits:
 
         return Http, _HardClosingWebSocketProtocol
 
-    def _idle_now(self, connection: _LimitedHttpProtocol) -> None:
+    def mark_idle(self, connection: _LimitedHttpProtocol) -> None:
+        """``connection`` has no request in flight from now on (the newest idle one)."""
         self._idle.pop(connection, None)
         self._idle[connection] = None
 
-    def _busy(self, connection: _LimitedHttpProtocol) -> None:
+    def mark_busy(self, connection: _LimitedHttpProtocol) -> None:
+        """``connection`` has a request in flight, is a websocket now, or is gone."""
         self._idle.pop(connection, None)
 
-    def _make_room(self, newcomer: _LimitedHttpProtocol, open_connections: int) -> None:
+    def make_room(self, newcomer: _LimitedHttpProtocol, open_connections: int) -> None:
         """Close the oldest idle connection(s) while the open ones exceed the limit."""
         if not self.max_connections:
             return
@@ -140,7 +141,6 @@ class ConnectionLimits:
                 return  # every other connection is busy: the newcomer's request gets 503
             self._idle.pop(victim)
             victim.close_idle("evicted")
-            self.evicted += 1
             excess -= 1
 
 
@@ -153,7 +153,7 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
-        self._in_head = True  # between requests or inside a head: no request in flight
+        self._in_head = True  # reading a request head, or waiting for the next one
         self._head_bytes = 0  # bytes received while in a head (an upper bound of its size)
         self._head_size = 0  # exact size of the head parsed so far
         self._refused = False
@@ -164,12 +164,12 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
         self._arm_header_timer()
-        self.limits._idle_now(self)
-        self.limits._make_room(self, len(self.connections))
+        self.limits.mark_idle(self)
+        self.limits.make_room(self, len(self.connections))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_timer()
-        self.limits._busy(self)
+        self.limits.mark_busy(self)
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -190,7 +190,7 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
     def handle_websocket_upgrade(self) -> None:
         self._upgraded = True
         self._cancel_header_timer()
-        self.limits._busy(self)
+        self.limits.mark_busy(self)
         super().handle_websocket_upgrade()
 
     # ------------------------------------------------------------------ parser events
@@ -211,7 +211,7 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
         self._in_head = False
         self._head_bytes = 0
         self._cancel_header_timer()
-        self.limits._busy(self)
+        self.limits.mark_busy(self)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -221,7 +221,7 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         super().on_response_complete()
         if self.timeout_keep_alive_task is not None:  # kept alive, nothing pipelined
-            self.limits._idle_now(self)
+            self.limits.mark_idle(self)
 
     # ------------------------------------------------------------------------ limits
 
@@ -231,7 +231,7 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
         It leaves the server's set of open connections at once, not when asyncio
         reports it lost a loop iteration later: it holds no slot from now on."""
         self._cancel_header_timer()
-        self.limits._busy(self)
+        self.limits.mark_busy(self)
         self.connections.discard(self)
         if not self.transport.is_closing():
             log.debug("idle connection closed", reason=reason, client=self.client)
@@ -247,7 +247,7 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
         """Answer 431 (DynamoDB JSON) and close the connection."""
         self._refused = True
         self._cancel_header_timer()
-        self.limits._busy(self)
+        self.limits.mark_busy(self)
         limit = self.limits.max_header_bytes
         error = RequestHeaderFieldsTooLarge(
             f"Request header fields too large: the request line and headers exceed {limit} "
