@@ -133,7 +133,8 @@ class Settings:
     header_timeout: float = field(
         default=10.0,
         metadata=about(
-            "seconds a connection has to send a complete request head before it is closed",
+            "seconds a connection has to send a complete request head (or, mid-body, its "
+            "next bytes) before it is closed",
             gt=0,
             le=3600,
             metavar="SECONDS",

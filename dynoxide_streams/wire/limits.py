@@ -6,7 +6,10 @@ a transport to abort, so these limits cannot be written as ASGI middleware:
 
 * **Header timeout** (``--header-timeout``): a connection must deliver a complete
   request head within the timeout of its first byte (of connecting, for the first
-  request), or it is closed without an answer.
+  request), or it is closed without an answer. The same timeout bounds a body that
+  stops arriving: no body byte for that long (while the server is reading) closes the
+  connection, so a request that declares a body and never sends it does not hold its
+  slot and its ``--max-body-memory`` reservation for ever.
 * **Head size** (``--max-header-bytes``): a request line plus headers over the limit is
   answered 431 with a DynamoDB-shaped ``RequestHeaderFieldsTooLarge`` and the connection
   closed, as soon as the limit is passed — before httptools has buffered the rest.
@@ -32,9 +35,10 @@ and websockets 17.4:
   them as ``cls(config=, server_state=, app_state=, _loop=)`` (the websocket one from the
   HTTP protocol's upgrade, with the same transport).
 * ``HttpToolsProtocol``: the asyncio ``Protocol`` methods; the httptools parser
-  callbacks ``on_url``, ``on_header``, ``on_headers_complete``,
+  callbacks ``on_url``, ``on_header``, ``on_headers_complete``, ``on_body``,
   ``on_message_complete``, ``on_response_complete`` and ``handle_websocket_upgrade``;
-  the attributes ``transport``, ``loop``, ``cycle``, ``connections`` (the server's set
+  the attributes ``transport``, ``loop``, ``cycle``, ``flow`` (``read_paused``: uvicorn
+  stopped reading), ``connections`` (the server's set
   of open connections, websockets included, which ``limit_concurrency`` is checked
   against; a connection leaves it with ``discard`` in ``connection_lost``) and
   ``timeout_keep_alive_task``;
@@ -153,6 +157,7 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
         self._in_head = True  # reading a request head, or waiting for the next one
         self._head_bytes = 0  # bytes received while in a head (an upper bound of its size)
         self._head_size = 0  # exact size of the head parsed so far
@@ -169,6 +174,7 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_timer()
+        self._cancel_body_timer()
         self.limits.mark_busy(self)
         super().connection_lost(exc)
 
@@ -190,6 +196,7 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
     def handle_websocket_upgrade(self) -> None:
         self._upgraded = True
         self._cancel_header_timer()
+        self._cancel_body_timer()
         self.limits.mark_busy(self)
         super().handle_websocket_upgrade()
 
@@ -213,9 +220,15 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
         self._cancel_header_timer()
         self.limits.mark_busy(self)
         super().on_headers_complete()
+        self._arm_body_timer()  # cancelled at once when there is no body
+
+    def on_body(self, body: bytes) -> None:
+        super().on_body(body)
+        self._arm_body_timer()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
+        self._cancel_body_timer()
         self._in_head = True  # whatever comes next is the next request's head
 
     def on_response_complete(self) -> None:
@@ -276,6 +289,30 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
+
+    def _arm_body_timer(self) -> None:
+        self._cancel_body_timer()
+        self._body_timer = self.loop.call_later(
+            self.limits.header_timeout, self._body_timeout_expired
+        )
+
+    def _cancel_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_timeout_expired(self) -> None:
+        """No body byte for the header timeout: the client stalled mid-body (the app
+        reads ``http.disconnect``), unless it is this side that stopped reading."""
+        self._body_timer = None
+        if self._upgraded or self.transport.is_closing():
+            return
+        if self.flow.read_paused:  # flow control or pipelining: not the client's stall
+            self._arm_body_timer()
+            return
+        log.debug("request body stalled; closed", client=self.client)
+        self.connections.discard(self)
+        self.transport.close()
 
     def _header_timeout_expired(self) -> None:
         self._header_timer = None

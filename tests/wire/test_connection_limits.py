@@ -8,8 +8,8 @@ the healthy client's errors are counted — under 1 % while each attack runs.
 * Headers: a head over ``--max-header-bytes`` gets 431 ``RequestHeaderFieldsTooLarge``;
   a 64 MB header is cut off after a few MB, not buffered.
 * Bodies: beyond ``--max-body-memory`` requests wait, then get 503
-  ``ServiceUnavailableException``; concurrent large uploads keep the server's memory
-  bounded.
+  ``ServiceUnavailableException``; a body that stops arriving is cut off after
+  ``--header-timeout``; concurrent large uploads keep the server's memory bounded.
 * Stalled websockets: after ``--ws-stall-timeout`` their sockets are really closed
   (aborted) and their ``--max-connections`` slots freed.
 * Clients that vanish mid-send leave no traceback in the log.
@@ -330,6 +330,39 @@ def test_bodies_beyond_the_memory_bound_wait_then_get_503(tmp_path: Path) -> Non
         # the reservations are given back: a body of the same size is read again
         ddb = make_client(server.endpoint)
         wait_until(lambda: ddb.list_tables()["TableNames"] == [table], what="the server to serve")
+    finally:
+        server.terminate()
+
+
+def test_a_body_that_stops_arriving_is_cut_off_and_frees_its_memory(tmp_path: Path) -> None:
+    server = serve(tmp_path, header_timeout="1", max_body_memory=str(32 * MiB))
+    try:
+        table = make_table(server)
+        where = address(server)
+        # three requests reserve 30 MB between them, send 1 KB each and stall
+        stalled = [socket.create_connection(where, timeout=10) for _ in range(3)]
+        for sock in stalled:
+            sock.sendall(get_item_head(where[1], length=10_000_000) + b"{" * 1024)
+        for sock in stalled:
+            assert closed_by_server(sock, 5), "a request whose body stopped stayed open"
+            sock.close()
+        # their reservations are gone: a 10 MB body is read at once (and refused: too big)
+        payload = json.dumps(
+            {"TableName": table, "Item": {"pk": {"S": "big"}, "v": {"S": "x" * 10_000_000}}}
+        ).encode()
+        with socket.create_connection(where, timeout=10) as sock:
+            sock.sendall(
+                b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/x-amz-json-1.0\r\n"
+                b"X-Amz-Target: DynamoDB_20120810.PutItem\r\nContent-Length: %d\r\n\r\n"
+                % len(payload)
+                + payload
+            )
+            status, _, body = read_reply(sock)
+        assert (status, json.loads(body)["__type"]) == (
+            400,
+            "com.amazon.coral.validate#ValidationException",
+        ), body[:300]
     finally:
         server.terminate()
 
