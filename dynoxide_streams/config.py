@@ -138,6 +138,40 @@ class Settings:
         default=1000,
         metadata=about("concurrent connections before new requests get 503; 0: no limit"),
     )
+    header_timeout: float = field(
+        default=10.0,
+        metadata=about(
+            "seconds a connection has to send a complete request head (or, mid-body, its "
+            "next bytes) before it is closed",
+            gt=0,
+            le=3600,
+            metavar="SECONDS",
+        ),
+    )
+    keep_alive_timeout: float = field(
+        default=5.0,
+        metadata=about(
+            "seconds an idle keep-alive connection is kept open",
+            gt=0,
+            le=3600,
+            metavar="SECONDS",
+        ),
+    )
+    max_header_bytes: int = field(
+        default=64 * 1024,
+        metadata=about(
+            "bytes of a request head (request line and headers) before it is refused with 431",
+            ge=4096,
+            le=16 * 1024 * 1024,
+        ),
+    )
+    max_body_memory: int = field(
+        default=256 * 1024 * 1024,
+        metadata=about(
+            "bytes of request bodies held in memory at once; beyond it requests wait, then get 503",
+            ge=32 * 1024 * 1024,
+        ),
+    )
     ws_stall_timeout: float = field(
         default=30.0,
         metadata=about(

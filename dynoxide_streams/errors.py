@@ -65,6 +65,14 @@ class RequestEntityTooLarge(DynamoDBError):
     status = 413
 
 
+class RequestHeaderFieldsTooLarge(DynamoDBError):
+    """A request line and headers over ``--max-header-bytes``."""
+
+    namespace = CORAL_SERVICE_NAMESPACE
+    name = "RequestHeaderFieldsTooLarge"
+    status = 431
+
+
 class ResourceNotFoundException(DynamoDBError):
     """A table, index, stream or shard that does not exist."""
 
@@ -135,7 +143,7 @@ class ServiceUnavailable(DynamoDBError):
 
 
 class ServiceUnavailableException(DynamoDBError):
-    """The server is at its connection limit (``--max-connections``)."""
+    """The server is at a capacity limit (``--max-connections``, ``--max-body-memory``)."""
 
     namespace = CORAL_SERVICE_NAMESPACE
     status = 503

@@ -50,7 +50,7 @@ from dynoxide_streams.triggers.functions import FunctionRegistry
 from dynoxide_streams.triggers.runner import TriggerRunner, check_declaration
 from dynoxide_streams.ttl.sweeper import run_sweeper
 from dynoxide_streams.wire import App
-from dynoxide_streams.wire.limits import install_limit_answer
+from dynoxide_streams.wire.limits import ConnectionLimits, install_limit_answer
 from dynoxide_streams.wire.origins import is_loopback
 
 log = structlog.get_logger("dynoxide_streams")
@@ -277,6 +277,12 @@ class Service:
                     f"trigger on {spec.table or spec.params.get('EventSourceArn')}: {exc.name}: {exc.message}"
                 ) from None
         self.triggers = triggers
+        limits = ConnectionLimits(
+            max_connections=settings.max_connections,
+            header_timeout=settings.header_timeout,
+            max_header_bytes=settings.max_header_bytes,
+        )
+        http_protocol, ws_protocol = limits.protocols()
         config = uvicorn.Config(
             App(
                 ctx,
@@ -290,15 +296,17 @@ class Service:
                 upstream=settings.upstream,
                 sweep=None if self.sidecar is None else self.sidecar.sweep_now,
                 credentials=self.credentials,
+                max_body_memory=settings.max_body_memory,
             ),
-            http="httptools",
-            ws="websockets-sansio",
+            http=http_protocol,  # httptools and websockets-sansio, with wire/limits.py's limits
+            ws=ws_protocol,
             ws_ping_interval=20.0,
             ws_ping_timeout=20.0,
             ws_max_size=1024 * 1024,
             lifespan="off",
             # uvicorn counts the connection being served: N connections need N + 1
             limit_concurrency=settings.max_connections + 1 if settings.max_connections else None,
+            timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]  # call_later takes a float
             access_log=False,
             log_config=None,
             timeout_graceful_shutdown=10,

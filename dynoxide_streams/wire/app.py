@@ -33,6 +33,7 @@ from dynoxide_streams.errors import (
     RequestEntityTooLarge,
     SerializationException,
     ServiceException,
+    ServiceUnavailableException,
     SignatureError,
     UnknownOperationException,
 )
@@ -40,6 +41,7 @@ from dynoxide_streams.triggers.runner import TriggerRunner
 from dynoxide_streams.wire import sigv4
 from dynoxide_streams.wire.admin import Admin
 from dynoxide_streams.wire.asgi import DYNAMODB_JSON, JSON, Receive, Scope, Send, send_response
+from dynoxide_streams.wire.body_memory import BodyHold, BodyMemory
 from dynoxide_streams.wire.errors import (
     STATIC_NOT_FOUND,
     UNKNOWN_ROUTE,
@@ -104,8 +106,10 @@ class App:
         upstream: str | None = None,
         sweep: Callable[[], Awaitable[int]] | None = None,
         credentials: Mapping[str, str] | None = None,
+        max_body_memory: int = 256 * 1024 * 1024,
     ) -> None:
         self.ctx = ctx
+        self.body_memory = BodyMemory(max_body_memory)
         self.access = AccessPolicy(
             bind_host=bind_host,
             token=token,
@@ -211,16 +215,19 @@ class App:
     async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
         content_type = JSON
         try:
-            body = await _read_body(receive)
-            status, payload, content_type = await self.admin.handle(
-                scope["method"],
-                scope["path"],
-                dict(scope["headers"]),
-                body,
-                scope.get("query_string", b""),
-            )
+            async with self.body_memory.hold() as hold:
+                body = await _read_body(receive, hold, _declared_length(scope))
+                status, payload, content_type = await self.admin.handle(
+                    scope["method"],
+                    scope["path"],
+                    dict(scope["headers"]),
+                    body,
+                    scope.get("query_string", b""),
+                )
         except RequestEntityTooLarge:
             status, payload = render_admin_error(413, "TooLarge")
+        except ServiceUnavailableException as exc:
+            status, payload = render_admin_error(503, "ServiceUnavailable", exc.message)
         except Exception:
             log.exception("admin request failed", path=scope["path"])
             status, payload = render_admin_error(500, "InternalServerError")
@@ -229,13 +236,14 @@ class App:
     async def _lambda(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert self.lambda_api is not None
         try:
-            body = await _read_body(receive)
-            refusal = self._signature_refusal(scope, body, LAMBDA_SIGNING)
-            if refusal is not None:
-                raise refusal
-            status, payload, headers = await self.lambda_api.handle(
-                scope["method"], scope["path"], scope.get("query_string", b""), body
-            )
+            async with self.body_memory.hold() as hold:
+                body = await _read_body(receive, hold, _declared_length(scope))
+                refusal = self._signature_refusal(scope, body, LAMBDA_SIGNING)
+                if refusal is not None:
+                    raise refusal
+                status, payload, headers = await self.lambda_api.handle(
+                    scope["method"], scope["path"], scope.get("query_string", b""), body
+                )
         except DynamoDBError as error:
             status, payload, headers = render_lambda_error(error)
         except Exception:
@@ -261,13 +269,12 @@ class App:
                 declared_length = int(value)
         error_name = ""
         try:
-            if declared_length > MAX_BODY_BYTES:
-                raise RequestEntityTooLarge("Request entity too large")
-            body = await _read_body(receive)
-            refusal = self._signature_refusal(scope, body, DYNAMODB_SIGNING)
-            if refusal is not None:
-                raise refusal
-            status, payload = await self._dispatch(target, body)
+            async with self.body_memory.hold() as hold:
+                body = await _read_body(receive, hold, declared_length)
+                refusal = self._signature_refusal(scope, body, DYNAMODB_SIGNING)
+                if refusal is not None:
+                    raise refusal
+                status, payload = await self._dispatch(target, body)
         except DynamoDBError as error:
             error_name = error.name
             status, payload = render_dynamodb_error(error)
@@ -335,7 +342,21 @@ class App:
         return 200, orjson.dumps(result)
 
 
-async def _read_body(receive: Receive) -> bytes:
+def _declared_length(scope: Scope) -> int:
+    """The request's Content-Length, or -1 when it has none (or a malformed one)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit():
+            return int(value)
+    return -1
+
+
+async def _read_body(receive: Receive, hold: BodyHold, declared_length: int) -> bytes:
+    """The whole request body, its bytes reserved in ``hold`` (all of a declared length
+    up front). Raises RequestEntityTooLarge over MAX_BODY_BYTES and
+    ServiceUnavailableException when ``--max-body-memory`` has no room in time."""
+    if declared_length > MAX_BODY_BYTES:
+        raise RequestEntityTooLarge("Request entity too large")
+    await hold.reserve(declared_length)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -346,6 +367,7 @@ async def _read_body(receive: Receive) -> bytes:
         size += len(chunk)
         if size > MAX_BODY_BYTES:
             raise RequestEntityTooLarge("Request entity too large")
+        await hold.reserve(size)  # beyond the declared length: a chunked body
         chunks.append(chunk)
         if not message.get("more_body", False):
             break

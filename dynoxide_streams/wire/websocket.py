@@ -6,7 +6,9 @@ token is configured, it carries the token; refused handshakes get HTTP 403.
 One connection may hold several subscriptions, each a feed task in the connection's
 task group. Sends are serialised; a send that cannot complete within
 ``stall_timeout`` closes the connection with code 4008, so a stalled client costs a
-cursor for at most that long and never an unbounded buffer.
+cursor for at most that long and never an unbounded buffer (``wire/limits.py`` then
+aborts the transport if even the close frame cannot be flushed). A client that goes away
+mid-send is normal: the connection ends quietly.
 """
 
 from __future__ import annotations
@@ -65,7 +67,12 @@ class PushEndpoint:
             await anyio.lowlevel.checkpoint_if_cancelled()  # an unsubscribed feed sends nothing
             async with lock:
                 with anyio.fail_after(self.stall_timeout):
-                    await send({"type": "websocket.send", "text": data.decode()})
+                    try:
+                        await send({"type": "websocket.send", "text": data.decode()})
+                    except OSError:  # ASGI: the client is gone (uvicorn's ClientDisconnected)
+                        log.debug("push client went away mid-send")
+                        tg.cancel_scope.cancel()
+                        await anyio.lowlevel.checkpoint()  # ends the caller: it is cancelled
 
         feeds: dict[str, anyio.CancelScope] = {}
 
@@ -124,7 +131,7 @@ class PushEndpoint:
         except TimeoutError:
             stalled = True
         if stalled:
-            with anyio.move_on_after(1), anyio.CancelScope(shield=True):
+            with anyio.move_on_after(1, shield=True):  # then wire/limits.py aborts it
                 try:
                     await send({"type": "websocket.close", "code": CLOSE_STALLED})
                 except Exception:  # the peer is already gone

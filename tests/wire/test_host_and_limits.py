@@ -6,8 +6,9 @@
   anything runs (a refused write changes nothing); a request without Host (HTTP/1.0)
   is served; ``--allowed-host NAME`` (and its environment twin) adds names, ``'*'``
   turns the check off.
-* Connection limit: beyond ``max_connections`` requests get a DynamoDB-shaped JSON 503
-  (boto3 reports ``ServiceUnavailableException``) until connections close.
+* Connection limit: beyond ``max_connections`` busy connections requests get a
+  DynamoDB-shaped JSON 503 (boto3 reports ``ServiceUnavailableException``) until
+  connections close; idle connections are closed to make room instead.
 * ``--token``: ``/_admin/metrics`` needs the bearer token, ``/_admin/health`` does not.
 
 (The 16 MB body cap is covered by test_protocol.py and the 64-subscription limit by
@@ -407,62 +408,82 @@ def limited() -> Iterator[Server]:
         yield srv
 
 
-def _open_idle(endpoint: str, count: int) -> list[socket.socket]:
-    return [
-        socket.create_connection(("127.0.0.1", _port(endpoint)), timeout=TIMEOUT)
-        for _ in range(count)
-    ]
+def _busy_connection(endpoint: str) -> socket.socket:
+    """A connection with a request in flight: its head is read (the server answered
+    ``100 Continue``) and its 2-byte body is not sent yet."""
+    sock = socket.create_connection(("127.0.0.1", _port(endpoint)), timeout=TIMEOUT)
+    sock.sendall(
+        f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{_port(endpoint)}\r\n"
+        f"X-Amz-Target: {TARGET}ListTables\r\nContent-Type: application/x-amz-json-1.0\r\n"
+        "Content-Length: 2\r\nExpect: 100-continue\r\n\r\n".encode()
+    )
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        chunk = sock.recv(1)
+        assert chunk, f"closed before 100 Continue: {head!r}"
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 100 "), head
+    return sock
+
+
+def _finish(sock: socket.socket) -> int:
+    """Send the 2-byte body of a :func:`_busy_connection`; the response status."""
+    sock.sendall(b"{}")
+    data = b""
+    while b"\r\n" not in data:
+        chunk = sock.recv(4096)
+        assert chunk, "closed before a response"
+        data += chunk
+    return int(data.split(b" ", 2)[1])
 
 
 def test_over_the_limit_is_a_json_503_until_connections_close(limited: Server) -> None:
     endpoint = limited.endpoint
     wait_until(lambda: _list_tables(endpoint).status == 200, what="the server to serve")
-    idle = _open_idle(endpoint, 3)
+    busy = [_busy_connection(endpoint) for _ in range(3)]
     try:
-        refused: list[Reply] = []
-
-        def limit_reached() -> bool:
-            reply = _list_tables(endpoint)
-            if reply.status == 503:
-                refused.append(reply)
-                return True
-            return False
-
-        wait_until(limit_reached, what="a 503 while 3 connections are open")
-        assert_limit_reply(refused[0])
+        assert_limit_reply(_list_tables(endpoint))
         with pytest.raises(ClientError) as error:
             make_client(endpoint).list_tables()
         assert error.value.response["Error"]["Code"] == "ServiceUnavailableException"
         assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
     finally:
-        for sock in idle:
+        for sock in busy:
             sock.close()
     wait_until(lambda: _list_tables(endpoint).status == 200, what="requests to succeed again")
     assert make_client(endpoint).list_tables()["TableNames"] == []
 
 
 def test_max_connections_serves_that_many_connections(limited: Server) -> None:
-    """``max_connections=3``: three keep-alive connections are served, a fourth
-    connection is refused."""
+    """``max_connections=3``: three connections with requests in flight are served, a
+    fourth connection's request is refused."""
+    endpoint = limited.endpoint
+    wait_until(lambda: _list_tables(endpoint).status == 200, what="the server to serve")
+    busy = [_busy_connection(endpoint) for _ in range(3)]
+    try:
+        assert_limit_reply(_list_tables(endpoint))
+        assert [_finish(sock) for sock in busy] == [200, 200, 200]
+    finally:
+        for sock in busy:
+            sock.close()
+    wait_until(lambda: _list_tables(endpoint).status == 200, what="requests to succeed again")
+
+
+def test_idle_connections_do_not_hold_the_slots(limited: Server) -> None:
+    """Connections with no request in flight (silent, or kept alive after a response)
+    are closed, oldest first, to make room for a new one."""
     endpoint = limited.endpoint
     port = _port(endpoint)
     wait_until(lambda: _list_tables(endpoint).status == 200, what="the server to serve")
-    conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT) for _ in range(3)]
+    kept = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+    kept.request("GET", "/")
+    kept.getresponse().read()
+    silent = [socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) for _ in range(2)]
     try:
-        statuses = []
-        for conn in conns:  # each one a request, then kept open (idle, keep-alive)
-            conn.request(
-                "POST",
-                "/",
-                body=b"{}",
-                headers={"X-Amz-Target": TARGET + "ListTables", "Content-Type": "application/json"},
-            )
-            response = conn.getresponse()
-            response.read()
-            statuses.append(response.status)
-        assert statuses == [200, 200, 200], "max_connections=3 must serve 3 connections"
-        assert_limit_reply(_list_tables(endpoint))
+        assert [_list_tables(endpoint).status for _ in range(5)] == [200] * 5
+        assert kept.sock is not None
+        assert kept.sock.recv(1) == b"", "the oldest idle connection was not closed"
     finally:
-        for conn in conns:
-            conn.close()
-    wait_until(lambda: _list_tables(endpoint).status == 200, what="requests to succeed again")
+        kept.close()
+        for sock in silent:
+            sock.close()
