@@ -91,13 +91,16 @@ def test_rotate_a_table_without_stream_is_refused(endpoint: str, make_table: Any
 
 
 def test_token_protects_everything_but_health() -> None:
-    with Server(token="s3cret").run_in_thread() as srv:
+    with Server(token="s3cret-admin-token").run_in_thread() as srv:
         assert _call(srv.endpoint, "/_admin/health") == (200, {"status": "ok"})
         assert _call(srv.endpoint, "/_admin/clock")[0] == 403
         assert _call(srv.endpoint, "/_admin/clock", token="wrong")[0] == 403
         assert _call(srv.endpoint, "/_admin/ttl/sweep", {}, token="wrong")[0] == 403
-        assert _call(srv.endpoint, "/_admin/clock", token="s3cret")[0] == 200
-        assert _call(srv.endpoint, "/_admin/ttl/sweep", {}, token="s3cret") == (200, {"expired": 0})
+        assert _call(srv.endpoint, "/_admin/clock", token="s3cret-admin-token")[0] == 200
+        assert _call(srv.endpoint, "/_admin/ttl/sweep", {}, token="s3cret-admin-token") == (
+            200,
+            {"expired": 0},
+        )
 
 
 def test_non_loopback_bind_needs_a_token_or_explicit_insecure_flag() -> None:
@@ -110,9 +113,13 @@ def test_non_loopback_bind_needs_a_token_or_explicit_insecure_flag() -> None:
         if isinstance(info.value, BaseExceptionGroup)
         else isinstance(info.value, UnsafeBind)
     )
-    with Server(host="0.0.0.0", token="t").run_in_thread() as srv:
+    with Server(host="0.0.0.0", token="t-sixteen-chars!").run_in_thread() as srv:
         assert (
-            _call(srv.endpoint.replace("0.0.0.0", "127.0.0.1"), "/_admin/clock", token="t")[0]
+            _call(
+                srv.endpoint.replace("0.0.0.0", "127.0.0.1"),
+                "/_admin/clock",
+                token="t-sixteen-chars!",
+            )[0]
             == 200
         )
 

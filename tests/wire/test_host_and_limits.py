@@ -327,7 +327,7 @@ def anything(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess
         "--allowed-host",
         "*",
         "--token",
-        "T0ken",
+        "T0ken-of-16-chars",
     )
     try:
         yield server
@@ -340,7 +340,9 @@ def test_star_allows_every_host(anything: ServerProcess) -> None:
     port = _port(endpoint)
     for host in (f"evil.example:{port}", "whatever", f"other.test:{port}", f"localhost:{port}"):
         assert_served(endpoint, host)
-    assert handshake(endpoint, f"evil.example:{port}", "/_streams/ws?token=T0ken") == 101
+    assert (
+        handshake(endpoint, f"evil.example:{port}", "/_streams/ws?token=T0ken-of-16-chars") == 101
+    )
     reply = send(endpoint, "GET", "/_streams/client.js", "evil.example")
     assert reply.status == 200
 
@@ -370,7 +372,7 @@ def _metrics(endpoint: str, host: str, authorization: str | None) -> Reply:
 def test_token_guards_metrics_but_not_health(anything: ServerProcess) -> None:
     endpoint = anything.endpoint
     host = f"127.0.0.1:{_port(endpoint)}"
-    for authorization in (None, "Bearer wrong", "T0ken", "Bearer T0ke", "bearer T0ken"):
+    for authorization in (None, "Bearer wrong", "T0ken-of-16-chars", "Bearer T0ke", "bearer T0ken"):
         reply = _metrics(endpoint, host, authorization)
         assert reply.status == 403, (authorization, reply.status)
         assert reply.json["error"] == "Forbidden"
