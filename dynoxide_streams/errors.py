@@ -126,10 +126,19 @@ class ServiceUnavailableException(DynamoDBError):
 
 
 class AccessDeniedException(DynamoDBError):
-    """The request's Host is not one this server serves (DNS-rebinding protection)."""
+    """The request's Host is not one this server serves (DNS-rebinding protection), or
+    a state-changing request comes from a page of another site (CSRF protection)."""
 
     namespace = CORAL_SERVICE_NAMESPACE
     status = 403
+
+
+class UnsupportedMediaTypeException(DynamoDBError):
+    """A state-changing admin or Lambda request whose body is not declared JSON (so a
+    browser could have sent it cross-site without a preflight)."""
+
+    namespace = CORAL_SERVICE_NAMESPACE
+    status = 415
 
 
 MAX_LISTED_VALIDATION_ERRORS = 10
