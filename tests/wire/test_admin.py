@@ -21,6 +21,8 @@ def _call(
     request = urllib.request.Request(
         endpoint + path, data=data, method=method or ("POST" if data is not None else "GET")
     )
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
     try:
