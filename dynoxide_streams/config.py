@@ -129,7 +129,9 @@ class Settings:
     allowed_origin: list[str] = field(
         default_factory=list,
         metadata=about(
-            "a browser origin allowed to open the push websocket (repeatable)", metavar="URL"
+            "a browser origin allowed to open the push websocket and to send admin and "
+            "Lambda requests (repeatable)",
+            metavar="URL",
         ),
     )
     allowed_host: list[str] = field(
