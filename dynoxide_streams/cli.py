@@ -47,6 +47,8 @@ def _setting_flags(parser: argparse.ArgumentParser, command: Command) -> None:
                 alternatives[about.alternative] = parser.add_mutually_exclusive_group()
             target = alternatives[about.alternative]
         options: dict[str, Any] = {"help": about.help}
+        if s.shown_range:
+            options["help"] += f" ({s.shown_range})"
         if s.shown_default:
             options["help"] += f" (default {s.shown_default})"
         if about.metavar is not None or s.kind in ("int", "float"):

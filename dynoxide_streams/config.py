@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import re
 import tomllib
@@ -34,6 +35,11 @@ Command = Literal["serve", "sidecar", "mcp"]
 """A command a setting can apply to (``mcp`` is the stdio MCP server)."""
 Kind = Literal["bool", "int", "float", "list", "path", "str"]
 """How a setting's value is written in a flag, an environment variable or the file."""
+
+MIN_TOKEN_LENGTH = 16
+"""The fewest characters a token (``--token``) may have."""
+DAY = 86_400
+TEN_YEARS = 3650 * DAY
 
 SERVER: frozenset[Command] = frozenset({"serve", "sidecar"})
 SERVE: frozenset[Command] = frozenset({"serve"})
@@ -55,6 +61,8 @@ class About:
     gt: float | None = None
     le: float | None = None
     pattern: tuple[re.Pattern[str], str] | None = None  # (regex, what it means)
+    min_length: int | None = None  # a string's fewest characters (no blank, no edge spaces)
+    secret: bool = False  # never shown: redacted by --print-config, not echoed in errors
     metavar: str | None = None
     alternative: str | None = None  # flags sharing this name exclude each other
     required: bool = False  # the flag must be given (on every command it applies to)
@@ -107,7 +115,13 @@ class Settings:
         default="real", metadata=about("data-time clock", choices=("real", "virtual"))
     )
     token: str | None = field(
-        default=None, metadata=about("bearer token required for the admin API and websocket")
+        default=None,
+        metadata=about(
+            f"bearer token required for the admin API and websocket "
+            f"(at least {MIN_TOKEN_LENGTH} characters)",
+            min_length=MIN_TOKEN_LENGTH,
+            secret=True,
+        ),
     )
     credentials: Path | None = field(
         default=None,
@@ -123,7 +137,9 @@ class Settings:
     allowed_origin: list[str] = field(
         default_factory=list,
         metadata=about(
-            "a browser origin allowed to open the push websocket (repeatable)", metavar="URL"
+            "a browser origin allowed to open the push websocket and to send admin and "
+            "Lambda requests (repeatable)",
+            metavar="URL",
         ),
     )
     allowed_host: list[str] = field(
@@ -136,7 +152,11 @@ class Settings:
     )
     max_connections: int = field(
         default=1000,
-        metadata=about("concurrent connections before new requests get 503; 0: no limit"),
+        metadata=about(
+            "concurrent connections before new requests get 503; 0: no limit",
+            ge=0,
+            le=1_000_000,
+        ),
     )
     header_timeout: float = field(
         default=10.0,
@@ -170,29 +190,52 @@ class Settings:
         metadata=about(
             "bytes of request bodies held in memory at once; beyond it requests wait, then get 503",
             ge=32 * 1024 * 1024,
+            le=64 * 1024 * 1024 * 1024,
         ),
     )
     ws_stall_timeout: float = field(
         default=30.0,
         metadata=about(
-            "seconds before a push client that accepts nothing is closed", metavar="SECONDS"
+            "seconds before a push client that accepts nothing is closed",
+            gt=0,
+            le=DAY,
+            metavar="SECONDS",
         ),
     )
     stream_retention_seconds: float = field(
         default=86400.0,
-        metadata=about("seconds a stream record is kept", commands=SERVE, metavar="SECONDS"),
+        metadata=about(
+            "seconds a stream record is kept",
+            commands=SERVE,
+            gt=0,
+            le=TEN_YEARS,
+            metavar="SECONDS",
+        ),
     )
     shard_rotation_seconds: float = field(
         default=14400.0,
         metadata=about(
-            "close a shard after this many seconds; 0: never", commands=SERVE, metavar="SECONDS"
+            "close a shard after this many seconds; 0: never",
+            commands=SERVE,
+            ge=0,
+            le=TEN_YEARS,
+            metavar="SECONDS",
         ),
     )
     shard_rotation_records: int = field(
-        default=0, metadata=about("close a shard after this many records; 0: never", commands=SERVE)
+        default=0,
+        metadata=about(
+            "close a shard after this many records; 0: never",
+            commands=SERVE,
+            ge=0,
+            le=1_000_000_000,
+        ),
     )
     ttl_period: float = field(
-        default=1.0, metadata=about("seconds between TTL sweeps; 0: no sweeping", metavar="SECONDS")
+        default=1.0,
+        metadata=about(
+            "seconds between TTL sweeps; 0: no sweeping", ge=0, le=DAY, metavar="SECONDS"
+        ),
     )
     strict_ttl_limits: bool = field(
         default=False,
@@ -206,7 +249,13 @@ class Settings:
         ),
     )
     function_timeout: float = field(
-        default=3.0, metadata=about("seconds a function invocation may take", metavar="SECONDS")
+        default=3.0,
+        metadata=about(
+            "seconds a function invocation may take",
+            gt=0,
+            le=900,
+            metavar="SECONDS",
+        ),
     )
     triggers: str | None = field(
         default=None,
@@ -244,7 +293,9 @@ class Settings:
     )
     ttl_sweep_rate: float = field(
         default=100.0,
-        metadata=about("TTL deletes per second at most", commands=SIDECAR, metavar="N"),
+        metadata=about(
+            "TTL deletes per second at most", commands=SIDECAR, gt=0, le=1_000_000, metavar="N"
+        ),
     )
     lease_table: str | None = field(
         default=None,
@@ -262,6 +313,7 @@ class Settings:
             "seconds after which a lease not renewed is taken over",
             commands=SIDECAR,
             gt=0,
+            le=DAY,
             metavar="SECONDS",
         ),
     )
@@ -316,25 +368,22 @@ class Settings:
         return settings
 
     def check(self) -> None:
-        """Raise ConfigError unless every value is among its choices, in its range and
-        matches its pattern (types are the sources' business)."""
+        """Raise ConfigError unless every value is among its choices, in its range,
+        matches its pattern and is long enough (types are the sources' business)."""
         for s in described():
             value = getattr(self, s.name)
             if value is None:
                 continue
-            about = s.about
-            if about.choices and value not in about.choices:
-                raise ConfigError(f"{s.name} {value!r} is not one of {', '.join(about.choices)}")
-            _check_range(s.name, value, about)
-            if about.pattern is not None and not about.pattern[0].fullmatch(value):
-                raise ConfigError(f"{s.name} must be {about.pattern[1]} (got {value!r})")
+            problem = _problem(s, value)
+            if problem is not None:
+                raise ConfigError(problem)
 
     def public(self) -> dict[str, Any]:
-        """The settings as TOML-ready values, the token redacted."""
+        """The settings as TOML-ready values, secrets (the token) redacted."""
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "token" and value is not None:
+            if f.metadata["about"].secret and value is not None:
                 value = "<set>"
             if isinstance(value, Path):
                 value = str(value)
@@ -342,22 +391,53 @@ class Settings:
         return out
 
 
-def _check_range(name: str, value: float, about: About) -> None:
-    low, high = about.ge if about.gt is None else about.gt, about.le
-    if low is None and high is None:
-        return
-    above = (about.gt is None or value > about.gt) and (about.ge is None or value >= about.ge)
-    if above and (high is None or value <= high):
-        return
-    if high is None:
-        if about.gt is not None:
-            bound = "positive" if about.gt == 0 else f"greater than {about.gt:g}"
-        else:
-            bound = f"at least {low:g}"
-        raise ConfigError(f"{name} must be {bound} (got {value})")
-    if low is None:
-        raise ConfigError(f"{name} must be at most {high:g} (got {value})")
-    raise ConfigError(f"{name} {value} is out of range ({low:g}-{high:g})")
+def _problem(s: Setting, value: Any) -> str | None:
+    """What is wrong with ``value`` for setting ``s`` (None: nothing): a value not
+    among its choices, out of its range, not matching its pattern or too short. A
+    secret's value is never part of the answer."""
+    about, name = s.about, s.name
+    shown = "<secret>" if about.secret else repr(value)
+    if about.choices and value not in about.choices:
+        return f"{name} {shown} is not one of {', '.join(about.choices)}"
+    if s.kind in ("int", "float") and not isinstance(value, bool):
+        return _range_problem(name, value, about)
+    if about.pattern is not None and not about.pattern[0].fullmatch(value):
+        return f"{name} must be {about.pattern[1]} (got {shown})"
+    if about.min_length is not None and isinstance(value, str):
+        if not value.strip():
+            return f"{name} is empty or blank: give at least {about.min_length} characters"
+        if value != value.strip():
+            return f"{name} must not start or end with whitespace"
+        if len(value) < about.min_length:
+            return f"{name} must be at least {about.min_length} characters (got {len(value)})"
+    return None
+
+
+def _number(bound: float | None) -> str:
+    """A range bound as people write it: ``900``, ``0.5``."""
+    assert bound is not None
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
+
+def _range_problem(name: str, value: float, about: About) -> str | None:
+    """The one-line complaint about a number outside ``about``'s range (None: inside).
+    Both bounds inclusive: ``port 70000 is out of range (0-65535)``; otherwise the
+    bound it breaks: ``lease_duration must be positive (got 0.0)``."""
+    if not math.isfinite(value):
+        return f"{name} must be a finite number (got {value})"
+    ge, gt, le = about.ge, about.gt, about.le
+    too_low = (gt is not None and value <= gt) or (ge is not None and value < ge)
+    too_high = le is not None and value > le
+    if not (too_low or too_high):
+        return None
+    if ge is not None and le is not None:
+        return f"{name} {value} is out of range ({_number(ge)}-{_number(le)})"
+    if too_high:
+        return f"{name} must be at most {_number(le)} (got {value})"
+    if gt is not None:
+        bound = "positive" if gt == 0 else f"greater than {_number(gt)}"
+        return f"{name} must be {bound} (got {value})"
+    return f"{name} must be at least {_number(ge)} (got {value})"
 
 
 @dataclass(frozen=True)
@@ -376,6 +456,22 @@ class Setting:
     @property
     def env(self) -> str:
         return ENV_PREFIX + self.name.upper()
+
+    @property
+    def shown_range(self) -> str:
+        """The allowed range as help text and the README show it ("" when unbounded):
+        ``0 to 65535``, ``more than 0, at most 900``, ``at least 1``."""
+        about = self.about
+        low = f"more than {_number(about.gt)}" if about.gt is not None else None
+        if low is None and about.ge is not None:
+            low = f"at least {_number(about.ge)}"
+        if about.le is None:
+            return low or ""
+        if about.ge is not None and about.gt is None:
+            return f"{_number(about.ge)} to {_number(about.le)}"
+        return (
+            f"at most {_number(about.le)}" if low is None else f"{low}, at most {_number(about.le)}"
+        )
 
     @property
     def shown_default(self) -> str:
@@ -426,15 +522,15 @@ def _from_env(s: Setting, raw: str) -> Any:
                 return False
             raise ValueError(raw)
         if kind == "int":
-            return int(raw)
+            return _checked(s, int(raw), s.env)
         if kind == "float":
-            return float(raw)
+            return _checked(s, float(raw), s.env)
     except ValueError:
         raise ConfigError(f"{s.env}={raw!r} is not a valid {kind}") from None
     allowed = s.about.choices
     if allowed and raw not in allowed:
         raise ConfigError(f"{s.env}={raw!r} is not one of {', '.join(allowed)}")
-    return raw
+    return _checked(s, raw, s.env)
 
 
 def _json_list(raw: str) -> list[str]:
@@ -464,9 +560,18 @@ def _from_file(s: Setting, value: Any, where: str) -> Any:
     if allowed and value not in allowed:
         raise ConfigError(f"{where}: {s.name} = {value!r} is not one of {', '.join(allowed)}")
     if kind == "float":
-        return float(value)
+        value = float(value)
     if kind == "list" and isinstance(value, str):
         return [value]
+    return _checked(s, value, where)
+
+
+def _checked(s: Setting, value: Any, where: str) -> Any:
+    """``value`` if :func:`_problem` finds nothing wrong with it, else ConfigError
+    naming ``where`` it came from (an environment variable, a file)."""
+    problem = _problem(s, value)
+    if problem is not None:
+        raise ConfigError(f"{where}: {problem}")
     return value
 
 

@@ -150,7 +150,8 @@ class ServiceUnavailableException(DynamoDBError):
 
 
 class AccessDeniedException(DynamoDBError):
-    """The request's Host is not one this server serves (DNS-rebinding protection)."""
+    """The request's Host is not one this server serves (DNS-rebinding protection), or
+    a state-changing request comes from a page of another site (CSRF protection)."""
 
     namespace = CORAL_SERVICE_NAMESPACE
     status = 403
@@ -180,6 +181,14 @@ class UnrecognizedClientException(SignatureError):
 class InvalidSignatureException(SignatureError):
     """A signature that does not match, a wrong scope, or a request time more than 15
     minutes from the real clock."""
+
+
+class UnsupportedMediaTypeException(DynamoDBError):
+    """A state-changing admin or Lambda request whose body is not declared JSON (so a
+    browser could have sent it cross-site without a preflight)."""
+
+    namespace = CORAL_SERVICE_NAMESPACE
+    status = 415
 
 
 MAX_LISTED_VALIDATION_ERRORS = 10

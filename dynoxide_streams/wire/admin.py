@@ -2,10 +2,12 @@
 
 ``GET /_admin/health`` is open to everyone and reveals nothing. Everything else is
 served only to callers ``wire/origins.py`` admits (the bearer token, or a loopback
-bind when no token is configured).
+bind when no token is configured), and a POST only when it is no cross-site request
+and a body is sent as ``application/json`` (``AccessPolicy.cross_site_refusal``).
 
 Routes: ``GET /_admin/metrics`` (Prometheus text), ``GET|POST /_admin/clock``
-(``{"advance_seconds": N}`` or ``{"set_epoch_seconds": T}``, virtual clock only),
+(``{"advance_seconds": N}`` or ``{"set_epoch_seconds": T}``, virtual clock only; the
+clock stays within 0 to 253402300799, anything else is a 400),
 ``POST /_admin/streams/rotate`` (``{"table": NAME}`` or ``{"stream_arn": ARN}``),
 ``POST /_admin/ttl/sweep`` (expire what is due now; answers ``{"expired": N}``) and
 ``GET /_admin/triggers/dead-letters`` (``?uuid=`` one mapping's, ``?after=ID`` paging;
@@ -70,6 +72,9 @@ class Admin:
                 return 200, b'{"status":"ok"}', JSON
             if not self.access.admin_allowed(headers.get(b"authorization")):
                 raise AdminError(403, "Forbidden", "admin access needs a bearer token")
+            refusal = self.access.cross_site_refusal(method, headers, has_body=bool(body))
+            if refusal is not None:
+                raise refusal
             if path == "/_admin/metrics" and method == "GET":
                 return 200, self.ctx.metrics.render(), METRICS_TYPE
             payload = self._json(body) if method == "POST" else {}
@@ -133,13 +138,22 @@ class Admin:
                     or seconds < 0
                 ):
                     raise AdminError(400, "BadRequest", "advance_seconds must be a number >= 0")
-                clock.advance(float(seconds))
+                _move(clock.advance, "advance_seconds", seconds)
             elif "set_epoch_seconds" in change:
                 moment = change["set_epoch_seconds"]
                 if not isinstance(moment, (int, float)) or isinstance(moment, bool):
                     raise AdminError(400, "BadRequest", "set_epoch_seconds must be a number")
-                clock.set(float(moment))
+                _move(clock.set, "set_epoch_seconds", moment)
             else:
                 raise AdminError(400, "BadRequest", "give advance_seconds or set_epoch_seconds")
             self.ctx.wake_maintenance()
         return {"now": clock.now(), "virtual": virtual}
+
+
+def _move(change: Callable[[float], float], key: str, value: float) -> None:
+    """Apply a virtual clock change; a value the clock refuses (a time outside 0 to
+    253402300799) is a 400 naming ``key``."""
+    try:
+        change(value)
+    except ValueError as exc:
+        raise AdminError(400, "BadRequest", f"{key}: {exc}") from None

@@ -121,7 +121,9 @@ class App:
         self._request_ids = RequestIds()
         self.upstream = upstream  # sidecar mode: DynamoDB requests belong upstream
         self.admin = Admin(ctx, access=self.access, triggers=triggers, sweep=sweep)
-        self.lambda_api = None if triggers is None else LambdaApi(triggers, ctx.metrics)
+        self.lambda_api = (
+            None if triggers is None else LambdaApi(triggers, ctx.metrics, access=self.access)
+        )
         self._requests = ctx.metrics.requests
         self._known_targets = frozenset(
             [f"{DYNAMODB_PREFIX}.{op}" for op in OPERATIONS]
@@ -242,7 +244,11 @@ class App:
                 if refusal is not None:
                     raise refusal
                 status, payload, headers = await self.lambda_api.handle(
-                    scope["method"], scope["path"], scope.get("query_string", b""), body
+                    scope["method"],
+                    scope["path"],
+                    scope.get("query_string", b""),
+                    body,
+                    dict(scope["headers"]),
                 )
         except DynamoDBError as error:
             status, payload, headers = render_lambda_error(error)

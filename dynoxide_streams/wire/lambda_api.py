@@ -3,12 +3,16 @@
 Routes: ``POST|GET /2015-03-31/event-source-mappings`` (Create, List) and
 ``GET|PUT|DELETE /2015-03-31/event-source-mappings/{UUID}`` (Get, Update, Delete).
 Errors are rendered the way Lambda sends them, by ``wire/errors.py``'s
-:func:`~dynoxide_streams.wire.errors.render_lambda_error`.
+:func:`~dynoxide_streams.wire.errors.render_lambda_error`. Create, Update and Delete
+are refused as cross-site requests when ``wire/origins.py`` says so
+(``AccessPolicy.cross_site_refusal``: a foreign Origin or ``Sec-Fetch-Site:
+cross-site``, or a body not sent as ``application/json``), before anything changes.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -23,6 +27,7 @@ from dynoxide_streams.metrics import Metrics
 from dynoxide_streams.triggers.runner import TriggerRunner
 from dynoxide_streams.wire.asgi import JSON, Headers
 from dynoxide_streams.wire.errors import render_lambda_error
+from dynoxide_streams.wire.origins import AccessPolicy
 
 PREFIX = "/2015-03-31/"
 _MAPPINGS = "/2015-03-31/event-source-mappings"
@@ -38,15 +43,23 @@ class UnknownRoute(DynamoDBError):
 class LambdaApi:
     """Routes Lambda API requests to the :class:`TriggerRunner`."""
 
-    def __init__(self, runner: TriggerRunner, metrics: Metrics) -> None:
+    def __init__(self, runner: TriggerRunner, metrics: Metrics, *, access: AccessPolicy) -> None:
         self.runner = runner
         self.requests = metrics.requests
+        self.access = access
 
-    async def handle(self, method: str, path: str, query: bytes, body: bytes) -> Response:
+    async def handle(
+        self, method: str, path: str, query: bytes, body: bytes, request: Mapping[bytes, bytes]
+    ) -> Response:
+        """(status, body, headers) of a Lambda API request; ``request`` maps its
+        lower-case header names to values."""
         request_id = str(uuid.uuid4())
         error_name = ""
         operation = _operation(method, path)
         try:
+            refusal = self.access.cross_site_refusal(method, request, has_body=bool(body))
+            if refusal is not None:
+                raise refusal
             status, payload = await self._route(operation, method, path, query, body)
             headers: Headers = []
         except DynamoDBError as error:

@@ -23,6 +23,17 @@ carry an AWS Signature Version 4 by a known key (:meth:`AccessPolicy.signature_r
 checked by ``wire/sigv4.py`` against the real clock); without it any ``Authorization``
 is accepted, as DynamoDB Local does.
 
+**Cross-site writes (CSRF).** A page the developer visits can send "simple" requests
+(``Content-Type: text/plain``, no custom header, so no CORS preflight) to a loopback
+server; the browser sends them, only the answer stays hidden. So a state-changing
+request (any method but GET, HEAD and OPTIONS) on the admin, Lambda and MCP routes is
+refused (403 AccessDeniedException) when its Origin is not allowed (the rule above) or,
+lacking an Origin, its ``Sec-Fetch-Site`` is ``cross-site``; and one with a body must
+say ``Content-Type: application/json`` (or AWS's ``application/x-amz-json-1.0``/``1.1``),
+which a browser only sends cross-site after a preflight this server never answers (415
+UnsupportedMediaTypeException otherwise). Bodiless requests (DeleteEventSourceMapping,
+a ``curl -X POST`` without ``-d``) need no Content-Type.
+
 **CORS.** :meth:`AccessPolicy.cors_headers` gives the response headers that let an
 allowed Origin read a response.
 """
@@ -35,9 +46,22 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
-from dynoxide_streams.errors import SignatureError
+from dynoxide_streams.errors import (
+    AccessDeniedException,
+    DynamoDBError,
+    SignatureError,
+    UnsupportedMediaTypeException,
+)
 from dynoxide_streams.wire import sigv4
 from dynoxide_streams.wire.asgi import Headers
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+"""Methods that change nothing: never refused as cross-site writes."""
+JSON_MEDIA_TYPES = frozenset(
+    {"application/json", "application/x-amz-json-1.0", "application/x-amz-json-1.1"}
+)
+"""The Content-Types a state-changing request with a body must have (none of them can
+be sent cross-site without a CORS preflight)."""
 
 
 def is_loopback(host: str) -> bool:
@@ -87,6 +111,8 @@ class AccessPolicy:
         self._any_host = "*" in allowed_hosts
         self._host_names = frozenset(name.strip().lower().rstrip(".") for name in allowed_hosts)
         self._origins = frozenset(origin.rstrip("/") for origin in allowed_origins)
+        if token is not None and not token.strip():
+            raise ValueError("an empty or blank token would protect nothing")
         self._token = None if token is None else token.encode()
         self._bearer = None if token is None else f"Bearer {token}".encode()
         self._loopback_bind = is_loopback(bind_host)
@@ -130,6 +156,37 @@ class AccessPolicy:
         if origin is None or not self.origin_allowed(origin, host):
             return []
         return [(b"access-control-allow-origin", origin), (b"vary", b"Origin")]
+
+    def cross_site_refusal(
+        self, method: str, headers: Mapping[bytes, bytes], *, has_body: bool
+    ) -> DynamoDBError | None:
+        """Why a request to a state-changing route (admin, Lambda, MCP) must be refused
+        as a possible cross-site forgery, or None to serve it (see the module
+        docstring). ``headers`` maps lower-case names to values; ``has_body`` says
+        whether the request carries a non-empty body."""
+        if method in SAFE_METHODS:
+            return None
+        origin = headers.get(b"origin")
+        if origin is not None:
+            if not self.origin_allowed(origin, headers.get(b"host")):
+                shown = origin.decode("latin-1")
+                return AccessDeniedException(
+                    f"Cross-site request refused: Origin {shown!r} is not allowed "
+                    "(start the server with --allowed-origin URL to allow a page's origin)"
+                )
+        elif headers.get(b"sec-fetch-site", b"").strip().lower() == b"cross-site":
+            return AccessDeniedException(
+                "Cross-site request refused: Sec-Fetch-Site is cross-site and there is no Origin"
+            )
+        if has_body:
+            given = headers.get(b"content-type")
+            media = None if given is None else given.decode("latin-1").split(";")[0]
+            if media is None or media.strip().lower() not in JSON_MEDIA_TYPES:
+                shown = "none" if given is None else repr(given.decode("latin-1"))
+                return UnsupportedMediaTypeException(
+                    f"Content-Type must be application/json (got {shown})"
+                )
+        return None
 
     def admin_allowed(self, authorization: bytes | None) -> bool:
         """Whether an admin request with this ``Authorization`` value may be served."""

@@ -136,7 +136,9 @@ def test_compose_builds_the_image_with_token_allowlist_volume_and_healthcheck() 
     build = service["build"]
     assert (COMPOSE.parent / build["context"] / build["dockerfile"]).resolve() == DOCKERFILE
     env = service["environment"]
-    assert env["DYNOXIDE_STREAMS_TOKEN"] == "${DYNOXIDE_STREAMS_TOKEN:-change-me}"
+    assert (
+        env["DYNOXIDE_STREAMS_TOKEN"] == "${DYNOXIDE_STREAMS_TOKEN:-change-me-to-16-chars-or-more}"
+    )
     assert "dynoxide" in env["DYNOXIDE_STREAMS_ALLOWED_HOST"].split(",")
 
     [volume] = service["volumes"]
@@ -155,7 +157,7 @@ def test_compose_settings_are_real_settings() -> None:
         for k, v in compose()["services"]["dynoxide"]["environment"].items()
         if k.startswith("DYNOXIDE_STREAMS_")
     }
-    env["DYNOXIDE_STREAMS_TOKEN"] = "change-me"  # what ${...:-change-me} gives
+    env["DYNOXIDE_STREAMS_TOKEN"] = "change-me-to-16-chars-or-more"  # what ${...:-…} gives
     argv, image_env = image_server_command()
     settings = effective_settings(argv[2:], {**image_env, **env})
     assert settings["allowed_host"] == env["DYNOXIDE_STREAMS_ALLOWED_HOST"].split(",")

@@ -170,3 +170,58 @@ def test_loopback_hosts(host: str) -> None:
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.5", "example.com", "localhost."])
 def test_not_loopback_hosts(host: str) -> None:
     assert not is_loopback(host)
+
+
+# ------------------------------------------------------------- cross-site writes
+
+CROSS = AccessPolicy(allowed_origins=("https://app.test",))
+JSON_BODY = {b"content-type": b"application/json"}
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "has_body"),
+    [
+        ("GET", {b"origin": b"http://evil.example"}, False),  # reads change nothing
+        ("HEAD", {b"sec-fetch-site": b"cross-site"}, False),
+        ("POST", JSON_BODY, True),  # no browser
+        ("POST", {**JSON_BODY, b"origin": b"http://localhost:5173"}, True),
+        ("PUT", {**JSON_BODY, b"origin": b"http://[::1]:8000"}, True),
+        ("POST", {**JSON_BODY, b"origin": b"https://app.test/"}, True),  # --allowed-origin
+        (
+            "POST",
+            {**JSON_BODY, b"origin": b"http://10.0.0.5:8000", b"host": b"10.0.0.5:8000"},
+            True,
+        ),
+        ("POST", {b"content-type": b"Application/JSON; charset=utf-8"}, True),
+        ("POST", {b"content-type": b"application/x-amz-json-1.1"}, True),
+        ("POST", {b"sec-fetch-site": b"same-site"}, False),
+        ("DELETE", {}, False),  # bodiless: no Content-Type needed
+        ("POST", {b"content-type": b"text/plain"}, False),
+    ],
+)
+def test_writes_served(method: str, headers: dict[bytes, bytes], has_body: bool) -> None:
+    assert CROSS.cross_site_refusal(method, headers, has_body=has_body) is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "has_body", "name"),
+    [
+        ({**JSON_BODY, b"origin": b"http://evil.example"}, True, "AccessDeniedException"),
+        ({b"origin": b"null"}, False, "AccessDeniedException"),  # sandboxed frame
+        ({**JSON_BODY, b"sec-fetch-site": b"cross-site"}, True, "AccessDeniedException"),
+        ({b"sec-fetch-site": b"Cross-Site"}, False, "AccessDeniedException"),
+        ({b"content-type": b"text/plain"}, True, "UnsupportedMediaTypeException"),
+        ({b"content-type": b"application/jsonp"}, True, "UnsupportedMediaTypeException"),
+        ({}, True, "UnsupportedMediaTypeException"),
+    ],
+)
+def test_writes_refused(headers: dict[bytes, bytes], has_body: bool, name: str) -> None:
+    refusal = CROSS.cross_site_refusal("POST", headers, has_body=has_body)
+    assert refusal is not None and refusal.name == name
+    assert refusal.status == (403 if name == "AccessDeniedException" else 415)
+
+
+@pytest.mark.parametrize("token", ["", " ", "\t\n"])
+def test_a_blank_token_protects_nothing(token: str) -> None:
+    with pytest.raises(ValueError, match="empty or blank token"):
+        AccessPolicy(token=token)

@@ -99,7 +99,7 @@ def test_embedded_server_takes_every_serve_setting() -> None:
         allowed_origin=("https://app.test",),  # any iterable for a list
         ws_stall_timeout=5.0,
         stream_retention_seconds=60.0,
-        token="t",
+        token="a-token-of-16-chars",
     )
     settings = srv.settings
     assert settings.allowed_origin == ["https://app.test"]

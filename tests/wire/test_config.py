@@ -79,7 +79,7 @@ in_memory = true
 allowed_origin = "https://file.test"
 allowed_host = ["file-a.test", "file-b.test"]
 region = "eu-central-1"
-token = "file-secret"
+token = "file-secret-16-chars"
 max_connections = 7
 """
 
@@ -111,7 +111,7 @@ def test_flag_over_env_over_file_over_default(tmp_path: Path) -> None:
     assert from_file["region"] == "eu-central-1"
     assert from_file["max_connections"] == 7
     assert from_file["token"] == "<set>"
-    assert "file-secret" not in from_file["__text__"]
+    assert "file-secret-16-chars" not in from_file["__text__"]
     assert from_file["config"] == str(config)
     assert from_file["log_level"] == "info"  # not in the file: the default
 
@@ -122,7 +122,7 @@ def test_flag_over_env_over_file_over_default(tmp_path: Path) -> None:
         ALLOWED_ORIGIN="https://env-1.test, https://env-2.test",
         ALLOWED_HOST="env.test",
         REGION="ap-south-1",
-        TOKEN="env-secret",
+        TOKEN="env-secret-16-chars",
     )
     from_env = print_config("--config", str(config), cwd=tmp_path, env=env)
     assert from_env["port"] == 2222
@@ -133,8 +133,8 @@ def test_flag_over_env_over_file_over_default(tmp_path: Path) -> None:
     assert from_env["region"] == "ap-south-1"
     assert from_env["max_connections"] == 7  # not in the environment: the file's
     assert from_env["token"] == "<set>"
-    assert "env-secret" not in from_env["__text__"]
-    assert "file-secret" not in from_env["__text__"]
+    assert "env-secret-16-chars" not in from_env["__text__"]
+    assert "file-secret-16-chars" not in from_env["__text__"]
 
     from_flags = print_config(
         "--config",
@@ -153,7 +153,7 @@ def test_flag_over_env_over_file_over_default(tmp_path: Path) -> None:
         "--region",
         "us-west-2",
         "--token",
-        "flag-secret",
+        "flag-secret-16-chars",
         cwd=tmp_path,
         env=env,
     )
@@ -165,7 +165,7 @@ def test_flag_over_env_over_file_over_default(tmp_path: Path) -> None:
     assert from_flags["region"] == "us-west-2"
     assert from_flags["max_connections"] == 7
     assert from_flags["token"] == "<set>"
-    for secret in ("flag-secret", "env-secret", "file-secret"):
+    for secret in ("flag-secret-16-chars", "env-secret-16-chars", "file-secret-16-chars"):
         assert secret not in from_flags["__text__"]
 
 
@@ -244,11 +244,11 @@ def test_dash_and_underscore_keys(tmp_path: Path) -> None:
 
 def test_token_is_redacted_from_every_source(tmp_path: Path) -> None:
     config = tmp_path / "token.toml"
-    config.write_text('token = "in-the-file"\n', encoding="utf-8")
+    config.write_text('token = "in-the-file-16-chars"\n', encoding="utf-8")
     for args, env, secret in (
-        (("--token", "on-the-line"), clean_env(), "on-the-line"),
-        ((), clean_env(TOKEN="in-the-env"), "in-the-env"),
-        (("--config", str(config)), clean_env(), "in-the-file"),
+        (("--token", "on-the-line-16-chars"), clean_env(), "on-the-line-16-chars"),
+        ((), clean_env(TOKEN="in-the-env-16-chars"), "in-the-env-16-chars"),
+        (("--config", str(config)), clean_env(), "in-the-file-16-chars"),
     ):
         settings = print_config(*args, cwd=tmp_path, env=env)
         assert settings["token"] == "<set>"

@@ -321,6 +321,9 @@ def test_allowed_host_flag_adds_that_name(named: ServerProcess) -> None:
     assert handshake(endpoint, f"other.test:{port}") == 403
 
 
+TOKEN = "T0ken-of-16-chars"
+
+
 @pytest.fixture(scope="module")
 def anything(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     server = start_server(
@@ -328,7 +331,7 @@ def anything(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess
         "--allowed-host",
         "*",
         "--token",
-        "T0ken",
+        TOKEN,
     )
     try:
         yield server
@@ -341,7 +344,7 @@ def test_star_allows_every_host(anything: ServerProcess) -> None:
     port = _port(endpoint)
     for host in (f"evil.example:{port}", "whatever", f"other.test:{port}", f"localhost:{port}"):
         assert_served(endpoint, host)
-    assert handshake(endpoint, f"evil.example:{port}", "/_streams/ws?token=T0ken") == 101
+    assert handshake(endpoint, f"evil.example:{port}", f"/_streams/ws?token={TOKEN}") == 101
     reply = send(endpoint, "GET", "/_streams/client.js", "evil.example")
     assert reply.status == 200
 
@@ -371,12 +374,12 @@ def _metrics(endpoint: str, host: str, authorization: str | None) -> Reply:
 def test_token_guards_metrics_but_not_health(anything: ServerProcess) -> None:
     endpoint = anything.endpoint
     host = f"127.0.0.1:{_port(endpoint)}"
-    for authorization in (None, "Bearer wrong", "T0ken", "Bearer T0ke", "bearer T0ken"):
+    for authorization in (None, "Bearer wrong", TOKEN, f"Bearer {TOKEN[:-1]}", f"bearer {TOKEN}"):
         reply = _metrics(endpoint, host, authorization)
         assert reply.status == 403, (authorization, reply.status)
         assert reply.json["error"] == "Forbidden"
         assert b"dynoxide_requests_total" not in reply.body
-    reply = _metrics(endpoint, host, "Bearer T0ken")
+    reply = _metrics(endpoint, host, f"Bearer {TOKEN}")
     assert reply.status == 200
     assert reply.headers["content-type"].startswith("text/plain; version=0.0.4")
     assert b"# TYPE dynoxide_requests_total counter" in reply.body

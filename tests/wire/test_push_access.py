@@ -21,7 +21,7 @@ from tests.process import ServerProcess, start_server
 from tests.wire.test_push import RECV_TIMEOUT, keys_of, open_ws, put, subscribed
 from tests.wire.test_streams import create_stream_table
 
-TOKEN = "s3cret-Token_42"
+TOKEN = "s3cret-Token_42-push"
 
 
 def refused(endpoint: str, query: str = "", **options: Any) -> None:
