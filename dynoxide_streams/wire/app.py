@@ -3,7 +3,9 @@
 ``POST /`` (any path) carries DynamoDB operations, selected by ``X-Amz-Target``;
 ``GET /`` answers the health string AWS answers. Every response to a protocol request
 has ``x-amzn-RequestId`` and ``x-amz-crc32`` (CRC32 of the exact body bytes, which
-botocore verifies). Client errors are rendered by ``wire/errors.py``; any other
+botocore verifies). ``OPTIONS`` on the protocol route answers CORS preflights, and a
+protocol response or static file requested with an ``Origin`` carries the CORS headers
+``wire/origins.py`` grants that Origin (none for a foreign one). Client errors are rendered by ``wire/errors.py``; any other
 exception is logged and answered as a 500 InternalServerError, never a dropped
 connection.
 """
@@ -174,6 +176,8 @@ class App:
             await self._lambda(scope, receive, send)
         elif method == "POST":
             await self._protocol(scope, receive, send)
+        elif method == "OPTIONS":
+            await self._preflight(scope, send)
         elif method in ("GET", "HEAD") and scope["path"] == "/":
             await send_response(send, 200, self._health, [(b"content-type", b"text/plain")])
         elif method in ("GET", "HEAD") and scope["path"] == TABLES_PATH:
@@ -183,6 +187,7 @@ class App:
             if found is None:
                 await _send_fixed(send, STATIC_NOT_FOUND)
             else:
+                headers = dict(scope["headers"])
                 await send_response(
                     send,
                     200,
@@ -191,6 +196,7 @@ class App:
                         (b"content-type", found[1]),
                         (b"cache-control", b"no-cache"),
                         (b"x-content-type-options", b"nosniff"),
+                        *self.access.cors_headers(headers.get(b"origin"), headers.get(b"host")),
                     ],
                 )
         else:
@@ -266,6 +272,7 @@ class App:
         target = ""
         content_type = DYNAMODB_JSON
         declared_length = -1
+        origin: bytes | None = None
         for name, value in scope["headers"]:
             if name == b"x-amz-target":
                 target = value.decode("latin-1")
@@ -273,6 +280,8 @@ class App:
                 content_type = value
             elif name == b"content-length" and value.isdigit():
                 declared_length = int(value)
+            elif name == b"origin":
+                origin = value
         error_name = ""
         try:
             async with self.body_memory.hold() as hold:
@@ -293,16 +302,28 @@ class App:
         log.debug("request", target=operation, status=status, error=error_name, request_id=rid)
         if content_type not in (DYNAMODB_JSON, JSON):
             content_type = DYNAMODB_JSON
-        await send_response(
-            send,
-            status,
-            payload,
-            [
-                (b"content-type", content_type),
-                (b"x-amzn-requestid", rid.encode()),
-                (b"x-amz-crc32", str(zlib.crc32(payload)).encode()),
-            ],
+        headers = [
+            (b"content-type", content_type),
+            (b"x-amzn-requestid", rid.encode()),
+            (b"x-amz-crc32", str(zlib.crc32(payload)).encode()),
+        ]
+        if origin is not None:  # a browser: CORS headers if its Origin is allowed
+            host = next((v for k, v in scope["headers"] if k == b"host"), None)
+            headers += self.access.api_cors_headers(origin, host)
+        await send_response(send, status, payload, headers)
+
+    async def _preflight(self, scope: Scope, send: Send) -> None:
+        """``OPTIONS`` on the protocol route: 200 with no body, and the CORS preflight
+        headers ``wire/origins.py`` grants (none for a foreign Origin, which makes the
+        browser refuse the request it asked about)."""
+        headers = dict(scope["headers"])
+        cors = self.access.preflight_headers(
+            headers.get(b"origin"),
+            headers.get(b"host"),
+            headers.get(b"access-control-request-method"),
+            headers.get(b"access-control-request-headers"),
         )
+        await send_response(send, 200, b"", cors)
 
     def _signature_refusal(
         self, scope: Scope, body: bytes, signing: tuple[str, str]

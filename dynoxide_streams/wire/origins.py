@@ -6,8 +6,12 @@ method, a pure function of request header values; routes ask it and act on the a
 **Host (DNS rebinding).** A page on ``evil.example`` can make the browser resolve that
 name to 127.0.0.1 and call this server as a same-origin request. Such a request carries
 ``Host: evil.example``. Requests are therefore served only when the Host is an IP
-literal, ``localhost`` (or ``*.localhost``), or a name given with ``--allowed-host``
-(``*`` turns the check off). A request without a Host header (HTTP/1.0 tools) is served.
+literal, ``localhost`` (or ``*.localhost``), a name under ``amazonaws.com`` or
+``amazonaws.com.cn`` (SDKs pointed here by a hosts-file entry or a proxy send
+``dynamodb.<region>.amazonaws.com``; no rebinding attacker controls those zones), or a
+name given with ``--allowed-host`` (``*`` turns the check off). A request without a
+Host header (HTTP/1.0 tools) is served. Verdicts are remembered per distinct Host value
+(at most :data:`HOST_VERDICTS` of them), so the check costs one dict lookup per request.
 
 **Origin.** A browser request is allowed when its Origin is one given with
 ``--allowed-origin``, a loopback origin, or the same origin as the Host header. A
@@ -34,8 +38,19 @@ which a browser only sends cross-site after a preflight this server never answer
 UnsupportedMediaTypeException otherwise). Bodiless requests (DeleteEventSourceMapping,
 a ``curl -X POST`` without ``-d``) need no Content-Type.
 
-**CORS.** :meth:`AccessPolicy.cors_headers` gives the response headers that let an
-allowed Origin read a response.
+**CORS.** Only an allowed Origin (the rule above) gets CORS headers; any other gets
+none, so the browser hides the response and fails the preflight. DynamoDB answers every
+Origin (``Access-Control-Allow-Origin: *``); this server names the allowed Origin
+instead (with ``Vary: Origin``), because a loopback server must not be readable by any
+site. Otherwise it sends what DynamoDB sends: a preflight (``OPTIONS`` with
+``Access-Control-Request-Method``) gets the requested method and headers echoed as
+``Access-Control-Allow-Methods``/``-Headers`` plus ``Access-Control-Max-Age``
+(:meth:`AccessPolicy.preflight_headers`); a DynamoDB or Streams response gets
+``Access-Control-Expose-Headers`` (:meth:`AccessPolicy.api_cors_headers`), AWS's list
+plus ``x-amz-crc32`` (DynamoDB does not expose it; this server's CRC is of the exact
+bytes sent, so a browser SDK may check it); a static file gets only the Origin
+(:meth:`AccessPolicy.cors_headers`). Admin, Lambda and MCP routes answer no preflight,
+so the cross-site refusal above still holds for them.
 """
 
 from __future__ import annotations
@@ -62,6 +77,15 @@ JSON_MEDIA_TYPES = frozenset(
 )
 """The Content-Types a state-changing request with a body must have (none of them can
 be sent cross-site without a CORS preflight)."""
+AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn")
+"""Host names under these suffixes are served by default (AWS's own endpoint names)."""
+HOST_VERDICTS = 1024
+"""Distinct Host values whose verdict is remembered; later ones are checked each time."""
+EXPOSE_HEADERS = b"x-amzn-RequestId,x-amzn-ErrorType,x-amzn-ErrorMessage,Date,x-amz-crc32"
+"""``Access-Control-Expose-Headers`` of DynamoDB and Streams responses: AWS's list
+(x-amzn-RequestId, x-amzn-ErrorType, x-amzn-ErrorMessage, Date) plus x-amz-crc32."""
+PREFLIGHT_MAX_AGE = b"172800"
+"""``Access-Control-Max-Age`` of a preflight answer (two days; browsers cap it lower)."""
 
 
 def is_loopback(host: str) -> bool:
@@ -109,6 +133,7 @@ class AccessPolicy:
     ) -> None:
         self._credentials = None if credentials is None else dict(credentials)
         self._any_host = "*" in allowed_hosts
+        self._host_verdicts: dict[bytes, bool] = {}
         self._host_names = frozenset(name.strip().lower().rstrip(".") for name in allowed_hosts)
         self._origins = frozenset(origin.rstrip("/") for origin in allowed_origins)
         if token is not None and not token.strip():
@@ -121,10 +146,23 @@ class AccessPolicy:
         """Whether a request with this ``Host`` header value (None: absent) is served."""
         if self._any_host or host is None:
             return True
+        verdict = self._host_verdicts.get(host)
+        if verdict is None:
+            verdict = self._host_name_allowed(host)
+            if len(self._host_verdicts) < HOST_VERDICTS:
+                self._host_verdicts[host] = verdict
+        return verdict
+
+    def _host_name_allowed(self, host: bytes) -> bool:
         name = _hostname(host.decode("latin-1"))
         if name is None:
             return False
-        if name == "localhost" or name.endswith(".localhost") or name in self._host_names:
+        if (
+            name == "localhost"
+            or name.endswith(".localhost")
+            or name.endswith(AWS_HOST_SUFFIXES)
+            or name in self._host_names
+        ):
             return True
         try:
             ipaddress.ip_address(name)
@@ -156,6 +194,38 @@ class AccessPolicy:
         if origin is None or not self.origin_allowed(origin, host):
             return []
         return [(b"access-control-allow-origin", origin), (b"vary", b"Origin")]
+
+    def api_cors_headers(self, origin: bytes | None, host: bytes | None) -> Headers:
+        """The CORS headers of a DynamoDB or Streams response: :meth:`cors_headers`
+        plus ``Access-Control-Expose-Headers`` (:data:`EXPOSE_HEADERS`); none when
+        there is no Origin or it is not allowed."""
+        headers = self.cors_headers(origin, host)
+        if headers:
+            headers.append((b"access-control-expose-headers", EXPOSE_HEADERS))
+        return headers
+
+    def preflight_headers(
+        self,
+        origin: bytes | None,
+        host: bytes | None,
+        method: bytes | None,
+        request_headers: bytes | None,
+    ) -> Headers:
+        """The CORS headers of the answer to an ``OPTIONS`` request on the DynamoDB
+        route with these ``Origin``, ``Host``, ``Access-Control-Request-Method`` and
+        ``Access-Control-Request-Headers`` values (None: absent). An allowed Origin
+        gets :meth:`api_cors_headers`, the requested method and headers echoed as
+        allowed (as DynamoDB does) and ``Access-Control-Max-Age``; any other Origin,
+        or an ``OPTIONS`` that is not a preflight (no request method), gets none."""
+        if method is None:
+            return []
+        headers = self.api_cors_headers(origin, host)
+        if headers:
+            headers.append((b"access-control-allow-methods", method))
+            if request_headers is not None:
+                headers.append((b"access-control-allow-headers", request_headers))
+            headers.append((b"access-control-max-age", PREFLIGHT_MAX_AGE))
+        return headers
 
     def cross_site_refusal(
         self, method: str, headers: Mapping[bytes, bytes], *, has_body: bool

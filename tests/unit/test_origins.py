@@ -1,6 +1,8 @@
 """Who may call (dynoxide_streams/wire/origins.py), pure: the Host allowlist against DNS
-rebinding, the Origin rule of browser callers, the bearer-token checks of the admin API
-and the push websocket, and the CORS headers granted to an allowed Origin."""
+rebinding (including AWS's own endpoint names and the bounded verdict cache), the Origin
+rule of browser callers, the bearer-token checks of the admin API and the push
+websocket, and the CORS headers (responses and preflights) granted to an allowed
+Origin."""
 
 from __future__ import annotations
 
@@ -8,7 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dynoxide_streams.wire.origins import AccessPolicy, is_loopback
+from dynoxide_streams.wire.origins import (
+    EXPOSE_HEADERS,
+    HOST_VERDICTS,
+    PREFLIGHT_MAX_AGE,
+    AccessPolicy,
+    is_loopback,
+)
 
 OPEN = AccessPolicy()
 TOKEN = "s3cret"
@@ -31,6 +39,11 @@ LOCKED = AccessPolicy(token=TOKEN)
         b"[::1]:8000",
         b"[::1]",
         b"::1",
+        b"dynamodb.us-east-1.amazonaws.com",
+        b"dynamodb.us-east-1.amazonaws.com:443",
+        b"streams.dynamodb.eu-west-1.amazonaws.com",
+        b"DYNAMODB.CN-NORTH-1.AMAZONAWS.COM.CN.",
+        b"dynamodb.cn-northwest-1.amazonaws.com.cn:8000",
     ],
 )
 def test_loopback_names_and_ip_literals_are_served(host: bytes) -> None:
@@ -39,7 +52,21 @@ def test_loopback_names_and_ip_literals_are_served(host: bytes) -> None:
 
 @pytest.mark.parametrize(
     "host",
-    [b"evil.example", b"evil.example:8000", b"localhost.evil.example", b"", b"  ", b"[::1"],
+    [
+        b"evil.example",
+        b"evil.example:8000",
+        b"localhost.evil.example",
+        b"",
+        b"  ",
+        b"[::1",
+        b"amazonaws.com",  # the bare zone: not an endpoint name
+        b"amazonaws.com.cn",
+        b"amazonaws.com.evil.example",  # look-alikes
+        b"dynamodb.us-east-1.amazonaws.com.evil.example:8000",
+        b"evilamazonaws.com",
+        b"dynamodb.amazonaws.com.cn.evil.example",
+        b"dynamodb.amazonaws.co",
+    ],
 )
 def test_other_names_and_malformed_hosts_are_refused(host: bytes) -> None:
     assert not OPEN.host_allowed(host)
@@ -67,6 +94,17 @@ def test_star_serves_every_host() -> None:
 @given(st.from_regex(r"[a-z]{1,10}\.example(:[0-9]{1,5})?", fullmatch=True))
 def test_no_public_name_is_served_by_default(host: str) -> None:
     assert not OPEN.host_allowed(host.encode())
+
+
+def test_host_verdicts_are_remembered_up_to_the_bound_and_stay_right_beyond() -> None:
+    policy = AccessPolicy()
+    for i in range(HOST_VERDICTS + 50):
+        assert not policy.host_allowed(f"n{i}.example".encode())
+    assert len(policy._host_verdicts) == HOST_VERDICTS
+    assert policy.host_allowed(b"dynamodb.us-east-1.amazonaws.com")  # beyond: computed
+    assert not policy.host_allowed(b"amazonaws.com.evil.example")
+    assert policy.host_allowed(b"n0.example") is False  # remembered
+    assert len(policy._host_verdicts) == HOST_VERDICTS
 
 
 # ---------------------------------------------------------------------- Origin
@@ -115,6 +153,41 @@ def test_cors_headers_name_an_allowed_origin() -> None:
 @pytest.mark.parametrize("origin", [None, b"https://evil.example"])
 def test_no_cors_headers_without_an_allowed_origin(origin: bytes | None) -> None:
     assert OPEN.cors_headers(origin, b"localhost:8000") == []
+    assert OPEN.api_cors_headers(origin, b"localhost:8000") == []
+    assert OPEN.preflight_headers(origin, b"localhost:8000", b"POST", b"x-amz-target") == []
+
+
+def test_api_responses_expose_the_request_id_and_crc32() -> None:
+    assert OPEN.api_cors_headers(b"http://127.0.0.1:5173", b"127.0.0.1:8000") == [
+        (b"access-control-allow-origin", b"http://127.0.0.1:5173"),
+        (b"vary", b"Origin"),
+        (b"access-control-expose-headers", EXPOSE_HEADERS),
+    ]
+    assert EXPOSE_HEADERS.split(b",") == [
+        b"x-amzn-RequestId",
+        b"x-amzn-ErrorType",
+        b"x-amzn-ErrorMessage",
+        b"Date",
+        b"x-amz-crc32",
+    ]
+
+
+def test_a_preflight_echoes_the_requested_method_and_headers() -> None:
+    asked = b"content-type,x-amz-target,x-amz-user-agent"
+    assert OPEN.preflight_headers(b"http://localhost:3000", None, b"POST", asked) == [
+        (b"access-control-allow-origin", b"http://localhost:3000"),
+        (b"vary", b"Origin"),
+        (b"access-control-expose-headers", EXPOSE_HEADERS),
+        (b"access-control-allow-methods", b"POST"),
+        (b"access-control-allow-headers", asked),
+        (b"access-control-max-age", PREFLIGHT_MAX_AGE),
+    ]
+    without_headers = OPEN.preflight_headers(b"http://localhost:3000", None, b"POST", None)
+    assert b"access-control-allow-headers" not in dict(without_headers)
+
+
+def test_an_options_without_a_requested_method_is_no_preflight() -> None:
+    assert OPEN.preflight_headers(b"http://localhost:3000", None, None, b"x-amz-target") == []
 
 
 # ---------------------------------------------------------------- bearer token
