@@ -137,16 +137,16 @@ class Settings:
     allowed_origin: list[str] = field(
         default_factory=list,
         metadata=about(
-            "a browser origin allowed to open the push websocket and to send admin and "
-            "Lambda requests (repeatable)",
+            "a browser origin allowed to open the push websocket, to call the DynamoDB "
+            "API (CORS) and to send admin and Lambda requests (repeatable)",
             metavar="URL",
         ),
     )
     allowed_host: list[str] = field(
         default_factory=list,
         metadata=about(
-            "a Host name the HTTP API answers besides IP addresses and localhost "
-            "(repeatable; '*' allows any: DNS-rebinding protection off)",
+            "a Host name the HTTP API answers besides IP addresses, localhost and "
+            "*.amazonaws.com(.cn) (repeatable; '*' allows any: DNS-rebinding protection off)",
             metavar="NAME",
         ),
     )
