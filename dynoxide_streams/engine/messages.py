@@ -452,6 +452,293 @@ TTL_TOO_OFTEN = Text(
 )
 
 
+# ------------------------------------------------------------------ AttributeValues
+
+_DYNALITE_VALUES = "https://github.com/architect/dynalite/blob/main/validations/index.js (emulator)"
+VALUE_EMPTY = Text(
+    "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes",
+    _DYNALITE_VALUES,
+)
+VALUE_MULTIPLE = Text(
+    "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the "
+    "supported datatypes",
+    "https://github.com/aws/aws-dynamodb-encryption-java/pull/12",
+)
+UNKNOWN_FIELD = Text("Unknown field: {name}", UNSOURCED)
+"""An AttributeValue with one member that is not a type name."""
+EMPTY_ATTRIBUTE_NAME = Text(INVALID + "Empty attribute name", UNSOURCED)
+NULL_NOT_TRUE = Text(
+    INVALID + "Null attribute value types must have the value of true",
+    "https://github.com/nubo-db/dynoxide/blob/main/CHANGELOG.md (#145, #62; capture)",
+)
+NESTING_TOO_DEEP = Text(
+    "Nesting Levels have exceeded supported limits",
+    "https://github.com/nubo-db/dynoxide/issues/110 ; "
+    "https://github.com/paritysuite/dynamodb-conformance/pull/90",
+)
+BINARY_SET_EMPTY = Text(INVALID + "Binary sets should not be empty", _DYNALITE_VALUES)
+SET_EMPTY = Text(
+    INVALID + "An {kind}  may not be empty",
+    "https://github.com/ministackorg/ministack/issues/1038 (capture, string set) ; "
+    + _DYNALITE_VALUES,
+)
+"""``kind``: ``string set`` or ``number set`` (two spaces before "may", sic)."""
+SET_DUPLICATES = Text(
+    INVALID + "Input collection {shown}{suffix}contains duplicates.", _DYNALITE_VALUES
+)
+"""``suffix``: a space, or ``of type BS `` for a binary set (sic)."""
+BASE64_INVALID = Text("Base64 encoded binary data is invalid", UNSOURCED)
+NOT_A_NUMBER = Text(
+    "The parameter cannot be converted to a numeric value: {text}",
+    "https://github.com/jovotech/jovo-framework/issues/197 ; "
+    "https://github.com/internetarchive/internet-archive-voice-apps/issues/225",
+)
+NUMBER_OVERFLOW = Text(
+    "Number overflow. Attempting to store a number with magnitude larger than supported range",
+    "https://github.com/aws-solutions-library-samples/guidance-for-media2cloud-on-aws/issues/13 ; "
+    "https://github.com/ExtendDB/extenddb/issues/94",
+)
+NUMBER_UNDERFLOW = Text(
+    "Number underflow. Attempting to store a number with magnitude smaller than supported range",
+    _DYNALITE_VALUES,
+)
+NUMBER_TOO_PRECISE = Text(
+    "Attempting to store more than 38 significant digits in a Number",
+    "https://github.com/warpstreamlabs/bento/pull/909",
+)
+
+# ------------------------------------------------------- legacy conditions and updates
+
+_DYNALITE_LEGACY = "https://github.com/architect/dynalite/tree/main/validations (emulator)"
+CONDITIONAL_OPERATOR_ALONE = Text(
+    "ConditionalOperator cannot be used without Filter or Expected", _DYNALITE_LEGACY
+)
+CONDITIONAL_OPERATOR_ONE = Text(
+    "ConditionalOperator can only be used when Filter or Expected has two or more elements",
+    _DYNALITE_LEGACY,
+)
+ARGUMENT_COUNT = Text(
+    INVALID + "Invalid number of argument(s) for the {operator} ComparisonOperator",
+    _DYNALITE_LEGACY,
+)
+ARGUMENTS_MIXED = Text(
+    INVALID + "AttributeValues inside AttributeValueList must be of same type", _DYNALITE_LEGACY
+)
+OPERATOR_TYPE = Text(
+    INVALID + "ComparisonOperator {operator} is not valid for {kind} AttributeValue type",
+    _DYNALITE_LEGACY,
+)
+LEGACY_BETWEEN_BOUNDS = Text(
+    "The BETWEEN condition was provided a range where the lower bound is greater than the "
+    "upper bound",
+    _DYNALITE_LEGACY,
+)
+VALUE_AND_LIST = Text(
+    INVALID + "Value and AttributeValueList cannot be used together for Attribute: {name}",
+    _DYNALITE_LEGACY,
+)
+EXISTS_AND_OPERATOR = Text(
+    INVALID + "Exists and ComparisonOperator cannot be used together for Attribute: {name}",
+    _DYNALITE_LEGACY,
+)
+OPERATOR_WITHOUT_VALUE = Text(
+    INVALID + "Value or AttributeValueList must be used with ComparisonOperator: {operator} "
+    "for Attribute: {name}",
+    _DYNALITE_LEGACY,
+)
+LIST_WITHOUT_OPERATOR = Text(
+    INVALID + "AttributeValueList can only be used with a ComparisonOperator for Attribute: {name}",
+    _DYNALITE_LEGACY,
+)
+EXISTS_WITHOUT_VALUE = Text(
+    INVALID + "Value must be provided when Exists is {shown} for Attribute: {name}",
+    _DYNALITE_LEGACY,
+)
+VALUE_WHEN_NOT_EXISTS = Text(
+    INVALID + "Value cannot be used when Exists is false for Attribute: {name}", _DYNALITE_LEGACY
+)
+KEY_CONDITIONS_COUNT = Text("Conditions can be of length 1 or 2 only", _DYNALITE_LEGACY)
+NOT_INDEXABLE = Text(
+    "Attempted conditional constraint is not an indexable operation", _DYNALITE_LEGACY
+)
+DUPLICATE_ATTRIBUTE_NAME = Text(
+    INVALID + "Duplicate value in attribute name: {name}", _DYNALITE_LEGACY
+)
+DELETE_ONLY_WITHOUT_VALUE = Text(
+    INVALID + "Only DELETE action is allowed when no attribute value is specified",
+    _DYNALITE_LEGACY,
+)
+DELETE_TYPE = Text(
+    INVALID + "DELETE action with value is not supported for the type {kind}", _DYNALITE_LEGACY
+)
+ADD_TYPE = Text(INVALID + "ADD action is not supported for the type {kind}", _DYNALITE_LEGACY)
+LEGACY_TYPE_MISMATCH = Text(
+    "Type mismatch for attribute to update",
+    "https://github.com/boto/botocore/blob/develop/botocore/data/dynamodb/2012-08-10/"
+    "service-2.json (TransactionCanceledException documentation)",
+)
+"""An ADD/DELETE of AttributeUpdates against an attribute of another type."""
+
+
+# ------------------------------------------------------------ item writes and batches
+
+_BOTOCORE_MODEL = (
+    "https://github.com/boto/botocore/blob/develop/botocore/data/dynamodb/2012-08-10/service-2.json"
+)
+CONDITION_FAILED = Text(
+    "The conditional request failed",
+    _BOTOCORE_MODEL
+    + " (ConditionalCheckFailedException) ; https://github.com/boto/boto3/issues/2657",
+)
+ITEM_TOO_LARGE = Text(
+    "Item size has exceeded the maximum allowed size",
+    "https://github.com/amazon-archives/aws-dynamodb-session-tomcat/issues/4 ; "
+    "https://github.com/forta-network/starter-kits/issues/252",
+)
+UPDATED_ITEM_TOO_LARGE = Text(
+    "Item size to update has exceeded the maximum allowed size",
+    _BOTOCORE_MODEL + " (TransactionCanceledException documentation)",
+)
+BATCH_DUPLICATE_KEYS = Text(
+    "Provided list of item keys contains duplicates",
+    "https://github.com/boto/boto3/issues/4131 ; https://github.com/getmoto/moto/issues/7538",
+)
+BATCH_WRITE_TOO_MANY = Text(
+    "Too many items requested for the BatchWriteItem call",
+    "https://github.com/99x/serverless-dynamodb-local/issues/175 (DynamoDB Local) ; "
+    "https://github.com/zio/zio-dynamodb/issues/77",
+)
+BATCH_GET_TOO_MANY = Text(
+    "Too many items requested for the BatchGetItem call",
+    "https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html ; "
+    "https://github.com/getmoto/moto/issues/3046",
+)
+WRITE_REQUEST_ONE_OF = Text(
+    INVALID + "A WriteRequest must contain exactly one of PutRequest or DeleteRequest",
+    "https://github.com/architect/dynalite/blob/main/validations/batchWriteItem.js (emulator)",
+)
+SUBSTITUTIONS_TOO_LARGE = Text(
+    "ExpressionAttributeNames and ExpressionAttributeValues exceed the maximum allowed size of "
+    "2 MB",
+    UNSOURCED,
+)
+"""AWS documents the 2 MB limit; no public answer shows its text."""
+PLACEHOLDER_TOO_LONG = Text(
+    "{member} contains invalid key: The expression attribute map contains a key that is too "
+    "long; size of key: {size}",
+    UNSOURCED,
+)
+
+# ------------------------------------------------------------------ transactions
+
+TRANSACTION_SAME_ITEM = Text(
+    "Transaction request cannot include multiple operations on one item",
+    "https://github.com/dapr/components-contrib/pull/2809 ; https://github.com/Simi24/dynantic/issues/15",
+)
+TRANSACTION_TOO_LARGE = Text(
+    "Collection size of items exceeded, which can also be caused by the aggregate size of the "
+    "items in the transaction exceeding the 4MB limit",
+    "https://github.com/nubo-db/dynoxide/blob/main/src/actions/transact_write_items.rs (emulator)",
+)
+TRANSACTION_CANCELLED = Text(
+    "Transaction cancelled, please refer cancellation reasons for specific reasons [{codes}]",
+    "https://github.com/pynamodb/PynamoDB/pull/1144 ; https://github.com/aws/aws-sdk-js/issues/2464",
+)
+TRANSACT_ITEM_ONE_OF = Text(
+    "TransactItems can only contain one of Check, Put, Update or Delete", UNSOURCED
+)
+IDEMPOTENT_MISMATCH = Text(
+    "Request parameters do not match previous request with the same ClientRequestToken",
+    UNSOURCED,
+)
+
+# ------------------------------------------------------------- table administration
+
+TABLE_EXISTS = Text(
+    "Table already exists: {name}",
+    "https://github.com/joshsymonds/Dynamoid/issues/178 ; "
+    "https://github.com/awsdocs/amazon-dynamodb-developer-guide/issues/251",
+)
+DELETION_PROTECTED = Text(
+    "Resource cannot be deleted as it is currently protected against deletion. Disable "
+    "deletion protection first.",
+    "https://github.com/nubo-db/dynoxide/blob/main/CHANGELOG.md (#46; capture)",
+)
+NOT_SUPPORTED_HERE = Text(INVALID + "{member} is not supported by this server yet", UNSOURCED)
+"""This server's own refusal of a member it does not implement (no AWS counterpart)."""
+STREAM_ALREADY_ENABLED = Text("Table already has an enabled stream: TableName: {name}", UNSOURCED)
+NO_STREAM_TO_DISABLE = Text("Table has no stream to disable: TableName: {name}", UNSOURCED)
+THROUGHPUT_UNCHANGED = Text(
+    "The provisioned throughput for the table will not change. The requested value equals the "
+    "current value. Current ReadCapacityUnits provisioned for the table: {old_read}. Requested "
+    "ReadCapacityUnits: {new_read}. Current WriteCapacityUnits provisioned for the table: "
+    "{old_write}. Requested WriteCapacityUnits: {new_write}. Refer to the Amazon DynamoDB "
+    "Developer Guide for current limits and how to request higher limits.",
+    "https://github.com/cortexproject/cortex/pull/441",
+)
+ONE_INDEX_AT_A_TIME = Text(
+    INVALID + "Only 1 online index can be created or deleted simultaneously per table", UNSOURCED
+)
+GSI_UPDATE_ONE_OF = Text(
+    INVALID + "One of GlobalSecondaryIndexUpdate.Create, Update or Delete must be specified, "
+    "and only one",
+    UNSOURCED,
+)
+INDEX_EXISTS = Text(INVALID + "Index already exists: {name}", UNSOURCED)
+ATTRIBUTE_TYPE_CHANGE = Text(
+    INVALID + "Cannot change the type of an existing attribute: {name}", UNSOURCED
+)
+INDEX_NOT_FOUND = Text(
+    "Requested resource not found: Index: {name} not found for table {table}", UNSOURCED
+)
+INDEX_BEING_CREATED = Text(
+    "Attempt to change a resource which is still in use: Index is being created: {name}",
+    UNSOURCED,
+)
+NOT_A_TABLE_ARN = Text(
+    "Invalid TableArn: Invalid ResourceArn provided as input {arn}",
+    "https://github.com/architect/dynalite/tree/main/actions (emulator)",
+)
+ARN_NOT_FOUND = Text(
+    "Requested resource not found: ResourcArn: {arn} not found",
+    "https://github.com/architect/dynalite/tree/main/actions (emulator; sic)",
+)
+BACKUPS_TABLE_NOT_FOUND = Text("Table not found: {name}", UNSOURCED)
+"""TableNotFoundException of the continuous-backups operations."""
+
+# ----------------------------------------------------------------------------- tags
+
+TAG_CHARACTERS = Text(
+    INVALID + "Tag keys and values may only contain Unicode letters, digits, white space and "
+    "+ - = . _ : / @",
+    UNSOURCED,
+)
+TAG_INCOMPLETE = Text(INVALID + "Tag key and value must both be present", UNSOURCED)
+TAG_RESERVED_PREFIX = Text(
+    INVALID + "Tag key must not start with the reserved prefix aws:", UNSOURCED
+)
+TOO_MANY_TAGS = Text(INVALID + "The number of tags exceeds the limit of 50", UNSOURCED)
+
+# ---------------------------------------------------------------- Streams positions
+
+TRIMMED = Text("The data you are trying to access has been trimmed.", UNSOURCED)
+ITERATOR_EXPIRED = Text("The provided iterator exceeds the maximum age allowed.", UNSOURCED)
+INVALID_SEQUENCE_NUMBER = Text("Invalid SequenceNumber: {text}", UNSOURCED)
+SEQUENCE_NUMBER_OUTSIDE = Text(
+    "Invalid SequenceNumber {text} for shard {shard}: it is outside the shard's sequence number "
+    "range",
+    UNSOURCED,
+)
+
+# ------------------------------------------------- this server's admin API (not AWS's)
+
+ADMIN_TABLE_OR_STREAM = Text("Give exactly one of table or stream_arn", "this server's own")
+ADMIN_STREAM_NOT_FOUND = Text("Stream not found: {arn}", "this server's own")
+ADMIN_TABLE_NOT_FOUND = Text("Table not found: {name}", "this server's own")
+ADMIN_NO_STREAM = Text("Table {name} has no enabled stream", "this server's own")
+ADMIN_STREAM_STATUS = Text("Stream {arn} is {status}", "this server's own")
+
+
 # --------------------------------------------------------------- enum value order
 
 ENUM_ORDER: dict[str, tuple[tuple[str, ...], str]] = {
