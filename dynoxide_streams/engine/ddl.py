@@ -377,7 +377,7 @@ async def list_tags_of_resource(ctx: EngineContext, params: dict[str, Any]) -> d
         try:
             start = int(params["NextToken"])
         except ValueError:
-            raise ValidationException("Invalid NextToken") from None
+            raise ValidationException(messages.INVALID_NEXT_TOKEN.template) from None
     table = _table_by_arn(ctx, params["ResourceArn"])
     tags = [{"Key": k, "Value": v} for k, v in table.spec.get("Tags", {}).items()]
     page = tags[start : start + 10]

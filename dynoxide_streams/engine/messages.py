@@ -452,6 +452,167 @@ TTL_TOO_OFTEN = Text(
 )
 
 
+# ------------------------------------------------------------------- expressions
+
+EXPRESSION_INVALID = Text(
+    "Invalid {kind}: {message}",
+    "https://github.com/aws/aws-cdk/issues/7591 ; https://github.com/aws/aws-sdk-net/issues/2528",
+)
+"""The prefix of a problem found in one expression (``kind``: ConditionExpression,
+UpdateExpression, FilterExpression, KeyConditionExpression, ProjectionExpression)."""
+EXPRESSION_TOO_LARGE = Text(
+    "Invalid {kind}: Expression size has exceeded the maximum allowed size; expression size: "
+    "{size}",
+    "https://github.com/pynamodb/PynamoDB/issues/979 ; "
+    "https://github.com/aws/aws-sdk-java-v2/issues/4597 ; "
+    "https://github.com/nubo-db/dynoxide/issues/146",
+)
+EXPRESSION_EMPTY = Text(
+    "Invalid {kind}: The expression can not be empty;",
+    "https://github.com/ExtendDB/extenddb/pull/20 (capture)",
+)
+SYNTAX_ERROR = Text(
+    'Invalid {kind}: Syntax error; token: "{token}", near: "{near}"',
+    "https://github.com/aws/aws-cdk/issues/7591 ; https://github.com/aws/aws-sdk-net/issues/2528",
+)
+TOO_MANY_OPERATORS = Text(
+    "Invalid {kind}: The expression contains too many operators; operator count: {count}",
+    "https://github.com/aws/aws-sdk-js/issues/3721",
+)
+PATH_TOO_DEEP = Text(
+    "Invalid {kind}: The document path has too many nesting levels; nesting levels: {depth}",
+    UNSOURCED,
+)
+PATHS_OVERLAP = Text(
+    "Two document paths {relation} with each other; must remove or rewrite one of these paths; "
+    "path one: {one}, path two: {two}",
+    "https://github.com/HENNGE/aiodynamo/issues/2 ; https://github.com/cyclic-software/dynamodb/issues/1",
+)
+"""``relation``: ``overlap`` or ``conflict``."""
+OPERAND_COUNT = Text(
+    "Incorrect number of operands for operator or function; operator or function: {name}, "
+    "number of operands: {count}",
+    UNSOURCED,
+)
+OPERAND_TYPE = Text(
+    "Incorrect operand type for operator or function; operator or function: {name}, operand "
+    "type: {type}",
+    "https://github.com/aws/aws-sdk-js-v3/issues/7171",
+)
+UPDATE_OPERAND_TYPE = Text(
+    "Incorrect operand type for operator or function; operator: {operator}, operand type: {type}",
+    "https://github.com/scylladb/scylladb/issues/10278 ; https://github.com/serverless/serverless/issues/7184",
+)
+REQUIRES_PATH = Text(
+    "Operator or function requires a document path; operator or function: {name}", UNSOURCED
+)
+FUNCTION_MISUSED = Text(
+    "The function is not allowed to be used this way in an expression; function: {name}",
+    UNSOURCED,
+)
+RESERVED_KEYWORD = Text(
+    "Attribute name is a reserved keyword; reserved keyword: {word}",
+    "https://github.com/aws/aws-sdk-php/issues/1233 ; "
+    "https://github.com/sensedeep/dynamodb-onetable/issues/242",
+)
+NAME_UNDEFINED = Text(
+    "An expression attribute name used in the document path is not defined; attribute name: {name}",
+    "https://github.com/neoeinstein/modyne/issues/3 ; https://github.com/aws/aws-sdk-go-v2/issues/285",
+)
+VALUE_UNDEFINED = Text(
+    "An expression attribute value used in expression is not defined; attribute value: {name}",
+    "https://github.com/dynamoose/dynamoose/issues/1403",
+)
+UNKNOWN_FUNCTION = Text("Invalid function name; function: {name}", UNSOURCED)
+IN_TOO_MANY = Text(
+    "The IN operator is provided with too many operands; number of operands: {count}", UNSOURCED
+)
+BAD_TYPE_NAME = Text(
+    "Invalid attribute type name found; type: {name}, valid types: {{B,NULL,SS,BOOL,L,BS,N,NS,S,M}}",
+    UNSOURCED,
+)
+OPERANDS_NOT_DISTINCT = Text(
+    "The first operand must be distinct from the remaining operands for this operator or "
+    "function; operator: {name}, first operand: {path}",
+    UNSOURCED,
+)
+BETWEEN_TYPES = Text(
+    "The BETWEEN operator requires same data type for lower and upper bounds; lower bound "
+    "operand: AttributeValue: {low}, upper bound operand: AttributeValue: {high}",
+    UNSOURCED,
+)
+BETWEEN_ORDER = Text(
+    "The BETWEEN operator requires upper bound to be greater than or equal to lower bound; "
+    "lower bound operand: AttributeValue: {low}, upper bound operand: AttributeValue: {high}",
+    "https://github.com/architect/dynalite/tree/main/validations (emulator)",
+)
+REDUNDANT_PARENTHESES = Text("The expression has redundant parentheses;", UNSOURCED)
+SECTION_TWICE = Text(
+    'The "{keyword}" section can only be used once in an update expression;', UNSOURCED
+)
+NAMES_UNUSED = Text(
+    "Value provided in ExpressionAttributeNames unused in expressions: keys: {{{keys}}}",
+    "https://github.com/AllocZero/EfficientDynamoDb/issues/170",
+)
+VALUES_UNUSED = Text(
+    "Value provided in ExpressionAttributeValues unused in expressions: keys: {{{keys}}}",
+    "https://github.com/AllocZero/EfficientDynamoDb/issues/170 (the names form)",
+)
+UPDATE_PATH_INVALID = Text(
+    "The document path provided in the update expression is invalid for update",
+    "https://github.com/sensedeep/dynamodb-onetable/issues/457",
+)
+MISSING_ATTRIBUTE = Text(
+    "The provided expression refers to an attribute that does not exist in the item",
+    "https://github.com/boto/botocore/blob/develop/botocore/data/dynamodb/2012-08-10/"
+    "service-2.json (TransactionCanceledException documentation)",
+)
+UPDATE_WRONG_TYPE = Text(
+    "An operand in the update expression has an incorrect data type",
+    "https://github.com/baopham/laravel-dynamodb/issues/284",
+)
+
+# -------------------------------------------------------------- key conditions
+
+_KEY_CONDITION_QUOTES = (
+    "https://github.com/ServiceStack/ServiceStack.Aws/issues/5 ; "
+    "https://github.com/awslabs/aws-athena-query-federation/issues/746 "
+    "(both quote the sentence without the 'Invalid KeyConditionExpression: ' prefix)"
+)
+KEY_CONDITION_INVALID = Text(
+    "Invalid KeyConditionExpression: {message}",
+    "https://github.com/aws-amplify/amplify-category-api/pull/3531",
+)
+"""The prefix of every key-condition sentence below."""
+KEY_CONDITION_OPERATOR = Text(
+    "Invalid operator used in KeyConditionExpression: {operator}", _KEY_CONDITION_QUOTES
+)
+KEY_CONDITION_FIRST_OPERAND = Text(
+    "Invalid condition in KeyConditionExpression: {operator} operator must have the key "
+    "attribute as its first operand",
+    UNSOURCED,
+)
+KEY_CONDITION_TWO_NAMES = Text(
+    "Invalid condition in KeyConditionExpression: Multiple attribute names used in one condition",
+    "https://github.com/aws/aws-sdk-js-v3/issues/2079",
+)
+KEY_CONDITION_NESTED = Text(
+    "KeyConditionExpressions cannot have conditions on nested attributes",
+    "https://github.com/nubo-db/dynoxide/blob/main/CHANGELOG.md (capture)",
+)
+KEY_CONDITION_OPERATION = Text(
+    "KeyConditionExpressions cannot contain nested operations", UNSOURCED
+)
+KEY_CONDITION_NO_KEY = Text(
+    "Invalid condition in KeyConditionExpression: No key attribute specified", UNSOURCED
+)
+KEY_CONDITION_TWICE = Text(
+    "KeyConditionExpressions must only contain one condition per key",
+    "https://github.com/awslabs/aws-athena-query-federation/issues/1089 ; "
+    "https://github.com/aws-amplify/amplify-category-api/pull/3531",
+)
+
+
 # ------------------------------------------------------------------ AttributeValues
 
 _DYNALITE_VALUES = "https://github.com/architect/dynalite/blob/main/validations/index.js (emulator)"
@@ -737,6 +898,155 @@ ADMIN_STREAM_NOT_FOUND = Text("Stream not found: {arn}", "this server's own")
 ADMIN_TABLE_NOT_FOUND = Text("Table not found: {name}", "this server's own")
 ADMIN_NO_STREAM = Text("Table {name} has no enabled stream", "this server's own")
 ADMIN_STREAM_STATUS = Text("Stream {arn} is {status}", "this server's own")
+
+
+# ---------------------------------------------------------------- leftovers
+
+INVALID_NEXT_TOKEN = Text("Invalid NextToken", UNSOURCED)
+"""ListTagsOfResource's NextToken that this server did not issue."""
+INVALID_SHARD_ITERATOR = Text("Invalid ShardIterator", UNSOURCED)
+SHUTTING_DOWN = Text("The server is shutting down", "this server's own")
+INTERNAL_ERROR = Text("Internal server error: {name}", "this server's own")
+"""An unexpected failure inside a write (``name``: the Python exception's class)."""
+
+
+# ======================================================================== Lambda
+# The event source mapping API speaks Lambda's own REST-JSON protocol, with its own
+# texts (rendered as ``{"Type": "User", "message": ...}``). Used by ``shapes.py``
+# (the Lambda protocol) and ``triggers/``.
+
+LAMBDA_UNPARSABLE = Text(
+    "Could not parse request body into json: Could not parse payload into json: {detail}",
+    "https://github.com/awsdocs/aws-lambda-developer-guide/issues/382 ; "
+    "https://github.com/alexcasalboni/aws-lambda-power-tuning/issues/148",
+)
+"""Lambda's prefix before the Jackson reader's own detail."""
+LAMBDA_NOT_AN_OBJECT = Text("expected a JSON object", UNSOURCED)
+LAMBDA_WRONG_TYPE = Text(
+    "Cannot deserialize value of type `{java}` for {members} from {found}", UNSOURCED
+)
+"""Jackson's wording (``MismatchedInputException``), shortened; not seen from Lambda."""
+LAMBDA_NOT_NULL = Text("Member must not be null.", UNSOURCED)
+"""Lambda's constraint phrase ends with a period, unlike DynamoDB's."""
+LAMBDA_RECORD_AGE = Text(
+    "MaximumRecordAgeInSeconds must be -1 or between 60 and 604800.", UNSOURCED
+)
+LAMBDA_ON_SUCCESS = Text(
+    "Unsupported DestinationConfig parameter for given event source mapping type.", UNSOURCED
+)
+LAMBDA_BAD_DESTINATION = Text(
+    "The provided destination config DestinationConfig(onSuccess=null, "
+    "onFailure=OnFailure(destination={target})) is invalid.",
+    UNSOURCED,
+)
+LAMBDA_NO_EVENT_SOURCE = Text(
+    "Unrecognized event source, must be kinesis, dynamodb stream or sqs.", UNSOURCED
+)
+LAMBDA_UNSUPPORTED_SOURCE = Text(
+    "Unsupported event source {arn}: dynoxide-streams serves DynamoDB stream event sources only.",
+    "this server's own",
+)
+LAMBDA_STARTING_POSITION = Text("Unsupported starting position for arn type: {arn}", UNSOURCED)
+LAMBDA_STREAM_NOT_FOUND = Text("Stream not found: {arn}", UNSOURCED)
+LAMBDA_MAPPING_EXISTS = Text(
+    'The event source arn (" {arn} ") and function (" {function} ") provided mapping already '
+    "exists. Please update or delete the existing mapping with UUID {uuid}",
+    UNSOURCED,
+)
+LAMBDA_NOT_FOUND = Text("The resource you requested does not exist.", UNSOURCED)
+LAMBDA_MAPPING_DELETING = Text(
+    "Cannot update the event source mapping because it is being deleted.", UNSOURCED
+)
+LAMBDA_INVALID_FUNCTION = Text("Invalid function name: {name}", UNSOURCED)
+LAMBDA_INVALID_MARKER = Text("Invalid marker.", UNSOURCED)
+LAMBDA_FUNCTION_NOT_FOUND = Text("Function not found: {arn}", UNSOURCED)
+
+# Filter criteria (this server's own detail after Lambda's "Invalid filter pattern
+# definition" lead; no public source shows Lambda's detail texts).
+FILTER_CRITERIA_NOT_OBJECT = Text(
+    "Invalid FilterCriteria: expected an object with a Filters list.", "this server's own"
+)
+FILTER_CRITERIA_NOT_LIST = Text(
+    "Invalid FilterCriteria: Filters must be a list.", "this server's own"
+)
+FILTER_CRITERIA_TOO_MANY = Text(
+    "Invalid FilterCriteria: {count} filters given; at most {limit} are allowed per event "
+    "source mapping.",
+    "this server's own",
+)
+FILTER_CRITERIA_ENTRY = Text(
+    "Invalid FilterCriteria: {where} must be an object with a string Pattern.",
+    "this server's own",
+)
+FILTER_PATTERN = Text(
+    "Invalid filter pattern definition: {where}{at}: {detail}", "this server's own"
+)
+FILTER_PATTERN_TOO_LONG = Text(
+    "Invalid filter pattern definition: {where} is {length} characters long; the maximum is "
+    "{limit}.",
+    "this server's own",
+)
+FILTER_PATTERN_NOT_JSON = Text(
+    "Invalid filter pattern definition: {where} is not valid JSON ({error}).",
+    "this server's own",
+)
+FILTER_PATTERN_NOT_OBJECT = Text(
+    "Invalid filter pattern definition: {where} must be a JSON object.", "this server's own"
+)
+FILTER_EMPTY_OBJECT = Text("empty objects are not allowed in a pattern.", "this server's own")
+FILTER_OR_TOO_FEW = Text("$or needs at least two pattern objects.", "this server's own")
+FILTER_FIELD_VALUE = Text(
+    "a field's value must be an object or a non-empty array of matchers, not {found}.",
+    "this server's own",
+)
+FILTER_EMPTY_ARRAY = Text(
+    "empty arrays are not allowed; list at least one matcher.", "this server's own"
+)
+FILTER_ONE_OPERATOR = Text(
+    "a matcher object must have exactly one operator, got {found}.", "this server's own"
+)
+FILTER_EXISTS = Text("exists expects true or false.", "this server's own")
+FILTER_NESTED_ARRAY = Text("nested arrays are not allowed in a matcher list.", "this server's own")
+FILTER_STRING_OPERAND = Text("{op} expects a string, got {found}.", "this server's own")
+FILTER_UNKNOWN_OPERATOR = Text(
+    'unknown operator "{op}"; expected prefix, suffix, equals-ignore-case, anything-but, '
+    "numeric or exists.",
+    "this server's own",
+)
+FILTER_NUMERIC_SHAPE = Text(
+    'numeric expects [op, number] or [">"|">=", low, "<"|"<=", high], got {found}.',
+    "this server's own",
+)
+FILTER_NUMERIC_OPERATOR = Text(
+    "unknown numeric operator {found}; use =, <, <=, > or >=.", "this server's own"
+)
+FILTER_NUMERIC_OPERAND = Text(
+    "numeric operator {op} expects a number, got {found}.", "this server's own"
+)
+FILTER_NUMERIC_RANGE_ORDER = Text(
+    'numeric expects [op, number] or [">"|">=", low, "<"|"<=", high]; a range is a lower '
+    "bound then an upper bound.",
+    "this server's own",
+)
+FILTER_NUMERIC_RANGE_EMPTY = Text(
+    "numeric range: the lower bound must be less than the upper.", "this server's own"
+)
+FILTER_ANYTHING_BUT_OBJECT = Text(
+    "anything-but accepts one prefix, suffix or equals-ignore-case object, got {found}.",
+    "this server's own",
+)
+FILTER_ANYTHING_BUT_OPERATOR = Text(
+    'anything-but does not support "{op}"; use prefix, suffix or equals-ignore-case.',
+    "this server's own",
+)
+FILTER_ANYTHING_BUT_STRING = Text(
+    "anything-but {op} expects a string, got {found}.", "this server's own"
+)
+FILTER_ANYTHING_BUT_EMPTY = Text("anything-but needs at least one value.", "this server's own")
+FILTER_ANYTHING_BUT_VALUE = Text(
+    "anything-but accepts strings and numbers (or a list of them), got {found}.",
+    "this server's own",
+)
 
 
 # --------------------------------------------------------------- enum value order

@@ -182,7 +182,7 @@ async def get_records(ctx: EngineContext, params: dict[str, Any]) -> bytes:
     except ExpiredIterator:
         raise ExpiredIteratorException(EXPIRED) from None
     except InvalidIterator:
-        raise ValidationException("Invalid ShardIterator") from None
+        raise ValidationException(messages.INVALID_SHARD_ITERATOR.template) from None
     stream = ctx.streams.by_sid.get(iterator.stream_id)
     if stream is None or stream.arn != iterator.stream_arn:
         raise ResourceNotFoundException(messages.STREAM_NOT_FOUND.format(arn=iterator.stream_arn))
