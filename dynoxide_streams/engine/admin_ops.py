@@ -20,12 +20,12 @@ def _stream_for(ctx: EngineContext, table: str | None, stream_arn: str | None) -
     if stream_arn is not None:
         stream = ctx.streams.streams.get(stream_arn)
         if stream is None:
-            raise ResourceNotFoundException(messages.ADMIN_STREAM_NOT_FOUND.format(arn=stream_arn))
+            raise ResourceNotFoundException(messages.STREAM_NOT_FOUND_SHORT.format(arn=stream_arn))
     else:
         assert table is not None
         info = ctx.store.tables.get(table)
         if info is None:
-            raise ResourceNotFoundException(messages.ADMIN_TABLE_NOT_FOUND.format(name=table))
+            raise ResourceNotFoundException(messages.TABLE_NOT_FOUND_SHORT.format(name=table))
         if info.stream is None:
             raise ValidationException(messages.ADMIN_NO_STREAM.format(name=table))
         stream = info.stream

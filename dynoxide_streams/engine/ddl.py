@@ -421,7 +421,7 @@ async def describe_continuous_backups(ctx: EngineContext, params: dict[str, Any]
     table = ctx.store.tables.get(resolve_table_name(params["TableName"]))
     if table is None:
         raise TableNotFoundException(
-            messages.BACKUPS_TABLE_NOT_FOUND.format(name=params["TableName"])
+            messages.TABLE_NOT_FOUND_SHORT.format(name=params["TableName"])
         )
     return _backups(table)
 
@@ -430,7 +430,7 @@ async def update_continuous_backups(ctx: EngineContext, params: dict[str, Any]) 
     table = ctx.store.tables.get(resolve_table_name(params["TableName"]))
     if table is None:
         raise TableNotFoundException(
-            messages.BACKUPS_TABLE_NOT_FOUND.format(name=params["TableName"])
+            messages.TABLE_NOT_FOUND_SHORT.format(name=params["TableName"])
         )
     enabled = bool(params["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"])
     await _set_spec(ctx, table, "PointInTimeRecovery", enabled)

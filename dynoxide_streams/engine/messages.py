@@ -5,8 +5,16 @@ A row is a :class:`Text`: a ``str.format`` template and its source — AWS
 documentation, the botocore service model, or a public issue or SDK test quoting a
 real DynamoDB answer (found with the project's reference search and collected in the
 spec digest ``errors.md`` §7). A row marked ``UNSOURCED`` keeps the server's earlier
-wording because no public source shows AWS's. Code never spells a message itself: it
-formats a row (``messages.TABLE_NOT_FOUND.format(name=name)``).
+wording because no public source shows AWS's, or is the server's own (the admin API,
+filter-pattern details). Code never spells a message itself: it formats a row
+(``messages.TABLE_NOT_FOUND.format(name=name)``); ``tests/unit/test_messages.py``
+scans engine/ and triggers/ for texts written at a raise site.
+
+The Lambda event source mapping API's texts are the last section (Lambda's own
+protocol; used by ``shapes.py`` and ``triggers/``). The generic envelope texts of
+``errors.py`` (L0: ``N validation errors detected``, ``Value … at …``) stay there and
+match the ENVELOPE and VIOLATION rows. This module imports nothing, so it is layer 0
+and the layer-1 modules (``values.py``, ``expressions/``) use it too.
 
 ``SOURCES`` is the whole table by row name, for the tests and the docs.
 """
@@ -864,8 +872,9 @@ ARN_NOT_FOUND = Text(
     "Requested resource not found: ResourcArn: {arn} not found",
     "https://github.com/architect/dynalite/tree/main/actions (emulator; sic)",
 )
-BACKUPS_TABLE_NOT_FOUND = Text("Table not found: {name}", UNSOURCED)
-"""TableNotFoundException of the continuous-backups operations."""
+TABLE_NOT_FOUND_SHORT = Text("Table not found: {name}", UNSOURCED)
+"""TableNotFoundException of the continuous-backups operations, and the admin API's
+answer for a missing table."""
 
 # ----------------------------------------------------------------------------- tags
 
@@ -893,11 +902,12 @@ SEQUENCE_NUMBER_OUTSIDE = Text(
 
 # ------------------------------------------------- this server's admin API (not AWS's)
 
-ADMIN_TABLE_OR_STREAM = Text("Give exactly one of table or stream_arn", "this server's own")
-ADMIN_STREAM_NOT_FOUND = Text("Stream not found: {arn}", "this server's own")
-ADMIN_TABLE_NOT_FOUND = Text("Table not found: {name}", "this server's own")
-ADMIN_NO_STREAM = Text("Table {name} has no enabled stream", "this server's own")
-ADMIN_STREAM_STATUS = Text("Stream {arn} is {status}", "this server's own")
+STREAM_NOT_FOUND_SHORT = Text("Stream not found: {arn}", UNSOURCED)
+"""The admin API's answer for a missing stream, and Lambda's for a mapping's."""
+
+ADMIN_TABLE_OR_STREAM = Text("Give exactly one of table or stream_arn", UNSOURCED)
+ADMIN_NO_STREAM = Text("Table {name} has no enabled stream", UNSOURCED)
+ADMIN_STREAM_STATUS = Text("Stream {arn} is {status}", UNSOURCED)
 
 
 # ---------------------------------------------------------------- leftovers
@@ -905,8 +915,14 @@ ADMIN_STREAM_STATUS = Text("Stream {arn} is {status}", "this server's own")
 INVALID_NEXT_TOKEN = Text("Invalid NextToken", UNSOURCED)
 """ListTagsOfResource's NextToken that this server did not issue."""
 INVALID_SHARD_ITERATOR = Text("Invalid ShardIterator", UNSOURCED)
-SHUTTING_DOWN = Text("The server is shutting down", "this server's own")
-INTERNAL_ERROR = Text("Internal server error: {name}", "this server's own")
+SHUTTING_DOWN = Text("The server is shutting down", UNSOURCED)
+INTERNAL_ERROR = Text("Internal server error: {name}", UNSOURCED)
+DISK_FULL = Text(
+    "Internal server error: the disk holding the database is full, so the write was not "
+    "committed; free disk space and retry",
+    UNSOURCED,
+)
+"""This server's own (InternalServerError, which every SDK retries)."""
 """An unexpected failure inside a write (``name``: the Python exception's class)."""
 
 
@@ -944,10 +960,9 @@ LAMBDA_NO_EVENT_SOURCE = Text(
 )
 LAMBDA_UNSUPPORTED_SOURCE = Text(
     "Unsupported event source {arn}: dynoxide-streams serves DynamoDB stream event sources only.",
-    "this server's own",
+    UNSOURCED,
 )
 LAMBDA_STARTING_POSITION = Text("Unsupported starting position for arn type: {arn}", UNSOURCED)
-LAMBDA_STREAM_NOT_FOUND = Text("Stream not found: {arn}", UNSOURCED)
 LAMBDA_MAPPING_EXISTS = Text(
     'The event source arn (" {arn} ") and function (" {function} ") provided mapping already '
     "exists. Please update or delete the existing mapping with UUID {uuid}",
@@ -964,88 +979,78 @@ LAMBDA_FUNCTION_NOT_FOUND = Text("Function not found: {arn}", UNSOURCED)
 # Filter criteria (this server's own detail after Lambda's "Invalid filter pattern
 # definition" lead; no public source shows Lambda's detail texts).
 FILTER_CRITERIA_NOT_OBJECT = Text(
-    "Invalid FilterCriteria: expected an object with a Filters list.", "this server's own"
+    "Invalid FilterCriteria: expected an object with a Filters list.", UNSOURCED
 )
-FILTER_CRITERIA_NOT_LIST = Text(
-    "Invalid FilterCriteria: Filters must be a list.", "this server's own"
-)
+FILTER_CRITERIA_NOT_LIST = Text("Invalid FilterCriteria: Filters must be a list.", UNSOURCED)
 FILTER_CRITERIA_TOO_MANY = Text(
     "Invalid FilterCriteria: {count} filters given; at most {limit} are allowed per event "
     "source mapping.",
-    "this server's own",
+    UNSOURCED,
 )
 FILTER_CRITERIA_ENTRY = Text(
     "Invalid FilterCriteria: {where} must be an object with a string Pattern.",
-    "this server's own",
+    UNSOURCED,
 )
-FILTER_PATTERN = Text(
-    "Invalid filter pattern definition: {where}{at}: {detail}", "this server's own"
-)
+FILTER_PATTERN = Text("Invalid filter pattern definition: {where}{at}: {detail}", UNSOURCED)
 FILTER_PATTERN_TOO_LONG = Text(
     "Invalid filter pattern definition: {where} is {length} characters long; the maximum is "
     "{limit}.",
-    "this server's own",
+    UNSOURCED,
 )
 FILTER_PATTERN_NOT_JSON = Text(
     "Invalid filter pattern definition: {where} is not valid JSON ({error}).",
-    "this server's own",
+    UNSOURCED,
 )
 FILTER_PATTERN_NOT_OBJECT = Text(
-    "Invalid filter pattern definition: {where} must be a JSON object.", "this server's own"
+    "Invalid filter pattern definition: {where} must be a JSON object.", UNSOURCED
 )
-FILTER_EMPTY_OBJECT = Text("empty objects are not allowed in a pattern.", "this server's own")
-FILTER_OR_TOO_FEW = Text("$or needs at least two pattern objects.", "this server's own")
+FILTER_EMPTY_OBJECT = Text("empty objects are not allowed in a pattern.", UNSOURCED)
+FILTER_OR_TOO_FEW = Text("$or needs at least two pattern objects.", UNSOURCED)
 FILTER_FIELD_VALUE = Text(
     "a field's value must be an object or a non-empty array of matchers, not {found}.",
-    "this server's own",
+    UNSOURCED,
 )
-FILTER_EMPTY_ARRAY = Text(
-    "empty arrays are not allowed; list at least one matcher.", "this server's own"
-)
+FILTER_EMPTY_ARRAY = Text("empty arrays are not allowed; list at least one matcher.", UNSOURCED)
 FILTER_ONE_OPERATOR = Text(
-    "a matcher object must have exactly one operator, got {found}.", "this server's own"
+    "a matcher object must have exactly one operator, got {found}.", UNSOURCED
 )
-FILTER_EXISTS = Text("exists expects true or false.", "this server's own")
-FILTER_NESTED_ARRAY = Text("nested arrays are not allowed in a matcher list.", "this server's own")
-FILTER_STRING_OPERAND = Text("{op} expects a string, got {found}.", "this server's own")
+FILTER_EXISTS = Text("exists expects true or false.", UNSOURCED)
+FILTER_NESTED_ARRAY = Text("nested arrays are not allowed in a matcher list.", UNSOURCED)
+FILTER_STRING_OPERAND = Text("{op} expects a string, got {found}.", UNSOURCED)
 FILTER_UNKNOWN_OPERATOR = Text(
     'unknown operator "{op}"; expected prefix, suffix, equals-ignore-case, anything-but, '
     "numeric or exists.",
-    "this server's own",
+    UNSOURCED,
 )
 FILTER_NUMERIC_SHAPE = Text(
     'numeric expects [op, number] or [">"|">=", low, "<"|"<=", high], got {found}.',
-    "this server's own",
+    UNSOURCED,
 )
 FILTER_NUMERIC_OPERATOR = Text(
-    "unknown numeric operator {found}; use =, <, <=, > or >=.", "this server's own"
+    "unknown numeric operator {found}; use =, <, <=, > or >=.", UNSOURCED
 )
-FILTER_NUMERIC_OPERAND = Text(
-    "numeric operator {op} expects a number, got {found}.", "this server's own"
-)
+FILTER_NUMERIC_OPERAND = Text("numeric operator {op} expects a number, got {found}.", UNSOURCED)
 FILTER_NUMERIC_RANGE_ORDER = Text(
     'numeric expects [op, number] or [">"|">=", low, "<"|"<=", high]; a range is a lower '
     "bound then an upper bound.",
-    "this server's own",
+    UNSOURCED,
 )
 FILTER_NUMERIC_RANGE_EMPTY = Text(
-    "numeric range: the lower bound must be less than the upper.", "this server's own"
+    "numeric range: the lower bound must be less than the upper.", UNSOURCED
 )
 FILTER_ANYTHING_BUT_OBJECT = Text(
     "anything-but accepts one prefix, suffix or equals-ignore-case object, got {found}.",
-    "this server's own",
+    UNSOURCED,
 )
 FILTER_ANYTHING_BUT_OPERATOR = Text(
     'anything-but does not support "{op}"; use prefix, suffix or equals-ignore-case.',
-    "this server's own",
+    UNSOURCED,
 )
-FILTER_ANYTHING_BUT_STRING = Text(
-    "anything-but {op} expects a string, got {found}.", "this server's own"
-)
-FILTER_ANYTHING_BUT_EMPTY = Text("anything-but needs at least one value.", "this server's own")
+FILTER_ANYTHING_BUT_STRING = Text("anything-but {op} expects a string, got {found}.", UNSOURCED)
+FILTER_ANYTHING_BUT_EMPTY = Text("anything-but needs at least one value.", UNSOURCED)
 FILTER_ANYTHING_BUT_VALUE = Text(
     "anything-but accepts strings and numbers (or a list of them), got {found}.",
-    "this server's own",
+    UNSOURCED,
 )
 
 

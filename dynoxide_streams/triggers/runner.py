@@ -170,7 +170,7 @@ class TriggerRunner:
             function_arn = self._function_arn(ref)
             if await self.source.stream(arn) is None:
                 raise InvalidParameterValueException(
-                    messages.LAMBDA_STREAM_NOT_FOUND.format(arn=arn)
+                    messages.STREAM_NOT_FOUND_SHORT.format(arn=arn)
                 )
             self._check_conflict(arn, ref)
             if params["StartingPosition"] == "LATEST":
