@@ -976,6 +976,26 @@ LAMBDA_INVALID_FUNCTION = Text("Invalid function name: {name}", UNSOURCED)
 LAMBDA_INVALID_MARKER = Text("Invalid marker.", UNSOURCED)
 LAMBDA_FUNCTION_NOT_FOUND = Text("Function not found: {arn}", UNSOURCED)
 
+# What a mapping reports of its invocations (LastProcessingResult, a failed call's
+# errorMessage): Lambda's own wording.
+LAMBDA_NO_RECORDS = Text(
+    "No records processed",
+    "https://docs.aws.amazon.com/lambda/latest/api/API_EventSourceMappingConfiguration.html "
+    "(examples)",
+)
+LAMBDA_CALL_FAILED = Text(
+    "PROBLEM: Function call failed",
+    "https://docs.aws.amazon.com/lambda/latest/api/API_EventSourceMappingConfiguration.html "
+    "(examples)",
+)
+LAMBDA_TIMED_OUT = Text(
+    "Task timed out after {seconds:.2f} seconds",
+    "https://github.com/alexa-samples/skill-sample-nodejs-smarthome-switch/issues/18 ; "
+    "https://github.com/awslabs/aws-lambda-redshift-loader/issues/80",
+)
+LAMBDA_MARSHAL_ERROR = Text("Runtime.MarshalError: {error}", UNSOURCED)
+LAMBDA_IMPORT_ERROR = Text("Runtime.ImportModuleError: {error}", UNSOURCED)
+
 # Filter criteria (this server's own detail after Lambda's "Invalid filter pattern
 # definition" lead; no public source shows Lambda's detail texts).
 FILTER_CRITERIA_NOT_OBJECT = Text(

@@ -84,7 +84,7 @@ class Mapping:
     state: str = "Creating"
     state_reason: str = "USER_INITIATED"
     last_modified: float = 0.0
-    last_result: str = "No records processed"
+    last_result: str = messages.LAMBDA_NO_RECORDS.template
     region: str = "us-east-1"
     account_id: str = "000000000000"
 

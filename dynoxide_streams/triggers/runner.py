@@ -135,7 +135,7 @@ class TriggerRunner:
                 return await invoke(function, event, function_arn)
 
             async def on_result(ok: bool) -> None:
-                result = "OK" if ok else "PROBLEM: Function call failed"
+                result = "OK" if ok else messages.LAMBDA_CALL_FAILED.template
                 if mapping.last_result != result:
                     mapping.last_result = result
                     await self.store.put_mapping(mapping.uuid, mapping.to_json())

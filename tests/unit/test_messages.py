@@ -163,10 +163,11 @@ def test_no_module_copies_a_table_text(path: Path) -> None:
 def test_every_row_is_well_formed(name: str) -> None:
     row = messages.SOURCES[name]
     assert row.source.strip(), f"{name} has no source (use messages.UNSOURCED)"
-    fields = {field for _, field, _, _ in string.Formatter().parse(row.template) if field}
-    assert all(field.isidentifier() for field in fields), f"{name}: {fields}"
-    filled = row.format(**{field: "<x>" for field in fields})
-    assert "{" not in filled.replace("{<x>", "") or "{{" in row.template, filled
+    parsed = [(field, spec) for _, field, spec, _ in string.Formatter().parse(row.template)]
+    fields = {field: 1.5 if spec else "<x>" for field, spec in parsed if field is not None}
+    assert all(field.isidentifier() for field in fields), f"{name}: {sorted(fields)}"
+    filled = row.format(**fields)
+    assert "<x>" in filled or "1.50" in filled or not fields, filled
 
 
 def test_every_text_is_one_row() -> None:
