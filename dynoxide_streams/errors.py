@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import dynoxide_streams.engine.messages as messages
+
 DYNAMODB_NAMESPACE = "com.amazonaws.dynamodb.v20120810"
 CORAL_SERVICE_NAMESPACE = "com.amazon.coral.service"
 CORAL_VALIDATE_NAMESPACE = "com.amazon.coral.validate"
@@ -129,10 +131,7 @@ class DiskFull(InternalServerError):
     name = "InternalServerError"
 
 
-DISK_FULL_MESSAGE = (
-    "Internal server error: the disk holding the database is full, so the write was not "
-    "committed; free disk space and retry"
-)
+DISK_FULL_MESSAGE = messages.DISK_FULL.template
 
 
 class ServiceUnavailable(DynamoDBError):
@@ -214,32 +213,33 @@ def constraint_violation(value: Any, where: str, rule: str) -> str:
     A missing (``None``) value is shown as ``Value null``.
     """
     shown = "null" if value is None else f"'{java_repr(value)}'"
-    return f"Value {shown} at '{where}' failed to satisfy constraint: {rule}"
+    return messages.VIOLATION.format(value=shown, path=where, rule=rule)
 
 
 def validation_error(
-    messages: list[str], error: type[DynamoDBError] = ValidationException
+    violations: list[str], error: type[DynamoDBError] = ValidationException
 ) -> DynamoDBError:
     """The one ``N validation error(s) detected: ...`` error for a list of violations.
 
     The count covers every violation; at most ``MAX_LISTED_VALIDATION_ERRORS`` are
     listed, joined by ``"; "``. ``error`` picks the class (the Lambda API has its own
-    ValidationException). ``messages`` must not be empty.
+    ValidationException). ``violations`` must not be empty.
     """
-    count = len(messages)
-    noun = "error" if count == 1 else "errors"
-    shown = "; ".join(messages[:MAX_LISTED_VALIDATION_ERRORS])
-    return error(f"{count} validation {noun} detected: {shown}")
+    count = len(violations)
+    shown = "; ".join(violations[:MAX_LISTED_VALIDATION_ERRORS])
+    return error(
+        messages.ENVELOPE.format(count=count, plural="" if count == 1 else "s", items=shown)
+    )
 
 
 def table_not_found(name: str) -> ResourceNotFoundException:
     """The error AWS gives for table-level operations on a missing table."""
-    return ResourceNotFoundException(f"Requested resource not found: Table: {name} not found")
+    return ResourceNotFoundException(messages.TABLE_NOT_FOUND.format(name=name))
 
 
 def resource_not_found() -> ResourceNotFoundException:
     """The error AWS gives for item-level operations on a missing table."""
-    return ResourceNotFoundException("Requested resource not found")
+    return ResourceNotFoundException(messages.RESOURCE_NOT_FOUND.template)
 
 
 # --------------------------------------------------------------------- Lambda API

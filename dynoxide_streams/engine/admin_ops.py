@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from dynoxide_streams.engine import messages
 from dynoxide_streams.engine.change_log import StreamInfo
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.errors import ResourceNotFoundException, ValidationException
@@ -15,21 +16,23 @@ from dynoxide_streams.errors import ResourceNotFoundException, ValidationExcepti
 
 def _stream_for(ctx: EngineContext, table: str | None, stream_arn: str | None) -> StreamInfo:
     if (table is None) == (stream_arn is None):
-        raise ValidationException("Give exactly one of table or stream_arn")
+        raise ValidationException(messages.ADMIN_TABLE_OR_STREAM.template)
     if stream_arn is not None:
         stream = ctx.streams.streams.get(stream_arn)
         if stream is None:
-            raise ResourceNotFoundException(f"Stream not found: {stream_arn}")
+            raise ResourceNotFoundException(messages.STREAM_NOT_FOUND_SHORT.format(arn=stream_arn))
     else:
         assert table is not None
         info = ctx.store.tables.get(table)
         if info is None:
-            raise ResourceNotFoundException(f"Table not found: {table}")
+            raise ResourceNotFoundException(messages.TABLE_NOT_FOUND_SHORT.format(name=table))
         if info.stream is None:
-            raise ValidationException(f"Table {table} has no enabled stream")
+            raise ValidationException(messages.ADMIN_NO_STREAM.format(name=table))
         stream = info.stream
     if stream.status != "ENABLED":
-        raise ValidationException(f"Stream {stream.arn} is {stream.status}")
+        raise ValidationException(
+            messages.ADMIN_STREAM_STATUS.format(arn=stream.arn, status=stream.status)
+        )
     return stream
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from dynoxide_streams.engine import expressions as ex
+from dynoxide_streams.engine import messages
 from dynoxide_streams.engine.capacity import consumed, read_units
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.items import (
@@ -30,7 +31,7 @@ from dynoxide_streams.errors import ValidationException
 MAX_BATCH_WRITE = 25
 MAX_BATCH_GET = 100
 MAX_BATCH_GET_BYTES = 16 * 1024 * 1024
-DUPLICATES = "Provided list of item keys contains duplicates"
+DUPLICATES = messages.BATCH_DUPLICATE_KEYS.template
 
 
 def metrics_by_table(
@@ -67,16 +68,13 @@ def _capacity_list(
 async def batch_write_item(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
     request_items: dict[str, list[dict[str, Any]]] = params["RequestItems"]
     if sum(len(requests) for requests in request_items.values()) > MAX_BATCH_WRITE:
-        raise ValidationException("Too many items requested for the BatchWriteItem call")
+        raise ValidationException(messages.BATCH_WRITE_TOO_MANY.template)
     planners: list[tuple[str, Planner]] = []
     for name, requests in request_items.items():
         for request in requests:
             put, delete = request.get("PutRequest"), request.get("DeleteRequest")
             if (put is None) == (delete is None):
-                raise ValidationException(
-                    "One or more parameter values were invalid: A WriteRequest must contain "
-                    "exactly one of PutRequest or DeleteRequest"
-                )
+                raise ValidationException(messages.WRITE_REQUEST_ONE_OF.template)
             planner = prepare_put(put) if put is not None else prepare_delete(delete or {})
             planners.append((name, planner))
     # every request is checked before any table is looked up, as AWS does
@@ -106,7 +104,7 @@ async def batch_write_item(ctx: EngineContext, params: dict[str, Any]) -> dict[s
 async def batch_get_item(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
     request_items: dict[str, dict[str, Any]] = params["RequestItems"]
     if sum(len(spec.get("Keys") or []) for spec in request_items.values()) > MAX_BATCH_GET:
-        raise ValidationException("Too many items requested for the BatchGetItem call")
+        raise ValidationException(messages.BATCH_GET_TOO_MANY.template)
     checked_specs = []
     for name, spec in request_items.items():
         projection = item_projection(spec)

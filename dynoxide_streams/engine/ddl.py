@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from dynoxide_streams.engine import messages
 from dynoxide_streams.engine.change_log import StreamInfo
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.schema import (
@@ -32,8 +33,6 @@ from dynoxide_streams.errors import (
     TableNotFoundException,
     ValidationException,
 )
-
-_INVALID = "One or more parameter values were invalid: "
 
 
 def _save_spec(conn: sqlite3.Connection, table: TableInfo, spec: dict[str, Any]) -> None:
@@ -55,9 +54,7 @@ async def _set_spec(ctx: EngineContext, table: TableInfo, member: str, value: An
 def _check_exists(table: TableInfo) -> None:
     """Raise ResourceNotFoundException when ``table`` was deleted meanwhile."""
     if table.deleted:
-        raise ResourceNotFoundException(
-            f"Requested resource not found: Table: {table.name} not found"
-        )
+        raise ResourceNotFoundException(messages.TABLE_NOT_FOUND.format(name=table.name))
 
 
 def _run(publish: Callable[[], None] | None) -> None:
@@ -80,7 +77,7 @@ async def create_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, 
 
     def write(conn: sqlite3.Connection) -> tuple[TableInfo, Callable[[], None] | None]:
         if name in ctx.store.tables:
-            raise ResourceInUseException(f"Table already exists: {name}")
+            raise ResourceInUseException(messages.TABLE_EXISTS.format(name=name))
         cursor = conn.execute(
             "INSERT INTO tables (name, spec) VALUES (?, ?)", (name, orjson.dumps(spec))
         )
@@ -126,10 +123,7 @@ async def list_tables(ctx: EngineContext, params: dict[str, Any]) -> dict[str, A
 async def delete_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
     table = ctx.table(params["TableName"])
     if table.spec.get("DeletionProtectionEnabled"):
-        raise ValidationException(
-            "Resource cannot be deleted as it is currently protected against deletion. "
-            "Disable deletion protection first."
-        )
+        raise ValidationException(messages.DELETION_PROTECTED.template)
 
     def write(conn: sqlite3.Connection) -> Callable[[], None] | None:
         _check_exists(table)
@@ -160,9 +154,7 @@ async def delete_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, 
 async def update_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
     for unsupported in ("ReplicaUpdates",):
         if params.get(unsupported):
-            raise ValidationException(
-                _INVALID + f"{unsupported} is not supported by this server yet"
-            )
+            raise ValidationException(messages.NOT_SUPPORTED_HERE.format(member=unsupported))
     updatable = (
         "BillingMode",
         "ProvisionedThroughput",
@@ -172,10 +164,7 @@ async def update_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, 
         "StreamSpecification",
     )
     if all(params.get(member) is None for member in updatable):
-        raise ValidationException(
-            "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, "
-            "GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required"
-        )
+        raise ValidationException(messages.UPDATE_TABLE_NOTHING.template)
     table = ctx.table(params["TableName"])  # after the request's own checks, as AWS does
     spec = copy.deepcopy(table.spec)
     now = ctx.clock.now()
@@ -189,11 +178,9 @@ async def update_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, 
     view_type = stream_view_type(stream_change)
     if stream_change is not None:
         if view_type is not None and table.stream is not None:
-            raise ValidationException(
-                f"Table already has an enabled stream: TableName: {table.name}"
-            )
+            raise ValidationException(messages.STREAM_ALREADY_ENABLED.format(name=table.name))
         if view_type is None and table.stream is None:
-            raise ValidationException(f"Table has no stream to disable: TableName: {table.name}")
+            raise ValidationException(messages.NO_STREAM_TO_DISABLE.format(name=table.name))
 
     def write(conn: sqlite3.Connection) -> tuple[StreamInfo | None, Callable[[], None] | None]:
         _check_exists(table)
@@ -240,13 +227,12 @@ def _update_billing(spec: dict[str, Any], params: dict[str, Any], now: float) ->
         new["WriteCapacityUnits"],
     ) == (old["ReadCapacityUnits"], old["WriteCapacityUnits"]):
         raise ValidationException(
-            "The provisioned throughput for the table will not change. The requested value "
-            "equals the current value. Current ReadCapacityUnits provisioned for the table: "
-            f"{old['ReadCapacityUnits']}. Requested ReadCapacityUnits: "
-            f"{new['ReadCapacityUnits']}. Current WriteCapacityUnits provisioned for the "
-            f"table: {old['WriteCapacityUnits']}. Requested WriteCapacityUnits: "
-            f"{new['WriteCapacityUnits']}. Refer to the Amazon DynamoDB Developer Guide for "
-            "current limits and how to request higher limits."
+            messages.THROUGHPUT_UNCHANGED.format(
+                old_read=old["ReadCapacityUnits"],
+                new_read=new["ReadCapacityUnits"],
+                old_write=old["WriteCapacityUnits"],
+                new_write=new["WriteCapacityUnits"],
+            )
         )
     if billing == "PAY_PER_REQUEST":
         spec["BillingModeSummary"] = {
@@ -277,9 +263,7 @@ def _update_indexes(
         return [], []
     structural = [u for u in updates if "Create" in u or "Delete" in u]
     if len(structural) > 1:
-        raise ValidationException(
-            _INVALID + "Only 1 online index can be created or deleted simultaneously per table"
-        )
+        raise ValidationException(messages.ONE_INDEX_AT_A_TIME.template)
     billing = "PAY_PER_REQUEST" if "BillingModeSummary" in spec else "PROVISIONED"
     indexes: list[dict[str, Any]] = spec.setdefault("GlobalSecondaryIndexes", [])
     created: list[int] = []
@@ -287,10 +271,7 @@ def _update_indexes(
     for update in updates:
         actions = [k for k in ("Create", "Update", "Delete") if update.get(k) is not None]
         if len(actions) != 1:
-            raise ValidationException(
-                _INVALID + "One of GlobalSecondaryIndexUpdate.Create, Update or Delete must be "
-                "specified, and only one"
-            )
+            raise ValidationException(messages.GSI_UPDATE_ONE_OF.template)
         action = update[actions[0]]
         name = action["IndexName"]
         existing = next((ix for ix in indexes if ix["IndexName"] == name), None)
@@ -298,11 +279,9 @@ def _update_indexes(
             if existing is not None or any(
                 ix["IndexName"] == name for ix in spec.get("LocalSecondaryIndexes", ())
             ):
-                raise ValidationException(_INVALID + f"Index already exists: {name}")
+                raise ValidationException(messages.INDEX_EXISTS.format(name=name))
             if len(indexes) >= 20:
-                raise ValidationException(
-                    _INVALID + "GlobalSecondaryIndex count exceeds the per-table limit of 20"
-                )
+                raise ValidationException(messages.TOO_MANY_GSIS.format(limit=20))
             definitions = {
                 d["AttributeName"]: d["AttributeType"] for d in spec["AttributeDefinitions"]
             }
@@ -310,8 +289,7 @@ def _update_indexes(
                 known = definitions.get(definition["AttributeName"])
                 if known is not None and known != definition["AttributeType"]:
                     raise ValidationException(
-                        _INVALID + "Cannot change the type of an existing attribute: "
-                        f"{definition['AttributeName']}"
+                        messages.ATTRIBUTE_TYPE_CHANGE.format(name=definition["AttributeName"])
                     )
                 definitions[definition["AttributeName"]] = definition["AttributeType"]
             iid = int(spec.get("NextIndexId", 1))
@@ -328,21 +306,16 @@ def _update_indexes(
             created.append(iid)
         elif existing is None:
             raise ResourceNotFoundException(
-                f"Requested resource not found: Index: {name} not found for table {table.name}"
+                messages.INDEX_NOT_FOUND.format(name=name, table=table.name)
             )
         elif actions[0] == "Delete":
             if existing.get("IndexStatus") == "CREATING":
-                raise ResourceInUseException(
-                    f"Attempt to change a resource which is still in use: Index is being created: {name}"
-                )
+                raise ResourceInUseException(messages.INDEX_BEING_CREATED.format(name=name))
             indexes.remove(existing)
             deleted.append(int(existing["IndexId"]))
         else:
             if billing == "PAY_PER_REQUEST":
-                raise ValidationException(
-                    _INVALID + f"ProvisionedThroughput should not be specified for index: {name} "
-                    "when BillingMode is PAY_PER_REQUEST"
-                )
+                raise ValidationException(messages.INDEX_THROUGHPUT_FORBIDDEN.format(name=name))
             existing["ProvisionedThroughput"] = billing_throughput(
                 "PROVISIONED", action.get("ProvisionedThroughput")
             )
@@ -354,8 +327,8 @@ def _update_indexes(
 # ----------------------------------------------------------------------------- tags
 
 
-NOT_A_TABLE_ARN = "Invalid TableArn: Invalid ResourceArn provided as input {arn}"
-ARN_NOT_FOUND = "Requested resource not found: ResourcArn: {arn} not found"  # sic, as AWS
+NOT_A_TABLE_ARN = messages.NOT_A_TABLE_ARN
+ARN_NOT_FOUND = messages.ARN_NOT_FOUND
 
 
 def _table_by_arn(ctx: EngineContext, arn: str) -> TableInfo:
@@ -404,7 +377,7 @@ async def list_tags_of_resource(ctx: EngineContext, params: dict[str, Any]) -> d
         try:
             start = int(params["NextToken"])
         except ValueError:
-            raise ValidationException("Invalid NextToken") from None
+            raise ValidationException(messages.INVALID_NEXT_TOKEN.template) from None
     table = _table_by_arn(ctx, params["ResourceArn"])
     tags = [{"Key": k, "Value": v} for k, v in table.spec.get("Tags", {}).items()]
     page = tags[start : start + 10]
@@ -447,14 +420,18 @@ def _backups(table: TableInfo) -> dict[str, Any]:
 async def describe_continuous_backups(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
     table = ctx.store.tables.get(resolve_table_name(params["TableName"]))
     if table is None:
-        raise TableNotFoundException(f"Table not found: {params['TableName']}")
+        raise TableNotFoundException(
+            messages.TABLE_NOT_FOUND_SHORT.format(name=params["TableName"])
+        )
     return _backups(table)
 
 
 async def update_continuous_backups(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
     table = ctx.store.tables.get(resolve_table_name(params["TableName"]))
     if table is None:
-        raise TableNotFoundException(f"Table not found: {params['TableName']}")
+        raise TableNotFoundException(
+            messages.TABLE_NOT_FOUND_SHORT.format(name=params["TableName"])
+        )
     enabled = bool(params["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"])
     await _set_spec(ctx, table, "PointInTimeRecovery", enabled)
     return _backups(table)

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from dynoxide_streams.engine import expressions as ex
+from dynoxide_streams.engine import messages
 from dynoxide_streams.engine.capacity import consumed, read_units, write_units
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.requests import (
@@ -41,7 +42,7 @@ from dynoxide_streams.engine.values import (
 from dynoxide_streams.engine.writer import UNCHANGED, ItemBatch, ItemWrite, Outcome
 from dynoxide_streams.errors import ConditionalCheckFailedException, ValidationException
 
-CONDITION_FAILED = "The conditional request failed"
+CONDITION_FAILED = messages.CONDITION_FAILED.template
 GIGABYTE = 1024**3
 
 
@@ -89,7 +90,7 @@ class WritePlan:
         self.table.check_index_keys(new)
         size = item_size(new)
         if size > MAX_ITEM_SIZE:
-            raise ValidationException("Item size to update has exceeded the maximum allowed size")
+            raise ValidationException(messages.UPDATED_ITEM_TOO_LARGE.template)
         self.result_size = size
         return new, size
 
@@ -112,7 +113,7 @@ def prepare_put(params: dict[str, Any]) -> Planner:
     condition = write_condition(params, subs)
     subs.check_all_used()
     if size > MAX_ITEM_SIZE:
-        raise ValidationException("Item size has exceeded the maximum allowed size")
+        raise ValidationException(messages.ITEM_TOO_LARGE.template)
     return_old = params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
 
     def plan(table: TableInfo) -> WritePlan:

@@ -59,9 +59,7 @@ MAX_PLACEHOLDER_BYTES = 255
 """Longest ``#name`` / ``:value`` placeholder (the map key), in UTF-8 bytes."""
 MAX_SUBSTITUTION_BYTES = 2 * 1024 * 1024
 """All ExpressionAttributeNames and ExpressionAttributeValues of a request together."""
-SUBSTITUTIONS_TOO_LARGE = (
-    "ExpressionAttributeNames and ExpressionAttributeValues exceed the maximum allowed size of 2 MB"
-)
+SUBSTITUTIONS_TOO_LARGE = messages.SUBSTITUTIONS_TOO_LARGE.template
 
 
 def substitutions(params: dict[str, Any], expressions: tuple[str, ...]) -> Substitutions:
@@ -122,10 +120,7 @@ def substitutions(params: dict[str, Any], expressions: tuple[str, ...]) -> Subst
 def _check_key_size(member: str, key: str) -> None:
     size = len(key.encode())
     if size > MAX_PLACEHOLDER_BYTES:
-        raise ValidationException(
-            f"{member} contains invalid key: The expression attribute map contains a key "
-            f"that is too long; size of key: {size}"
-        )
+        raise ValidationException(messages.PLACEHOLDER_TOO_LONG.format(member=member, size=size))
 
 
 def checked_key(params: dict[str, Any], member: str = "Key") -> Item:

@@ -20,12 +20,8 @@ MAX_LOCAL_INDEXES = 5
 MAX_GLOBAL_INDEXES = 20
 MAX_TAGS = 50
 
-_INVALID = "One or more parameter values were invalid: "
 _TAG_TEXT = re.compile(r"[\w\s+\-=.:/@]*")
 """DynamoDB's tag character set: Unicode letters and digits, white space, ``+ - = . _ : / @``."""
-TAG_CHARACTERS = (
-    "Tag keys and values may only contain Unicode letters, digits, white space and + - = . _ : / @"
-)
 
 
 def _null_members(params: dict[str, Any], members: tuple[tuple[str, str], ...]) -> None:
@@ -246,18 +242,14 @@ def check_tags(tags: list[dict[str, str]], existing: dict[str, str]) -> dict[str
     for tag in tags:
         key, value = tag.get("Key"), tag.get("Value")
         if key is None or value is None:
-            raise ValidationException(_INVALID + "Tag key and value must both be present")
+            raise ValidationException(messages.TAG_INCOMPLETE.template)
         if key.startswith("aws:"):
-            raise ValidationException(
-                _INVALID + "Tag key must not start with the reserved prefix aws:"
-            )
+            raise ValidationException(messages.TAG_RESERVED_PREFIX.template)
         if not (_TAG_TEXT.fullmatch(key) and _TAG_TEXT.fullmatch(value)):
-            raise ValidationException(_INVALID + TAG_CHARACTERS)
+            raise ValidationException(messages.TAG_CHARACTERS.template)
         merged[key] = value
     if len(merged) > MAX_TAGS:
-        raise ValidationException(
-            "One or more parameter values were invalid: The number of tags exceeds the limit of 50"
-        )
+        raise ValidationException(messages.TOO_MANY_TAGS.template)
     return merged
 
 

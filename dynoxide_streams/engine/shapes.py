@@ -295,7 +295,7 @@ def _java_type(shapes: dict[str, Any], shape_name: str, *, short: bool = False) 
     return java.rsplit(".", 1)[-1] if short else java
 
 
-_UNPARSABLE = "Could not parse request body into json: Could not parse payload into json: "
+_UNPARSABLE = messages.LAMBDA_UNPARSABLE
 
 
 class _Lambda(_Coral):
@@ -308,7 +308,9 @@ class _Lambda(_Coral):
     validation = LambdaValidationException
 
     def not_an_object(self, value: Any) -> DynamoDBError:
-        return InvalidRequestContentException(_UNPARSABLE + "expected a JSON object")
+        return InvalidRequestContentException(
+            _UNPARSABLE.format(detail=messages.LAMBDA_NOT_AN_OBJECT.template)
+        )
 
     def wrong_type(
         self, wrong: _WrongType, request: dict[str, Any], compiled: _Compiled
@@ -326,10 +328,10 @@ class _Lambda(_Coral):
             shape_name, value = shape["members"][step], value[step]
         else:
             shape_name, value = wrong.shape_name, wrong.value
-        return InvalidRequestContentException(
-            _UNPARSABLE + f"Cannot deserialize value of type `{_java_type(shapes, shape_name)}` "
-            f"for {'.'.join(names)} from {type(value).__name__}"
+        detail = messages.LAMBDA_WRONG_TYPE.format(
+            java=_java_type(shapes, shape_name), members=".".join(names), found=type(value).__name__
         )
+        return InvalidRequestContentException(_UNPARSABLE.format(detail=detail))
 
 
 _PROTOCOLS: dict[str, _Coral] = {DYNAMODB: _Coral(), STREAMS: _Coral(), LAMBDA: _Lambda()}

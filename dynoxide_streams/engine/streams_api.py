@@ -35,8 +35,8 @@ from dynoxide_streams.shards.iterators import (
 
 MAX_RECORDS = 1000
 MAX_PAGE_BYTES = 1024 * 1024
-TRIMMED = "The data you are trying to access has been trimmed."
-EXPIRED = "The provided iterator exceeds the maximum age allowed."
+TRIMMED = messages.TRIMMED.template
+EXPIRED = messages.ITERATOR_EXPIRED.template
 
 
 def _stream(ctx: EngineContext, arn: str) -> StreamInfo:
@@ -160,13 +160,12 @@ async def get_shard_iterator(ctx: EngineContext, params: dict[str, Any]) -> dict
         assert text is not None
         n = ids.parse_sequence_number(text)
         if n is None:
-            raise ValidationException(f"Invalid SequenceNumber: {text}")
+            raise ValidationException(messages.INVALID_SEQUENCE_NUMBER.format(text=text))
         if n < floor:
             raise TrimmedDataAccessException(TRIMMED)
         if n < shard.start_seq or n > max(last, shard.start_seq):
             raise ValidationException(
-                f"Invalid SequenceNumber {text} for shard {shard.shard_id}: it is outside the "
-                "shard's sequence number range"
+                messages.SEQUENCE_NUMBER_OUTSIDE.format(text=text, shard=shard.shard_id)
             )
         position = n - 1 if kind == "AT_SEQUENCE_NUMBER" else n
     iterator = ShardIterator(stream.arn, stream.sid, shard.shard_id, position, ctx.clock.now())
@@ -183,12 +182,10 @@ async def get_records(ctx: EngineContext, params: dict[str, Any]) -> bytes:
     except ExpiredIterator:
         raise ExpiredIteratorException(EXPIRED) from None
     except InvalidIterator:
-        raise ValidationException("Invalid ShardIterator") from None
+        raise ValidationException(messages.INVALID_SHARD_ITERATOR.template) from None
     stream = ctx.streams.by_sid.get(iterator.stream_id)
     if stream is None or stream.arn != iterator.stream_arn:
-        raise ResourceNotFoundException(
-            f"Requested resource not found: Stream: {iterator.stream_arn} not found"
-        )
+        raise ResourceNotFoundException(messages.STREAM_NOT_FOUND.format(arn=iterator.stream_arn))
     shard = stream.shard(iterator.shard_id)
     conn = ctx.store.point_conn
     floor = ctx.streams.trim_floor(conn, stream)

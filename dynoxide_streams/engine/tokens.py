@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dynoxide_streams.engine import messages
 from dynoxide_streams.errors import IdempotentParameterMismatchException
 from dynoxide_streams.lru import LRU
 
@@ -23,9 +24,7 @@ class TokenCache:
         if entry is None:
             return None
         if entry[0] != fingerprint:
-            raise IdempotentParameterMismatchException(
-                "Request parameters do not match previous request with the same ClientRequestToken"
-            )
+            raise IdempotentParameterMismatchException(messages.IDEMPOTENT_MISMATCH.template)
         return entry[1]
 
     def store(self, token: str, fingerprint: bytes, response: dict[str, Any], now: float) -> None:

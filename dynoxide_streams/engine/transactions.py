@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from dynoxide_streams.engine import expressions as ex
+from dynoxide_streams.engine import messages
 from dynoxide_streams.engine.batch_ops import metrics_by_table
 from dynoxide_streams.engine.capacity import read_units
 from dynoxide_streams.engine.context import EngineContext
@@ -36,13 +37,10 @@ from dynoxide_streams.errors import (
     ValidationException,
 )
 
-SAME_ITEM = "Transaction request cannot include multiple operations on one item"
+SAME_ITEM = messages.TRANSACTION_SAME_ITEM.template
 MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
-TOO_LARGE = (
-    "Collection size of items exceeded, which can also be caused by the aggregate size of "
-    "the items in the transaction exceeding the 4MB limit"
-)
-KEY_MISMATCH = "The provided key element does not match the schema"
+TOO_LARGE = messages.TRANSACTION_TOO_LARGE.template
+KEY_MISMATCH = messages.KEY_SCHEMA_MISMATCH.template
 
 _PLANNERS: dict[str, Callable[[dict[str, Any]], Planner]] = {
     "ConditionCheck": prepare_check,
@@ -57,7 +55,7 @@ def _cancelled(reasons: list[dict[str, Any] | None]) -> TransactionCanceledExcep
     listed = [reason or {"Code": "None"} for reason in reasons]
     codes = ", ".join(str(r["Code"]) for r in listed)
     return TransactionCanceledException(
-        f"Transaction cancelled, please refer cancellation reasons for specific reasons [{codes}]",
+        messages.TRANSACTION_CANCELLED.format(codes=codes),
         CancellationReasons=listed,
     )
 
@@ -75,9 +73,7 @@ async def transact_write_items(ctx: EngineContext, params: dict[str, Any]) -> di
     for action in params["TransactItems"]:
         kinds = [kind for kind in _PLANNERS if action.get(kind) is not None]
         if len(kinds) != 1:
-            raise ValidationException(
-                "TransactItems can only contain one of Check, Put, Update or Delete"
-            )
+            raise ValidationException(messages.TRANSACT_ITEM_ONE_OF.template)
         request = action[kinds[0]]
         planners.append((request["TableName"], _PLANNERS[kinds[0]](request)))
     # every action is checked before any table is looked up, as AWS does

@@ -21,6 +21,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
+import dynoxide_streams.engine.messages as messages
 from dynoxide_streams.errors import SerializationException, ValidationException
 
 AttributeValue = dict[str, Any]
@@ -50,12 +51,9 @@ _EXPONENT_DIGITS = 18
 """Exponents with more digits than this are beyond any range check (a request body holds
 far fewer than 10**18 digits); they are clamped, so ``int()`` never reads a huge string."""
 
-_EMPTY_MSG = "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes"
-_MULTI_MSG = (
-    "Supplied AttributeValue has more than one datatypes set, "
-    "must contain exactly one of the supported datatypes"
-)
-_EMPTY_NAME = "One or more parameter values were invalid: Empty attribute name"
+_EMPTY_MSG = messages.VALUE_EMPTY.template
+_MULTI_MSG = messages.VALUE_MULTIPLE.template
+_EMPTY_NAME = messages.EMPTY_ATTRIBUTE_NAME.template
 _SET_NAMES = {"SS": "string set", "NS": "number set", "BS": "binary set"}
 
 
@@ -66,13 +64,9 @@ _NUMBER = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?)([0-9]+))?")
 """A decimal number in plain or exponent notation: ASCII digits only (no ``_``, no
 ``NaN``/``Infinity``), at least one digit before or after the point."""
 _CANONICAL_INTEGER = re.compile(r"-?[1-9][0-9]{0,37}|0")
-_OVERFLOW = (
-    "Number overflow. Attempting to store a number with magnitude larger than supported range"
-)
-_UNDERFLOW = (
-    "Number underflow. Attempting to store a number with magnitude smaller than supported range"
-)
-_TOO_PRECISE = "Attempting to store more than 38 significant digits in a Number"
+_OVERFLOW = messages.NUMBER_OVERFLOW.template
+_UNDERFLOW = messages.NUMBER_UNDERFLOW.template
+_TOO_PRECISE = messages.NUMBER_TOO_PRECISE.template
 
 
 def parse_number(text: str) -> Decimal:
@@ -86,10 +80,12 @@ def parse_number(text: str) -> Decimal:
     and zero is zero whatever its exponent.
     """
     if not isinstance(text, str):
-        raise SerializationException("NUMBER_VALUE cannot be converted to String")
+        raise SerializationException(
+            messages.CANNOT_CONVERT.format(token="NUMBER_VALUE", target="String")
+        )
     match = _NUMBER.fullmatch(text.strip())
     if match is None or not (match[2] or match[3]):
-        raise ValidationException(f"The parameter cannot be converted to a numeric value: {text}")
+        raise ValidationException(messages.NOT_A_NUMBER.format(text=text))
     sign, whole, fraction, exponent_sign, exponent_digits = match.groups()
     fraction = fraction or ""
     exponent = 0
@@ -219,8 +215,8 @@ def validate_item(item: Any) -> Item:
 
 def _not_a_map(value: Any) -> str:
     if isinstance(value, list):
-        return "Start of list found where not expected"
-    return "Unexpected value type in payload"
+        return messages.START_OF_LIST.template
+    return messages.UNEXPECTED_VALUE_TYPE.template
 
 
 _SCALAR_TYPES: dict[str, tuple[type, str]] = {
@@ -243,7 +239,7 @@ def validate_value(value: Any, depth: int = 0) -> AttributeValue:
         if len(present) > 1:
             raise ValidationException(_MULTI_MSG)
         raise SerializationException(
-            f"Unknown field: {next(k for k in value if k not in _TYPE_SET)}"
+            messages.UNKNOWN_FIELD.format(name=next(k for k in value if k not in _TYPE_SET))
         )
     ((kind, inner),) = value.items()
     scalar = _SCALAR_TYPES.get(kind)
@@ -259,10 +255,7 @@ def validate_value(value: Any, depth: int = 0) -> AttributeValue:
         return value
     if kind == "NULL":
         if not inner:
-            raise ValidationException(
-                "One or more parameter values were invalid: "
-                "Null attribute value types must have the value of true"
-            )
+            raise ValidationException(messages.NULL_NOT_TRUE.template)
         return value
     if kind in ("SS", "NS", "BS"):
         return {kind: _validate_set(kind, inner)}
@@ -270,13 +263,13 @@ def validate_value(value: Any, depth: int = 0) -> AttributeValue:
         if not isinstance(inner, list):
             raise SerializationException(expected_list(inner))
         if depth >= MAX_NESTING_DEPTH:
-            raise ValidationException("Nesting Levels have exceeded supported limits")
+            raise ValidationException(messages.NESTING_TOO_DEEP.template)
         return {"L": [validate_value(v, depth + 1) for v in inner]}
     if kind == "M":
         if not isinstance(inner, dict):
             raise SerializationException(_not_a_map(inner))
         if depth >= MAX_NESTING_DEPTH:
-            raise ValidationException("Nesting Levels have exceeded supported limits")
+            raise ValidationException(messages.NESTING_TOO_DEEP.template)
         if "" in inner:
             raise ValidationException(_EMPTY_NAME)
         return {"M": {k: validate_value(v, depth + 1) for k, v in inner.items()}}
@@ -290,12 +283,8 @@ def _validate_set(kind: str, members: Any) -> list[Any]:
         raise SerializationException(expected_list(members))
     if not members:
         if kind == "BS":
-            raise ValidationException(
-                "One or more parameter values were invalid: Binary sets should not be empty"
-            )
-        raise ValidationException(
-            f"One or more parameter values were invalid: An {_SET_NAMES[kind]}  may not be empty"
-        )
+            raise ValidationException(messages.BINARY_SET_EMPTY.template)
+        raise ValidationException(messages.SET_EMPTY.format(kind=_SET_NAMES[kind]))
     for m in members:
         if not isinstance(m, str):
             raise SerializationException(cannot_convert(m, "String"))
@@ -316,9 +305,7 @@ def _validate_set(kind: str, members: Any) -> list[Any]:
 
 def _duplicates(members: list[str], suffix: str) -> ValidationException:
     shown = "[" + ", ".join(members) + "]"
-    return ValidationException(
-        f"One or more parameter values were invalid: Input collection {shown}{suffix}contains duplicates."
-    )
+    return ValidationException(messages.SET_DUPLICATES.format(shown=shown, suffix=suffix))
 
 
 def _decode_binary(text: Any) -> bytes:
@@ -327,7 +314,7 @@ def _decode_binary(text: Any) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise SerializationException("Base64 encoded binary data is invalid") from None
+        raise SerializationException(messages.BASE64_INVALID.template) from None
 
 
 def cannot_convert(value: Any, target: str) -> str:
@@ -340,24 +327,21 @@ def cannot_convert(value: Any, target: str) -> str:
     elif isinstance(value, str):
         token = "STRING_VALUE"
     elif isinstance(value, list):
-        return "Start of list found where not expected"
+        return messages.START_OF_LIST.template
     elif isinstance(value, dict):
-        return "Start of structure or map found where not expected"
+        return messages.START_OF_MAP.template
     elif value is None:
         token = "NULL_VALUE"
     else:
         token = "VALUE"
-    article = "an" if target[0] in "AEIOU" else "a"
-    if target == "String":
-        return f"{token} cannot be converted to String"
-    return f"{token} can not be converted to {article} {target}"
+    return messages.CANNOT_CONVERT.format(token=token, target=target)
 
 
 def expected_list(value: Any) -> str:
     """What AWS's JSON reader says when ``value`` is given where the model has a list."""
     if isinstance(value, dict):
-        return "Start of structure or map found where not expected"
-    return "Expected list or null"
+        return messages.START_OF_MAP.template
+    return messages.UNEXPECTED_FIELD_TYPE.template
 
 
 def binary_bytes(value: str) -> bytes:

@@ -42,6 +42,7 @@ import structlog
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from dynoxide_streams.engine import messages
 from dynoxide_streams.engine.changes import Change
 from dynoxide_streams.engine.store import Store, is_disk_full
 from dynoxide_streams.engine.tables import IndexInfo, StorageKey, TableInfo
@@ -200,11 +201,11 @@ class Writer:
         Raises the job's DynamoDBError if it was rejected.
         """
         if self._closed:
-            raise ServiceUnavailable("The server is shutting down")
+            raise ServiceUnavailable(messages.SHUTTING_DOWN.template)
         try:
             await self._send.send(job)
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            raise ServiceUnavailable("The server is shutting down") from None
+            raise ServiceUnavailable(messages.SHUTTING_DOWN.template) from None
         with anyio.CancelScope(shield=True):
             await job.done.wait()
         if job.error is not None:
@@ -269,7 +270,7 @@ class Writer:
                 job = self._receive.receive_nowait()
             except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                 break
-            job.error = ServiceUnavailable("The server is shutting down")
+            job.error = ServiceUnavailable(messages.SHUTTING_DOWN.template)
             job.done.set()
         self._receive.close()
 
@@ -368,7 +369,9 @@ class Writer:
                 job.error = DiskFull(DISK_FULL_MESSAGE)
             else:
                 log.exception("schema change failed")
-                job.error = InternalServerError(f"Internal server error: {type(exc).__name__}")
+                job.error = InternalServerError(
+                    messages.INTERNAL_ERROR.format(name=type(exc).__name__)
+                )
         else:
             publish()
             if job.notify:
@@ -394,7 +397,7 @@ class Writer:
                 error = DiskFull(DISK_FULL_MESSAGE)
             else:
                 log.exception("write group failed", batches=len(batches))
-                error = InternalServerError(f"Internal server error: {type(exc).__name__}")
+                error = InternalServerError(messages.INTERNAL_ERROR.format(name=type(exc).__name__))
             for batch in batches:
                 if batch.error is None:
                     batch.error = error

@@ -35,6 +35,8 @@ from typing import Any
 
 import orjson
 
+from dynoxide_streams.engine import messages
+
 MAX_FILTERS = 5
 MAX_PATTERN_LENGTH = 4096
 
@@ -237,23 +239,20 @@ def compile_filter_criteria(criteria: Any) -> CompiledFilters:
     prefix with a non-string, exists with a non-bool, anything-but with objects).
     """
     if not isinstance(criteria, dict):
-        raise FilterPatternError("Invalid FilterCriteria: expected an object with a Filters list.")
+        raise FilterPatternError(messages.FILTER_CRITERIA_NOT_OBJECT.template)
     filters = criteria.get("Filters", [])
     if not isinstance(filters, list):
-        raise FilterPatternError("Invalid FilterCriteria: Filters must be a list.")
+        raise FilterPatternError(messages.FILTER_CRITERIA_NOT_LIST.template)
     if len(filters) > MAX_FILTERS:
         raise FilterPatternError(
-            f"Invalid FilterCriteria: {len(filters)} filters given; "
-            f"at most {MAX_FILTERS} are allowed per event source mapping."
+            messages.FILTER_CRITERIA_TOO_MANY.format(count=len(filters), limit=MAX_FILTERS)
         )
     patterns: list[str] = []
     matchers: list[ObjectMatcher] = []
     for index, entry in enumerate(filters):
         where = f"Filters[{index}]"
         if not isinstance(entry, dict) or not isinstance(entry.get("Pattern"), str):
-            raise FilterPatternError(
-                f"Invalid FilterCriteria: {where} must be an object with a string Pattern."
-            )
+            raise FilterPatternError(messages.FILTER_CRITERIA_ENTRY.format(where=where))
         pattern: str = entry["Pattern"]
         matchers.append(compile_pattern(pattern, where=f"{where}.Pattern"))
         patterns.append(pattern)
@@ -264,19 +263,18 @@ def compile_pattern(pattern: str, *, where: str = "Pattern") -> ObjectMatcher:
     """Validate and compile one filter pattern (JSON text); raises FilterPatternError."""
     if len(pattern) > MAX_PATTERN_LENGTH:
         raise FilterPatternError(
-            f"Invalid filter pattern definition: {where} is {len(pattern)} characters long; "
-            f"the maximum is {MAX_PATTERN_LENGTH}."
+            messages.FILTER_PATTERN_TOO_LONG.format(
+                where=where, length=len(pattern), limit=MAX_PATTERN_LENGTH
+            )
         )
     try:
         parsed = orjson.loads(pattern)
     except orjson.JSONDecodeError as exc:
         raise FilterPatternError(
-            f"Invalid filter pattern definition: {where} is not valid JSON ({exc})."
+            messages.FILTER_PATTERN_NOT_JSON.format(where=where, error=exc)
         ) from None
     if not isinstance(parsed, dict):
-        raise FilterPatternError(
-            f"Invalid filter pattern definition: {where} must be a JSON object."
-        )
+        raise FilterPatternError(messages.FILTER_PATTERN_NOT_OBJECT.format(where=where))
     return _Compiler(where).object(parsed, ())
 
 
@@ -293,18 +291,20 @@ class _Compiler:
 
     def fail(self, path: tuple[str, ...], message: str) -> FilterPatternError:
         at = f' at "{".".join(path)}"' if path else ""
-        return FilterPatternError(f"Invalid filter pattern definition: {self.where}{at}: {message}")
+        return FilterPatternError(
+            messages.FILTER_PATTERN.format(where=self.where, at=at, detail=message)
+        )
 
     def object(self, pattern: dict[str, Any], path: tuple[str, ...]) -> ObjectMatcher:
         if not pattern:
-            raise self.fail(path, "empty objects are not allowed in a pattern.")
+            raise self.fail(path, messages.FILTER_EMPTY_OBJECT.template)
         fields: list[tuple[str, LeafMatcher | ObjectMatcher]] = []
         any_of: tuple[ObjectMatcher, ...] = ()
         for key, value in pattern.items():
             here = (*path, key)
             if key == "$or" and _is_pattern_list(value):
                 if len(value) < 2:
-                    raise self.fail(here, "$or needs at least two pattern objects.")
+                    raise self.fail(here, messages.FILTER_OR_TOO_FEW.template)
                 any_of = tuple(self.object(option, here) for option in value)
                 continue
             if isinstance(value, dict):
@@ -312,11 +312,7 @@ class _Compiler:
             elif isinstance(value, list):
                 fields.append((key, self.leaf(value, here)))
             else:
-                raise self.fail(
-                    here,
-                    f"a field's value must be an object or a non-empty array of matchers, "
-                    f"not {_json_text(value)}.",
-                )
+                raise self.fail(here, messages.FILTER_FIELD_VALUE.format(found=_json_text(value)))
         absent_ok = all(node.absent_ok for _, node in fields) and (
             not any_of or any(option.absent_ok for option in any_of)
         )
@@ -324,26 +320,25 @@ class _Compiler:
 
     def leaf(self, matchers: list[Any], path: tuple[str, ...]) -> LeafMatcher:
         if not matchers:
-            raise self.fail(path, "empty arrays are not allowed; list at least one matcher.")
+            raise self.fail(path, messages.FILTER_EMPTY_ARRAY.template)
         parts = _Parts()
         exists = absent_ok = False
         for matcher in matchers:
             if isinstance(matcher, dict):
                 if len(matcher) != 1:
                     raise self.fail(
-                        path,
-                        f"a matcher object must have exactly one operator, got {_json_text(matcher)}.",
+                        path, messages.FILTER_ONE_OPERATOR.format(found=_json_text(matcher))
                     )
                 ((op, operand),) = matcher.items()
                 if op == "exists":
                     if not isinstance(operand, bool):
-                        raise self.fail(path, "exists expects true or false.")
+                        raise self.fail(path, messages.FILTER_EXISTS.template)
                     exists = exists or operand
                     absent_ok = absent_ok or not operand
                 else:
                     self.operator(parts, op, operand, path)
             elif isinstance(matcher, list):
-                raise self.fail(path, "nested arrays are not allowed in a matcher list.")
+                raise self.fail(path, messages.FILTER_NESTED_ARRAY.template)
             else:
                 parts.literal(matcher)
         return LeafMatcher(scalar=parts.build(), exists=exists, absent_ok=absent_ok)
@@ -351,33 +346,28 @@ class _Compiler:
     def operator(self, parts: _Parts, op: str, operand: Any, path: tuple[str, ...]) -> None:
         if op in ("prefix", "suffix", "equals-ignore-case"):
             if not isinstance(operand, str):
-                raise self.fail(path, f"{op} expects a string, got {_json_text(operand)}.")
+                raise self.fail(
+                    path, messages.FILTER_STRING_OPERAND.format(op=op, found=_json_text(operand))
+                )
             parts.string_op(op, operand)
         elif op == "numeric":
             parts.numeric.append(self.numeric(operand, path))
         elif op == "anything-but":
             parts.anything_but.append(self.anything_but(operand, path))
         else:
-            raise self.fail(
-                path,
-                f'unknown operator "{op}"; expected prefix, suffix, equals-ignore-case, '
-                "anything-but, numeric or exists.",
-            )
+            raise self.fail(path, messages.FILTER_UNKNOWN_OPERATOR.format(op=op))
 
     def numeric(self, operand: Any, path: tuple[str, ...]) -> NumericRange:
-        shape = 'numeric expects [op, number] or [">"|">=", low, "<"|"<=", high]'
         if not isinstance(operand, list) or len(operand) not in (2, 4):
-            raise self.fail(path, f"{shape}, got {_json_text(operand)}.")
+            raise self.fail(path, messages.FILTER_NUMERIC_SHAPE.format(found=_json_text(operand)))
         comparisons: list[tuple[str, Decimal]] = []
         for op, number in zip(operand[::2], operand[1::2], strict=True):
             if not isinstance(op, str) or op not in _NUMERIC_OPS:
-                raise self.fail(
-                    path, f"unknown numeric operator {_json_text(op)}; use =, <, <=, > or >=."
-                )
+                raise self.fail(path, messages.FILTER_NUMERIC_OPERATOR.format(found=_json_text(op)))
             value = _to_decimal(number) if _is_number(number) else None
             if value is None:
                 raise self.fail(
-                    path, f"numeric operator {op} expects a number, got {_json_text(number)}."
+                    path, messages.FILTER_NUMERIC_OPERAND.format(op=op, found=_json_text(number))
                 )
             comparisons.append((op, value))
         if len(comparisons) == 1:
@@ -389,9 +379,9 @@ class _Compiler:
             return NumericRange(None, False, value, op == "<=")
         (low_op, low), (high_op, high) = comparisons
         if low_op not in _LOWER_OPS or high_op not in _UPPER_OPS:
-            raise self.fail(path, f"{shape}; a range is a lower bound then an upper bound.")
+            raise self.fail(path, messages.FILTER_NUMERIC_RANGE_ORDER.template)
         if low >= high:
-            raise self.fail(path, "numeric range: the lower bound must be less than the upper.")
+            raise self.fail(path, messages.FILTER_NUMERIC_RANGE_EMPTY.template)
         return NumericRange(low, low_op == ">=", high, high_op == "<=")
 
     def anything_but(self, operand: Any, path: tuple[str, ...]) -> ScalarMatcher:
@@ -399,17 +389,11 @@ class _Compiler:
         if isinstance(operand, dict):
             if len(operand) != 1:
                 raise self.fail(
-                    path,
-                    "anything-but accepts one prefix, suffix or equals-ignore-case object, "
-                    f"got {_json_text(operand)}.",
+                    path, messages.FILTER_ANYTHING_BUT_OBJECT.format(found=_json_text(operand))
                 )
             ((op, value),) = operand.items()
             if op not in ("prefix", "suffix", "equals-ignore-case"):
-                raise self.fail(
-                    path,
-                    f'anything-but does not support "{op}"; use prefix, suffix or '
-                    "equals-ignore-case.",
-                )
+                raise self.fail(path, messages.FILTER_ANYTHING_BUT_OPERATOR.format(op=op))
             if op == "equals-ignore-case" and isinstance(value, list) and value:
                 values = value
             else:
@@ -417,19 +401,18 @@ class _Compiler:
             for item in values:
                 if not isinstance(item, str):
                     raise self.fail(
-                        path, f"anything-but {op} expects a string, got {_json_text(item)}."
+                        path,
+                        messages.FILTER_ANYTHING_BUT_STRING.format(op=op, found=_json_text(item)),
                     )
                 parts.string_op(op, item)
             return parts.build_required()
         values = operand if isinstance(operand, list) else [operand]
         if not values:
-            raise self.fail(path, "anything-but needs at least one value.")
+            raise self.fail(path, messages.FILTER_ANYTHING_BUT_EMPTY.template)
         for item in values:
             if not isinstance(item, str) and not _is_number(item):
                 raise self.fail(
-                    path,
-                    "anything-but accepts strings and numbers (or a list of them), "
-                    f"got {_json_text(item)}.",
+                    path, messages.FILTER_ANYTHING_BUT_VALUE.format(found=_json_text(item))
                 )
             parts.literal(item)
         return parts.build_required()

@@ -34,6 +34,7 @@ import anyio.to_thread
 import orjson
 import structlog
 
+from dynoxide_streams.engine import messages
 from dynoxide_streams.http_client import MAX_RESPONSE_BYTES, http_post
 
 log = structlog.get_logger("dynoxide_streams.triggers")
@@ -124,7 +125,9 @@ class CallableTarget(Target):
         try:  # what Lambda would serialise: a response that is not JSON is an error
             payload = orjson.loads(orjson.dumps(response))
         except TypeError as exc:
-            return InvokeResult(error="Unhandled", message=f"Runtime.MarshalError: {exc}")
+            return InvokeResult(
+                error="Unhandled", message=messages.LAMBDA_MARSHAL_ERROR.format(error=exc)
+            )
         return InvokeResult(payload=payload)
 
 
@@ -156,7 +159,8 @@ class PythonTarget(CallableTarget):
             handler = self._resolve()
         except Exception as exc:
             return InvokeResult(
-                error="Unhandled", message=f"Runtime.ImportModuleError: {type(exc).__name__}: {exc}"
+                error="Unhandled",
+                message=messages.LAMBDA_IMPORT_ERROR.format(error=f"{type(exc).__name__}: {exc}"),
             )
         self.handler = handler
         return await super().invoke(event, context)
@@ -325,7 +329,7 @@ async def invoke(function: Function, event: dict[str, Any], function_arn: str) -
         return await function.target.invoke(event, context)
     return InvokeResult(
         error="Unhandled",
-        message=f"Task timed out after {function.timeout:.2f} seconds",
+        message=messages.LAMBDA_TIMED_OUT.format(seconds=function.timeout),
     )
 
 

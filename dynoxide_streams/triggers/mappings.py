@@ -14,6 +14,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from dynoxide_streams.engine import messages
 from dynoxide_streams.engine.shapes import LAMBDA, model_pattern, validate_request
 from dynoxide_streams.errors import (
     InvalidParameterValueException,
@@ -83,7 +84,7 @@ class Mapping:
     state: str = "Creating"
     state_reason: str = "USER_INITIATED"
     last_modified: float = 0.0
-    last_result: str = "No records processed"
+    last_result: str = messages.LAMBDA_NO_RECORDS.template
     region: str = "us-east-1"
     account_id: str = "000000000000"
 
@@ -149,9 +150,7 @@ def _arn_pattern() -> str:
 def _check_semantics(params: dict[str, Any]) -> None:
     age = params.get("MaximumRecordAgeInSeconds")
     if age is not None and 0 <= age < 60:
-        raise InvalidParameterValueException(
-            "MaximumRecordAgeInSeconds must be -1 or between 60 and 604800."
-        )
+        raise InvalidParameterValueException(messages.LAMBDA_RECORD_AGE.template)
     criteria = params.get("FilterCriteria")
     if criteria is not None:
         try:
@@ -161,14 +160,11 @@ def _check_semantics(params: dict[str, Any]) -> None:
     destination = params.get("DestinationConfig")
     if destination is not None:
         if "OnSuccess" in destination:
-            raise InvalidParameterValueException(
-                "Unsupported DestinationConfig parameter for given event source mapping type."
-            )
+            raise InvalidParameterValueException(messages.LAMBDA_ON_SUCCESS.template)
         target = (destination.get("OnFailure") or {}).get("Destination")
         if target and not _URL.fullmatch(target) and not re.fullmatch(_arn_pattern(), target):
             raise InvalidParameterValueException(
-                f"The provided destination config DestinationConfig(onSuccess=null, "
-                f"onFailure=OnFailure(destination={target})) is invalid."
+                messages.LAMBDA_BAD_DESTINATION.format(target=target)
             )
 
 
@@ -189,22 +185,17 @@ def check_create(params: dict[str, Any]) -> FunctionRef:
     validate_request(LAMBDA, "CreateEventSourceMapping", params)  # reads as given
     arn = params.get("EventSourceArn")
     if arn is None:
-        raise InvalidParameterValueException(
-            "Unrecognized event source, must be kinesis, dynamodb stream or sqs."
-        )
+        raise InvalidParameterValueException(messages.LAMBDA_NO_EVENT_SOURCE.template)
     if _STREAM_ARN.fullmatch(arn) is None:
-        raise InvalidParameterValueException(
-            f"Unsupported event source {arn}: dynoxide-streams serves DynamoDB stream "
-            "event sources only."
-        )
+        raise InvalidParameterValueException(messages.LAMBDA_UNSUPPORTED_SOURCE.format(arn=arn))
     position = params.get("StartingPosition")
     if position is None:
         raise validation_error(
-            [constraint_violation(None, "startingPosition", "Member must not be null.")],
+            [constraint_violation(None, "startingPosition", messages.LAMBDA_NOT_NULL.template)],
             InvalidParameterValueException,
         )
     if position == "AT_TIMESTAMP":
-        raise InvalidParameterValueException(f"Unsupported starting position for arn type: {arn}")
+        raise InvalidParameterValueException(messages.LAMBDA_STARTING_POSITION.format(arn=arn))
     _check_semantics(params)
     ref = parse_function_name(params["FunctionName"])
     assert ref is not None

@@ -22,6 +22,7 @@ import structlog
 from anyio.abc import TaskGroup, TaskStatus
 
 from dynoxide_streams.clock import Clock
+from dynoxide_streams.engine import messages
 from dynoxide_streams.engine.changes import BEFORE_ALL, ChangeSource
 from dynoxide_streams.engine.trigger_store import TriggerStore
 from dynoxide_streams.errors import (
@@ -40,7 +41,7 @@ from dynoxide_streams.triggers.poller import MappingRun, relane, run_mapping
 
 log = structlog.get_logger("dynoxide_streams.triggers")
 
-NOT_FOUND = "The resource you requested does not exist."
+NOT_FOUND = messages.LAMBDA_NOT_FOUND.template
 LIST_PAGE = 100
 RESTART_DELAY_SECONDS = 1.0
 
@@ -128,12 +129,13 @@ class TriggerRunner:
                 function = self.registry.get(name.name)
                 if function is None:
                     return InvokeResult(
-                        error="Unhandled", message=f"Function not found: {function_arn}"
+                        error="Unhandled",
+                        message=messages.LAMBDA_FUNCTION_NOT_FOUND.format(arn=function_arn),
                     )
                 return await invoke(function, event, function_arn)
 
             async def on_result(ok: bool) -> None:
-                result = "OK" if ok else "PROBLEM: Function call failed"
+                result = "OK" if ok else messages.LAMBDA_CALL_FAILED.template
                 if mapping.last_result != result:
                     mapping.last_result = result
                     await self.store.put_mapping(mapping.uuid, mapping.to_json())
@@ -167,7 +169,9 @@ class TriggerRunner:
             arn = params["EventSourceArn"]
             function_arn = self._function_arn(ref)
             if await self.source.stream(arn) is None:
-                raise InvalidParameterValueException(f"Stream not found: {arn}")
+                raise InvalidParameterValueException(
+                    messages.STREAM_NOT_FOUND_SHORT.format(arn=arn)
+                )
             self._check_conflict(arn, ref)
             if params["StartingPosition"] == "LATEST":
                 start_after = await self.source.start_position(arn, "LATEST") or BEFORE_ALL
@@ -200,9 +204,9 @@ class TriggerRunner:
                 and other_ref.name == ref.name
             ):
                 raise ResourceConflictException(
-                    f'The event source arn (" {arn} ") and function (" {ref.name} ") '
-                    "provided mapping already exists. Please update or delete the "
-                    f"existing mapping with UUID {other.uuid}"
+                    messages.LAMBDA_MAPPING_EXISTS.format(
+                        arn=arn, function=ref.name, uuid=other.uuid
+                    )
                 )
 
     def _get(self, uuid: str) -> Mapping:
@@ -220,9 +224,7 @@ class TriggerRunner:
         async with self._lock:
             mapping = self._get(uuid)
             if mapping.state == "Deleting":
-                raise LambdaResourceInUseException(
-                    "Cannot update the event source mapping because it is being deleted."
-                )
+                raise LambdaResourceInUseException(messages.LAMBDA_MAPPING_DELETING.template)
             function_arn = mapping.function_arn if ref is None else self._function_arn(ref)
             if ref is not None:
                 self._check_conflict(mapping.event_source_arn, ref, exclude=uuid)
@@ -275,7 +277,9 @@ class TriggerRunner:
         if function_name is not None:
             ref = mappings.parse_function_name(function_name)
             if ref is None:
-                raise InvalidParameterValueException(f"Invalid function name: {function_name}")
+                raise InvalidParameterValueException(
+                    messages.LAMBDA_INVALID_FUNCTION.format(name=function_name)
+                )
             wanted_function = ref.name
         found = []
         for mapping in sorted(self.mappings.values(), key=lambda m: m.uuid):
@@ -289,7 +293,7 @@ class TriggerRunner:
                 continue  # the marker is the last UUID returned: deletes cannot shift pages
             found.append(mapping)
         if marker and not _UUID.fullmatch(marker):
-            raise InvalidParameterValueException("Invalid marker.")
+            raise InvalidParameterValueException(messages.LAMBDA_INVALID_MARKER.template)
         page = min(max_items or LIST_PAGE, LIST_PAGE)
         chunk = found[:page]
         out: dict[str, Any] = {"EventSourceMappings": [m.describe() for m in chunk]}
@@ -414,6 +418,8 @@ def registered_function_arn(
     """The function ARN of ``ref``; ResourceNotFoundException unless it is registered."""
     if registry.get(ref.name) is None:
         raise LambdaResourceNotFoundException(
-            "Function not found: " + mappings.FunctionRef(ref.name, None).arn(region, account_id)
+            messages.LAMBDA_FUNCTION_NOT_FOUND.format(
+                arn=mappings.FunctionRef(ref.name, None).arn(region, account_id)
+            )
         )
     return ref.arn(region, account_id)

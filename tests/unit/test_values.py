@@ -123,7 +123,7 @@ def test_bad_numbers_are_rejected_with_aws_messages(text: str, message: str) -> 
             "One or more parameter values were invalid: An number set  may not be empty",
         ),
         ({"S": 5}, SerializationException, "NUMBER_VALUE cannot be converted to String"),
-        ({"BOOL": "yes"}, SerializationException, "STRING_VALUE can not be converted to a Boolean"),
+        ({"BOOL": "yes"}, SerializationException, "STRING_VALUE cannot be converted to Boolean"),
         ({"B": "!!!"}, SerializationException, "Base64 encoded binary data is invalid"),
     ],
 )

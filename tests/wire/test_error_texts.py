@@ -123,6 +123,33 @@ SERIALIZATION_CASES: list[tuple[str, Request, str]] = [
         lambda t: ("UpdateTable", {"TableName": t, "ProvisionedThroughput": 5}),
         "Unexpected value type in payload",
     ),
+    (
+        "string-for-boolean-attribute-value",
+        lambda t: ("PutItem", {"TableName": t, "Item": {**ITEM, "b": {"BOOL": "dog"}}}),
+        "STRING_VALUE cannot be converted to Boolean",
+    ),
+    (
+        "scalar-for-list-attribute-value",
+        lambda t: ("PutItem", {"TableName": t, "Item": {**ITEM, "l": {"L": "x"}}}),
+        "Unexpected field type",
+    ),
+    (
+        "scalar-for-string-set",
+        lambda t: ("PutItem", {"TableName": t, "Item": {**ITEM, "s": {"SS": "x"}}}),
+        "Unexpected field type",
+    ),
+    (
+        "scalar-for-legacy-attribute-value-list",
+        lambda t: (
+            "PutItem",
+            {
+                "TableName": t,
+                "Item": ITEM,
+                "Expected": {"b": {"ComparisonOperator": "EQ", "AttributeValueList": "x"}},
+            },
+        ),
+        "Unexpected field type",
+    ),
 ]
 
 

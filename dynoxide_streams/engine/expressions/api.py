@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import dynoxide_streams.engine.messages as messages
 from dynoxide_streams.engine.expressions.ast import (
     AttributeExists,
     AttributeNotExists,
@@ -45,12 +46,9 @@ CONDITION_KINDS = ("ConditionExpression", "FilterExpression")
 def _check_text(text: str, kind: str) -> None:
     size = len(text.encode("utf-8"))
     if size > MAX_EXPRESSION_BYTES:
-        raise ValidationException(
-            f"Invalid {kind}: Expression size has exceeded the maximum allowed size; "
-            f"expression size: {size}"
-        )
+        raise ValidationException(messages.EXPRESSION_TOO_LARGE.format(kind=kind, size=size))
     if not text.strip(" \t\r\n"):
-        raise ValidationException(f"Invalid {kind}: The expression can not be empty;")
+        raise ValidationException(messages.EXPRESSION_EMPTY.format(kind=kind))
 
 
 def _condition(text: str, subs: Substitutions, kind: str) -> Condition:

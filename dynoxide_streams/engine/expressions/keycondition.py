@@ -9,6 +9,7 @@ the number of conditions the schema allows.
 
 from __future__ import annotations
 
+import dynoxide_streams.engine.messages as messages
 from dynoxide_streams.engine.expressions.ast import (
     And,
     AttributeExists,
@@ -41,7 +42,7 @@ _FUNCTION_NAMES: dict[type, str] = {
 
 
 def _error(message: str) -> ValidationException:
-    return ValidationException(f"Invalid KeyConditionExpression: {message}")
+    return ValidationException(messages.KEY_CONDITION_INVALID.format(message=message))
 
 
 def key_terms(condition: Condition) -> list[KeyTerm]:
@@ -57,16 +58,16 @@ def _collect(node: Condition, terms: list[KeyTerm]) -> None:
             _collect(item, terms)
         return
     if isinstance(node, Or):
-        raise _error("Invalid operator used in KeyConditionExpression: OR")
+        raise _error(messages.KEY_CONDITION_OPERATOR.format(operator="OR"))
     if isinstance(node, Not):
-        raise _error("Invalid operator used in KeyConditionExpression: NOT")
+        raise _error(messages.KEY_CONDITION_OPERATOR.format(operator="NOT"))
     if isinstance(node, In):
-        raise _error("Invalid operator used in KeyConditionExpression: IN")
+        raise _error(messages.KEY_CONDITION_OPERATOR.format(operator="IN"))
     if isinstance(node, Comparison) and node.op == "<>":
-        raise _error("Invalid operator used in KeyConditionExpression: <>")
+        raise _error(messages.KEY_CONDITION_OPERATOR.format(operator="<>"))
     if isinstance(node, AttributeExists | AttributeNotExists | AttributeType | Contains):
         function = _FUNCTION_NAMES[type(node)]
-        raise _error(f"Invalid operator used in KeyConditionExpression: {function}")
+        raise _error(messages.KEY_CONDITION_OPERATOR.format(operator=function))
     assert isinstance(node, Comparison | Between | BeginsWith)
     operands = leaf_operands(node)
     if isinstance(node, Comparison):
@@ -74,33 +75,27 @@ def _collect(node: Condition, terms: list[KeyTerm]) -> None:
     else:
         op = "BETWEEN" if isinstance(node, Between) else "begins_with"
     if op in ("BETWEEN", "begins_with") and not isinstance(operands[0], PathOperand):
-        raise _error(
-            f"Invalid condition in KeyConditionExpression: {op} operator must have the key "
-            "attribute as its first operand"
-        )
+        raise _error(messages.KEY_CONDITION_FIRST_OPERAND.format(operator=op))
     name: str | None = None
     position = 0
     values: list[AttributeValue] = []
     for index, operand in enumerate(operands):
         if isinstance(operand, PathOperand):
             if name is not None:
-                raise _error(
-                    "Invalid condition in KeyConditionExpression: "
-                    "Multiple attribute names used in one condition"
-                )
+                raise _error(messages.KEY_CONDITION_TWO_NAMES.template)
             if len(operand.path) > 1:
-                raise _error("KeyConditionExpressions cannot have conditions on nested attributes")
+                raise _error(messages.KEY_CONDITION_NESTED.template)
             head = operand.path[0]
             assert isinstance(head, str)
             name, position = head, index
         elif isinstance(operand, SizeOperand):
-            raise _error("KeyConditionExpressions cannot contain nested operations")
+            raise _error(messages.KEY_CONDITION_OPERATION.template)
         elif isinstance(operand, ValueOperand):
             values.append(operand.value)
     if name is None:
-        raise _error("Invalid condition in KeyConditionExpression: No key attribute specified")
+        raise _error(messages.KEY_CONDITION_NO_KEY.template)
     if any(term.name == name for term in terms):
-        raise _error("KeyConditionExpressions must only contain one condition per key")
+        raise _error(messages.KEY_CONDITION_TWICE.template)
     if position != 0:
         op = _FLIPPED[op]
     terms.append(KeyTerm(name, op, tuple(values)))

@@ -45,6 +45,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import dynoxide_streams.engine.messages as messages
 from dynoxide_streams.engine.expressions.ast import (
     AddAction,
     And,
@@ -85,7 +86,7 @@ from dynoxide_streams.errors import (
     validation_error,
 )
 
-INVALID = "One or more parameter values were invalid: "
+INVALID = messages.INVALID
 
 COMPARISON_OPERATORS = (
     "IN",
@@ -110,7 +111,7 @@ CONDITIONAL_OPERATORS = ("OR", "AND")
 ATTRIBUTE_ACTIONS = ("ADD", "DELETE", "PUT")
 """AttributeValueUpdate Actions, in the order DynamoDB lists them in its enum message."""
 
-TYPE_MISMATCH = "Type mismatch for attribute to update"
+TYPE_MISMATCH = messages.LEGACY_TYPE_MISMATCH.template
 """The legacy wording of an ADD/DELETE against an attribute of another type."""
 
 # How many values each operator takes: (at least, at most); None is "no limit".
@@ -166,22 +167,20 @@ _EMPTY_LIST: AttributeValue = {"L": []}
 def _wrong_type(value: Any, expected: str) -> SerializationException:
     """The error for a request member of the wrong JSON type (``expected``: its kind)."""
     if isinstance(value, list):
-        return SerializationException("Start of list found where not expected")
+        return SerializationException(messages.START_OF_LIST.template)
     if isinstance(value, dict):
-        return SerializationException("Start of structure or map found where not expected")
+        return SerializationException(messages.START_OF_MAP.template)
     if expected == "Structure":
-        return SerializationException("Expected null")
+        return SerializationException(messages.UNEXPECTED_VALUE_TYPE.template)
     if expected == "List":
-        return SerializationException("Expected list or null")
+        return SerializationException(messages.UNEXPECTED_FIELD_TYPE.template)
     if isinstance(value, bool):
         token = "TRUE_VALUE" if value else "FALSE_VALUE"
     elif isinstance(value, (int, float)):
         token = "NUMBER_VALUE"
     else:
         token = "STRING_VALUE"
-    if expected == "String":
-        return SerializationException(f"{token} cannot be converted to String")
-    return SerializationException(f"{token} can not be converted to a {expected}")
+    return SerializationException(messages.CANNOT_CONVERT.format(token=token, target=expected))
 
 
 def _members(value: Any) -> Mapping[str, Any]:
@@ -196,8 +195,8 @@ def _members(value: Any) -> Mapping[str, Any]:
 def _map(value: Any) -> Mapping[str, Any]:
     if not isinstance(value, dict):
         if isinstance(value, list):
-            raise SerializationException("Start of list found where not expected")
-        raise SerializationException("Expected map or null")
+            raise SerializationException(messages.START_OF_LIST.template)
+        raise SerializationException(messages.UNEXPECTED_FIELD_TYPE.template)
     return value
 
 
@@ -216,13 +215,13 @@ def _camel(name: str) -> str:
 def _check_operator(operator: Any, where: str) -> str:
     """The ComparisonOperator of one condition, or the request-shape error."""
     if operator is None:
-        raise validation_error([constraint_violation(None, where, "Member must not be null")])
+        raise validation_error([constraint_violation(None, where, messages.NOT_NULL.template)])
     if not isinstance(operator, str):
         raise _wrong_type(operator, "String")
     if operator not in _ARGUMENT_COUNTS:
         enum = ", ".join(COMPARISON_OPERATORS)
         raise validation_error(
-            [constraint_violation(operator, where, f"Member must satisfy enum value set: [{enum}]")]
+            [constraint_violation(operator, where, messages.ENUM.format(values=enum))]
         )
     return operator
 
@@ -248,42 +247,31 @@ def check_conditional_operator(
                 constraint_violation(
                     conditional_operator,
                     "conditionalOperator",
-                    f"Member must satisfy enum value set: [{enum}]",
+                    messages.ENUM.format(values=enum),
                 )
             ]
         )
     if not conditions:
-        raise ValidationException("ConditionalOperator cannot be used without Filter or Expected")
+        raise ValidationException(messages.CONDITIONAL_OPERATOR_ALONE.template)
     if len(conditions) < 2:
-        raise ValidationException(
-            "ConditionalOperator can only be used when Filter or Expected has two or more elements"
-        )
+        raise ValidationException(messages.CONDITIONAL_OPERATOR_ONE.template)
 
 
 def _check_arguments(operator: str, values: list[AttributeValue]) -> None:
     """Argument count, a single value type, the operator's types, BETWEEN's bounds."""
     least, most = _ARGUMENT_COUNTS[operator]
     if len(values) < least or (most is not None and len(values) > most):
-        raise ValidationException(
-            f"{INVALID}Invalid number of argument(s) for the {operator} ComparisonOperator"
-        )
+        raise ValidationException(messages.ARGUMENT_COUNT.format(operator=operator))
     if not values:
         return
     kinds = [value_type(value) for value in values]
     if any(kind != kinds[0] for kind in kinds):
-        raise ValidationException(
-            f"{INVALID}AttributeValues inside AttributeValueList must be of same type"
-        )
+        raise ValidationException(messages.ARGUMENTS_MIXED.template)
     allowed = _VALUE_TYPES.get(operator)
     if allowed is not None and kinds[0] not in allowed:
-        raise ValidationException(
-            f"{INVALID}ComparisonOperator {operator} is not valid for {kinds[0]} AttributeValue type"
-        )
+        raise ValidationException(messages.OPERATOR_TYPE.format(operator=operator, kind=kinds[0]))
     if operator == "BETWEEN" and (compare(values[0], values[1]) or 0) > 0:
-        raise ValidationException(
-            "The BETWEEN condition was provided a range where the lower bound is greater "
-            "than the upper bound"
-        )
+        raise ValidationException(messages.LEGACY_BETWEEN_BOUNDS.template)
 
 
 def _condition(name: str, operator: str, values: list[AttributeValue]) -> Condition:
@@ -349,41 +337,28 @@ def _expected_entry(name: str, entry: Any) -> Condition:
     if exists is not None and not isinstance(exists, bool):
         raise _wrong_type(exists, "Boolean")
     if raw_value is not None and raw_list is not None:
-        raise ValidationException(
-            f"{INVALID}Value and AttributeValueList cannot be used together for Attribute: {name}"
-        )
+        raise ValidationException(messages.VALUE_AND_LIST.format(name=name))
     if operator is not None:
         operator = _check_operator(operator, f"expected.{name}.member.comparisonOperator")
         if exists is not None:
-            raise ValidationException(
-                f"{INVALID}Exists and ComparisonOperator cannot be used together for "
-                f"Attribute: {name}"
-            )
+            raise ValidationException(messages.EXISTS_AND_OPERATOR.format(name=name))
         if operator not in ("NULL", "NOT_NULL") and raw_value is None and raw_list is None:
             raise ValidationException(
-                f"{INVALID}Value or AttributeValueList must be used with ComparisonOperator: "
-                f"{operator} for Attribute: {name}"
+                messages.OPERATOR_WITHOUT_VALUE.format(operator=operator, name=name)
             )
         raws = [raw_value] if raw_value is not None else _value_list(raw_list)
         values = [validate_value(raw) for raw in raws]
         _check_arguments(operator, values)
         return _condition(name, operator, values)
     if raw_list is not None:
-        raise ValidationException(
-            f"{INVALID}AttributeValueList can only be used with a ComparisonOperator for "
-            f"Attribute: {name}"
-        )
+        raise ValidationException(messages.LIST_WITHOUT_OPERATOR.format(name=name))
     if exists is None or exists:
         if raw_value is None:
             shown = "null" if exists is None else "true"
-            raise ValidationException(
-                f"{INVALID}Value must be provided when Exists is {shown} for Attribute: {name}"
-            )
+            raise ValidationException(messages.EXISTS_WITHOUT_VALUE.format(shown=shown, name=name))
         return _condition(name, "EQ", [validate_value(raw_value)])
     if raw_value is not None:
-        raise ValidationException(
-            f"{INVALID}Value cannot be used when Exists is false for Attribute: {name}"
-        )
+        raise ValidationException(messages.VALUE_WHEN_NOT_EXISTS.format(name=name))
     return AttributeNotExists((name,))
 
 
@@ -421,14 +396,12 @@ def key_conditions_terms(conditions: dict[str, Any]) -> list[KeyTerm]:
         operator, values = _checked_condition(entry, f"keyConditions.{name}.member")
         checked.append((name, operator, values))
     if len(checked) not in (1, 2):
-        raise ValidationException("Conditions can be of length 1 or 2 only")
+        raise ValidationException(messages.KEY_CONDITIONS_COUNT.template)
     terms: list[KeyTerm] = []
     for name, operator, values in checked:
         key_operator = _KEY_OPERATORS.get(operator)
         if key_operator is None:
-            raise ValidationException(
-                "Attempted conditional constraint is not an indexable operation"
-            )
+            raise ValidationException(messages.NOT_INDEXABLE.template)
         terms.append(KeyTerm(name, key_operator, tuple(values)))
     return terms
 
@@ -442,18 +415,14 @@ def attributes_to_get_paths(names: list[str]) -> list[Path]:
         raise _wrong_type(names, "List")
     if not names:
         raise validation_error(
-            [
-                constraint_violation(
-                    names, "attributesToGet", "Member must have length greater than or equal to 1"
-                )
-            ]
+            [constraint_violation(names, "attributesToGet", messages.MIN_LENGTH.format(n=1))]
         )
     seen: set[str] = set()
     for name in names:
         if not isinstance(name, str):
             raise _wrong_type(name, "String")
         if name in seen:
-            raise ValidationException(f"{INVALID}Duplicate value in attribute name: {name}")
+            raise ValidationException(messages.DUPLICATE_ATTRIBUTE_NAME.format(name=name))
         seen.add(name)
     return [(name,) for name in names]
 
@@ -482,7 +451,7 @@ def attribute_updates_plan(updates: dict[str, Any], key_names: tuple[str, ...]) 
                 constraint_violation(
                     action,
                     f"attributeUpdates.{name}.member.action",
-                    f"Member must satisfy enum value set: [{enum}]",
+                    messages.ENUM.format(values=enum),
                 )
             )
     if errors:
@@ -490,35 +459,29 @@ def attribute_updates_plan(updates: dict[str, Any], key_names: tuple[str, ...]) 
     actions = [_update_action(name, _members(entry)) for name, entry in entries.items()]
     for key in key_names:
         if key in entries:
-            raise ValidationException(
-                f"{INVALID}Cannot update attribute {key}. This attribute is part of the key"
-            )
+            raise ValidationException(messages.KEY_ATTRIBUTE_UPDATE.format(name=key))
     return UpdatePlan(tuple(actions))
 
 
 def _update_action(name: str, entry: Mapping[str, Any]) -> UpdateAction:
     if not name:
-        raise ValidationException(f"{INVALID}Empty attribute name")
+        raise ValidationException(messages.EMPTY_ATTRIBUTE_NAME.template)
     path: Path = (name,)
     action = entry.get("Action") or "PUT"
     raw = entry.get("Value")
     if raw is None:
         if action != "DELETE":
-            raise ValidationException(
-                f"{INVALID}Only DELETE action is allowed when no attribute value is specified"
-            )
+            raise ValidationException(messages.DELETE_ONLY_WITHOUT_VALUE.template)
         return RemoveAction(path)
     value = validate_value(raw)
     kind = value_type(value)
     if action == "DELETE":
         if kind not in _SET_TYPES:
-            raise ValidationException(
-                f"{INVALID}DELETE action with value is not supported for the type {kind}"
-            )
+            raise ValidationException(messages.DELETE_TYPE.format(kind=kind))
         return DeleteAction(path, value)
     if action == "ADD":
         if kind not in _ADD_TYPES:
-            raise ValidationException(f"{INVALID}ADD action is not supported for the type {kind}")
+            raise ValidationException(messages.ADD_TYPE.format(kind=kind))
         if kind == "L":
             start = IfNotExists(path, ValueOperand(_EMPTY_LIST))
             return SetAction(path, ListAppend(start, ValueOperand(value)))

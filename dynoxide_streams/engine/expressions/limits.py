@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import dynoxide_streams.engine.messages as messages
 from dynoxide_streams.engine.expressions.ast import (
     And,
     Arithmetic,
@@ -39,10 +40,8 @@ MAX_OPERATORS = 300
 """Operators and functions allowed in one expression (AWS: 300)."""
 MAX_PATH_DEPTH = 32
 """Elements allowed in one document path (AWS: 32 nesting levels)."""
-TOO_MANY_OPERATORS = (
-    "Invalid {kind}: The expression contains too many operators; operator count: {count}"
-)
-TOO_DEEP = "Invalid {kind}: The document path has too many nesting levels; nesting levels: {depth}"
+TOO_MANY_OPERATORS = messages.TOO_MANY_OPERATORS
+TOO_DEEP = messages.PATH_TOO_DEEP
 
 _ONE_OPERATOR = (
     Comparison,

@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NoReturn, TypeVar
 
+import dynoxide_streams.engine.messages as messages
 from dynoxide_streams.engine.expressions.ast import (
     And,
     Arithmetic,
@@ -105,7 +106,7 @@ def syntax_error(kind: str, text: str, tokens: list[Token], index: int) -> Valid
         token = bad.text
         end = after.end if after is not None and after.kind != "EOF" else bad.end
     return ValidationException(
-        f'Invalid {kind}: Syntax error; token: "{token}", near: "{text[start:end]}"'
+        messages.SYNTAX_ERROR.format(kind=kind, token=token, near=text[start:end])
     )
 
 

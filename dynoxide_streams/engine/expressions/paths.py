@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dynoxide_streams.engine.messages as messages
 from dynoxide_streams.engine.expressions.ast import Path
 from dynoxide_streams.engine.values import AttributeValue, Item
 
@@ -62,7 +63,6 @@ def _relation(a: Path, b: Path) -> str | None:
 
 
 def _pair_message(relation: str, one: Path, two: Path) -> str:
-    return (
-        f"Two document paths {relation} with each other; must remove or rewrite one of "
-        f"these paths; path one: {format_path(one)}, path two: {format_path(two)}"
+    return messages.PATHS_OVERLAP.format(
+        relation=relation, one=format_path(one), two=format_path(two)
     )

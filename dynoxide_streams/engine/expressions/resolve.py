@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import dynoxide_streams.engine.messages as messages
 from dynoxide_streams.engine.expressions.ast import (
     AddAction,
     And,
@@ -125,32 +126,28 @@ class _Errors:
     def raise_first(self) -> None:
         for category in self.order:
             if category in self.first:
-                raise ValidationException(f"Invalid {self.kind}: {self.first[category]}")
+                raise ValidationException(
+                    messages.EXPRESSION_INVALID.format(kind=self.kind, message=self.first[category])
+                )
 
 
 # ------------------------------------------------------------------- messages
 
 
 def _operand_count(name: str, count: int) -> str:
-    return (
-        "Incorrect number of operands for operator or function; "
-        f"operator or function: {name}, number of operands: {count}"
-    )
+    return messages.OPERAND_COUNT.format(name=name, count=count)
 
 
 def _operand_type(name: str, type_name: str) -> str:
-    return (
-        "Incorrect operand type for operator or function; "
-        f"operator or function: {name}, operand type: {type_name}"
-    )
+    return messages.OPERAND_TYPE.format(name=name, type=type_name)
 
 
 def _requires_path(name: str) -> str:
-    return f"Operator or function requires a document path; operator or function: {name}"
+    return messages.REQUIRES_PATH.format(name=name)
 
 
 def _misused(name: str) -> str:
-    return f"The function is not allowed to be used this way in an expression; function: {name}"
+    return messages.FUNCTION_MISUSED.format(name=name)
 
 
 def _render(value: AttributeValue) -> str:
@@ -165,9 +162,7 @@ def _check_reserved(paths: Iterator[SPath], errors: _Errors) -> None:
     for path in paths:
         for element in path.elements:
             if isinstance(element, str) and is_reserved(element):
-                errors.add(
-                    "reserved", f"Attribute name is a reserved keyword; reserved keyword: {element}"
-                )
+                errors.add("reserved", messages.RESERVED_KEYWORD.format(word=element))
                 return
 
 
@@ -177,10 +172,7 @@ def _resolve_path(path: SPath, subs: Substitutions, undefined: Callable[[str], N
         if isinstance(element, NameRef):
             name = subs.name(element.text)
             if name is None:
-                undefined(
-                    "An expression attribute name used in the document path is not defined; "
-                    f"attribute name: {element.text}"
-                )
+                undefined(messages.NAME_UNDEFINED.format(name=element.text))
                 name = element.text
             resolved.append(name)
         else:
@@ -193,10 +185,7 @@ def _resolve_value(
 ) -> AttributeValue:
     found = subs.value(value.name)
     if found is None:
-        undefined(
-            "An expression attribute value used in expression is not defined; "
-            f"attribute value: {value.name}"
-        )
+        undefined(messages.VALUE_UNDEFINED.format(name=value.name))
         return _UNDEFINED
     return found
 
@@ -257,7 +246,7 @@ def _check_condition_calls(node: SCondition, errors: _Errors) -> None:
             if isinstance(arg, SCall) and arg.name != "size":
                 errors.add("misused_function", _misused(arg.name))
         if op.name not in CONDITION_FUNCTIONS:
-            errors.add("unknown_function", f"Invalid function name; function: {op.name}")
+            errors.add("unknown_function", messages.UNKNOWN_FUNCTION.format(name=op.name))
 
     def as_condition(item: SCondition) -> None:
         if isinstance(item, SFunction) and item.call.name == "size":
@@ -350,11 +339,7 @@ class _ConditionResolver(_Resolver):
             operand = self.operand(node.operand, leaf)
             choices = tuple(self.operand(choice, leaf) for choice in node.choices)
             if len(choices) > MAX_IN_OPERANDS:
-                leaf.add(
-                    "function",
-                    "The IN operator is provided with too many operands; "
-                    f"number of operands: {len(choices)}",
-                )
+                leaf.add("function", messages.IN_TOO_MANY.format(count=len(choices)))
             return In(operand, choices)
         return self.function(node.call, leaf)
 
@@ -401,11 +386,7 @@ class _ConditionResolver(_Resolver):
                 return _PLACEHOLDER_CONDITION
             type_name: str = type_arg.value["S"]
             if type_name not in ATTRIBUTE_TYPES:
-                leaf.add(
-                    "function",
-                    f"Invalid attribute type name found; type: {type_name}, "
-                    "valid types: {B,NULL,SS,BOOL,L,BS,N,NS,S,M}",
-                )
+                leaf.add("function", messages.BAD_TYPE_NAME.format(name=type_name))
                 return _PLACEHOLDER_CONDITION
             return AttributeType(args[0], type_name)
         if name == "begins_with":
@@ -426,8 +407,7 @@ class _ConditionResolver(_Resolver):
         ):
             leaf.add(
                 "distinct",
-                "The first operand must be distinct from the remaining operands for this "
-                f"operator or function; operator: {name}, first operand: {format_path(first.path)}",
+                messages.OPERANDS_NOT_DISTINCT.format(name=name, path=format_path(first.path)),
             )
 
     @staticmethod
@@ -445,22 +425,11 @@ class _ConditionResolver(_Resolver):
         if low_type is None or high_type is None:
             return
         assert isinstance(low, ValueOperand) and isinstance(high, ValueOperand)
-        bounds = (
-            f"lower bound operand: AttributeValue: {_render(low.value)}, "
-            f"upper bound operand: AttributeValue: {_render(high.value)}"
-        )
+        bounds = {"low": _render(low.value), "high": _render(high.value)}
         if low_type != high_type:
-            leaf.add(
-                "function",
-                "The BETWEEN operator requires same data type for lower and upper bounds; "
-                + bounds,
-            )
+            leaf.add("function", messages.BETWEEN_TYPES.format(**bounds))
         elif (compare(low.value, high.value) or 0) > 0:
-            leaf.add(
-                "function",
-                "The BETWEEN operator requires upper bound to be greater than or equal to "
-                "lower bound; " + bounds,
-            )
+            leaf.add("function", messages.BETWEEN_ORDER.format(**bounds))
 
 
 def resolve_condition(
@@ -469,7 +438,7 @@ def resolve_condition(
     """Check a parsed condition and resolve its placeholders."""
     errors = _Errors(kind, _CONDITION_ORDER)
     if redundant:
-        errors.add("parens", "The expression has redundant parentheses;")
+        errors.add("parens", messages.REDUNDANT_PARENTHESES.template)
     _check_condition_calls(tree, errors)
     _check_reserved(
         (
@@ -540,8 +509,9 @@ class _UpdateResolver(_Resolver):
             if found in _UPDATE_OPERAND_TYPE_NAMES and not (operator == "ADD" and found == "N"):
                 self.errors.add(
                     "operand",
-                    "Incorrect operand type for operator or function; "
-                    f"operator: {operator}, operand type: {_UPDATE_OPERAND_TYPE_NAMES[found]}",
+                    messages.UPDATE_OPERAND_TYPE.format(
+                        operator=operator, type=_UPDATE_OPERAND_TYPE_NAMES[found]
+                    ),
                 )
         if operator == "ADD":
             return AddAction(path, value)
@@ -592,14 +562,11 @@ def resolve_update(tree: SUpdate, subs: Substitutions) -> UpdatePlan:
     for op in operands:
         for call in _calls_post_order(op):
             if call.name not in UPDATE_FUNCTIONS:
-                errors.add("unknown_function", f"Invalid function name; function: {call.name}")
+                errors.add("unknown_function", messages.UNKNOWN_FUNCTION.format(name=call.name))
     seen: set[str] = set()
     for clause in tree.clauses:
         if clause.keyword in seen:
-            errors.add(
-                "section",
-                f'The "{clause.keyword}" section can only be used once in an update expression;',
-            )
+            errors.add("section", messages.SECTION_TWICE.format(keyword=clause.keyword))
         seen.add(clause.keyword)
     resolver = _UpdateResolver(subs, errors)
     actions = tuple(resolver.action(a) for clause in tree.clauses for a in clause.actions)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import dynoxide_streams.engine.messages as messages
 from dynoxide_streams.engine.values import AttributeValue
 from dynoxide_streams.errors import ValidationException
 
@@ -50,13 +51,7 @@ class Substitutions:
         """
         unused_names = sorted(set(self._names) - self._used_names)
         if unused_names:
-            raise ValidationException(
-                "Value provided in ExpressionAttributeNames unused in expressions: "
-                f"keys: {{{', '.join(unused_names)}}}"
-            )
+            raise ValidationException(messages.NAMES_UNUSED.format(keys=", ".join(unused_names)))
         unused_values = sorted(set(self._values) - self._used_values)
         if unused_values:
-            raise ValidationException(
-                "Value provided in ExpressionAttributeValues unused in expressions: "
-                f"keys: {{{', '.join(unused_values)}}}"
-            )
+            raise ValidationException(messages.VALUES_UNUSED.format(keys=", ".join(unused_values)))

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import dynoxide_streams.engine.messages as messages
 from dynoxide_streams.engine.expressions.ast import (
     AddAction,
     Arithmetic,
@@ -52,9 +53,9 @@ from dynoxide_streams.engine.values import (
 )
 from dynoxide_streams.errors import ValidationException
 
-INVALID_PATH = "The document path provided in the update expression is invalid for update"
-MISSING_ATTRIBUTE = "The provided expression refers to an attribute that does not exist in the item"
-WRONG_TYPE = "An operand in the update expression has an incorrect data type"
+INVALID_PATH = messages.UPDATE_PATH_INVALID.template
+MISSING_ATTRIBUTE = messages.MISSING_ATTRIBUTE.template
+WRONG_TYPE = messages.UPDATE_WRONG_TYPE.template
 _SET_TYPES = frozenset({"SS", "NS", "BS"})
 
 
