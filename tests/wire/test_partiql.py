@@ -74,6 +74,9 @@ def test_select_by_key_exact_json_and_capacity(raw: RawClient, table: str) -> No
         "Items": [item],
         "ConsumedCapacity": {"TableName": table, "CapacityUnits": 0.5, "ReadCapacityUnits": 0.5},
     }
+    got = execute(raw, f'SELECT * FROM "{table}" WHERE sk = 1 AND pk = ?', {"S": "a"})
+    assert got == {"Items": [item]}
+    assert execute(raw, f"SELECT * FROM \"{table}\" WHERE pk = 'a' AND sk = 2") == {"Items": []}
     got = execute(raw, f'SELECT m.k[1], v, "nope" FROM "{table}" WHERE pk = ?', {"S": "a"})
     assert got == {"Items": [{"k[1]": {"S": "1"}, "v": {"S": "x"}}]}
 

@@ -24,6 +24,8 @@ column.
 
 from __future__ import annotations
 
+import functools
+
 from dynoxide_streams.engine import messages
 from dynoxide_streams.engine.partiql import ast as A
 from dynoxide_streams.engine.partiql.lexer import Token, syntax_error, tokenize
@@ -411,8 +413,12 @@ class _Parser:
                 return tuple(parts)
 
 
+@functools.lru_cache(maxsize=1024)
 def parse(text: str) -> A.Parsed:
-    """Parse one statement. Raises ValidationException on a syntax error."""
+    """Parse one statement. Raises ValidationException on a syntax error.
+
+    Results are cached by text (the tree is immutable): applications repeat a few
+    statements with different parameters."""
     parser = _Parser(text)
     statement = parser.statement()
     return A.Parsed(statement, parser.params)

@@ -352,6 +352,14 @@ def project(item: Item, paths: tuple[A.Path, ...] | None) -> Item:
     return result
 
 
+def only_key_equalities(cond: X.Condition | None, names: tuple[str, ...]) -> bool:
+    """Whether every top-level term of ``cond`` is ``name = value`` for a key ``name``
+    (an item read by that key needs no further test)."""
+    if cond is None:
+        return False
+    return all(any(_equality(t, n) is not None for n in names) for t in conjuncts(cond))
+
+
 # ------------------------------------------------------------------------ writes
 
 
@@ -437,10 +445,10 @@ def update_plan(stmt: A.Update, params: Params) -> X.UpdatePlan:
 
 
 def insert_item(stmt: A.Insert, params: Params) -> Item:
-    """The item an INSERT writes."""
+    """The item an INSERT writes, not yet validated (``items.prepare_put`` does that)."""
     if isinstance(stmt.item, A.ListLit | A.SetLit):
         raise ValidationException(messages.PARTIQL_INSERT_NOT_ITEM.format())
-    value = bind(stmt.item, params)
+    value = _bind(stmt.item, params)  # validated once, by the put it becomes
     if "M" not in value:
         raise ValidationException(messages.PARTIQL_INSERT_NOT_ITEM.format())
     item: Item = value["M"]
