@@ -568,6 +568,9 @@ PARTIQL_INSERT_NOT_ITEM = Text(
     'use "INSERT INTO tableName VALUE item" instead',
     _DDBL_CAT,
 )
+PARTIQL_EXISTS_PLACE = Text(
+    "EXISTS can only be used in ExecuteTransaction write requests.", _DDBL_CAT
+)
 SOURCES.update(
     {n: v for n, v in dict(globals()).items() if isinstance(v, Text) and n.startswith("PARTIQL_")}
 )

@@ -329,3 +329,8 @@ def test_any_text_parses_or_raises_validation_exception(text: str) -> None:
 def test_token_soup_parses_or_raises_validation_exception(words: list[str]) -> None:
     with contextlib.suppress(ValidationException):
         parse(" ".join(words))
+
+
+def test_exists_wraps_a_select() -> None:
+    stmt = parse("EXISTS(SELECT * FROM t WHERE pk = 'k')").statement
+    assert stmt == A.Exists(A.Select(None, "t", None, A.Compare("=", PK, s("k"))))

@@ -668,3 +668,41 @@ def test_boto3_execute_statement(ddb: Any, table: str) -> None:
         ddb.execute_statement(Statement=f"INSERT INTO \"{table}\" VALUE {{'pk': 'a', 'sk': 1}}")
     with pytest.raises(ddb.exceptions.ConditionalCheckFailedException):
         ddb.execute_statement(Statement=f"UPDATE \"{table}\" SET x = 1 WHERE pk = 'b' AND sk = 1")
+
+
+def test_exists_is_a_condition_check_of_write_transactions(raw: RawClient, table: str) -> None:
+    item = put(raw, table, "a", 1, v={"S": "x"})
+    insert = {"Statement": f"INSERT INTO \"{table}\" VALUE {{'pk': 'b', 'sk': 1}}"}
+    check = f"EXISTS(SELECT * FROM \"{table}\" WHERE pk = 'a' AND sk = 1 AND v = ?)"
+    body = fails(
+        raw,
+        "ExecuteTransaction",
+        {
+            "TransactStatements": [
+                {
+                    "Statement": check,
+                    "Parameters": [{"S": "nope"}],
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                },
+                insert,
+            ]
+        },
+        "TransactionCanceledException",
+        "Transaction cancelled, please refer cancellation reasons for specific reasons "
+        "[ConditionalCheckFailed, None]",
+    )
+    assert body["CancellationReasons"] == [
+        {"Code": "ConditionalCheckFailed", "Message": CONDITION_FAILED, "Item": item},
+        {"Code": "None"},
+    ]
+    assert scan(raw, table) == [item]
+    request = {"TransactStatements": [{"Statement": check, "Parameters": [{"S": "x"}]}, insert]}
+    assert ok(raw, "ExecuteTransaction", request) == {}
+    assert scan(raw, table) == [item, {"pk": {"S": "b"}, "sk": {"N": "1"}}]
+    fails(
+        raw,
+        "ExecuteStatement",
+        {"Statement": check, "Parameters": [{"S": "x"}]},
+        "ValidationException",
+        "EXISTS can only be used in ExecuteTransaction write requests.",
+    )

@@ -186,7 +186,14 @@ class Delete:
     returning: str | None = None
 
 
-Statement = Select | Insert | Update | Delete
+@dataclass(frozen=True, slots=True)
+class Exists:
+    """``EXISTS(SELECT ...)``: a condition check, in ExecuteTransaction writes only."""
+
+    select: Select
+
+
+Statement = Select | Insert | Update | Delete | Exists
 
 
 @dataclass(frozen=True, slots=True)

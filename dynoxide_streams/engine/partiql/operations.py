@@ -84,11 +84,27 @@ class _Write:
 
 def _plan_write(
     ctx: EngineContext,
-    stmt: A.Insert | A.Update | A.Delete,
+    stmt: A.Insert | A.Update | A.Delete | A.Exists,
     params: planner.Params,
     return_old: bool,
+    *,
+    in_transaction: bool = False,
 ) -> _Write:
-    """Bind and plan one write; everything that needs no table is checked first."""
+    """Bind and plan one write; everything that needs no table is checked first.
+    ``EXISTS(SELECT ...)`` (a condition check) is planned only ``in_transaction``."""
+    if isinstance(stmt, A.Exists):
+        if not in_transaction:
+            raise ValidationException(messages.PARTIQL_EXISTS_PLACE.format())
+        select = stmt.select
+        if select.where is None:
+            raise ValidationException(messages.PARTIQL_KEY_EQUALITY.format())
+        if select.index is not None:
+            raise ValidationException(messages.PARTIQL_INDEX_WRITE.format())
+        check = planner.condition(select.where, params)
+        table = ctx.item_table(select.table)
+        key_item = planner.key_of_where(check, table.key_names)
+        key = table.key_of(key_item)
+        return _Write(WritePlan(table, key, key_item, check, return_old, check_only=True), None)
     if isinstance(stmt, A.Insert):
         item = planner.insert_item(stmt, params)
         prepare = prepare_put({"Item": item})
@@ -428,7 +444,8 @@ async def batch_execute_statement(ctx: EngineContext, params: dict[str, Any]) ->
                 _add_units(totals, write.plan.table.name, write.plan.capacity_units)
                 responses.append({"TableName": write.plan.table.name})
         except DynamoDBError as exc:
-            known = stmt.table if stmt.table in ctx.store.tables else None
+            name = stmt.select.table if isinstance(stmt, A.Exists) else stmt.table
+            known = name if name in ctx.store.tables else None
             responses.append(_error_entry(exc, known))
     result: dict[str, Any] = {"Responses": responses}
     if params.get("ReturnConsumedCapacity") in ("TOTAL", "INDEXES"):
@@ -455,10 +472,10 @@ async def execute_transaction(ctx: EngineContext, params: dict[str, Any]) -> dic
     plans: list[WritePlan] = []
     for request, (stmt, values) in zip(requests, statements, strict=True):
         assert not isinstance(stmt, A.Select)
-        if not isinstance(stmt, A.Insert) and stmt.returning is not None:
+        if isinstance(stmt, A.Update | A.Delete) and stmt.returning is not None:
             raise _unsupported_returning()
         return_old = request.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
-        plans.append(_plan_write(ctx, stmt, values, return_old).plan)
+        plans.append(_plan_write(ctx, stmt, values, return_old, in_transaction=True).plan)
     await commit_transaction(ctx, plans)
     response: dict[str, Any] = {}
     capacity = transaction_capacity(params, plans)

@@ -2,7 +2,7 @@
 
 Grammar (DynamoDB's subset; keywords case-insensitive)::
 
-    statement := select | insert | update | delete  [';']
+    statement := select | insert | update | delete | EXISTS '(' select ')'  [';']
     select    := SELECT ('*' | path {',' path}) FROM name ['.' name]
                  [WHERE cond] [ORDER BY name [ASC|DESC] {',' name [ASC|DESC]}]
     insert    := INSERT INTO name VALUE value
@@ -108,6 +108,11 @@ class _Parser:
             stmt = self.update()
         elif self.at_keyword("DELETE"):
             stmt = self.delete()
+        elif self.tok.kind == "name" and self.tok.value.upper() == "EXISTS":
+            self.advance()
+            self.op("(")
+            stmt = A.Exists(self.select())
+            self.op(")")
         else:
             raise self.fail("SELECT, INSERT, UPDATE or DELETE")
         if self.at_op(";"):
