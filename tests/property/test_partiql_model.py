@@ -285,3 +285,116 @@ def test_random_writes_match_a_naive_model(raw: RawClient, writes: list[Any]) ->
     assert sorted(table_items, key=_key) == sorted(
         (_dynamo(k, v) for k, v in model.items()), key=_key
     )
+
+
+_WORDS = [
+    "SELECT",
+    "*",
+    "FROM",
+    "INSERT",
+    "INTO",
+    "VALUE",
+    "UPDATE",
+    "SET",
+    "REMOVE",
+    "DELETE",
+    "WHERE",
+    "AND",
+    "OR",
+    "NOT",
+    "IN",
+    "BETWEEN",
+    "IS",
+    "MISSING",
+    "NULL",
+    "TRUE",
+    "ORDER",
+    "BY",
+    "DESC",
+    "RETURNING",
+    "ALL",
+    "MODIFIED",
+    "OLD",
+    "NEW",
+    "EXISTS",
+    "pk",
+    "sk",
+    "x",
+    "y",
+    "m",
+    "=",
+    "<>",
+    "<",
+    ">=",
+    "+",
+    "-",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    "<<",
+    ">>",
+    ",",
+    ".",
+    ":",
+    "?",
+    "1",
+    "-2.5e3",
+    "'a'",
+    "''",
+    "size",
+    "begins_with",
+    "contains",
+    "attribute_type",
+    "list_append",
+    "set_add",
+    "set_delete",
+    "'pk'",
+    "'sk'",
+    "0",
+    "[0]",
+]
+_PARAMS = st.lists(
+    st.sampled_from([{"S": "a"}, {"N": "1"}, {"SS": ["q"]}, {"L": []}, {"NULL": True}]),
+    max_size=3,
+)
+
+
+@given(
+    words=st.lists(st.sampled_from(_WORDS), min_size=1, max_size=16),
+    params=_PARAMS,
+    table_first=st.booleans(),
+)
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_any_statement_answers_200_or_a_dynamodb_400(
+    raw: RawClient, words: list[str], params: list[Any], table_first: bool
+) -> None:
+    table = _fuzz_table(raw)
+    text = " ".join(f'"{table}"' if w == "pk" and table_first else w for w in words)
+    for statement in (text, f'SELECT * FROM "{table}" WHERE {text}', f'UPDATE "{table}" {text}'):
+        request: dict[str, Any] = {"Statement": statement}
+        if params:
+            request["Parameters"] = params
+        response = raw.call("ExecuteStatement", request)
+        assert response.status in (200, 400), (statement, response.body[:300])
+        if response.status == 400:
+            assert response.error_type, response.body[:300]
+
+
+_FUZZ_TABLE: list[str] = []
+
+
+def _fuzz_table(raw: RawClient) -> str:
+    if not _FUZZ_TABLE:
+        table = _table(raw)
+        for pk, sk in (("a", 1), ("a", 2), ("b", 1)):
+            item = {"pk": {"S": pk}, "sk": {"N": str(sk)}, "x": {"N": "1"}, "m": {"M": {}}}
+            assert _call(raw, "PutItem", {"TableName": table, "Item": item}).status == 200
+        _FUZZ_TABLE.append(table)
+    return _FUZZ_TABLE[0]

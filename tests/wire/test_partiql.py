@@ -77,6 +77,10 @@ def test_select_by_key_exact_json_and_capacity(raw: RawClient, table: str) -> No
     got = execute(raw, f'SELECT * FROM "{table}" WHERE sk = 1 AND pk = ?', {"S": "a"})
     assert got == {"Items": [item]}
     assert execute(raw, f"SELECT * FROM \"{table}\" WHERE pk = 'a' AND sk = 2") == {"Items": []}
+    got = execute(raw, f"SELECT * FROM \"{table}\" WHERE pk = 'a' AND sk = 1 AND sk = 2")
+    assert got == {"Items": []}
+    got = execute(raw, f"SELECT * FROM \"{table}\" WHERE pk = 'a' AND sk = 1 AND pk = 'b'")
+    assert got == {"Items": []}
     got = execute(raw, f'SELECT m.k[1], v, "nope" FROM "{table}" WHERE pk = ?', {"S": "a"})
     assert got == {"Items": [{"k[1]": {"S": "1"}, "v": {"S": "x"}}]}
 

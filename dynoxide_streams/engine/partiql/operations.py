@@ -282,7 +282,7 @@ def _point_select(
         row is not None
         and stmt.projection is None
         and mode not in ("TOTAL", "INDEXES")
-        and planner.only_key_equalities(plan.condition, table.key_names)
+        and planner.only_key_equalities(plan.condition, key_item)
     ):
         return b'{"Items":[' + row[0] + b"]}"  # the stored item as it is, like GetItem
     items: list[Item] = []

@@ -27,6 +27,7 @@ from dynoxide_streams.engine.values import (
     encode_key,
     validate_value,
     value_type,
+    values_equal,
 )
 from dynoxide_streams.errors import ValidationException
 
@@ -352,12 +353,18 @@ def project(item: Item, paths: tuple[A.Path, ...] | None) -> Item:
     return result
 
 
-def only_key_equalities(cond: X.Condition | None, names: tuple[str, ...]) -> bool:
-    """Whether every top-level term of ``cond`` is ``name = value`` for a key ``name``
-    (an item read by that key needs no further test)."""
+def only_key_equalities(cond: X.Condition | None, key: Item) -> bool:
+    """Whether every top-level term of ``cond`` is ``name = value`` with ``name`` and
+    ``value`` one of ``key``'s (the item read by that key needs no further test)."""
     if cond is None:
         return False
-    return all(any(_equality(t, n) is not None for n in names) for t in conjuncts(cond))
+    for term in conjuncts(cond):
+        if not any(
+            (value := _equality(term, name)) is not None and values_equal(value, wanted)
+            for name, wanted in key.items()
+        ):
+            return False
+    return True
 
 
 # ------------------------------------------------------------------------ writes
