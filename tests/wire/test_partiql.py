@@ -710,3 +710,48 @@ def test_exists_is_a_condition_check_of_write_transactions(raw: RawClient, table
         "ValidationException",
         "EXISTS can only be used in ExecuteTransaction write requests.",
     )
+
+
+def test_select_from_an_index(raw: RawClient, table_name: str) -> None:
+    ok(
+        raw,
+        "CreateTable",
+        {
+            "TableName": table_name,
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "team", "AttributeType": "S"},
+            ],
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": "by_team",
+                    "KeySchema": [{"AttributeName": "team", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                }
+            ],
+            "BillingMode": "PAY_PER_REQUEST",
+        },
+    )
+    for pk, team in (("a", "red"), ("b", "blue"), ("c", "red")):
+        ok(
+            raw,
+            "PutItem",
+            {
+                "TableName": table_name,
+                "Item": {"pk": {"S": pk}, "team": {"S": team}, "n": {"N": "1"}},
+            },
+        )
+    statement = f'SELECT * FROM "{table_name}"."by_team" WHERE team = \'red\''
+    got = execute(raw, statement)
+    assert sorted(got["Items"], key=lambda i: i["pk"]["S"]) == [
+        {"pk": {"S": "a"}, "team": {"S": "red"}},
+        {"pk": {"S": "c"}, "team": {"S": "red"}},
+    ]
+    fails(
+        raw,
+        "ExecuteStatement",
+        {"Statement": statement, "ConsistentRead": True},
+        "ValidationException",
+        "Consistent reads are not supported on global secondary indexes",
+    )
