@@ -571,6 +571,44 @@ PARTIQL_INSERT_NOT_ITEM = Text(
 PARTIQL_EXISTS_PLACE = Text(
     "EXISTS can only be used in ExecuteTransaction write requests.", _DDBL_CAT
 )
+PARTIQL_DUPLICATE_TUPLE_KEY = Text(
+    "Duplicate key in tuple: {key}",
+    _DDBL_CAT + " (duplicate map keys are an error; wording unsourced)",
+)
+PARTIQL_OPERAND_COUNT = Text(
+    "Incorrect number of operands for operator or function; operator or function: {name}, "
+    "number of operands: {count}",
+    _DYNALITE + " (the expression text, reused)",
+)
+PARTIQL_NEEDS_PATH = Text(
+    "Operator or function requires a document path; operator or function: {name}",
+    _DYNALITE + " (the expression text, reused)",
+)
+PARTIQL_TYPE_NAME = Text(
+    "Invalid attribute type name found; type: {type}, valid types: {{B,NULL,SS,BOOL,L,BS,N,NS,S,M}}",
+    _DYNALITE + " (the expression text, reused)",
+)
+PARTIQL_OPERAND_TYPE = Text(
+    "Incorrect operand type for operator or function; operator or function: {name}, "
+    "operand type: {type}",
+    _DYNALITE + " (the expression text, reused)",
+)
+PARTIQL_IN_TOO_MANY = Text(
+    "IN operator supports at most 100 values",
+    "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ql-operators.html "
+    "(the limit; wording unsourced)",
+)
+PARTIQL_DUPLICATE_PROJECTION = Text(
+    "Duplicate identifiers in select clause: {name}",
+    "https://github.com/xo/dbimp/blob/main/docs/DYNAMODB.md (DynamoDB Local)",
+)
+PARTIQL_SAME_KEY_TWICE = Text(
+    "Multiple conditions on same key {name}. Only single item Update/Insert/Delete are supported",
+    _DDBL_CAT,
+)
+PARTIQL_UPDATE_PATHS = Text(
+    "Invalid UpdateExpression: {message}", _DYNALITE + " (the UpdateExpression overlap texts)"
+)
 SOURCES.update(
     {n: v for n, v in dict(globals()).items() if isinstance(v, Text) and n.startswith("PARTIQL_")}
 )

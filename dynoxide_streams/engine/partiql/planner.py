@@ -41,10 +41,7 @@ def _unsupported(what: str) -> ValidationException:
 
 
 def _operand_count(name: str, count: int) -> ValidationException:
-    return ValidationException(
-        "Incorrect number of operands for operator or function; operator or function: "
-        f"{name}, number of operands: {count}"
-    )
+    return ValidationException(messages.PARTIQL_OPERAND_COUNT.format(name=name, count=count))
 
 
 # ------------------------------------------------------------------------ values
@@ -67,7 +64,7 @@ def _bind(value: A.Value, params: Params) -> AttributeValue:
         seen: set[str] = set()
         for key, _ in value.pairs:
             if key in seen:
-                raise ValidationException(f"Duplicate key in tuple: {key}")
+                raise ValidationException(messages.PARTIQL_DUPLICATE_TUPLE_KEY.format(key=key))
             seen.add(key)
         return {"M": {key: _bind(v, params) for key, v in value.pairs}}
     if isinstance(value, A.SetLit):
@@ -115,9 +112,7 @@ def _operand(value: A.Value, params: Params) -> X.Operand:
 
 def _path(value: A.Value, function: str) -> X.Path:
     if not isinstance(value, A.PathRef):
-        raise ValidationException(
-            "Operator or function requires a document path; operator or function: " + function
-        )
+        raise ValidationException(messages.PARTIQL_NEEDS_PATH.format(name=function))
     return value.path
 
 
@@ -141,11 +136,8 @@ def _function(call: A.Call, params: Params) -> X.Condition:
     type_value = _operand(args[1], params)
     type_name = type_value.value.get("S") if isinstance(type_value, X.ValueOperand) else None
     if not isinstance(type_name, str) or type_name not in ALL_TYPES:
-        raise ValidationException(
-            "Invalid attribute type name found; type: "
-            f"{type_name if isinstance(type_name, str) else 'not a string'}, valid types: "
-            "{B,NULL,SS,BOOL,L,BS,N,NS,S,M}"
-        )
+        shown = type_name if isinstance(type_name, str) else "not a string"
+        raise ValidationException(messages.PARTIQL_TYPE_NAME.format(type=shown))
     return X.AttributeType(_operand(args[0], params), type_name)
 
 
@@ -181,7 +173,7 @@ def condition(cond: A.Cond, params: Params) -> X.Condition:
         )
     if isinstance(cond, A.InList):
         if len(cond.choices) > 100:
-            raise ValidationException("IN operator supports at most 100 values")
+            raise ValidationException(messages.PARTIQL_IN_TOO_MANY.format())
         return X.In(
             _operand(cond.operand, params), tuple(_operand(c, params) for c in cond.choices)
         )
@@ -337,7 +329,7 @@ def check_projection(paths: tuple[A.Path, ...]) -> None:
     for path in paths:
         name = projected_name(path)
         if name in seen:
-            raise ValidationException(f"Duplicate identifiers in select clause: {name}")
+            raise ValidationException(messages.PARTIQL_DUPLICATE_PROJECTION.format(name=name))
         seen.add(name)
 
 
@@ -382,10 +374,7 @@ def key_of_where(cond: X.Condition, key_names: tuple[str, ...]) -> Item:
         if not values:
             raise ValidationException(messages.PARTIQL_KEY_EQUALITY.format())
         if len(values) > 1:
-            raise ValidationException(
-                f"Multiple conditions on same key {name}. Only single item Update/Insert/Delete "
-                "are supported"
-            )
+            raise ValidationException(messages.PARTIQL_SAME_KEY_TWICE.format(name=name))
         key[name] = values[0]
     return key
 
@@ -423,8 +412,7 @@ def _set_action(item: A.SetItem, params: Params) -> X.UpdateAction:
         bound = bind(change, params)
         if value_type(bound) not in ("SS", "NS", "BS"):
             raise ValidationException(
-                f"Incorrect operand type for operator or function; operator or function: "
-                f"{value.name}, operand type: {value_type(bound)}"
+                messages.PARTIQL_OPERAND_TYPE.format(name=value.name, type=value_type(bound))
             )
         if value.name == "set_add":
             return X.AddAction(item.path, bound)
@@ -447,7 +435,7 @@ def update_plan(stmt: A.Update, params: Params) -> X.UpdatePlan:
     )
     found = overlap_error([a.path for a in actions])
     if found is not None:
-        raise ValidationException(f"Invalid UpdateExpression: {found[1]}")
+        raise ValidationException(messages.PARTIQL_UPDATE_PATHS.format(message=found[1]))
     return X.UpdatePlan(actions)
 
 
