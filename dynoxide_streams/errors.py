@@ -87,6 +87,10 @@ class ConditionalCheckFailedException(DynamoDBError):
     """A write whose condition is false (``Item``: the old item, when asked for)."""
 
 
+class DuplicateItemException(DynamoDBError):
+    """A PartiQL INSERT whose primary key already exists (INSERT is not an upsert)."""
+
+
 class TableNotFoundException(DynamoDBError):
     """The continuous-backups operations' answer for a missing table."""
 

@@ -1124,3 +1124,113 @@ SOURCES: dict[str, Text] = {
     name: value for name, value in dict(globals()).items() if isinstance(value, Text)
 }
 """Every row of the table by its name."""
+
+
+# ------------------------------------------------------------------------- PartiQL
+
+_PARTIQL_DIGEST = "shared/spec/partiql.md"
+_DDBL_CAT = "DynamoDB Local ValidationExceptionMessages (shared/spec/partiql.md [DDBL-CAT])"
+PARTIQL_SYNTAX = Text(
+    "Statement wasn't well formed, can't be processed: {detail}",
+    _DDBL_CAT + " (prefix); detail: unsourced, see " + _PARTIQL_DIGEST + " §5",
+)
+PARTIQL_PARAMETER_COUNT = Text(
+    "Number of parameters in request and statement don't match.",
+    "https://github.com/xo/dbimp/blob/main/docs/DYNAMODB.md (DynamoDB Local); moto",
+)
+PARTIQL_KEY_EQUALITY = Text(
+    "Where clause does not contain a mandatory equality on all key attributes",
+    _DDBL_CAT + " §3 UPDATE",
+)
+PARTIQL_DUPLICATE_ITEM = Text(
+    "Duplicate primary key exists in table",
+    "https://github.com/lankahsu520/HelperX/blob/master/helper_AWS-CLI.md (real AWS CLI output)",
+)
+PARTIQL_UNSUPPORTED = Text("Unsupported operation: {what}", _DDBL_CAT)
+PARTIQL_UNKNOWN_FUNCTION = Text("Unrecognized function: {name}", _DDBL_CAT)
+PARTIQL_EMPTY_BAG = Text(
+    "Empty bags are not supported", "https://github.com/xo/dbimp/blob/main/docs/DYNAMODB.md"
+)
+PARTIQL_BAG_TYPE = Text(
+    "Unsupported data type in Bag. DynamoDB only supports either numbers or strings in bags",
+    "https://github.com/xo/dbimp/blob/main/docs/DYNAMODB.md",
+)
+PARTIQL_MISSING_COMPARE = Text("MISSING must be compared using IS operator", _DDBL_CAT)
+PARTIQL_ORDER_WITHOUT_HASH = Text(
+    "Must have at least one non-optional hash key condition in WHERE clause when using "
+    "ORDER BY clause.",
+    _DDBL_CAT,
+)
+PARTIQL_ORDER_NOT_KEY = Text(
+    "Variable reference {name} in ORDER BY clause must be part of the primary key",
+    _DDBL_CAT,
+)
+PARTIQL_DELETE_RETURNING = Text(
+    "Invalid returning clause: RETURNING {returning}. Only RETURNING ALL OLD * is allowed in "
+    "DELETE statements.",
+    _DDBL_CAT,
+)
+PARTIQL_NEXT_TOKEN_MISMATCH = Text(
+    "NextToken does not match request", "https://github.com/aws/aws-sdk-js-v3/issues/4424 (AWS)"
+)
+PARTIQL_NEXT_TOKEN_INVALID = Text(
+    "Invalid NextToken", "https://github.com/xo/dbimp/blob/main/docs/DYNAMODB.md (DynamoDB Local)"
+)
+PARTIQL_INDEX_WRITE = Text("This operation is not supported on an index", _DDBL_CAT)
+PARTIQL_MIXED_BATCH = Text(
+    "{operation} API does not support both read and write operations in the same request.",
+    "https://github.com/xo/dbimp/blob/main/docs/DYNAMODB.md (DynamoDB Local, ExecuteTransaction)",
+)
+PARTIQL_BATCH_SELECT_KEY = Text(
+    "Select statements within {operation} must specify the primary key in the where clause.",
+    "https://github.com/getmoto/moto/blob/master/tests/test_dynamodb/test_dynamodb_statements.py (non-verified)",
+)
+PARTIQL_INSERT_NOT_ITEM = Text(
+    "Unsupported operation: Inserting multiple items in a single statement is not supported, "
+    'use "INSERT INTO tableName VALUE item" instead',
+    _DDBL_CAT,
+)
+PARTIQL_EXISTS_PLACE = Text(
+    "EXISTS can only be used in ExecuteTransaction write requests.", _DDBL_CAT
+)
+PARTIQL_DUPLICATE_TUPLE_KEY = Text(
+    "Duplicate key in tuple: {key}",
+    _DDBL_CAT + " (duplicate map keys are an error; wording unsourced)",
+)
+PARTIQL_OPERAND_COUNT = Text(
+    "Incorrect number of operands for operator or function; operator or function: {name}, "
+    "number of operands: {count}",
+    _DYNALITE + " (the expression text, reused)",
+)
+PARTIQL_NEEDS_PATH = Text(
+    "Operator or function requires a document path; operator or function: {name}",
+    _DYNALITE + " (the expression text, reused)",
+)
+PARTIQL_TYPE_NAME = Text(
+    "Invalid attribute type name found; type: {type}, valid types: {{B,NULL,SS,BOOL,L,BS,N,NS,S,M}}",
+    _DYNALITE + " (the expression text, reused)",
+)
+PARTIQL_OPERAND_TYPE = Text(
+    "Incorrect operand type for operator or function; operator or function: {name}, "
+    "operand type: {type}",
+    _DYNALITE + " (the expression text, reused)",
+)
+PARTIQL_IN_TOO_MANY = Text(
+    "IN operator supports at most 100 values",
+    "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ql-operators.html "
+    "(the limit; wording unsourced)",
+)
+PARTIQL_DUPLICATE_PROJECTION = Text(
+    "Duplicate identifiers in select clause: {name}",
+    "https://github.com/xo/dbimp/blob/main/docs/DYNAMODB.md (DynamoDB Local)",
+)
+PARTIQL_SAME_KEY_TWICE = Text(
+    "Multiple conditions on same key {name}. Only single item Update/Insert/Delete are supported",
+    _DDBL_CAT,
+)
+PARTIQL_UPDATE_PATHS = Text(
+    "Invalid UpdateExpression: {message}", _DYNALITE + " (the UpdateExpression overlap texts)"
+)
+SOURCES.update(
+    {n: v for n, v in dict(globals()).items() if isinstance(v, Text) and n.startswith("PARTIQL_")}
+)

@@ -19,6 +19,7 @@ from dynoxide_streams.engine import (
     ttl_ops,
 )
 from dynoxide_streams.engine.context import EngineContext
+from dynoxide_streams.engine.partiql import operations as partiql
 
 Operation = Callable[[EngineContext, dict[str, Any]], Awaitable[dict[str, Any] | bytes]]
 
@@ -47,6 +48,9 @@ OPERATIONS: dict[str, Operation] = {
     "UpdateContinuousBackups": ddl.update_continuous_backups,
     "UpdateTimeToLive": ttl_ops.update_time_to_live,
     "DescribeTimeToLive": ttl_ops.describe_time_to_live,
+    "ExecuteStatement": partiql.execute_statement,
+    "BatchExecuteStatement": partiql.batch_execute_statement,
+    "ExecuteTransaction": partiql.execute_transaction,
 }
 
 STREAM_OPERATIONS: dict[str, Operation] = {

@@ -311,6 +311,36 @@ async def query(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
                     "QueryFilter" if params.get("QueryFilter") is not None else "Filter Expression"
                 )
                 raise ValidationException(messages.FILTER_ON_KEY.format(which=which, name=name))
+    return await _query(ctx, target, params, request, select, hash_value, range_term)
+
+
+async def query_keys(
+    ctx: EngineContext,
+    table: TableInfo,
+    params: dict[str, Any],
+    condition: ex.Condition | None,
+    hash_value: AttributeValue,
+    range_term: ex.KeyTerm | None,
+) -> dict[str, Any]:
+    """A Query already planned (PartiQL): ``hash_value`` of the partition key's type,
+    ``range_term`` a checked sort-key term, ``condition`` a filter that may also read
+    the key attributes. ``params`` gives IndexName, Limit, ConsistentRead,
+    ExclusiveStartKey, ScanIndexForward and ReturnConsumedCapacity."""
+    request = ReadRequest(None, condition, None)
+    target = _target(table, params)
+    select = _select(target, params, request)
+    return await _query(ctx, target, params, request, select, hash_value, range_term)
+
+
+async def _query(
+    ctx: EngineContext,
+    target: _Target,
+    params: dict[str, Any],
+    request: ReadRequest,
+    select: str,
+    hash_value: AttributeValue,
+    range_term: ex.KeyTerm | None,
+) -> dict[str, Any]:
     base, args, (h_col, pk_col, sk_col, tail) = _source(target)
     pk = encode_key(hash_value)
     where = [base, f"{h_col} = ?", f"{pk_col} = ?"]
@@ -365,6 +395,30 @@ async def scan(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
     table = ctx.item_table(params["TableName"])
     target = _target(table, params)
     select = _select(target, params, request)
+    return await _scan(ctx, target, params, request, select)
+
+
+async def scan_filtered(
+    ctx: EngineContext, table: TableInfo, params: dict[str, Any], condition: ex.Condition | None
+) -> dict[str, Any]:
+    """A Scan already planned (PartiQL): ``condition`` filters the items read.
+    ``params`` gives IndexName, Limit, ConsistentRead, ExclusiveStartKey and
+    ReturnConsumedCapacity."""
+    request = ReadRequest(None, condition, None)
+    target = _target(table, params)
+    select = _select(target, params, request)
+    return await _scan(ctx, target, params, request, select)
+
+
+async def _scan(
+    ctx: EngineContext,
+    target: _Target,
+    params: dict[str, Any],
+    request: ReadRequest,
+    select: str,
+) -> dict[str, Any]:
+    segment = params.get("Segment")
+    total = params.get("TotalSegments")
     base, args, (h_col, pk_col, sk_col, tail) = _source(target)
     where = [base]
     if segment is not None and total is not None:

@@ -33,6 +33,7 @@ from dynoxide_streams.engine.values import Item, item_size, validate_item
 from dynoxide_streams.engine.writer import UNCHANGED, ItemBatch, Outcome
 from dynoxide_streams.errors import (
     ConditionalCheckFailedException,
+    DuplicateItemException,
     TransactionCanceledException,
     ValidationException,
 )
@@ -86,6 +87,46 @@ async def transact_write_items(ctx: EngineContext, params: dict[str, Any]) -> di
             raise ValidationException(SAME_ITEM)
         seen.add((table.tid, plan.key))
         plans.append(plan)
+    await commit_transaction(ctx, plans)
+    response: dict[str, Any] = {}
+    capacity = transaction_capacity(params, plans)
+    if capacity is not None:
+        response["ConsumedCapacity"] = capacity
+    metrics = metrics_by_table(ctx, params, plans)
+    if metrics is not None:
+        response["ItemCollectionMetrics"] = metrics
+    if token is not None:
+        ctx.tokens.store(token, fingerprint, response, ctx.clock.now())
+    return response
+
+
+def transaction_capacity(
+    params: dict[str, Any], plans: list[WritePlan]
+) -> list[dict[str, Any]] | None:
+    """The ConsumedCapacity list of a committed write transaction (twice the units of each write, one
+    entry per table), or None when not asked for."""
+    if params.get("ReturnConsumedCapacity") not in ("TOTAL", "INDEXES"):
+        return None
+    units: dict[str, float] = {}
+    for plan in plans:
+        units[plan.table.name] = units.get(plan.table.name, 0.0) + 2 * plan.capacity_units
+    return [
+        {"TableName": name, "CapacityUnits": total, "WriteCapacityUnits": total}
+        for name, total in units.items()
+    ]
+
+
+async def commit_transaction(ctx: EngineContext, plans: list[WritePlan]) -> None:
+    """Commit ``plans`` all or nothing in one Writer batch (also ExecuteTransaction's).
+
+    Raises ValidationException for two plans on one item or more than 4 MB, and
+    TransactionCanceledException with one reason per plan when any plan fails.
+    """
+    seen: set[tuple[int, tuple[int, bytes, bytes]]] = set()
+    for plan in plans:
+        if (plan.table.tid, plan.key) in seen:
+            raise ValidationException(SAME_ITEM)
+        seen.add((plan.table.tid, plan.key))
     # the aggregate counts each Put's item and the key of every other action
     total = sum(
         plan.new_size if plan.new_item is not None else item_size(plan.key_item) for plan in plans
@@ -105,6 +146,8 @@ async def transact_write_items(ctx: EngineContext, params: dict[str, Any]) -> di
                 reasons[index] = reason
             except ValidationException as exc:
                 reasons[index] = {"Code": "ValidationError", "Message": exc.message}
+            except DuplicateItemException as exc:
+                reasons[index] = {"Code": "DuplicateItem", "Message": exc.message}
             return UNCHANGED
 
         return decide
@@ -118,22 +161,6 @@ async def transact_write_items(ctx: EngineContext, params: dict[str, Any]) -> di
         plan.write.decide = guarded(index, plan)
         writes.append(plan.write)
     await ctx.writer.submit(ItemBatch(writes, finish=finish))
-    response: dict[str, Any] = {}
-    mode = params.get("ReturnConsumedCapacity")
-    if mode in ("TOTAL", "INDEXES"):
-        units: dict[str, float] = {}
-        for plan in plans:
-            units[plan.table.name] = units.get(plan.table.name, 0.0) + 2 * plan.capacity_units
-        response["ConsumedCapacity"] = [
-            {"TableName": name, "CapacityUnits": total, "WriteCapacityUnits": total}
-            for name, total in units.items()
-        ]
-    metrics = metrics_by_table(ctx, params, plans)
-    if metrics is not None:
-        response["ItemCollectionMetrics"] = metrics
-    if token is not None:
-        ctx.tokens.store(token, fingerprint, response, ctx.clock.now())
-    return response
 
 
 async def transact_get_items(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -412,3 +412,52 @@ def test_update_table_adds_an_index_and_backfills_it(aws: Cli, table: str, tmp_p
     assert found["Items"] == [
         {"pk": {"S": "p2"}, "sk": {"S": "s07"}, "name": {"S": "n7"}, "extra": {"N": "7"}}
     ]
+
+
+def test_partiql_statements(aws: Cli, table: str) -> None:
+    insert = f"INSERT INTO \"{table}\" VALUE {{'pk': 'p1', 'sk': ?, 'team': 'red', 'score': 3}}"
+    assert aws("execute-statement", "--statement", insert, "--parameters", '[{"S": "s1"}]') == {
+        "Items": []
+    }
+    duplicate = aws.run("execute-statement", "--statement", insert, "--parameters", '[{"S": "s1"}]')
+    assert duplicate.returncode != 0
+    assert "DuplicateItemException" in duplicate.stderr
+    assert "Duplicate primary key exists in table" in duplicate.stderr
+    found = aws(
+        "execute-statement",
+        "--statement",
+        f'SELECT pk, score FROM "{table}"."by_team" WHERE team = \'red\'',
+    )
+    assert found == {"Items": [{"pk": {"S": "p1"}, "score": {"N": "3"}}]}
+    batch = aws(
+        "batch-execute-statement",
+        "--statements",
+        json.dumps(
+            [
+                {
+                    "Statement": f"UPDATE \"{table}\" SET score = score + 1 WHERE pk = 'p1' AND sk = 's1'"
+                },
+                {"Statement": f"DELETE FROM \"{table}\" WHERE pk = 'p1' AND sk = 'nope'"},
+            ]
+        ),
+    )
+    assert batch == {"Responses": [{"TableName": table}, {"TableName": table}]}
+    cancelled = aws.run(
+        "execute-transaction",
+        "--transact-statements",
+        json.dumps(
+            [
+                {"Statement": f"UPDATE \"{table}\" SET score = 0 WHERE pk = 'p1' AND sk = 's1'"},
+                {"Statement": f"UPDATE \"{table}\" SET score = 0 WHERE pk = 'p9' AND sk = 's1'"},
+            ]
+        ),
+    )
+    assert cancelled.returncode != 0
+    assert "TransactionCanceledException" in cancelled.stderr
+    assert "[None, ConditionalCheckFailed]" in cancelled.stderr
+    got = aws(
+        "execute-transaction",
+        "--transact-statements",
+        json.dumps([{"Statement": f"SELECT score FROM \"{table}\" WHERE pk = 'p1' AND sk = 's1'"}]),
+    )
+    assert got == {"Responses": [{"Item": {"score": {"N": "4"}}}]}

@@ -355,6 +355,53 @@ ROWS = [
         "ExpressionAttributeNames can only be specified when using expressions",
         3,
     ),
+    # -------------------------------------------------------------------- PartiQL
+    Row(
+        DYNAMODB,
+        "ExecuteStatement",
+        {"Statement": f'SELECT * FROM "{MISSING}" WHERE', "Limit": 0},
+        CORAL_VALIDATE,
+        validation(1, violation("0", "limit", "Member must have value greater than or equal to 1")),
+        2,
+    ),
+    Row(
+        DYNAMODB,
+        "ExecuteStatement",
+        {"Statement": f'SELECT * FROM "{MISSING}" WHERE'},
+        CORAL_VALIDATE,
+        "Statement wasn't well formed, can't be processed: unexpected end of statement at "
+        f"line 1, column {len(MISSING) + 23}; expected a value",
+        3,
+    ),
+    Row(
+        DYNAMODB,
+        "BatchExecuteStatement",
+        {"Statements": [], "ReturnConsumedCapacity": "ALL"},
+        CORAL_VALIDATE,
+        validation(
+            2,
+            violation("[]", "statements", "Member must have length greater than or equal to 1"),
+            violation(
+                "ALL",
+                "returnConsumedCapacity",
+                "Member must satisfy enum value set: [INDEXES, TOTAL, NONE]",
+            ),
+        ),
+        2,
+    ),
+    Row(
+        DYNAMODB,
+        "ExecuteTransaction",
+        {
+            "TransactStatements": [
+                {"Statement": f"DELETE FROM \"{MISSING}\" WHERE pk = 'a'"},
+                {"Statement": f"INSERT INTO \"{MISSING}\" VALUE {{'pk': ?}}"},
+            ]
+        },
+        CORAL_VALIDATE,
+        "Number of parameters in request and statement don't match.",
+        3,
+    ),
     # ---------------------------------------------------------------- Streams API
     Row(
         STREAMS,
