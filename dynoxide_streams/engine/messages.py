@@ -912,8 +912,10 @@ ADMIN_STREAM_STATUS = Text("Stream {arn} is {status}", UNSOURCED)
 
 # ---------------------------------------------------------------- leftovers
 
-INVALID_NEXT_TOKEN = Text("Invalid NextToken", UNSOURCED)
-"""ListTagsOfResource's NextToken that this server did not issue."""
+INVALID_NEXT_TOKEN = Text(
+    "Invalid NextToken", "https://github.com/xo/dbimp/blob/main/docs/DYNAMODB.md (DynamoDB Local)"
+)
+"""A NextToken this server did not issue (ListTagsOfResource, PartiQL statements)."""
 INVALID_SHARD_ITERATOR = Text("Invalid ShardIterator", UNSOURCED)
 SHUTTING_DOWN = Text("The server is shutting down", UNSOURCED)
 INTERNAL_ERROR = Text("Internal server error: {name}", UNSOURCED)
@@ -1173,9 +1175,6 @@ PARTIQL_DELETE_RETURNING = Text(
 PARTIQL_NEXT_TOKEN_MISMATCH = Text(
     "NextToken does not match request", "https://github.com/aws/aws-sdk-js-v3/issues/4424 (AWS)"
 )
-PARTIQL_NEXT_TOKEN_INVALID = Text(
-    "Invalid NextToken", "https://github.com/xo/dbimp/blob/main/docs/DYNAMODB.md (DynamoDB Local)"
-)
 PARTIQL_INDEX_WRITE = Text("This operation is not supported on an index", _DDBL_CAT)
 PARTIQL_MIXED_BATCH = Text(
     "{operation} API does not support both read and write operations in the same request.",
@@ -1197,22 +1196,8 @@ PARTIQL_DUPLICATE_TUPLE_KEY = Text(
     "Duplicate key in tuple: {key}",
     _DDBL_CAT + " (duplicate map keys are an error; wording unsourced)",
 )
-PARTIQL_OPERAND_COUNT = Text(
-    "Incorrect number of operands for operator or function; operator or function: {name}, "
-    "number of operands: {count}",
-    _DYNALITE + " (the expression text, reused)",
-)
-PARTIQL_NEEDS_PATH = Text(
-    "Operator or function requires a document path; operator or function: {name}",
-    _DYNALITE + " (the expression text, reused)",
-)
 PARTIQL_TYPE_NAME = Text(
     "Invalid attribute type name found; type: {type}, valid types: {{B,NULL,SS,BOOL,L,BS,N,NS,S,M}}",
-    _DYNALITE + " (the expression text, reused)",
-)
-PARTIQL_OPERAND_TYPE = Text(
-    "Incorrect operand type for operator or function; operator or function: {name}, "
-    "operand type: {type}",
     _DYNALITE + " (the expression text, reused)",
 )
 PARTIQL_IN_TOO_MANY = Text(

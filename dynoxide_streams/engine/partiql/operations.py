@@ -173,11 +173,11 @@ def _decode_token(token: str, digest: str) -> tuple[int, Item | None]:
         data = orjson.loads(base64.urlsafe_b64decode(token.encode()))
         found, branch, key = data["d"], data["b"], data["k"]
     except (binascii.Error, ValueError, TypeError, KeyError, orjson.JSONDecodeError):
-        raise ValidationException(messages.PARTIQL_NEXT_TOKEN_INVALID.format()) from None
+        raise ValidationException(messages.INVALID_NEXT_TOKEN.format()) from None
     if found != digest:
         raise ValidationException(messages.PARTIQL_NEXT_TOKEN_MISMATCH.format())
     if not isinstance(branch, int) or not (key is None or isinstance(key, dict)):
-        raise ValidationException(messages.PARTIQL_NEXT_TOKEN_INVALID.format())
+        raise ValidationException(messages.INVALID_NEXT_TOKEN.format())
     return branch, key
 
 

@@ -41,7 +41,7 @@ def _unsupported(what: str) -> ValidationException:
 
 
 def _operand_count(name: str, count: int) -> ValidationException:
-    return ValidationException(messages.PARTIQL_OPERAND_COUNT.format(name=name, count=count))
+    return ValidationException(messages.OPERAND_COUNT.format(name=name, count=count))
 
 
 # ------------------------------------------------------------------------ values
@@ -112,7 +112,7 @@ def _operand(value: A.Value, params: Params) -> X.Operand:
 
 def _path(value: A.Value, function: str) -> X.Path:
     if not isinstance(value, A.PathRef):
-        raise ValidationException(messages.PARTIQL_NEEDS_PATH.format(name=function))
+        raise ValidationException(messages.REQUIRES_PATH.format(name=function))
     return value.path
 
 
@@ -412,7 +412,7 @@ def _set_action(item: A.SetItem, params: Params) -> X.UpdateAction:
         bound = bind(change, params)
         if value_type(bound) not in ("SS", "NS", "BS"):
             raise ValidationException(
-                messages.PARTIQL_OPERAND_TYPE.format(name=value.name, type=value_type(bound))
+                messages.OPERAND_TYPE.format(name=value.name, type=value_type(bound))
             )
         if value.name == "set_add":
             return X.AddAction(item.path, bound)
