@@ -12,6 +12,13 @@ sensitive to other load on the machine than the wall-clock figure.  Then idle ~1
 and read the RSS of the process tree (process + all children).  Stop it with
 SIGTERM, SIGKILL after 5 s.
 
+The first ``--warmup`` runs of each command are not recorded: a cold start is measured
+with the bytecode caches written (PYTHONDONTWRITEBYTECODE in the environment would
+make every run compile every module; give the commands PYTHONPYCACHEPREFIX then).
+The commands inherit the current directory, and ``python -m`` puts it first on
+``sys.path``: to compare two checkouts through PYTHONPATH, run this from a directory
+holding neither (say /tmp), or both commands run the same code.
+
 Several ``--cmd`` (each with its own ``--label``) run interleaved, A/B/A/B..., so
 that a change of load on the machine hits them alike.  Prints one JSON line per
 command to stdout, with the 1-minute load average before and after the runs.
@@ -144,6 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=60.0, help="max seconds to become ready")
     ap.add_argument("--idle", type=float, default=1.0, help="idle seconds before reading RSS")
     ap.add_argument("--poll", type=float, default=0.002, help="sleep between polls, seconds")
+    ap.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="unrecorded runs of each command first (they write the bytecode caches)",
+    )
     a = ap.parse_args(argv)
     for cmd in a.cmd:
         if "{port}" not in cmd:
@@ -156,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     labels += a.cmd[len(labels) :]
     load_before = load1()
     log(f"[startup] {a.runs} interleaved runs of {labels} (load {load_before:.2f})")
+    for _ in range(a.warmup):
+        for cmd in a.cmd:
+            one_run(cmd, a.timeout, a.idle, a.poll)
     colds: list[list[float]] = [[] for _ in a.cmd]
     cpus: list[list[float]] = [[] for _ in a.cmd]
     rsss: list[list[float]] = [[] for _ in a.cmd]
