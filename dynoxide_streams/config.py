@@ -20,7 +20,6 @@ import json
 import math
 import os
 import re
-import tomllib
 import types
 import typing
 from collections.abc import Mapping
@@ -581,6 +580,8 @@ def load_config_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     Raises ConfigError for an unreadable file, bad TOML, an unknown key or a value of
     the wrong type.
     """
+    import tomllib  # imported here: a plain `serve` reads no TOML
+
     where = str(path)
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
@@ -607,6 +608,8 @@ def load_credentials_file(path: str | Path) -> tuple[dict[str, str], int]:
     """The ``[credentials]`` table of a TOML file (access key id -> secret key) and
     the file's permission bits. Raises ConfigError for a file that cannot be read, is
     not TOML, has no such table, an empty one, or a value that is not a string."""
+    import tomllib  # imported here: a plain `serve` reads no TOML
+
     where = str(path)
     try:
         raw = Path(path).read_bytes()

@@ -14,6 +14,7 @@ import contextlib
 import socket
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import structlog
@@ -38,7 +39,6 @@ from dynoxide_streams.engine.trigger_store import TriggerStore
 from dynoxide_streams.engine.writer import Writer
 from dynoxide_streams.errors import DynamoDBError
 from dynoxide_streams.metrics import Metrics
-from dynoxide_streams.sidecar.runtime import Sidecar
 from dynoxide_streams.triggers.declared import (
     TriggerFileError,
     TriggerSpec,
@@ -52,6 +52,9 @@ from dynoxide_streams.ttl.sweeper import run_sweeper
 from dynoxide_streams.wire import App
 from dynoxide_streams.wire.limits import ConnectionLimits, install_limit_answer
 from dynoxide_streams.wire.origins import is_loopback
+
+if TYPE_CHECKING:
+    from dynoxide_streams.sidecar.runtime import Sidecar  # imported by `sidecar` only
 
 log = structlog.get_logger("dynoxide_streams")
 
@@ -246,6 +249,8 @@ class Service:
         self.ctx = ctx
         source: ChangeSource
         if settings.upstream:
+            from dynoxide_streams.sidecar.runtime import Sidecar
+
             self.sidecar = Sidecar(
                 settings.upstream,
                 settings.region,

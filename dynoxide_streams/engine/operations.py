@@ -19,9 +19,29 @@ from dynoxide_streams.engine import (
     ttl_ops,
 )
 from dynoxide_streams.engine.context import EngineContext
-from dynoxide_streams.engine.partiql import operations as partiql
 
 Operation = Callable[[EngineContext, dict[str, Any]], Awaitable[dict[str, Any] | bytes]]
+
+
+# PartiQL (its lexer, parser and planner) is imported on the first statement: a server
+# that is never sent one does not pay for it at start-up.
+async def _execute_statement(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any] | bytes:
+    from dynoxide_streams.engine.partiql import operations as partiql
+
+    return await partiql.execute_statement(ctx, params)
+
+
+async def _batch_execute_statement(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
+    from dynoxide_streams.engine.partiql import operations as partiql
+
+    return await partiql.batch_execute_statement(ctx, params)
+
+
+async def _execute_transaction(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
+    from dynoxide_streams.engine.partiql import operations as partiql
+
+    return await partiql.execute_transaction(ctx, params)
+
 
 OPERATIONS: dict[str, Operation] = {
     "CreateTable": ddl.create_table,
@@ -48,9 +68,9 @@ OPERATIONS: dict[str, Operation] = {
     "UpdateContinuousBackups": ddl.update_continuous_backups,
     "UpdateTimeToLive": ttl_ops.update_time_to_live,
     "DescribeTimeToLive": ttl_ops.describe_time_to_live,
-    "ExecuteStatement": partiql.execute_statement,
-    "BatchExecuteStatement": partiql.batch_execute_statement,
-    "ExecuteTransaction": partiql.execute_transaction,
+    "ExecuteStatement": _execute_statement,
+    "BatchExecuteStatement": _batch_execute_statement,
+    "ExecuteTransaction": _execute_transaction,
 }
 
 STREAM_OPERATIONS: dict[str, Operation] = {

@@ -20,7 +20,6 @@ tables) and ``on_failure`` (a destination ARN or URL) as shorthands.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,6 +107,8 @@ def trigger_params(raw: dict[str, Any], where: str = "trigger") -> TriggerSpec:
 
 def parse_trigger_file(text: str, where: str = "triggers file") -> TriggerFile:
     """Parse the TOML text of a trigger file. Raises TriggerFileError."""
+    import tomllib  # imported here: a plain `serve` reads no TOML
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

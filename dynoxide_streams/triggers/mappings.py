@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dynoxide_streams.engine import messages
 from dynoxide_streams.engine.shapes import LAMBDA, model_pattern, validate_request
@@ -21,11 +21,10 @@ from dynoxide_streams.errors import (
     constraint_violation,
     validation_error,
 )
-from dynoxide_streams.triggers.filters import (
-    CompiledFilters,
-    FilterPatternError,
-    compile_filter_criteria,
-)
+
+if TYPE_CHECKING:
+    # the filter compiler is imported when a mapping with FilterCriteria is checked or run
+    from dynoxide_streams.triggers.filters import CompiledFilters
 
 _FUNCTION_NAME = re.compile(
     r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((?P<region>(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}):)?"
@@ -102,6 +101,8 @@ class Mapping:
     def filters(self) -> CompiledFilters | None:
         if not self.filter_criteria or not self.filter_criteria.get("Filters"):
             return None
+        from dynoxide_streams.triggers.filters import compile_filter_criteria
+
         return compile_filter_criteria(self.filter_criteria)
 
     def to_json(self) -> dict[str, Any]:
@@ -153,6 +154,8 @@ def _check_semantics(params: dict[str, Any]) -> None:
         raise InvalidParameterValueException(messages.LAMBDA_RECORD_AGE.template)
     criteria = params.get("FilterCriteria")
     if criteria is not None:
+        from dynoxide_streams.triggers.filters import FilterPatternError, compile_filter_criteria
+
         try:
             compile_filter_criteria(criteria)
         except FilterPatternError as exc:

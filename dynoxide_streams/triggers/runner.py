@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import uuid as uuids
 from dataclasses import KW_ONLY, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import structlog
@@ -37,7 +37,11 @@ from dynoxide_streams.triggers import mappings
 from dynoxide_streams.triggers.functions import FunctionRegistry, InvokeResult, invoke
 from dynoxide_streams.triggers.leases import ShardLeases
 from dynoxide_streams.triggers.mappings import FunctionRef, Mapping
-from dynoxide_streams.triggers.poller import MappingRun, relane, run_mapping
+
+if TYPE_CHECKING:
+    # the poller (and the lanes, dead letters and retry rules under it) is imported
+    # when the first mapping starts: a server with no triggers never loads it
+    from dynoxide_streams.triggers.poller import MappingRun
 
 log = structlog.get_logger("dynoxide_streams.triggers")
 
@@ -121,6 +125,8 @@ class TriggerRunner:
                 await self.store.put_mapping(mapping.uuid, mapping.to_json())
             if not mapping.enabled:
                 return
+            from dynoxide_streams.triggers.poller import MappingRun, run_mapping
+
             function_arn = mapping.function_arn
             name = mappings.parse_function_name(mapping.function_name)
             assert name is not None
@@ -238,6 +244,8 @@ class TriggerRunner:
             updated.last_modified = self.clock.now()
             updated.state = "Updating"
             if updated.parallelization_factor != lanes_before:
+                from dynoxide_streams.triggers.poller import relane
+
                 await self.store.replace_checkpoints(
                     uuid,
                     relane(

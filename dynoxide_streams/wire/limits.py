@@ -92,10 +92,14 @@ async def _service_unavailable(scope: Scope, receive: Receive, send: Send) -> No
 
 def install_limit_answer() -> None:
     """Make uvicorn's over-the-limit 503 a DynamoDB-shaped JSON error (idempotent)."""
-    from uvicorn.protocols.http import h11_impl, httptools_impl
+    import sys
 
-    for module in (httptools_impl, h11_impl):
-        setattr(module, "service_unavailable", _service_unavailable)  # noqa: B010
+    # h11's protocol is patched only if something loaded it: the server runs httptools'
+    # (``protocols``), and importing h11 just to patch it costs start-up time
+    for name in ("uvicorn.protocols.http.httptools_impl", "uvicorn.protocols.http.h11_impl"):
+        module = sys.modules.get(name)
+        if module is not None:
+            setattr(module, "service_unavailable", _service_unavailable)  # noqa: B010
 
 
 class _HeadTooLarge(Exception):

@@ -19,14 +19,6 @@ import orjson
 import structlog
 
 from dynoxide_streams.engine.changes import ChangeSource
-from dynoxide_streams.push.feed import prepare, run_feed
-from dynoxide_streams.push.protocol import (
-    MAX_SUBSCRIPTIONS,
-    ProtocolError,
-    Unsubscribe,
-    frame,
-    parse_message,
-)
 from dynoxide_streams.wire.asgi import Receive, Scope, Send
 from dynoxide_streams.wire.origins import AccessPolicy
 
@@ -49,6 +41,17 @@ class PushEndpoint:
         self.stall_timeout = stall_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # the push feed is imported on the first upgrade: a server no websocket client
+        # talks to never loads it
+        from dynoxide_streams.push.feed import prepare, run_feed
+        from dynoxide_streams.push.protocol import (
+            MAX_SUBSCRIPTIONS,
+            ProtocolError,
+            Unsubscribe,
+            frame,
+            parse_message,
+        )
+
         message = await receive()
         if message["type"] != "websocket.connect":
             return
