@@ -11,6 +11,7 @@ returned in table-key order.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ from dynoxide_streams.engine import messages
 from dynoxide_streams.engine.capacity import consumed, read_units
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.requests import ReadRequest, read_request
-from dynoxide_streams.engine.store import BOUNDED_ROWS
+from dynoxide_streams.engine.store import BOUNDED_ROWS, finish_steps
 from dynoxide_streams.engine.tables import IndexInfo, KeyAttribute, TableInfo, hash_partition
 from dynoxide_streams.engine.values import (
     AttributeValue,
@@ -154,31 +155,38 @@ def _read_page(
     limit: int | None,
     request: ReadRequest,
     count_only: bool,
-) -> _Page:
+) -> Generator[int, None, _Page]:
+    """Read one page; yields each row's byte size as it is read (see
+    ``Store.run_read_steps``) and returns the page. Closing it resets the statement."""
     page = _Page()
     last: Item | None = None
     stopped = False
     condition, projection = request.condition, request.projection
-    for row in conn.execute(sql, args):
-        item: Item = orjson.loads(row[0])
-        size: int = row[1]
-        if target.fetch_base:
-            base = conn.execute(
-                "SELECT item, size FROM items WHERE tid = ? AND h = ? AND pk = ? AND sk = ?",
-                (target.table.tid, hash_partition(row[2]), row[2], row[3]),
-            ).fetchone()
-            if base is not None:
-                item, size = orjson.loads(base[0]), size + base[1]
-        page.scanned += 1
-        page.size += size
-        last = item
-        if condition is None or ex.evaluate(condition, item):
-            page.count += 1
-            if not count_only:
-                page.items.append(item if projection is None else ex.project(projection, item))
-        if (limit is not None and page.scanned >= limit) or page.size >= PAGE_BYTES:
-            stopped = True
-            break
+    cursor = conn.execute(sql, args)
+    try:
+        for row in cursor:
+            item: Item = orjson.loads(row[0])
+            size: int = row[1]
+            if target.fetch_base:
+                base = conn.execute(
+                    "SELECT item, size FROM items WHERE tid = ? AND h = ? AND pk = ? AND sk = ?",
+                    (target.table.tid, hash_partition(row[2]), row[2], row[3]),
+                ).fetchone()
+                if base is not None:
+                    item, size = orjson.loads(base[0]), size + base[1]
+            page.scanned += 1
+            page.size += size
+            last = item
+            if condition is None or ex.evaluate(condition, item):
+                page.count += 1
+                if not count_only:
+                    page.items.append(item if projection is None else ex.project(projection, item))
+            if (limit is not None and page.scanned >= limit) or page.size >= PAGE_BYTES:
+                stopped = True
+                break
+            yield size
+    finally:
+        cursor.close()
     if stopped and last is not None:
         page.last_key = {name: last[name] for name in target.key_names if name in last}
     return page
@@ -217,10 +225,13 @@ async def _execute(
 ) -> dict[str, Any]:
     limit = params.get("Limit")
 
-    def run(conn: sqlite3.Connection) -> _Page:
+    def run(conn: sqlite3.Connection) -> Generator[int, None, _Page]:
         return _read_page(conn, sql, tuple(args), target, limit, request, select == "COUNT")
 
-    page = await ctx.store.run_read(run, bounded=limit is not None and limit <= BOUNDED_ROWS)
+    if limit is not None and limit <= BOUNDED_ROWS:  # at most 100 rows: the point connection
+        page = await ctx.store.run_read(lambda conn: finish_steps(run(conn)), bounded=True)
+    else:  # on the loop until it has read LOOP_ROWS rows, then in a worker thread
+        page = await ctx.store.run_read_steps(run)
     return _response(target, params, page, select)
 
 

@@ -187,6 +187,7 @@ def read_request(params: dict[str, Any], *, query: bool) -> ReadRequest:
 
 _NO_SUBSTITUTIONS = Substitutions(None, None)
 _PLACEHOLDERS = frozenset({"ExpressionAttributeNames", "ExpressionAttributeValues"})
+_ITEM_PROJECTION_MEMBERS = _PLACEHOLDERS | {"ProjectionExpression", "AttributesToGet"}
 
 
 def write_substitutions(params: dict[str, Any], expressions: tuple[str, ...]) -> Substitutions:
@@ -247,6 +248,9 @@ def refuse_key_updates(
 def item_projection(params: dict[str, Any]) -> list[ex.Path] | None:
     """The projection of a GetItem-shaped read (ProjectionExpression or
     AttributesToGet), or None."""
+    if params.keys().isdisjoint(_ITEM_PROJECTION_MEMBERS):
+        reject_mixing(params)
+        return None  # no projection and no placeholders: nothing else to check
     reject_mixing(params)
     subs = substitutions(params, ("ProjectionExpression",))
     projection = None

@@ -24,7 +24,7 @@ import contextlib
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -41,6 +41,10 @@ SCHEMA_VERSION = 5
 
 BOUNDED_ROWS = 100
 """A read of at most this many rows may run on the event loop (see run_read)."""
+LOOP_ROWS = 128
+"""A stepwise read (run_read_steps) reads up to this many rows on the event loop ..."""
+LOOP_BYTES = 128 * 1024
+"""... or up to this many item bytes, before it moves to a worker thread."""
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -172,6 +176,16 @@ def is_disk_full(exc: BaseException) -> bool:
         isinstance(exc, sqlite3.Error)
         and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
     )
+
+
+def finish_steps(steps: Generator[int, None, T]) -> T:
+    """Run ``steps`` to its end and return its return value."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            result: T = done.value
+            return result
 
 
 class StoreError(Exception):
@@ -308,6 +322,41 @@ class Store:
                 return await anyio.to_thread.run_sync(fn, conn)
             finally:
                 self._pool_free.append(conn)
+
+    async def run_read_steps(
+        self, fn: Callable[[sqlite3.Connection], Generator[int, None, T]]
+    ) -> T:
+        """Run the read-only generator ``fn(connection)`` to its return value.
+
+        The generator yields the byte size of every row it reads. It starts on the event
+        loop, on a pooled connection held for the whole read; once it has read
+        ``LOOP_ROWS`` rows or ``LOOP_BYTES`` bytes without finishing, the same generator
+        (same statement, same snapshot) continues in a worker thread, so a small read
+        costs no thread hop and a large one never stalls the loop. The generator is
+        closed on every exit, which must reset its statements.
+        """
+        try:
+            self._pool_limiter.acquire_nowait()
+        except anyio.WouldBlock:
+            await self._pool_limiter.acquire()
+        conn = self._pool_free.pop()
+        try:
+            steps = fn(conn)
+            try:
+                rows = size = 0
+                try:
+                    while rows < LOOP_ROWS and size < LOOP_BYTES:
+                        size += next(steps)
+                        rows += 1
+                except StopIteration as done:
+                    result: T = done.value
+                    return result
+                return await anyio.to_thread.run_sync(finish_steps, steps)
+            finally:
+                steps.close()
+        finally:
+            self._pool_free.append(conn)
+            self._pool_limiter.release()
 
     # ------------------------------------------------------------- maintenance
 

@@ -72,23 +72,25 @@ DYNAMODB_SIGNING = ("dynamodb", sigv4.UNKNOWN_KEY)
 LAMBDA_SIGNING = ("lambda", sigv4.UNKNOWN_KEY + ".")
 """(scope service, unknown-key text) of the Lambda API (Lambda's text ends with ".")."""
 _REQUEST_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_REQUEST_ID_COUNTER_MASK = (1 << 48) - 1
+_CONTENT_TYPE_HEADERS = {
+    DYNAMODB_JSON: (b"content-type", DYNAMODB_JSON),
+    JSON: (b"content-type", JSON),
+}
+"""The ``content-type`` header of a protocol response, per content type it echoes."""
 
 
 class RequestIds:
     """Request ids in AWS's form (52 upper-case alphanumerics), unique per server:
-    a random 40-character prefix chosen at start plus a 12-character counter."""
+    a random 40-character prefix chosen at start plus a 12-digit upper-case hex counter
+    (2**48 ids before it wraps)."""
 
     def __init__(self) -> None:
         self._prefix = "".join(_REQUEST_ID_ALPHABET[b % 36] for b in os.urandom(40))
         self._count = itertools.count(int.from_bytes(os.urandom(4), "big"))
 
     def next(self) -> str:
-        n = next(self._count)
-        digits = []
-        for _ in range(12):
-            n, r = divmod(n, 36)
-            digits.append(_REQUEST_ID_ALPHABET[r])
-        return self._prefix + "".join(reversed(digits))
+        return f"{self._prefix}{next(self._count) & _REQUEST_ID_COUNTER_MASK:012X}"
 
 
 class App:
@@ -283,13 +285,17 @@ class App:
             elif name == b"origin":
                 origin = value
         error_name = ""
+        hold = BodyHold(self.body_memory)  # BodyMemory.hold() without the generator
         try:
-            async with self.body_memory.hold() as hold:
+            try:
                 body = await _read_body(receive, hold, declared_length)
-                refusal = self._signature_refusal(scope, body, DYNAMODB_SIGNING)
-                if refusal is not None:
-                    raise refusal
+                if self.access.checks_signatures:
+                    refusal = self._signature_refusal(scope, body, DYNAMODB_SIGNING)
+                    if refusal is not None:
+                        raise refusal
                 status, payload = await self._dispatch(target, body)
+            finally:
+                hold.release()
         except DynamoDBError as error:
             error_name = error.name
             status, payload = render_dynamodb_error(error)
@@ -300,12 +306,10 @@ class App:
         operation = target if target in self._known_targets else "unknown"
         self._requests.inc(operation=operation, error=error_name)
         log.debug("request", target=operation, status=status, error=error_name, request_id=rid)
-        if content_type not in (DYNAMODB_JSON, JSON):
-            content_type = DYNAMODB_JSON
         headers = [
-            (b"content-type", content_type),
+            _CONTENT_TYPE_HEADERS.get(content_type) or _CONTENT_TYPE_HEADERS[DYNAMODB_JSON],
             (b"x-amzn-requestid", rid.encode()),
-            (b"x-amz-crc32", str(zlib.crc32(payload)).encode()),
+            (b"x-amz-crc32", b"%d" % zlib.crc32(payload)),
         ]
         if origin is not None:  # a browser: CORS headers if its Origin is allowed
             host = next((v for k, v in scope["headers"] if k == b"host"), None)

@@ -142,6 +142,12 @@ class AccessPolicy:
         self._bearer = None if token is None else f"Bearer {token}".encode()
         self._loopback_bind = is_loopback(bind_host)
 
+    @property
+    def checks_signatures(self) -> bool:
+        """Whether requests must be signed (``--credentials`` given): without it,
+        ``signature_refusal`` is always None and callers may skip building a request."""
+        return self._credentials is not None
+
     def host_allowed(self, host: bytes | None) -> bool:
         """Whether a request with this ``Host`` header value (None: absent) is served."""
         if self._any_host or host is None:

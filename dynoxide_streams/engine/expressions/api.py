@@ -7,6 +7,7 @@ resolution (``resolve.py``), and for key conditions the key shape rules.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 import dynoxide_streams.engine.messages as messages
@@ -35,12 +36,15 @@ from dynoxide_streams.engine.expressions.resolve import (
     resolve_update,
 )
 from dynoxide_streams.engine.expressions.substitutions import Substitutions
+from dynoxide_streams.engine.expressions.syntax import SCondition
 from dynoxide_streams.errors import ValidationException
 
 MAX_EXPRESSION_BYTES = 4096
 """DynamoDB's limit on any expression string, in UTF-8 bytes, before substitution."""
 
 CONDITION_KINDS = ("ConditionExpression", "FilterExpression")
+SYNTAX_CACHE_ENTRIES = 512
+"""Distinct (condition text, kind) pairs whose syntax tree is kept for reuse."""
 
 
 def _check_text(text: str, kind: str) -> None:
@@ -53,10 +57,17 @@ def _check_text(text: str, kind: str) -> None:
 
 def _condition(text: str, subs: Substitutions, kind: str) -> Condition:
     _check_text(text, kind)
-    tree, redundant = parse_condition_syntax(text, kind)
+    tree, redundant = _condition_syntax(text, kind)
     condition = resolve_condition(tree, redundant, subs, kind)
     check_limits(condition, kind)
     return condition
+
+
+@functools.lru_cache(maxsize=SYNTAX_CACHE_ENTRIES)
+def _condition_syntax(text: str, kind: str) -> tuple[SCondition, bool]:
+    """``parse_condition_syntax``, remembered per text (the tree is immutable and
+    request-independent; a syntax error is raised again each time, never cached)."""
+    return parse_condition_syntax(text, kind)
 
 
 def parse_condition(text: str, subs: Substitutions, kind: str = "ConditionExpression") -> Condition:
