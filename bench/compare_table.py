@@ -128,7 +128,7 @@ def build(
         out.append(f"| {workload} | " + " | ".join(cells) + f" | {ratio} | {goal} |")
         if i < 5:
             cpu.append(
-                f"| {workload} | "
+                f"| {workload.replace('(items/s)', '(per 25-item request)')} | "
                 + " | ".join(
                     "—" if streams_row and k in no_streams else fmt(cpu_us[k]) for k, _ in servers
                 )
