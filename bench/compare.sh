@@ -140,6 +140,7 @@ run_server() { # key cmd round
     stop_server
 }
 
+touch "$OUT"
 load_before="$(cat /proc/loadavg)"
 t0=$SECONDS
 for ((round = 1; round <= ROUNDS; round++)); do
