@@ -1,68 +1,91 @@
 #!/usr/bin/env bash
-# Compare several DynamoDB-compatible servers with the same benchmarks, in one run.
+# This server against Dynoxide (Rust) and dynalite (Node), side by side, in one run.
 #
-#   bench/compare.sh                      # every server found (see below)
-#   bench/compare.sh 'label=cmd {port}' ...   # explicit servers instead
+#   bench/compare.sh                            # installs the peers, runs everything
+#   bench/compare.sh 'key=cmd {port}' ...       # explicit servers instead (the last is "ours")
 #
-# For each server, ONE AT A TIME (the machine has 2 cores; running servers side
-# by side would make them compete): startup.py (cold start + idle RSS), then
-# start it on its own free loopback port, run loadgen.py --op all (and the
-# growth run if GROWTH_ITEMS > 0), and stop it.  Every JSON line goes to stdout
-# (and to $OUT if set); progress and server logs go to stderr / a temp dir.
+# 1. Installs the peers from npm into $PEERS_DIR (git-ignored; never a project
+#    dependency): @dynoxide/linux-x64@$DYNOXIDE_VERSION and dynalite@$DYNALITE_VERSION.
+# 2. $ROUNDS rounds; each round runs every server in turn, ONE AT A TIME (2 cores:
+#    servers side by side would compete), the order reversed on every other round,
+#    so the servers interleave (A B C C B A ...).  Per server and round:
+#    startup.py (cold start to the first answered ListTables + idle RSS, $STARTUP_RUNS
+#    runs), then the server on a free loopback port, in memory, and against it
+#    loadgen.py GetItem, PutItem, Query (10 items, no Limit), BatchWriteItem, then
+#    PutItem on a NEW_AND_OLD_IMAGES stream table, then streams_drain.py (GetRecords
+#    records/s).  Servers in $NO_STREAMS skip the two stream workloads.
+# 3. Prints the Markdown table (medians over the rounds; compare_table.py), the load
+#    average before and after, and the command.  The JSON lines go to $OUT.
 #
 # Environment knobs (defaults in brackets):
-#   PY [.venv/bin/python]   python that runs the bench tools (needs uvloop+orjson)
-#   DURATION [10] WARMUP [2] CONCURRENCY [16] ITEMS [1000] RUNS [5]
-#   OPS [all]               or one of PutItem GetItem Query BatchWriteItem
-#   GROWTH_ITEMS [0]        e.g. 100000 to add the growth run (slow on moto)
-#   SKIP_STARTUP [0]        1 to skip startup.py
-#   OUT []                  also append the JSON lines to this file
-#   DYNAMODB_LOCAL_DIR []   directory with DynamoDBLocal.jar (+ java on PATH)
-#
-# Default servers (each only if available):
-#   dynoxide-streams  .venv/bin/dynoxide-streams serve --port {port} --in-memory
-#   moto              python3 -m moto.server -p {port}
-#   dynamodb-local    java -jar $DYNAMODB_LOCAL_DIR/DynamoDBLocal.jar -inMemory -port {port}
+#   VENV [.venv]            the project's venv: runs this server and the bench tools
+#   PY [$VENV/bin/python]   python for the bench tools (needs uvloop, orjson, psutil)
+#   ROUNDS [2] DURATION [4] WARMUP [1] CONCURRENCY [16] ITEMS [1000] STARTUP_RUNS [3]
+#   DRAIN_RECORDS [5000]    records written, then drained, per stream drain (Dynoxide
+#                           writes a stream table at ~800 items/s: 5,000 take ~6 s)
+#   PEERS_DIR [.cache/peers] DYNOXIDE_VERSION [1.2.1] DYNALITE_VERSION [4.0.0]
+#   NO_STREAMS [dynalite]   server keys whose streams are broken (space-separated)
+#   OUT [$LOGDIR/results.jsonl]
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$HERE")"
-PY="${PY:-$ROOT/.venv/bin/python}"
-DURATION="${DURATION:-10}"
-WARMUP="${WARMUP:-2}"
+VENV="${VENV:-$ROOT/.venv}"
+PY="${PY:-$VENV/bin/python}"
+ROUNDS="${ROUNDS:-2}"
+DURATION="${DURATION:-4}"
+WARMUP="${WARMUP:-1}"
 CONCURRENCY="${CONCURRENCY:-16}"
 ITEMS="${ITEMS:-1000}"
-RUNS="${RUNS:-5}"
-OPS="${OPS:-all}"
-GROWTH_ITEMS="${GROWTH_ITEMS:-0}"
-SKIP_STARTUP="${SKIP_STARTUP:-0}"
-OUT="${OUT:-}"
+STARTUP_RUNS="${STARTUP_RUNS:-3}"
+DRAIN_RECORDS="${DRAIN_RECORDS:-5000}"
+PEERS_DIR="${PEERS_DIR:-$ROOT/.cache/peers}"
+DYNOXIDE_VERSION="${DYNOXIDE_VERSION:-1.2.1}"
+DYNALITE_VERSION="${DYNALITE_VERSION:-4.0.0}"
+NO_STREAMS="${NO_STREAMS-dynalite}"
 LOGDIR="$(mktemp -d /tmp/bench-compare.XXXXXX)"
+OUT="${OUT:-$LOGDIR/results.jsonl}"
+COMMAND="$0${*:+ $*} (VENV=$VENV ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP CONCURRENCY=$CONCURRENCY ITEMS=$ITEMS STARTUP_RUNS=$STARTUP_RUNS DRAIN_RECORDS=$DRAIN_RECORDS)"
 
-log() { echo "[compare] $*" >&2; }
-emit() { # JSON lines from stdin -> stdout (+ $OUT)
-    if [[ -n "$OUT" ]]; then tee -a "$OUT"; else cat; fi
+log() { echo "[compare] $(date +%T) $*" >&2; }
+emit() { tee -a "$OUT" >&2; } # JSON lines: to $OUT, echoed on stderr as progress
+
+installed_version() { # package.json -> version, or nothing
+    sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$1" 2>/dev/null | head -n 1
 }
 
-servers=()
+install_peers() {
+    local nm="$PEERS_DIR/node_modules"
+    if [[ "$(installed_version "$nm/@dynoxide/linux-x64/package.json")" == "$DYNOXIDE_VERSION" &&
+        "$(installed_version "$nm/dynalite/package.json")" == "$DYNALITE_VERSION" ]]; then
+        return
+    fi
+    command -v npm >/dev/null || { log "npm not found: cannot install the peers"; exit 1; }
+    log "installing @dynoxide/linux-x64@$DYNOXIDE_VERSION dynalite@$DYNALITE_VERSION into $PEERS_DIR"
+    mkdir -p "$PEERS_DIR"
+    npm install --prefix "$PEERS_DIR" --no-save --no-audit --no-fund --loglevel error \
+        "@dynoxide/linux-x64@$DYNOXIDE_VERSION" "dynalite@$DYNALITE_VERSION" >&2
+    chmod +x "$nm/@dynoxide/linux-x64/dynoxide"
+}
+
+servers=() # key=command with {port}
+names=()   # --server KEY=column name for compare_table.py
 if (($# > 0)); then
     servers=("$@")
+    for s in "$@"; do names+=(--server "${s%%=*}=${s%%=*}"); done
 else
-    if [[ -x "$ROOT/.venv/bin/dynoxide-streams" ]]; then
-        servers+=("dynoxide-streams=$ROOT/.venv/bin/dynoxide-streams serve --port {port} --in-memory")
-    fi
-    if python3 -c 'import moto.server' 2>/dev/null; then
-        servers+=("moto=python3 -m moto.server -p {port}")
-    fi
-    if [[ -n "${DYNAMODB_LOCAL_DIR:-}" && -f "${DYNAMODB_LOCAL_DIR}/DynamoDBLocal.jar" ]] \
-        && command -v java >/dev/null; then
-        servers+=("dynamodb-local=java -Djava.library.path=${DYNAMODB_LOCAL_DIR}/DynamoDBLocal_lib -jar ${DYNAMODB_LOCAL_DIR}/DynamoDBLocal.jar -inMemory -port {port}")
-    fi
+    install_peers
+    nm="$PEERS_DIR/node_modules"
+    servers=(
+        "dynoxide=$nm/@dynoxide/linux-x64/dynoxide serve --port {port}"
+        "dynalite=node $nm/dynalite/cli.js --port {port} --createTableMs 0 --deleteTableMs 0 --updateTableMs 0"
+        "this=$VENV/bin/dynoxide-streams serve --port {port} --in-memory"
+    )
+    names=(--server "dynoxide=Dynoxide $DYNOXIDE_VERSION (Rust)"
+        --server "dynalite=dynalite $DYNALITE_VERSION (Node)" --server "this=this server")
 fi
-if ((${#servers[@]} == 0)); then
-    log "no servers found"
-    exit 1
-fi
+last="${servers[-1]}"
+OURS="${last%%=*}"
 
 SERVER_PID=""
 stop_server() {
@@ -79,40 +102,67 @@ stop_server() {
         SERVER_PID=""
     fi
 }
-trap stop_server EXIT INT TERM
+trap stop_server EXIT
+trap 'stop_server; exit 130' INT TERM
 
-for spec in "${servers[@]}"; do
-    label="${spec%%=*}"
-    cmd="${spec#*=}"
-    log "=== $label: $cmd"
+has_streams() { [[ " $NO_STREAMS " != *" $1 "* ]]; }
 
-    if [[ "$SKIP_STARTUP" != 1 ]]; then
-        "$PY" "$HERE/startup.py" --cmd "$cmd" --runs "$RUNS" --label "$label" | emit \
-            || log "$label: startup.py failed"
-    fi
+run_server() { # key cmd round
+    local key="$1" cmd="$2" round="$3" port endpoint
+    log "round $round: $key: $cmd"
+    "$PY" "$HERE/startup.py" --cmd "$cmd" --runs "$STARTUP_RUNS" --label "$key" 2>>"$LOGDIR/tools.log" \
+        | emit || log "$key: startup.py failed"
 
     port="$("$PY" "$HERE/dynproto.py" --free-port)"
+    endpoint="http://127.0.0.1:$port"
     # shellcheck disable=SC2086  # word-splitting the command is intended
-    setsid ${cmd//\{port\}/$port} >"$LOGDIR/$label.log" 2>&1 </dev/null &
+    setsid ${cmd//\{port\}/$port} >>"$LOGDIR/$key.log" 2>&1 </dev/null &
     SERVER_PID=$!
-    if ! "$PY" "$HERE/dynproto.py" --wait "http://127.0.0.1:$port" --timeout 60; then
-        log "$label did not come up; log tail:"
-        tail -n 20 "$LOGDIR/$label.log" >&2 || true
+    if ! "$PY" "$HERE/dynproto.py" --wait "$endpoint" --timeout 60 2>>"$LOGDIR/tools.log"; then
+        log "$key did not come up; log tail:"
+        tail -n 20 "$LOGDIR/$key.log" >&2 || true
         stop_server
-        continue
+        return
     fi
-
-    "$PY" "$HERE/loadgen.py" --endpoint "http://127.0.0.1:$port" --op "$OPS" \
-        --concurrency "$CONCURRENCY" --duration "$DURATION" --warmup "$WARMUP" \
-        --items "$ITEMS" --label "$label" --server-pid "$SERVER_PID" --quiet | emit \
-        || log "$label: loadgen failed"
-
-    if ((GROWTH_ITEMS > 0)); then
-        "$PY" "$HERE/loadgen.py" --endpoint "http://127.0.0.1:$port" --op PutItem --growth \
-            --target-items "$GROWTH_ITEMS" --concurrency "$CONCURRENCY" --warmup "$WARMUP" \
-            --label "$label" --server-pid "$SERVER_PID" | emit \
-            || log "$label: growth run failed"
+    local common=(--endpoint "$endpoint" --concurrency "$CONCURRENCY" --duration "$DURATION"
+        --warmup "$WARMUP" --label "$key" --server-pid "$SERVER_PID" --quiet)
+    "$PY" "$HERE/loadgen.py" "${common[@]}" --op GetItem,PutItem,Query,BatchWriteItem \
+        --query-limit 0 --items "$ITEMS" 2>>"$LOGDIR/tools.log" | emit \
+        || log "$key: loadgen failed (see $LOGDIR/tools.log)"
+    if has_streams "$key"; then
+        "$PY" "$HERE/loadgen.py" "${common[@]}" --op PutItem --table bench_stream \
+            --stream-view-type NEW_AND_OLD_IMAGES 2>>"$LOGDIR/tools.log" | emit \
+            || log "$key: stream PutItem failed (see $LOGDIR/tools.log)"
+        timeout 60 "$PY" "$HERE/streams_drain.py" --endpoint "$endpoint" \
+            --records "$DRAIN_RECORDS" --label "$key" 2>>"$LOGDIR/tools.log" | emit \
+            || log "$key: streams_drain failed (see $LOGDIR/tools.log)"
     fi
     stop_server
+}
+
+touch "$OUT"
+load_before="$(cat /proc/loadavg)"
+t0=$SECONDS
+for ((round = 1; round <= ROUNDS; round++)); do
+    order=("${servers[@]}")
+    if ((round % 2 == 0)); then # reversed: A B C, C B A, A B C, ...
+        order=()
+        for ((i = ${#servers[@]} - 1; i >= 0; i--)); do order+=("${servers[i]}"); done
+    fi
+    for spec in "${order[@]}"; do
+        run_server "${spec%%=*}" "${spec#*=}" "$round"
+    done
 done
-log "server logs in $LOGDIR"
+load_after="$(cat /proc/loadavg)"
+
+nostreams=()
+for k in $NO_STREAMS; do nostreams+=(--no-streams "$k"); done
+echo "Concurrency $CONCURRENCY, ~200-byte items, one load generator, $ROUNDS interleaved rounds"
+echo "(medians), ${DURATION} s windows after ${WARMUP} s warmup, in-memory servers, $(nproc) cores."
+echo
+"$PY" "$HERE/compare_table.py" "$OUT" "${names[@]}" --ours "$OURS" "${nostreams[@]}"
+echo
+echo "Load average (1/5/15 min) before: ${load_before% */*}; after: ${load_after% */*}." \
+    "Run took $((SECONDS - t0)) s on $(date -u +%F)."
+echo "Command: \`$COMMAND\`"
+log "JSON lines in $OUT; server and tool logs in $LOGDIR"

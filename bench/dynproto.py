@@ -42,11 +42,13 @@ except ImportError:  # pragma: no cover - fallback when orjson is missing
 
 TARGET_PREFIX = "DynamoDB_20120810."
 CONTENT_TYPE = "application/x-amz-json-1.0"
-# A syntactically valid SigV4 header; none of the local servers verify the signature.
+# A syntactically valid SigV4 header pair (what a signed SDK client sends); none of the
+# local servers verify the signature, but some (Dynoxide) refuse a request without both.
 AUTHORIZATION = (
     "AWS4-HMAC-SHA256 Credential=x/20260101/us-east-1/dynamodb/aws4_request, "
-    "SignedHeaders=host, Signature=0"
+    "SignedHeaders=host;x-amz-date;x-amz-target, Signature=" + "0" * 64
 )
+AMZ_DATE = "20260101T000000Z"
 
 
 class HttpError(Exception):
@@ -76,6 +78,7 @@ def header_prefix(host: str, port: int, op: str, target_prefix: str = TARGET_PRE
         f"X-Amz-Target: {target_prefix}{op}\r\n"
         f"Content-Type: {CONTENT_TYPE}\r\n"
         f"Authorization: {AUTHORIZATION}\r\n"
+        f"X-Amz-Date: {AMZ_DATE}\r\n"
         "Accept-Encoding: identity\r\n"
         "Content-Length: "
     ).encode("ascii")

@@ -329,7 +329,14 @@ class WorkerStats:
 
 
 def make_request_factory(
-    op: str, host: str, port: int, table: str, gen: Items, n_items: int, keyspace: int
+    op: str,
+    host: str,
+    port: int,
+    table: str,
+    gen: Items,
+    n_items: int,
+    keyspace: int,
+    query_limit: int = QUERY_PAGE,
 ) -> Callable[[], bytes]:
     """A zero-argument callable returning one complete request (header + body)."""
     prefix = header_prefix(host, port, "Query" if op == "QueryGSI" else op)
@@ -371,8 +378,9 @@ def make_request_factory(
                 "TableName": table,
                 "KeyConditionExpression": "pk = :p",
                 "ExpressionAttributeValues": {":p": {"S": f"load-{p:07d}"}},
-                "Limit": QUERY_PAGE,
             }
+            if query_limit:
+                body["Limit"] = query_limit
             pool.append(build_request(prefix, dumps(body)))
         return lambda: pool[rnd.randrange(len(pool))]
     if op == "QueryGSI":
@@ -443,7 +451,9 @@ async def open_conns(host: str, port: int, n: int) -> list[AsyncConn]:
 async def run_op(args: argparse.Namespace, op: str, gen: Items, cpu: CpuMeter) -> dict[str, Any]:
     host, port = args.host, args.port
     table = gsi_table(args.table) if op == "QueryGSI" else args.table
-    factory = make_request_factory(op, host, port, table, gen, args.items, args.keyspace)
+    factory = make_request_factory(
+        op, host, port, table, gen, args.items, args.keyspace, args.query_limit
+    )
     conns = await open_conns(host, port, args.concurrency)
     stats = [WorkerStats() for _ in conns]
     log(f"[{op}] concurrency={args.concurrency} warmup={args.warmup}s duration={args.duration}s")
@@ -663,7 +673,7 @@ async def amain(args: argparse.Namespace) -> int:
             await run_growth(args, client, gen, cpu)
             return 0
         await ensure_table(client, args.table, stream_view_type=args.stream_view_type)
-        ops = OPS if args.op == "all" else (args.op,)
+        ops = args.ops
         preload_error = None
         if any(op in ("GetItem", "Query") for op in ops) and not args.no_preload:
             try:
@@ -705,7 +715,17 @@ async def amain(args: argparse.Namespace) -> int:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--endpoint", default="http://127.0.0.1:8000")
-    ap.add_argument("--op", default="PutItem", choices=[*OPS, "all"])
+    ap.add_argument(
+        "--op",
+        default="PutItem",
+        help=f"one of {', '.join(OPS)}, a comma-separated list of them, or all",
+    )
+    ap.add_argument(
+        "--query-limit",
+        type=int,
+        default=QUERY_PAGE,
+        help="Limit of the Query workloads; 0 sends no Limit (a partition holds 10 items)",
+    )
     ap.add_argument(
         "--stream-view-type",
         choices=["KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES"],
@@ -732,6 +752,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.concurrency < 1 or args.duration <= 0 or args.warmup < 0 or args.items < 1:
         ap.error("need --concurrency >= 1, --duration > 0, --warmup >= 0, --items >= 1")
+    args.ops = OPS if args.op == "all" else tuple(args.op.split(","))
+    if unknown := [op for op in args.ops if op not in OPS]:
+        ap.error(f"unknown --op {', '.join(unknown)}; choose from {', '.join(OPS)} or all")
+    if args.query_limit < 0:
+        ap.error("--query-limit must be >= 0")
     if args.growth and args.op not in ("PutItem",):
         ap.error("--growth only applies to --op PutItem")
     if args.target_items < 1 or args.keyspace < 1:

@@ -109,7 +109,9 @@ async def write(args: argparse.Namespace, host: str, port: int, table: str) -> N
     await asyncio.gather(*(worker() for _ in range(8)))
 
 
-async def drain(client: AsyncClient, stream_arn: str) -> dict[str, Any]:
+async def drain(client: AsyncClient, stream_arn: str, expected: int) -> dict[str, Any]:
+    """Read every shard parent-first; a shard ends with no next iterator, or with an empty
+    page when it is open, the iterator did not advance, or ``expected`` records are in."""
     shards: list[dict[str, Any]] = []
     start: dict[str, Any] = {}
     while True:
@@ -154,9 +156,13 @@ async def drain(client: AsyncClient, stream_arn: str) -> dict[str, Any]:
             )
             calls += 1
             records += len(page["Records"])
-            iterator = page.get("NextShardIterator")
-            if not page["Records"] and "EndingSequenceNumber" not in shard["SequenceNumberRange"]:
-                break  # the open shard is drained
+            previous, iterator = iterator, page.get("NextShardIterator")
+            if not page["Records"] and (
+                "EndingSequenceNumber" not in shard["SequenceNumberRange"]
+                or iterator == previous  # e.g. Dynoxide marks its open shard as ended
+                or records >= expected
+            ):
+                break  # the shard is drained
     seconds = time.perf_counter() - t0
     return {
         "records": records,
@@ -176,7 +182,7 @@ async def amain(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         await write(args, host, port, table)
         log(f"wrote {args.records} items in {time.perf_counter() - t0:.1f}s")
-        result = await drain(client, stream_arn)
+        result = await drain(client, stream_arn, args.records)
     except HttpError as exc:
         log(f"error: {exc}")
         return 1
