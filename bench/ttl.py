@@ -23,6 +23,14 @@ Mode ``sweep`` (default) needs a server on a virtual clock with no background sw
    and measures PutItem latency again *while* a second sweep runs: p50/p99 of both and
    their ratio (target: at most 3 times).
 
+Mode ``inproc`` starts an embedded server (virtual clock, no background sweeper) in
+this process, loads ``--items`` expired items straight through its Writer (no HTTP),
+and sweeps them with ``Server.sweep_ttl``: expired items/s, process and event-loop
+thread CPU per expired item, and the WAL checkpoints the sweep ran. Without HTTP or a
+second process it is the steadiest measure of the sweep's own cost:
+
+    .venv/bin/python bench/ttl.py --mode inproc [--items 20000] [--view-type ...]
+
 Mode ``lag`` needs a server on the real clock with the default sweep period:
 
     .venv/bin/dynoxide-streams serve --port 8125 --in-memory --log-level warning &
@@ -361,10 +369,94 @@ async def lag_mode(args: argparse.Namespace, host: str, port: int) -> dict[str, 
     }
 
 
+def inproc_mode(args: argparse.Namespace) -> dict[str, Any]:
+    from dynoxide_streams import Server
+    from dynoxide_streams.engine.values import Item, item_size
+    from dynoxide_streams.engine.writer import ItemBatch, ItemWrite, Outcome
+    from dynoxide_streams.ttl.sweeper import sweep
+
+    server = Server(clock="virtual", ttl_period=0)
+    with server.run_in_thread() as running:
+        portal, service = running._portal, running._service
+        assert portal is not None and service is not None and service.ctx is not None
+        ctx = service.ctx
+        host, port = parse_endpoint(running.endpoint)
+
+        async def create() -> None:
+            client = AsyncClient(host, port)
+            try:
+                await create_table(client, "ttl_inproc", args.view_type, ttl=True)
+            finally:
+                client.close()
+
+        portal.call(create)
+        table = ctx.store.tables["ttl_inproc"]
+        expires = int(ctx.clock.now()) - 3600
+
+        def writer_of(item: Item) -> ItemWrite:
+            outcome: Outcome = (item, item_size(item))
+            return ItemWrite(table, table.key_of_item(item), lambda old: outcome)
+
+        async def load() -> None:
+            for start in range(0, args.items, 500):
+                await ctx.writer.submit(
+                    ItemBatch(
+                        [
+                            writer_of(
+                                {
+                                    "pk": {"S": f"a{i:08d}"},
+                                    TTL: {"N": str(expires - i % 100)},
+                                    "n": {"N": str(i)},
+                                    "payload": {"S": PAYLOAD},
+                                }
+                            )
+                            for i in range(start, min(args.items, start + 500))
+                        ]
+                    )
+                )
+
+        portal.call(load)
+        checkpoints = 0
+        checkpoint = ctx.store.checkpoint
+
+        async def counted() -> None:
+            nonlocal checkpoints
+            checkpoints += 1
+            await checkpoint()
+
+        ctx.store.checkpoint = counted  # type: ignore[method-assign]
+
+        async def run() -> tuple[int, float, float, float]:
+            thread0, process0, wall0 = time.thread_time(), time.process_time(), time.perf_counter()
+            expired = await sweep(ctx)
+            return (
+                expired,
+                time.thread_time() - thread0,
+                time.process_time() - process0,
+                time.perf_counter() - wall0,
+            )
+
+        expired, thread_s, process_s, wall_s = portal.call(run)
+    return {
+        "bench": "ttl",
+        "mode": "inproc",
+        "items": args.items,
+        "view_type": args.view_type,
+        "expired": expired,
+        "sweep_s": round(wall_s, 3),
+        "expired_per_s": round(expired / wall_s) if wall_s else None,
+        "process_cpu_us_per_item": round(process_s * 1e6 / expired, 1) if expired else None,
+        "loop_cpu_us_per_item": round(thread_s * 1e6 / expired, 1) if expired else None,
+        "checkpoints": checkpoints,
+        "target_expired_per_s": 30_000,
+        "loadavg": os.getloadavg()[0],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--endpoint", default="http://127.0.0.1:8000")
-    parser.add_argument("--mode", choices=("sweep", "lag"), default="sweep")
+    parser.add_argument("--mode", choices=("sweep", "lag", "inproc"), default="sweep")
     parser.add_argument("--items", type=int, default=200_000, help="expired items per sweep")
     parser.add_argument(
         "--view-type",
@@ -379,6 +471,12 @@ def main() -> None:
         "--server-pid", type=int, default=None, help="report the sweep's server CPU time"
     )
     args = parser.parse_args()
+    if args.mode == "inproc":
+        inproc = inproc_mode(args)
+        if args.label:
+            inproc["label"] = args.label
+        print(dumps(inproc).decode())
+        return
     host, port = parse_endpoint(args.endpoint)
     run: Any = asyncio.run
     try:
