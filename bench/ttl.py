@@ -8,16 +8,28 @@ Mode ``sweep`` (default) needs a server on a virtual clock with no background sw
     .venv/bin/dynoxide-streams serve --port 8124 --in-memory --log-level warning \\
         --clock virtual --ttl-period 0 &
     .venv/bin/python bench/ttl.py --endpoint http://127.0.0.1:8124 --mode sweep \\
-        [--items 200000] [--view-type NEW_AND_OLD_IMAGES] [--baseline-seconds 5]
+        [--items 200000] [--view-type NEW_AND_OLD_IMAGES] [--baseline-seconds 5] \\
+        [--server-pid PID]
 
 1. creates a stream-enabled table (``--view-type``) with TTL on ``expiresAt`` and
    loads ``--items`` items (BatchWriteItem, 25 per request, concurrency 8) whose TTL
    lies an hour before the server's clock (``GET /_admin/clock``);
-2. times ``POST /_admin/ttl/sweep`` → expired items/s (target ≥ 30,000/s);
+2. times ``POST /_admin/ttl/sweep`` → expired items/s (target ≥ 30,000/s); with
+   ``--server-pid`` (a server on this machine) also the server process's CPU time
+   (user + system, from ``/proc/PID/stat``) per expired item, which a loaded machine
+   disturbs far less than items/s;
 3. on another table, measures PutItem latency (concurrency 4) for
    ``--baseline-seconds`` without a sweep, then loads ``--items`` more expired items
    and measures PutItem latency again *while* a second sweep runs: p50/p99 of both and
    their ratio (target: at most 3 times).
+
+Mode ``inproc`` starts an embedded server (virtual clock, no background sweeper) in
+this process, loads ``--items`` expired items straight through its Writer (no HTTP),
+and sweeps them with ``Server.sweep_ttl``: expired items/s, process and event-loop
+thread CPU per expired item, and the WAL checkpoints the sweep ran. Without HTTP or a
+second process it is the steadiest measure of the sweep's own cost:
+
+    .venv/bin/python bench/ttl.py --mode inproc [--items 20000] [--view-type ...]
 
 Mode ``lag`` needs a server on the real clock with the default sweep period:
 
@@ -64,6 +76,15 @@ def pct(sorted_values: list[float], p: float) -> float:
         return 0.0
     i = min(len(sorted_values) - 1, max(0, math.ceil(p * len(sorted_values)) - 1))
     return sorted_values[i]
+
+
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``), or None."""
+    if pid is None:
+        return None
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def latency_summary(latencies_s: list[float]) -> dict[str, float | int]:
@@ -217,9 +238,12 @@ async def sweep_mode(args: argparse.Namespace, host: str, port: int) -> dict[str
         load_s = await load_expired(host, port, ttl_table, "a", args.items, now - 3600)
         loaded = await item_count(client, ttl_table)
         log(f"loaded {loaded} in {load_s:.1f} s; sweeping")
+        cpu0 = process_cpu_seconds(args.server_pid)
         t0 = time.perf_counter()
         first = (await admin(host, port, "POST", "/_admin/ttl/sweep", {}))["expired"]
         sweep_s = time.perf_counter() - t0
+        cpu1 = process_cpu_seconds(args.server_pid)
+        sweep_cpu = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
         left = await item_count(client, ttl_table)
         log(f"swept {first} in {sweep_s:.2f} s ({first / sweep_s:,.0f}/s), {left} left")
 
@@ -258,6 +282,11 @@ async def sweep_mode(args: argparse.Namespace, host: str, port: int) -> dict[str
         "sweep_s": round(sweep_s, 3),
         "expired_per_s": round(first / sweep_s) if sweep_s else None,
         "target_expired_per_s": 30_000,
+        "sweep_cpu_s": None if sweep_cpu is None else round(sweep_cpu, 3),
+        "sweep_cpu_us_per_item": (
+            round(sweep_cpu * 1e6 / first, 1) if sweep_cpu is not None and first else None
+        ),
+        "loadavg": os.getloadavg()[0],
         "put_baseline": quiet,
         "put_during_sweep": busy,
         "second_sweep_expired": second,
@@ -336,13 +365,98 @@ async def lag_mode(args: argparse.Namespace, host: str, port: int) -> dict[str, 
         "lag_max_s": round(lags[-1], 3) if lags else None,
         "lag_min_s": round(lags[0], 3) if lags else None,
         "target_lag_s": 1.5,
+        "loadavg": os.getloadavg()[0],
+    }
+
+
+def inproc_mode(args: argparse.Namespace) -> dict[str, Any]:
+    from dynoxide_streams import Server
+    from dynoxide_streams.engine.values import Item, item_size
+    from dynoxide_streams.engine.writer import ItemBatch, ItemWrite, Outcome
+    from dynoxide_streams.ttl.sweeper import sweep
+
+    server = Server(clock="virtual", ttl_period=0)
+    with server.run_in_thread() as running:
+        portal, service = running._portal, running._service
+        assert portal is not None and service is not None and service.ctx is not None
+        ctx = service.ctx
+        host, port = parse_endpoint(running.endpoint)
+
+        async def create() -> None:
+            client = AsyncClient(host, port)
+            try:
+                await create_table(client, "ttl_inproc", args.view_type, ttl=True)
+            finally:
+                client.close()
+
+        portal.call(create)
+        table = ctx.store.tables["ttl_inproc"]
+        expires = int(ctx.clock.now()) - 3600
+
+        def writer_of(item: Item) -> ItemWrite:
+            outcome: Outcome = (item, item_size(item))
+            return ItemWrite(table, table.key_of_item(item), lambda old: outcome)
+
+        async def load() -> None:
+            for start in range(0, args.items, 500):
+                await ctx.writer.submit(
+                    ItemBatch(
+                        [
+                            writer_of(
+                                {
+                                    "pk": {"S": f"a{i:08d}"},
+                                    TTL: {"N": str(expires - i % 100)},
+                                    "n": {"N": str(i)},
+                                    "payload": {"S": PAYLOAD},
+                                }
+                            )
+                            for i in range(start, min(args.items, start + 500))
+                        ]
+                    )
+                )
+
+        portal.call(load)
+        checkpoints = 0
+        checkpoint = ctx.store.checkpoint
+
+        async def counted() -> None:
+            nonlocal checkpoints
+            checkpoints += 1
+            await checkpoint()
+
+        ctx.store.checkpoint = counted  # type: ignore[method-assign]
+
+        async def run() -> tuple[int, float, float, float]:
+            thread0, process0, wall0 = time.thread_time(), time.process_time(), time.perf_counter()
+            expired = await sweep(ctx)
+            return (
+                expired,
+                time.thread_time() - thread0,
+                time.process_time() - process0,
+                time.perf_counter() - wall0,
+            )
+
+        expired, thread_s, process_s, wall_s = portal.call(run)
+    return {
+        "bench": "ttl",
+        "mode": "inproc",
+        "items": args.items,
+        "view_type": args.view_type,
+        "expired": expired,
+        "sweep_s": round(wall_s, 3),
+        "expired_per_s": round(expired / wall_s) if wall_s else None,
+        "process_cpu_us_per_item": round(process_s * 1e6 / expired, 1) if expired else None,
+        "loop_cpu_us_per_item": round(thread_s * 1e6 / expired, 1) if expired else None,
+        "checkpoints": checkpoints,
+        "target_expired_per_s": 30_000,
+        "loadavg": os.getloadavg()[0],
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--endpoint", default="http://127.0.0.1:8000")
-    parser.add_argument("--mode", choices=("sweep", "lag"), default="sweep")
+    parser.add_argument("--mode", choices=("sweep", "lag", "inproc"), default="sweep")
     parser.add_argument("--items", type=int, default=200_000, help="expired items per sweep")
     parser.add_argument(
         "--view-type",
@@ -353,7 +467,16 @@ def main() -> None:
     parser.add_argument("--lag-items", type=int, default=100)
     parser.add_argument("--spread", type=float, default=2.0, help="seconds to spread puts over")
     parser.add_argument("--label", default=None)
+    parser.add_argument(
+        "--server-pid", type=int, default=None, help="report the sweep's server CPU time"
+    )
     args = parser.parse_args()
+    if args.mode == "inproc":
+        inproc = inproc_mode(args)
+        if args.label:
+            inproc["label"] = args.label
+        print(dumps(inproc).decode())
+        return
     host, port = parse_endpoint(args.endpoint)
     run: Any = asyncio.run
     try:

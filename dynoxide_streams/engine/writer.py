@@ -255,7 +255,11 @@ class Writer:
         checkpoints in a worker thread while no write is in flight — so the checkpoint
         completes, the WAL restarts from its beginning instead of growing, and the
         event loop keeps serving reads meanwhile (writers wait on the bounded stream).
+        A restarted WAL is cut back to ``checkpoint_bytes`` (``journal_size_limit``),
+        so the file's size measures what the WAL holds: without that, a WAL that once
+        passed the limit kept its size and every group paid a checkpoint.
         """
+        self._store.write_conn.execute(f"PRAGMA journal_size_limit = {self.checkpoint_bytes:d}")
         task_status.started()
         try:
             await self._serve()

@@ -3,8 +3,9 @@
 An item expires when its table has TTL enabled and its TTL attribute is a top-level
 Number (epoch seconds, decimals allowed) at or before now — and not more than five
 years before now, which AWS never deletes. Candidates come from ``ttl_index`` (cost
-O(expired items), never a table scan) and are deleted in bounded batches, so user
-writes interleave. Each delete re-checks the item inside the write transaction: an item
+O(expired items), never a table scan), read ``WINDOW`` at a time, and are deleted in
+batches of ``BATCH``, each its own Writer job, so a user write waits behind at most one
+small batch. Each delete re-checks the item inside the write transaction: an item
 a user changed or deleted meanwhile is left alone, so a user write racing the sweep
 never loses. Deletes carry ``service=True``, so their stream records get the
 service ``userIdentity``; they use no capacity and have no conditions.
@@ -27,16 +28,18 @@ from dynoxide_streams.errors import DynamoDBError, ServiceUnavailable
 log = structlog.get_logger("dynoxide_streams.ttl")
 
 BATCH = 64
+WINDOW = 16 * BATCH
 FIVE_YEARS_SECONDS = 5 * 365 * 86400
 
 
 def _expired_keys(ctx: EngineContext, table: TableInfo, now: float) -> list[StorageKey]:
-    rows = ctx.store.point_conn.execute(
+    """Up to ``WINDOW`` keys due by ``now``, earliest first."""
+    rows: list[StorageKey] = ctx.store.point_conn.execute(
         "SELECT h, pk, sk FROM ttl_index WHERE tid = ? AND expires >= ? AND expires <= ? "
         "ORDER BY expires LIMIT ?",
-        (table.tid, now - FIVE_YEARS_SECONDS, now, BATCH),
+        (table.tid, now - FIVE_YEARS_SECONDS, now, WINDOW),
     ).fetchall()
-    return [(h, pk, sk) for h, pk, sk in rows]
+    return rows
 
 
 async def sweep(ctx: EngineContext) -> int:
@@ -51,20 +54,26 @@ async def sweep(ctx: EngineContext) -> int:
     for table in list(ctx.store.tables.values()):
         if table.ttl_attribute is None:
             continue
-        while True:
+        decide = _decider(table, now)
+        more = True
+        while more:
             keys = _expired_keys(ctx, table, now)
-            if not keys:
-                break
-            writes = [ItemWrite(table, key, _decider(table, now), service=True) for key in keys]
-            try:
-                await ctx.writer.submit(ItemBatch(writes))
-            except DynamoDBError as exc:  # the table was deleted meanwhile, or shutdown
-                if isinstance(exc, ServiceUnavailable):
-                    raise
-                break
-            deleted = sum(1 for w in writes if w.old is not None and w.new is None)
+            deleted = 0
+            for start in range(0, len(keys), BATCH):
+                writes = [
+                    ItemWrite(table, key, decide, service=True)
+                    for key in keys[start : start + BATCH]
+                ]
+                try:
+                    await ctx.writer.submit(ItemBatch(writes))
+                except DynamoDBError as exc:  # the table was deleted meanwhile, or shutdown
+                    if isinstance(exc, ServiceUnavailable):
+                        raise
+                    more = False
+                    break
+                deleted += sum(1 for w in writes if w.old is not None and w.new is None)
             total += deleted
-            if len(keys) < BATCH or deleted == 0:
+            if len(keys) < WINDOW or deleted == 0:
                 break
     if total:
         ctx.metrics.ttl_expired.inc(total)
@@ -75,9 +84,9 @@ def _decider(table: TableInfo, now: float) -> Callable[[Item | None], Outcome]:
     """Delete the item only if it is still expired when the Writer gets to it."""
 
     def decide(old: Item | None) -> Outcome:
-        expiry = table.expiry_of(old)
         if old is None:
             return None
+        expiry = table.expiry_of(old)
         if expiry is None or not (now - FIVE_YEARS_SECONDS <= expiry <= now):
             return UNCHANGED  # a user changed it meanwhile: it lives on
         return None

@@ -106,6 +106,37 @@ async def test_group_applies_in_order_and_isolates_failures(tmp_path: Path) -> N
 
 
 @pytest.mark.anyio
+async def test_a_checkpointed_wal_restarts_small_so_groups_do_not_each_checkpoint(
+    tmp_path: Path,
+) -> None:
+    store = Store.open(tmp_path)
+    table = _table(store)
+    writer = Writer(store)
+    writer.checkpoint_bytes = 64 * 1024
+    writer.idle_checkpoint_seconds = 3600.0
+    checkpoints = 0
+    checkpoint = store.checkpoint
+
+    async def counted() -> None:
+        nonlocal checkpoints
+        checkpoints += 1
+        await checkpoint()
+
+    store.checkpoint = counted  # type: ignore[method-assign]
+    groups = 200
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(writer.run)
+            for i in range(groups):  # one group each, a few pages of WAL each
+                await writer.submit(ItemBatch([put(table, f"k{i}", "x" * 3000)]))
+            writer.close()
+        assert 1 <= checkpoints <= groups // 2
+        assert store.wal_bytes() <= 2 * writer.checkpoint_bytes
+    finally:
+        store.close()
+
+
+@pytest.mark.anyio
 async def test_counters_persist_and_failed_batch_writes_nothing(tmp_path: Path) -> None:
     store = Store.open(tmp_path)
     table = _table(store)
