@@ -19,6 +19,7 @@ from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.items import (
     Planner,
     WritePlan,
+    bind_plans,
     collection_metrics,
     prepare_delete,
     prepare_put,
@@ -78,15 +79,7 @@ async def batch_write_item(ctx: EngineContext, params: dict[str, Any]) -> dict[s
             planner = prepare_put(put) if put is not None else prepare_delete(delete or {})
             planners.append((name, planner))
     # every request is checked before any table is looked up, as AWS does
-    plans: list[WritePlan] = []
-    seen: set[tuple[int, tuple[int, bytes, bytes]]] = set()
-    for name, planner in planners:
-        table = ctx.item_table(name)
-        plan = planner(table)
-        if (table.tid, plan.key) in seen:
-            raise ValidationException(DUPLICATES)
-        seen.add((table.tid, plan.key))
-        plans.append(plan)
+    plans = bind_plans(ctx, planners, DUPLICATES)
     await ctx.writer.submit(ItemBatch([plan.write for plan in plans]))
     response: dict[str, Any] = {"UnprocessedItems": {}}
     units: dict[str, float] = {}

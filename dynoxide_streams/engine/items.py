@@ -201,6 +201,24 @@ def plan_update(table: TableInfo, params: dict[str, Any]) -> WritePlan:
     return prepare_update(params)(table)
 
 
+def bind_plans(
+    ctx: EngineContext, planners: list[tuple[str, Planner]], duplicate: str
+) -> list[WritePlan]:
+    """Look up each planner's table (after every request was checked, as AWS does) and
+    plan it; a second write to one item in the same request is ``duplicate``'s
+    ValidationException."""
+    plans: list[WritePlan] = []
+    seen: set[tuple[int, tuple[int, bytes, bytes]]] = set()
+    for name, planner in planners:
+        table = ctx.item_table(name)
+        plan = planner(table)
+        if (table.tid, plan.key) in seen:
+            raise ValidationException(duplicate)
+        seen.add((table.tid, plan.key))
+        plans.append(plan)
+    return plans
+
+
 def collection_metrics(ctx: EngineContext, plan: WritePlan) -> dict[str, Any] | None:
     """The ``ItemCollectionMetrics`` of a committed write, or None when its table has no
     local secondary index (DynamoDB reports item collections only for such tables).

@@ -23,6 +23,7 @@ from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.items import (
     Planner,
     WritePlan,
+    bind_plans,
     prepare_check,
     prepare_delete,
     prepare_put,
@@ -78,15 +79,7 @@ async def transact_write_items(ctx: EngineContext, params: dict[str, Any]) -> di
         request = action[kinds[0]]
         planners.append((request["TableName"], _PLANNERS[kinds[0]](request)))
     # every action is checked before any table is looked up, as AWS does
-    plans: list[WritePlan] = []
-    seen: set[tuple[int, tuple[int, bytes, bytes]]] = set()
-    for name, planner in planners:
-        table = ctx.item_table(name)
-        plan = planner(table)
-        if (table.tid, plan.key) in seen:
-            raise ValidationException(SAME_ITEM)
-        seen.add((table.tid, plan.key))
-        plans.append(plan)
+    plans = bind_plans(ctx, planners, SAME_ITEM)
     await commit_transaction(ctx, plans)
     response: dict[str, Any] = {}
     capacity = transaction_capacity(params, plans)

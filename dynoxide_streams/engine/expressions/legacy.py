@@ -88,21 +88,7 @@ from dynoxide_streams.errors import (
 
 INVALID = messages.INVALID
 
-COMPARISON_OPERATORS = (
-    "IN",
-    "NULL",
-    "BETWEEN",
-    "LT",
-    "NOT_CONTAINS",
-    "EQ",
-    "GT",
-    "NOT_NULL",
-    "NE",
-    "LE",
-    "BEGINS_WITH",
-    "GE",
-    "CONTAINS",
-)
+COMPARISON_OPERATORS = messages.ENUM_ORDER["ComparisonOperator"][0]
 """Every ComparisonOperator, in the order DynamoDB lists them in its enum message."""
 
 CONDITIONAL_OPERATORS = ("OR", "AND")
