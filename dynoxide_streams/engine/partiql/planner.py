@@ -94,11 +94,20 @@ def _is_constant(value: A.Value) -> bool:
 # -------------------------------------------------------------------- conditions
 
 
-def _operand(value: A.Value, params: Params) -> X.Operand:
+def _plain_operand(value: A.Value, params: Params) -> X.PathOperand | X.ValueOperand | None:
+    """A path or a constant (parameters bound) as an expression operand; None for calls
+    and arithmetic, which conditions and updates treat differently."""
     if isinstance(value, A.PathRef):
         return X.PathOperand(value.path)
     if _is_constant(value):
         return X.ValueOperand(bind(value, params))
+    return None
+
+
+def _operand(value: A.Value, params: Params) -> X.Operand:
+    plain = _plain_operand(value, params)
+    if plain is not None:
+        return plain
     if isinstance(value, A.Call):
         if value.name != "size":
             if value.name in _CONDITION_FUNCTIONS:
@@ -380,10 +389,9 @@ def key_of_where(cond: X.Condition, key_names: tuple[str, ...]) -> Item:
 
 
 def _update_operand(value: A.Value, params: Params) -> X.UpdateOperand:
-    if isinstance(value, A.PathRef):
-        return X.PathOperand(value.path)
-    if _is_constant(value):
-        return X.ValueOperand(bind(value, params))
+    plain = _plain_operand(value, params)
+    if plain is not None:
+        return plain
     if isinstance(value, A.Call):
         if value.name == "list_append":
             if len(value.args) != 2:
