@@ -336,13 +336,13 @@ class Service:
             tg.start_soon(serve_http)
             with anyio.fail_after(30):
                 await server.ready.wait()
-            log.info(
-                "listening",
-                endpoint=self.endpoint,
-                upstream=settings.upstream,
-                data="in-memory" if settings.in_memory else str(settings.data_dir),
-                clock="virtual" if getattr(self.clock, "virtual", False) else "real",
-            )
+            started = {
+                "endpoint": self.endpoint,
+                "upstream": settings.upstream,
+                "data": "in-memory" if settings.in_memory else str(settings.data_dir),
+                "clock": "virtual" if getattr(self.clock, "virtual", False) else "real",
+            }
+            log.info("listening", **{k: v for k, v in started.items() if v is not None})
             task_status.started(self)
             await self._stop.wait()
             server.should_exit = True
