@@ -78,6 +78,10 @@ _TABLE_NAME = (
     re.compile(r"[a-zA-Z0-9_.-]{3,255}"),
     "a DynamoDB table name: 3 to 255 of a-z A-Z 0-9 _ - .",
 )
+_HTTP_URL = (
+    re.compile(r"https?://[^\s/?#]+(/\S*)?", re.IGNORECASE),
+    "an http:// or https:// URL",
+)
 
 
 @dataclass
@@ -265,7 +269,11 @@ class Settings:
     upstream: str | None = field(
         default=None,
         metadata=about(
-            "the engine's DynamoDB endpoint", commands=SIDECAR, required=True, metavar="URL"
+            "the engine's DynamoDB endpoint",
+            commands=SIDECAR,
+            required=True,
+            metavar="URL",
+            pattern=_HTTP_URL,
         ),
     )
     tables: list[str] = field(
