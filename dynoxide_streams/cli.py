@@ -184,12 +184,36 @@ async def _serve(settings: Settings) -> None:
 
 
 def healthcheck(url: str, timeout: float) -> int:
-    """0 if ``GET url/`` answers 200, 1 otherwise."""
+    """0 if ``GET url/`` answers 200; otherwise one line on stderr saying why
+    (``dynoxide-streams: healthcheck: <reason>``) and 1."""
     import urllib.error  # imported here: only this command needs it
     import urllib.request
 
+    target = url.rstrip("/") + "/"
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/", timeout=timeout) as response:
-            return 0 if response.status == 200 else 1
-    except (urllib.error.URLError, OSError, ValueError):
-        return 1
+        with urllib.request.urlopen(target, timeout=timeout) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        reason = f"HTTP status {exc.code} from {target}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = _unreachable(exc, target, timeout)
+    else:
+        if status == 200:
+            return 0
+        reason = f"HTTP status {status} from {target}"
+    print(f"dynoxide-streams: healthcheck: {reason}", file=sys.stderr)
+    return 1
+
+
+def _unreachable(exc: Exception, target: str, timeout: float) -> str:
+    """Why ``target`` could not be asked, from the exception urllib raised."""
+    import urllib.error
+
+    cause: object = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(cause, TimeoutError):
+        return f"no answer from {target} within {timeout:g}s"
+    if isinstance(cause, ConnectionRefusedError):
+        return f"connection refused at {target}"
+    if isinstance(cause, OSError) and cause.strerror:
+        return f"cannot reach {target}: {cause.strerror}"
+    return f"cannot reach {target}: {cause}"
