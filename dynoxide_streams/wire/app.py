@@ -60,6 +60,8 @@ from dynoxide_streams.wire.websocket import PATH as PUSH_PATH
 from dynoxide_streams.wire.websocket import PushEndpoint
 
 log = structlog.get_logger("dynoxide_streams.wire")
+_UNSERVED_LOGGED = 256  # distinct unserved operation names logged per process
+_UNSERVED_NAME_CHARS = 128  # longer X-Amz-Target values are logged cut to this
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 DYNAMODB_PREFIX = "DynamoDB_20120810"
@@ -124,6 +126,7 @@ class App:
         self._health = f"healthy: dynamodb.{ctx.region}.amazonaws.com ".encode()
         self._request_ids = RequestIds()
         self.upstream = upstream  # sidecar mode: DynamoDB requests belong upstream
+        self._unserved: set[str] = set()  # operations asked for and not served, logged once
         self.admin = Admin(ctx, access=self.access, triggers=triggers, sweep=sweep)
         self.lambda_api = (
             None if triggers is None else LambdaApi(triggers, ctx.metrics, access=self.access)
@@ -347,6 +350,16 @@ class App:
             request, service=service, unknown_key_message=unknown_key
         )
 
+    def _note_unserved(self, target: str) -> None:
+        """Log (at INFO) an operation this server does not serve, the first time it is
+        asked for; at most ``_UNSERVED_LOGGED`` names are remembered, so a client
+        sending made-up names cannot grow memory or flood the log."""
+        name = target[:_UNSERVED_NAME_CHARS]
+        if name in self._unserved or len(self._unserved) >= _UNSERVED_LOGGED:
+            return
+        self._unserved.add(name)
+        log.info("operation not served", operation=name)
+
     async def _dispatch(self, target: str, body: bytes) -> tuple[int, bytes]:
         prefix, _, operation = target.partition(".")
         if self.upstream is not None:
@@ -361,6 +374,7 @@ class App:
         else:
             handler = None
         if handler is None:
+            self._note_unserved(target)
             raise UnknownOperationException("")
         try:
             params = orjson.loads(body)
