@@ -43,6 +43,8 @@ TEN_YEARS = 3650 * DAY
 SERVER: frozenset[Command] = frozenset({"serve", "sidecar"})
 SERVE: frozenset[Command] = frozenset({"serve"})
 SIDECAR: frozenset[Command] = frozenset({"sidecar"})
+EVERY: frozenset[Command] = frozenset({"serve", "sidecar", "mcp"})
+MCP: frozenset[Command] = frozenset({"mcp"})
 
 
 class ConfigError(Exception):
@@ -94,28 +96,34 @@ class Settings:
             "TOML file of settings (flag names as keys) and [functions]/[[trigger]] tables",
             metavar="FILE",
             in_file=False,
+            commands=EVERY,
         ),
     )
     host: str = field(default="127.0.0.1", metadata=about("address to bind"))
     port: int = field(default=8000, metadata=about("port to bind", ge=0, le=65535))
     data_dir: Path = field(
         default=Path(".dynoxide-streams"),
-        metadata=about("database directory", alternative="data", metavar="DIR"),
+        metadata=about("database directory", alternative="data", metavar="DIR", commands=EVERY),
     )
     in_memory: bool = field(
-        default=False, metadata=about("throwaway database, deleted at exit", alternative="data")
+        default=False,
+        metadata=about("throwaway database, deleted at exit", alternative="data", commands=EVERY),
     )
     log_level: str = field(
         default="info",
-        metadata=about("log threshold", choices=("debug", "info", "warning", "error")),
+        metadata=about(
+            "log threshold", choices=("debug", "info", "warning", "error"), commands=EVERY
+        ),
     )
     log_format: str = field(
-        default="console", metadata=about("log line format", choices=("console", "json"))
+        default="console",
+        metadata=about("log line format", choices=("console", "json"), commands=EVERY),
     )
     region: str = field(default="us-east-1", metadata=about("region in ARNs and health text"))
     account_id: str = field(default="000000000000", metadata=about("account id in ARNs"))
     clock: str = field(
-        default="real", metadata=about("data-time clock", choices=("real", "virtual"))
+        default="real",
+        metadata=about("data-time clock", choices=("real", "virtual"), commands=EVERY),
     )
     token: str | None = field(
         default=None,
@@ -237,7 +245,11 @@ class Settings:
     ttl_period: float = field(
         default=1.0,
         metadata=about(
-            "seconds between TTL sweeps; 0: no sweeping", ge=0, le=DAY, metavar="SECONDS"
+            "seconds between TTL sweeps; 0: no sweeping",
+            ge=0,
+            le=DAY,
+            metavar="SECONDS",
+            commands=EVERY,
         ),
     )
     strict_ttl_limits: bool = field(
@@ -322,6 +334,32 @@ class Settings:
             gt=0,
             le=DAY,
             metavar="SECONDS",
+        ),
+    )
+
+    # --- the MCP server (issue 21) ---
+    read_only: bool = field(
+        default=False,
+        metadata=about("MCP: refuse every write tool (PartiQL SELECTs still run)", commands=MCP),
+    )
+    max_items: int = field(
+        default=0,
+        metadata=about(
+            "MCP: items (or records) one tool call returns at most; the result says how "
+            "to continue; 0: no cap",
+            commands=MCP,
+            ge=0,
+            le=1_000_000,
+        ),
+    )
+    max_bytes: int = field(
+        default=0,
+        metadata=about(
+            "MCP: bytes of JSON one tool call returns at most; a paged read is cut and "
+            "says how to continue; 0: no cap",
+            commands=MCP,
+            ge=0,
+            le=64 * 1024 * 1024,
         ),
     )
 

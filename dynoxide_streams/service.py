@@ -143,6 +143,7 @@ class Service:
         self.endpoint = ""
         self.ctx: EngineContext | None = None
         self.triggers: TriggerRunner | None = None
+        self.source: ChangeSource | None = None  # what push and triggers read
         self.sidecar: Sidecar | None = None
         self.functions = functions or FunctionRegistry(settings.function_timeout)
         self._declared = list(triggers or [])
@@ -265,6 +266,7 @@ class Service:
             source = self.sidecar.source
         else:
             source = LocalChangeSource(ctx)
+        self.source = source
         triggers = TriggerRunner(
             source,
             TriggerStore(ctx),

@@ -1,0 +1,75 @@
+"""The ``mcp`` command: an MCP server over stdio (what agent configurations launch).
+
+It runs its own engine: a :class:`~dynoxide_streams.service.Service` on a free
+loopback port (so the app under development and boto3 can share the database;
+``database_info`` tells the endpoint), with the MCP server of ``mcp/`` reading
+stdin and writing stdout. A data directory held by a running server is refused by
+the Service's data-directory lock, with the one-line message naming that server.
+The session ends when stdin closes (the client went away) or on SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+import anyio
+from mcp.server.stdio import stdio_server
+
+from dynoxide_streams import __version__
+from dynoxide_streams.config import Settings
+from dynoxide_streams.mcp.backend import EngineBackend
+from dynoxide_streams.mcp.server import Options, build_server
+from dynoxide_streams.service import Service
+
+
+def options_of(settings: Settings) -> Options:
+    return Options(
+        read_only=settings.read_only,
+        max_items=settings.max_items or None,
+        max_bytes=settings.max_bytes or None,
+    )
+
+
+def engine_backend(service: Service, settings: Settings) -> EngineBackend:
+    """Tools over a started ``service``'s engine."""
+    assert service.ctx is not None and service.source is not None
+
+    def info() -> dict[str, Any]:
+        return {
+            "Server": f"dynoxide-streams {__version__}",
+            "Endpoint": service.endpoint,
+            "DataDirectory": None if settings.in_memory else str(settings.data_dir),
+            "InMemory": settings.in_memory,
+            "ReadOnly": settings.read_only,
+            "MaxItems": settings.max_items or None,
+            "MaxBytes": settings.max_bytes or None,
+        }
+
+    return EngineBackend(service.ctx, service.source, service.triggers, info)
+
+
+async def run_stdio(settings: Settings) -> None:
+    """Serve MCP on stdin/stdout over an embedded engine until stdin closes."""
+    settings.host, settings.port = "127.0.0.1", 0
+    service = Service(settings)
+    async with anyio.create_task_group() as tg:
+        await tg.start(service.run)
+        server = build_server(
+            engine_backend(service, settings), options_of(settings), version=__version__
+        )
+        try:
+            async with anyio.create_task_group() as session:
+
+                async def on_signal() -> None:
+                    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                        async for _ in signals:
+                            session.cancel_scope.cancel()
+                            return
+
+                session.start_soon(on_signal)
+                async with stdio_server() as (read, write):
+                    await server.run(read, write, server.create_initialization_options())
+                session.cancel_scope.cancel()
+        finally:
+            service.stop()
