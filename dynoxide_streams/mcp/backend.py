@@ -18,6 +18,7 @@ from dynoxide_streams.engine.changes import ChangeSource
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.operations import OPERATIONS, STREAM_OPERATIONS
 from dynoxide_streams.engine.shapes import validate_request
+from dynoxide_streams.engine.snapshots import Snapshots
 from dynoxide_streams.errors import ResourceNotFoundException, ValidationException
 from dynoxide_streams.mcp.changes import read_changes
 from dynoxide_streams.mcp.tools import ToolSpec
@@ -55,11 +56,14 @@ class EngineBackend:
         self.source = source
         self.triggers = triggers
         self._info = info
+        self.snapshots = Snapshots(ctx)
 
     def tool_available(self, spec: ToolSpec) -> bool:
         return True
 
     async def call(self, spec: ToolSpec, arguments: dict[str, Any]) -> dict[str, Any]:
+        if spec.name == "delete_table":
+            return await self._delete_table(arguments)
         if spec.operation is not None:
             return await self.operation(spec.operation, arguments)
         own: dict[str, Callable[[dict[str, Any]], Any]] = {
@@ -70,6 +74,10 @@ class EngineBackend:
             "list_event_source_mappings": self._mappings,
             "list_dead_letters": self._dead_letters,
             "database_info": self._database_info,
+            "create_snapshot": self._create_snapshot,
+            "list_snapshots": self._list_snapshots,
+            "delete_snapshot": self._delete_snapshot,
+            "restore_snapshot": self._restore_snapshot,
         }
         result: dict[str, Any] = await own[spec.name](arguments)
         return result
@@ -86,6 +94,46 @@ class EngineBackend:
         if isinstance(result, bytes):
             loaded: dict[str, Any] = orjson.loads(result)
             return loaded
+        return result
+
+    async def _delete_table(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """DeleteTable, after an automatic snapshot when the table exists."""
+        name = arguments.get("TableName")
+        snapshot = None
+        if isinstance(name, str) and name in self.ctx.store.tables:
+            snapshot = await self.snapshots.create(reason=f"before delete_table {name}", auto=True)
+        result = await self.operation("DeleteTable", arguments)
+        if snapshot is not None:
+            result["AutomaticSnapshot"] = snapshot.name
+        return result
+
+    async def _create_snapshot(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        name = arguments.get("SnapshotName")
+        info = await self.snapshots.create(name, reason="create_snapshot")
+        return {"Snapshot": info.describe()}
+
+    async def _list_snapshots(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        return {"Snapshots": [s.describe() for s in self.snapshots.list()]}
+
+    async def _delete_snapshot(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        self.snapshots.delete(self._snapshot_name(arguments))
+        return {}
+
+    def _snapshot_name(self, arguments: dict[str, Any]) -> str:
+        name = arguments.get("SnapshotName")
+        self.snapshots.path_of(name)  # raises for anything that is no snapshot name
+        assert isinstance(name, str)
+        return name
+
+    async def _restore_snapshot(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        name, table = self._snapshot_name(arguments), arguments.get("TableName")
+        if not isinstance(table, str):
+            raise ValidationException("TableName must be a string")
+        auto = await self.snapshots.create(
+            reason=f"before restore_snapshot {name} {table}", auto=True, protect=name
+        )
+        result = await self.snapshots.restore(name, table)
+        result["AutomaticSnapshot"] = auto.name
         return result
 
     async def _bulk_put(self, arguments: dict[str, Any]) -> dict[str, Any]:

@@ -322,6 +322,35 @@ TOOLS: tuple[ToolSpec, ...] = (
         optional="UUID After",
     ),
     _t(
+        "create_snapshot",
+        None,
+        True,
+        "Copy the whole database now (SQLite online backup; writers never wait).",
+        optional="SnapshotName",
+    ),
+    _t(
+        "list_snapshots",
+        None,
+        False,
+        "List snapshots, oldest first (automatic ones are taken before delete_table and "
+        "restore_snapshot; the last 10 are kept).",
+    ),
+    _t(
+        "delete_snapshot",
+        None,
+        True,
+        "Delete a snapshot.",
+        "SnapshotName",
+    ),
+    _t(
+        "restore_snapshot",
+        None,
+        True,
+        "Make one table what it was in a snapshot, by ordinary writes (each change gets "
+        "its stream record; the log is never rewound). Re-creates a deleted table.",
+        "SnapshotName TableName",
+    ),
+    _t(
         "database_info",
         None,
         False,
