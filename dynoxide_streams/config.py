@@ -261,6 +261,7 @@ class Settings:
         metadata=about(
             "register a function for event source mappings (repeatable); TARGET is python:package.module:handler, http(s)://URL or cmd:COMMAND",
             metavar="NAME=TARGET",
+            commands=EVERY,
         ),
     )
     function_timeout: float = field(
@@ -270,12 +271,15 @@ class Settings:
             gt=0,
             le=900,
             metavar="SECONDS",
+            commands=EVERY,
         ),
     )
     triggers: str | None = field(
         default=None,
         metadata=about(
-            "TOML file of [functions] and [[trigger]] tables to set up at start", metavar="FILE"
+            "TOML file of [functions] and [[trigger]] tables to set up at start",
+            metavar="FILE",
+            commands=EVERY,
         ),
     )
     upstream: str | None = field(

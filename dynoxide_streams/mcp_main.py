@@ -19,7 +19,7 @@ from mcp.server.stdio import stdio_server
 from dynoxide_streams import __version__
 from dynoxide_streams.config import Settings
 from dynoxide_streams.mcp.backend import EngineBackend
-from dynoxide_streams.mcp.server import Options, build_server
+from dynoxide_streams.mcp.server import Options, build_server, initialization_options
 from dynoxide_streams.service import Service
 
 
@@ -69,7 +69,7 @@ async def run_stdio(settings: Settings) -> None:
 
                 session.start_soon(on_signal)
                 async with stdio_server() as (read, write):
-                    await server.run(read, write, server.create_initialization_options())
+                    await server.run(read, write, initialization_options(server))
                 session.cancel_scope.cancel()
         finally:
             service.stop()

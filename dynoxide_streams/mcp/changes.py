@@ -58,6 +58,19 @@ async def read_changes(source: ChangeSource, arguments: dict[str, Any]) -> dict[
         position = after
     else:
         raise ValidationException("After must be TRIM_HORIZON, LATEST or a SequenceNumber")
+    records, position = await walk(source, arn, position, limit)
+    return {
+        "StreamArn": arn,
+        "Records": [orjson.loads(record) for record in records],
+        "Position": position,
+    }
+
+
+async def walk(
+    source: ChangeSource, arn: str, position: str, limit: int
+) -> tuple[list[bytes], str]:
+    """Up to ``limit`` records of stream ``arn`` after ``position`` (following closed
+    shards into their children) and the position after the last one."""
     records: list[bytes] = []
     shard = await source.shard_for(arn, position)
     while shard is not None and len(records) < limit:
@@ -69,8 +82,4 @@ async def read_changes(source: ChangeSource, arguments: dict[str, Any]) -> dict[
         if not page.shard_closed:
             break
         shard = await source.child_of(arn, shard)
-    return {
-        "StreamArn": arn,
-        "Records": [orjson.loads(record) for record in records],
-        "Position": position,
-    }
+    return records, position

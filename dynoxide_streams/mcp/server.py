@@ -12,6 +12,8 @@ one is logged and answered as an ``InternalServerError`` tool error.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,9 +21,14 @@ import mcp.types as types
 import orjson
 import structlog
 from mcp.server.lowlevel import Server
+from mcp.server.lowlevel.helper_types import ReadResourceContents
+from mcp.server.models import InitializationOptions
+from mcp.shared.exceptions import McpError
 
 from dynoxide_streams.errors import DynamoDBError, RequestEntityTooLarge
 from dynoxide_streams.mcp.backend import Backend
+from dynoxide_streams.mcp.changes import current_stream, read_changes
+from dynoxide_streams.mcp.feeds import URI_PREFIX, Feeds, session_feeds, table_of
 from dynoxide_streams.mcp.tools import (
     BY_NAME,
     MAX_ARGUMENT_BYTES,
@@ -33,6 +40,7 @@ from dynoxide_streams.mcp.tools import (
     input_schema,
     read_only_allows,
 )
+from dynoxide_streams.shards import ids
 
 log = structlog.get_logger("dynoxide_streams.mcp")
 
@@ -158,10 +166,85 @@ async def _capped(
     return result
 
 
+RECENT_CHANGES = 20
+"""How many of a table's newest change records its resource shows."""
+
+
+def _not_found(message: str) -> McpError:
+    return McpError(types.ErrorData(code=types.INVALID_PARAMS, message=message))
+
+
+async def table_resources(backend: Backend) -> list[types.Resource]:
+    """One resource per table the change source knows."""
+    return [
+        types.Resource(
+            uri=f"{URI_PREFIX}{name}",  # type: ignore[arg-type]  # pydantic parses the str
+            name=name,
+            description=f"Table {name}: its description and most recent changes; "
+            "subscribe to be told of every write",
+            mimeType="application/json",
+        )
+        for name in await backend.source.tables()
+    ]
+
+
+async def read_table_resource(backend: Backend, uri: str) -> list[ReadResourceContents]:
+    """A table's description plus its ``RECENT_CHANGES`` newest change records, and in
+    ``_meta`` the stream ARN and the position the records end at."""
+    table = table_of(uri)
+    if table is None or table not in await backend.source.tables():
+        raise _not_found(f"no such resource: {uri}")
+    out: dict[str, Any] = {}
+    if backend.tool_available(BY_NAME["describe_table"]):
+        try:
+            described = await backend.call(BY_NAME["describe_table"], {"TableName": table})
+        except DynamoDBError as exc:
+            raise _not_found(f"{exc.name}: {exc.message}") from None
+        out["Table"] = described.get("Table")
+    meta: dict[str, Any] = {}
+    stream = await current_stream(backend.source, table)
+    if stream is not None:
+        newest = backend.source.newest_known(stream.stream_arn)
+        counter = None if newest is None else ids.parse_sequence_number(newest)
+        after = "TRIM_HORIZON"
+        if counter is not None and counter >= RECENT_CHANGES:
+            after = ids.sequence_number(counter - RECENT_CHANGES)
+        changes = await read_changes(
+            backend.source,
+            {"StreamArn": stream.stream_arn, "After": after, "Limit": 1000},
+        )
+        out["RecentChanges"] = changes["Records"][-RECENT_CHANGES:]
+        out["StreamArn"] = stream.stream_arn
+        out["Position"] = changes["Position"]
+        meta = {"StreamArn": stream.stream_arn, "SequenceNumber": changes["Position"]}
+    return [
+        ReadResourceContents(
+            content=orjson.dumps(out).decode(), mime_type="application/json", meta=meta or None
+        )
+    ]
+
+
+def initialization_options(server: Server[Any, Any]) -> InitializationOptions:
+    """The SDK's options with resource subscriptions announced (the low-level server
+    registers the handler but always says ``subscribe: false``)."""
+    options = server.create_initialization_options()
+    if options.capabilities.resources is not None:
+        options.capabilities.resources.subscribe = True
+    return options
+
+
 def build_server(backend: Backend, options: Options, *, version: str) -> Server[Any, Any]:
     """The SDK server with this project's tools registered (``version``: this
     package's, told to clients on initialisation)."""
-    server: Server[Any, Any] = Server(NAME, version=version, instructions=INSTRUCTIONS)
+
+    @asynccontextmanager
+    async def lifespan(_: Server[Any, Any]) -> AsyncIterator[dict[str, Feeds]]:
+        async with session_feeds(backend.source) as feeds:  # one per session
+            yield {"feeds": feeds}
+
+    server: Server[Any, Any] = Server(
+        NAME, version=version, instructions=INSTRUCTIONS, lifespan=lifespan
+    )
 
     @server.list_tools()  # type: ignore[no-untyped-call, untyped-decorator]
     async def _list_tools() -> list[types.Tool]:
@@ -172,5 +255,35 @@ def build_server(backend: Backend, options: Options, *, version: str) -> Server[
     @server.call_tool(validate_input=False)  # type: ignore[untyped-decorator]
     async def _call_tool(name: str, arguments: dict[str, Any]) -> types.CallToolResult:
         return await call_tool(backend, options, name, arguments)
+
+    @server.list_resources()  # type: ignore[no-untyped-call, untyped-decorator]
+    async def _list_resources() -> list[types.Resource]:
+        return await table_resources(backend)
+
+    @server.list_resource_templates()  # type: ignore[no-untyped-call, untyped-decorator]
+    async def _templates() -> list[types.ResourceTemplate]:
+        return [
+            types.ResourceTemplate(
+                uriTemplate=URI_PREFIX + "{name}",
+                name="table",
+                description="A table: description and most recent changes (subscribable)",
+                mimeType="application/json",
+            )
+        ]
+
+    @server.read_resource()  # type: ignore[no-untyped-call, untyped-decorator]
+    async def _read(uri: Any) -> list[ReadResourceContents]:
+        return await read_table_resource(backend, str(uri))
+
+    @server.subscribe_resource()  # type: ignore[no-untyped-call, untyped-decorator]
+    async def _subscribe(uri: Any) -> None:
+        context = server.request_context
+        feeds: Feeds = context.lifespan_context["feeds"]
+        await feeds.subscribe(str(uri), context.session)
+
+    @server.unsubscribe_resource()  # type: ignore[no-untyped-call, untyped-decorator]
+    async def _unsubscribe(uri: Any) -> None:
+        feeds: Feeds = server.request_context.lifespan_context["feeds"]
+        feeds.unsubscribe(str(uri))
 
     return server
