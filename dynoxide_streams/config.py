@@ -366,6 +366,25 @@ class Settings:
             le=64 * 1024 * 1024,
         ),
     )
+    mcp: bool = field(
+        default=False,
+        metadata=about(
+            "also serve MCP (Streamable HTTP) at /mcp on this port; every request needs "
+            "the MCP bearer token",
+            commands=SERVE,
+        ),
+    )
+    mcp_token: str | None = field(
+        default=None,
+        metadata=about(
+            f"bearer token of /mcp (at least {MIN_TOKEN_LENGTH} characters; separate from "
+            "--token); default on a loopback bind: generated once and kept in "
+            "$XDG_CONFIG_HOME/dynoxide-streams/mcp-token",
+            commands=SERVE,
+            min_length=MIN_TOKEN_LENGTH,
+            secret=True,
+        ),
+    )
 
     @classmethod
     def from_sources(

@@ -1,4 +1,5 @@
-"""The ``mcp`` command: an MCP server over stdio (what agent configurations launch).
+"""The ``mcp`` command: an MCP server over stdio (what agent configurations launch);
+and :func:`mount_http`, which ``serve --mcp`` uses to put the same server at ``/mcp``.
 
 It runs its own engine: a :class:`~dynoxide_streams.service.Service` on a free
 loopback port (so the app under development and boto3 can share the database;
@@ -15,12 +16,15 @@ from typing import Any
 
 import anyio
 from mcp.server.stdio import stdio_server
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from dynoxide_streams import __version__
 from dynoxide_streams.config import Settings
 from dynoxide_streams.mcp.backend import EngineBackend
-from dynoxide_streams.mcp.server import Options, build_server, initialization_options
+from dynoxide_streams.mcp.http import McpHttp
+from dynoxide_streams.mcp.server import Options, build_server
 from dynoxide_streams.service import Service
+from dynoxide_streams.wire import App
 
 
 def options_of(settings: Settings) -> Options:
@@ -69,7 +73,21 @@ async def run_stdio(settings: Settings) -> None:
 
                 session.start_soon(on_signal)
                 async with stdio_server() as (read, write):
-                    await server.run(read, write, initialization_options(server))
+                    await server.run(read, write, server.create_initialization_options())
                 session.cancel_scope.cancel()
         finally:
             service.stop()
+
+
+def mount_http(service: Service, app: App) -> StreamableHTTPSessionManager:
+    """Put the MCP server at ``/mcp`` of ``app`` (``serve --mcp``), guarded by
+    ``mcp/http.py``; the caller runs the returned session manager (``manager.run()``)
+    in its task group. Stateful sessions: a subscription needs its session's stream."""
+    assert service.mcp_token is not None
+    settings = service.settings
+    server = build_server(
+        engine_backend(service, settings), options_of(settings), version=__version__
+    )
+    manager = StreamableHTTPSessionManager(app=server, stateless=False)
+    app.mcp = McpHttp(manager, app.access, service.mcp_token)
+    return manager

@@ -20,7 +20,7 @@ from typing import Any
 import mcp.types as types
 import orjson
 import structlog
-from mcp.server.lowlevel import Server
+from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.models import InitializationOptions
 from mcp.shared.exceptions import McpError
@@ -224,13 +224,22 @@ async def read_table_resource(backend: Backend, uri: str) -> list[ReadResourceCo
     ]
 
 
-def initialization_options(server: Server[Any, Any]) -> InitializationOptions:
-    """The SDK's options with resource subscriptions announced (the low-level server
-    registers the handler but always says ``subscribe: false``)."""
-    options = server.create_initialization_options()
-    if options.capabilities.resources is not None:
-        options.capabilities.resources.subscribe = True
-    return options
+class _Server(Server[Any, Any]):
+    """The SDK's low-level server, announcing resource subscriptions (it registers the
+    handler but always says ``subscribe: false``). Every transport asks this method,
+    the stdio one and each Streamable HTTP session alike."""
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        options = super().create_initialization_options(
+            notification_options, experimental_capabilities
+        )
+        if options.capabilities.resources is not None:
+            options.capabilities.resources.subscribe = True
+        return options
 
 
 def build_server(backend: Backend, options: Options, *, version: str) -> Server[Any, Any]:
@@ -242,9 +251,7 @@ def build_server(backend: Backend, options: Options, *, version: str) -> Server[
         async with session_feeds(backend.source) as feeds:  # one per session
             yield {"feeds": feeds}
 
-    server: Server[Any, Any] = Server(
-        NAME, version=version, instructions=INSTRUCTIONS, lifespan=lifespan
-    )
+    server = _Server(NAME, version=version, instructions=INSTRUCTIONS, lifespan=lifespan)
 
     @server.list_tools()  # type: ignore[no-untyped-call, untyped-decorator]
     async def _list_tools() -> list[types.Tool]:
