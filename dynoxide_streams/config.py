@@ -132,6 +132,7 @@ class Settings:
             f"(at least {MIN_TOKEN_LENGTH} characters)",
             min_length=MIN_TOKEN_LENGTH,
             secret=True,
+            commands=EVERY,
         ),
     )
     credentials: Path | None = field(
@@ -364,6 +365,17 @@ class Settings:
             commands=MCP,
             ge=0,
             le=64 * 1024 * 1024,
+        ),
+    )
+    endpoint: str | None = field(
+        default=None,
+        metadata=about(
+            "MCP: attach to the server running at this URL (its DynamoDB, Streams and "
+            "admin APIs) instead of opening a database",
+            commands=MCP,
+            alternative="data",
+            metavar="URL",
+            pattern=_HTTP_URL,
         ),
     )
     mcp: bool = field(

@@ -19,7 +19,7 @@ from mcp.server.stdio import stdio_server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from dynoxide_streams import __version__
-from dynoxide_streams.config import Settings
+from dynoxide_streams.config import ConfigError, Settings
 from dynoxide_streams.mcp.backend import EngineBackend
 from dynoxide_streams.mcp.http import McpHttp
 from dynoxide_streams.mcp.server import Options, build_server
@@ -54,7 +54,11 @@ def engine_backend(service: Service, settings: Settings) -> EngineBackend:
 
 
 async def run_stdio(settings: Settings) -> None:
-    """Serve MCP on stdin/stdout over an embedded engine until stdin closes."""
+    """Serve MCP on stdin/stdout until stdin closes: over an embedded engine, or
+    (``--endpoint``) over a running server's APIs."""
+    if settings.endpoint is not None:
+        await run_attached(settings, settings.endpoint)
+        return
     settings.host, settings.port = "127.0.0.1", 0
     service = Service(settings)
     async with anyio.create_task_group() as tg:
@@ -91,3 +95,43 @@ def mount_http(service: Service, app: App) -> StreamableHTTPSessionManager:
     manager = StreamableHTTPSessionManager(app=server, stateless=False)
     app.mcp = McpHttp(manager, app.access, service.mcp_token)
     return manager
+
+
+class AttachError(ConfigError):
+    """``mcp --endpoint`` cannot attach (a sidecar, an unreachable server): a
+    ConfigError, so the command line prints its one line and exits 1."""
+
+
+async def run_attached(settings: Settings, endpoint: str) -> None:
+    """Serve MCP on stdio over the server at ``endpoint`` (``mcp/remote.py``).
+    Raises AttachError (one line) when it is a sidecar or cannot be reached."""
+    from dynoxide_streams.mcp.remote import RemoteBackend, SidecarRefused, probe
+    from dynoxide_streams.sidecar.upstream import UpstreamUnavailable
+
+    backend = RemoteBackend(endpoint, settings.region, settings.token)
+    try:
+        try:
+            await probe(backend.upstream)
+        except SidecarRefused as exc:
+            raise AttachError(
+                f"{endpoint} is a dynoxide-streams sidecar ({exc}); it serves no DynamoDB or "
+                "Streams API to attach to: run `mcp --endpoint` against the upstream engine's "
+                "dynoxide-streams server, or `mcp --data-dir` on its own"
+            ) from None
+        except UpstreamUnavailable as exc:
+            raise AttachError(f"cannot attach to {endpoint}: {exc}") from None
+        server = build_server(backend, options_of(settings), version=__version__)
+        async with anyio.create_task_group() as session:
+
+            async def on_signal() -> None:
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    async for _ in signals:
+                        session.cancel_scope.cancel()
+                        return
+
+            session.start_soon(on_signal)
+            async with stdio_server() as (read, write):
+                await server.run(read, write, server.create_initialization_options())
+            session.cancel_scope.cancel()
+    finally:
+        await backend.aclose()

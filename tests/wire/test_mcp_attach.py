@@ -1,0 +1,120 @@
+"""``mcp --endpoint URL``: the stdio MCP attached to a running ``serve`` process (the
+SDK's stdio client against ``mcp``, both real processes): tools through the DynamoDB
+API with the server's own errors, a boto3 write to that server reaching the MCP
+subscriber, TTL through the admin API with ``--token``; a sidecar refused with a
+one-line reason."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import mcp.types as types
+import pytest
+from pydantic import AnyUrl
+
+from tests.conftest import make_client
+from tests.mcp_client import ROOT, call, call_error, stdio_session
+from tests.process import SIDECAR_ENV, Processes
+from tests.wire.test_mcp_feeds import get_records_after, next_update, table
+
+pytestmark = pytest.mark.anyio
+
+ADMIN_TOKEN = "admin-token-for-the-attach-test"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def test_attached_mcp_sees_a_boto3_write_to_the_running_server(tmp_path: Path) -> None:
+    with Processes(tmp_path) as procs:
+        server = procs.upstream("--clock", "virtual", "--ttl-period", "0", "--token", ADMIN_TOKEN)
+        send, updates = anyio.create_memory_object_stream[types.ResourceUpdatedNotification](100)
+
+        async def on_message(message: Any) -> None:
+            if isinstance(message, types.ServerNotification) and isinstance(
+                message.root, types.ResourceUpdatedNotification
+            ):
+                await send.send(message.root)
+
+        flags = ("--endpoint", server.endpoint, "--token", ADMIN_TOKEN)
+        async with stdio_session(*flags, message_handler=on_message) as s:
+            names = {t.name for t in (await s.list_tools()).tools}
+            assert {"put_item", "query", "read_changes", "sweep_ttl"} <= names
+            assert not names & {"create_snapshot", "restore_snapshot", "list_dead_letters"}
+            info = await call(s, "database_info", {})
+            assert (info["Server"], info["Attached"]) == (server.endpoint, True)
+
+            # the Copies table is made through MCP and seen by boto3, and back
+            created = await call(s, "create_table", table("Copies"))
+            arn = created["TableDescription"]["LatestStreamArn"]
+            ddb = make_client(server.endpoint)
+            assert ddb.list_tables()["TableNames"] == ["Copies"]
+            await call(s, "put_item", {"TableName": "Copies", "Item": {"pk": {"S": "mcp"}}})
+            assert ddb.get_item(TableName="Copies", Key={"pk": {"S": "mcp"}})["Item"] == {
+                "pk": {"S": "mcp"}
+            }
+            # errors are the server's own
+            assert await call_error(
+                s, "get_item", {"TableName": "Missing", "Key": {"pk": {"S": "a"}}}
+            ) == {"__type": "ResourceNotFoundException", "message": "Requested resource not found"}
+
+            # a boto3 write to the running server reaches the MCP subscriber
+            await s.subscribe_resource(AnyUrl("dynamodb://table/Copies"))
+            await anyio.to_thread.run_sync(
+                lambda: ddb.put_item(TableName="Copies", Item={"pk": {"S": "from-app"}})
+            )
+            meta = await next_update(updates)
+            assert meta["StreamArn"] == arn
+            changes = await call(s, "read_changes", {"TableName": "Copies", "After": meta["After"]})
+            wire = await anyio.to_thread.run_sync(
+                get_records_after, server.endpoint, arn, meta["After"]
+            )
+            assert changes["Records"] == wire
+            assert [r["dynamodb"]["Keys"] for r in wire] == [{"pk": {"S": "from-app"}}]
+
+            # TTL through the admin API, with the server's token
+            await call(
+                s,
+                "update_time_to_live",
+                {
+                    "TableName": "Copies",
+                    "TimeToLiveSpecification": {"Enabled": True, "AttributeName": "expires"},
+                },
+            )
+            now = (await call(s, "advance_clock", {"Seconds": 0}))["Now"]
+            doomed = {"pk": {"S": "doomed"}, "expires": {"N": str(int(now) + 5)}}
+            await call(s, "put_item", {"TableName": "Copies", "Item": doomed})
+            await call(s, "advance_clock", {"Seconds": 60})
+            assert await call(s, "sweep_ttl", {}) == {"Expired": 1}
+
+
+def test_attaching_to_a_sidecar_is_refused_with_the_reason(tmp_path: Path) -> None:
+    with Processes(tmp_path) as procs:
+        upstream = procs.upstream()
+        sidecar = procs.sidecar(upstream.endpoint)
+        done = subprocess.run(
+            [sys.executable, "-m", "dynoxide_streams", "mcp", "--endpoint", sidecar.endpoint],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=60,
+            env={**os.environ, **SIDECAR_ENV, "PYTHONPATH": str(ROOT)},
+        )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        f"dynoxide-streams: {sidecar.endpoint} is a dynoxide-streams sidecar ("
+    )
+    assert lines[0].endswith(
+        "it serves no DynamoDB or Streams API to attach to: run `mcp --endpoint` against the "
+        "upstream engine's dynoxide-streams server, or `mcp --data-dir` on its own"
+    )
