@@ -378,6 +378,15 @@ class Settings:
             pattern=_HTTP_URL,
         ),
     )
+    data_model: Path | None = field(
+        default=None,
+        metadata=about(
+            "MCP: a single-table data model (OneTable JSON schema) that describe_table "
+            "returns for the table it describes",
+            commands=frozenset({"serve", "mcp"}),
+            metavar="FILE",
+        ),
+    )
     mcp: bool = field(
         default=False,
         metadata=about(

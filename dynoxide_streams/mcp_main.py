@@ -21,6 +21,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from dynoxide_streams import __version__
 from dynoxide_streams.config import ConfigError, Settings
 from dynoxide_streams.mcp.backend import EngineBackend
+from dynoxide_streams.mcp.data_model import load_data_model
 from dynoxide_streams.mcp.http import McpHttp
 from dynoxide_streams.mcp.server import Options, build_server
 from dynoxide_streams.service import Service
@@ -28,7 +29,10 @@ from dynoxide_streams.wire import App
 
 
 def options_of(settings: Settings) -> Options:
+    """The tools' behaviour from the settings; ConfigError for a bad ``--data-model``."""
+    model = None if settings.data_model is None else load_data_model(settings.data_model)
     return Options(
+        data_model=model,
         read_only=settings.read_only,
         max_items=settings.max_items or None,
         max_bytes=settings.max_bytes or None,
@@ -60,12 +64,11 @@ async def run_stdio(settings: Settings) -> None:
         await run_attached(settings, settings.endpoint)
         return
     settings.host, settings.port = "127.0.0.1", 0
+    options = options_of(settings)
     service = Service(settings)
     async with anyio.create_task_group() as tg:
         await tg.start(service.run)
-        server = build_server(
-            engine_backend(service, settings), options_of(settings), version=__version__
-        )
+        server = build_server(engine_backend(service, settings), options, version=__version__)
         try:
             async with anyio.create_task_group() as session:
 
@@ -108,6 +111,7 @@ async def run_attached(settings: Settings, endpoint: str) -> None:
     from dynoxide_streams.mcp.remote import RemoteBackend, SidecarRefused, probe
     from dynoxide_streams.sidecar.upstream import UpstreamUnavailable
 
+    options = options_of(settings)
     backend = RemoteBackend(endpoint, settings.region, settings.token)
     try:
         try:
@@ -120,7 +124,7 @@ async def run_attached(settings: Settings, endpoint: str) -> None:
             ) from None
         except UpstreamUnavailable as exc:
             raise AttachError(f"cannot attach to {endpoint}: {exc}") from None
-        server = build_server(backend, options_of(settings), version=__version__)
+        server = build_server(backend, options, version=__version__)
         async with anyio.create_task_group() as session:
 
             async def on_signal() -> None:

@@ -26,6 +26,7 @@ from mcp.server.models import InitializationOptions
 from mcp.shared.exceptions import McpError
 
 from dynoxide_streams.errors import DynamoDBError, RequestEntityTooLarge
+from dynoxide_streams.mcp import data_model
 from dynoxide_streams.mcp.backend import Backend
 from dynoxide_streams.mcp.changes import current_stream, read_changes
 from dynoxide_streams.mcp.feeds import URI_PREFIX, Feeds, session_feeds, table_of
@@ -64,6 +65,7 @@ class Options:
     read_only: bool = False
     max_items: int | None = None
     max_bytes: int | None = None
+    data_model: dict[str, Any] | None = None  # --data-model: a OneTable schema
 
 
 class ReadOnlyRefusal(DynamoDBError):
@@ -126,7 +128,15 @@ async def call_tool(
             raise ReadOnlyRefusal(f"this MCP server is read-only (--read-only): {name} writes")
         if len(orjson.dumps(arguments)) > MAX_ARGUMENT_BYTES:
             raise RequestEntityTooLarge("Request entity too large")
-        return text_result(await _capped(backend, options, spec, arguments))
+        result = await _capped(backend, options, spec, arguments)
+        model = options.data_model
+        if (
+            spec.name == "describe_table"
+            and model is not None
+            and data_model.matches(model, result)
+        ):
+            result["DataModel"] = model
+        return text_result(result)
     except DynamoDBError as exc:
         return error_result(exc)
     except Exception as exc:
@@ -251,7 +261,10 @@ def build_server(backend: Backend, options: Options, *, version: str) -> Server[
         async with session_feeds(backend.source) as feeds:  # one per session
             yield {"feeds": feeds}
 
-    server = _Server(NAME, version=version, instructions=INSTRUCTIONS, lifespan=lifespan)
+    told = INSTRUCTIONS
+    if options.data_model is not None:
+        told += data_model.instructions(options.data_model)
+    server = _Server(NAME, version=version, instructions=told, lifespan=lifespan)
 
     @server.list_tools()  # type: ignore[no-untyped-call, untyped-decorator]
     async def _list_tools() -> list[types.Tool]:
