@@ -11,6 +11,7 @@ The session ends when stdin closes (the client went away) or on SIGINT/SIGTERM.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 from typing import Any
 
@@ -106,24 +107,36 @@ class AttachError(ConfigError):
 
 
 async def run_attached(settings: Settings, endpoint: str) -> None:
-    """Serve MCP on stdio over the server at ``endpoint`` (``mcp/remote.py``).
-    Raises AttachError (one line) when it is a sidecar or cannot be reached."""
-    from dynoxide_streams.mcp.remote import RemoteBackend, SidecarRefused, probe
+    """Serve MCP on stdio over the server at ``endpoint`` (``mcp/remote.py``): all the
+    tools of a server, the change feed only of a sidecar. Raises AttachError (one line)
+    when it cannot be reached."""
+    from dynoxide_streams.mcp.remote import (
+        SIDECAR_NOTE,
+        RemoteBackend,
+        SidecarBackend,
+        SidecarRefused,
+        probe,
+    )
     from dynoxide_streams.sidecar.upstream import UpstreamUnavailable
 
     options = options_of(settings)
-    backend = RemoteBackend(endpoint, settings.region, settings.token)
+    backend: RemoteBackend | SidecarBackend = RemoteBackend(
+        endpoint, settings.region, settings.token
+    )
     try:
         try:
-            await probe(backend.upstream)
+            upstream = await probe(backend.upstream)
         except SidecarRefused as exc:
             raise AttachError(
-                f"{endpoint} is a dynoxide-streams sidecar ({exc}); it serves no DynamoDB or "
-                "Streams API to attach to: run `mcp --endpoint` against the upstream engine's "
-                "dynoxide-streams server, or `mcp --data-dir` on its own"
+                f"{endpoint} is a dynoxide-streams sidecar that does not name its upstream "
+                f"({exc}): attach to the upstream engine's server instead"
             ) from None
         except UpstreamUnavailable as exc:
             raise AttachError(f"cannot attach to {endpoint}: {exc}") from None
+        if upstream is not None:
+            await backend.aclose()
+            backend = SidecarBackend(endpoint, upstream, settings.region)
+            options = dataclasses.replace(options, note=SIDECAR_NOTE.format(upstream=upstream))
         server = build_server(backend, options, version=__version__)
         async with anyio.create_task_group() as session:
 

@@ -12,13 +12,19 @@ without opening it).
 * Snapshots, trigger listings and dead letters need the server's own process and are
   not offered; ``database_info`` says so.
 
-Against a sidecar, which refuses the DynamoDB and Streams APIs,
-:func:`probe` answers :class:`SidecarRefused`: ``mcp_main`` stops with a one-line
-message instead of offering tools that would all fail.
+Against a sidecar, which refuses the DynamoDB and Streams APIs, :func:`probe`
+returns the upstream engine the sidecar names in its refusal, and
+:class:`SidecarBackend` offers only the change feed: ``read_changes``,
+``list_streams``, ``describe_stream`` and the table resources, read from that
+upstream's Streams API exactly as the sidecar itself reads them (the same
+:class:`UpstreamChangeSource`); ``database_info`` and the server's instructions say
+so. An endpoint that neither answers nor names an upstream raises
+:class:`SidecarRefused`.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -57,14 +63,22 @@ class SidecarRefused(Exception):
     """The endpoint is a dynoxide-streams sidecar (it serves no DynamoDB API)."""
 
 
-async def probe(upstream: Upstream) -> None:
-    """Raise SidecarRefused when ``upstream`` is a sidecar, UpstreamUnavailable when
-    it cannot be reached; return when it answers the DynamoDB API."""
+_SIDECAR_REFUSAL = re.compile(r"dynoxide-streams sidecar: .* upstream engine at (\S+)$")
+
+
+async def probe(upstream: Upstream) -> str | None:
+    """None when ``upstream`` answers the DynamoDB API; the upstream engine's URL when
+    it is a sidecar (from its refusal). Raises UpstreamUnavailable when it cannot be
+    reached, SidecarRefused for a sidecar whose upstream cannot be told."""
     try:
         await upstream.call(DYNAMODB, "ListTables", {"Limit": 1}, timeout=5.0)
     except UpstreamError as exc:
         if exc.code == "UnknownOperationException" and "sidecar" in exc.message:
-            raise SidecarRefused(exc.message) from None
+            found = _SIDECAR_REFUSAL.search(exc.message)
+            if found is None:
+                raise SidecarRefused(exc.message) from None
+            return found.group(1)
+    return None
 
 
 class RemoteBackend:
@@ -139,6 +153,47 @@ class RemoteBackend:
             raise RemoteError(name, str(data.get("message", "")))
         result: dict[str, Any] = data
         return result
+
+    async def aclose(self) -> None:
+        await self.upstream.aclose()
+
+
+SIDECAR_TOOLS = frozenset({"read_changes", "list_streams", "describe_stream", "database_info"})
+SIDECAR_NOTE = (
+    "Attached to a dynoxide-streams sidecar: only the change feed is offered here "
+    "(read_changes, list_streams, describe_stream, table resources and subscriptions), "
+    "read from the upstream engine at {upstream}; send DynamoDB requests to that engine.\n"
+)
+
+
+class SidecarBackend:
+    """The change-feed tools of a sidecar's upstream (see the module docstring)."""
+
+    def __init__(self, sidecar_url: str, upstream_url: str, region: str) -> None:
+        self.url = sidecar_url.rstrip("/")
+        self.upstream_url = upstream_url.rstrip("/")
+        self.upstream = Upstream(self.upstream_url, region)
+        self.source: ChangeSource = UpstreamChangeSource(self.upstream, tables=None)
+
+    def tool_available(self, spec: ToolSpec) -> bool:
+        return spec.name in SIDECAR_TOOLS
+
+    async def call(self, spec: ToolSpec, arguments: dict[str, Any]) -> dict[str, Any]:
+        if spec.name == "read_changes":
+            return await read_changes(self.source, arguments)
+        if spec.operation is not None:
+            try:
+                return await self.upstream.call(STREAMS, spec.operation, arguments, timeout=10.0)
+            except UpstreamError as exc:
+                raise RemoteError(exc.code, exc.message) from None
+            except UpstreamUnavailable as exc:
+                raise RemoteError("ServiceUnavailableException", str(exc)) from None
+        return {
+            "Server": self.url,
+            "Sidecar": True,
+            "Upstream": self.upstream_url,
+            "Note": SIDECAR_NOTE.format(upstream=self.upstream_url).strip(),
+        }
 
     async def aclose(self) -> None:
         await self.upstream.aclose()

@@ -66,6 +66,7 @@ class Options:
     max_items: int | None = None
     max_bytes: int | None = None
     data_model: dict[str, Any] | None = None  # --data-model: a OneTable schema
+    note: str = ""  # a line the instructions add (attached to a sidecar: what is offered)
 
 
 class ReadOnlyRefusal(DynamoDBError):
@@ -261,7 +262,7 @@ def build_server(backend: Backend, options: Options, *, version: str) -> Server[
         async with session_feeds(backend.source) as feeds:  # one per session
             yield {"feeds": feeds}
 
-    told = INSTRUCTIONS
+    told = INSTRUCTIONS + options.note
     if options.data_model is not None:
         told += data_model.instructions(options.data_model)
     server = _Server(NAME, version=version, instructions=told, lifespan=lifespan)

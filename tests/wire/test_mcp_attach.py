@@ -1,8 +1,9 @@
 """``mcp --endpoint URL``: the stdio MCP attached to a running ``serve`` process (the
 SDK's stdio client against ``mcp``, both real processes): tools through the DynamoDB
 API with the server's own errors, a boto3 write to that server reaching the MCP
-subscriber, TTL through the admin API with ``--token``; a sidecar refused with a
-one-line reason."""
+subscriber, TTL through the admin API with ``--token``; attached to a sidecar, only the
+change feed (and a write to its upstream still reaches the subscriber); an unreachable
+endpoint ends in one line saying so."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from pydantic import AnyUrl
 
 from tests.conftest import make_client
 from tests.mcp_client import ROOT, call, call_error, stdio_session
-from tests.process import SIDECAR_ENV, Processes
+from tests.process import SIDECAR_ENV, Processes, free_port
 from tests.wire.test_mcp_feeds import get_records_after, next_update, table
 
 pytestmark = pytest.mark.anyio
@@ -95,26 +96,58 @@ async def test_attached_mcp_sees_a_boto3_write_to_the_running_server(tmp_path: P
             assert await call(s, "sweep_ttl", {}) == {"Expired": 1}
 
 
-def test_attaching_to_a_sidecar_is_refused_with_the_reason(tmp_path: Path) -> None:
+async def test_attached_to_a_sidecar_only_the_change_feed_is_offered(tmp_path: Path) -> None:
     with Processes(tmp_path) as procs:
         upstream = procs.upstream()
         sidecar = procs.sidecar(upstream.endpoint)
-        done = subprocess.run(
-            [sys.executable, "-m", "dynoxide_streams", "mcp", "--endpoint", sidecar.endpoint],
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            timeout=60,
-            env={**os.environ, **SIDECAR_ENV, "PYTHONPATH": str(ROOT)},
-        )
+        send, updates = anyio.create_memory_object_stream[types.ResourceUpdatedNotification](100)
+
+        async def on_message(message: Any) -> None:
+            if isinstance(message, types.ServerNotification) and isinstance(
+                message.root, types.ResourceUpdatedNotification
+            ):
+                await send.send(message.root)
+
+        ddb = make_client(upstream.endpoint)
+        created = ddb.create_table(**table("Copies"))
+        arn = created["TableDescription"]["LatestStreamArn"]
+        ddb.put_item(TableName="Copies", Item={"pk": {"S": "before"}})
+        async with stdio_session("--endpoint", sidecar.endpoint, message_handler=on_message) as s:
+            names = {t.name for t in (await s.list_tools()).tools}
+            assert names == {"read_changes", "list_streams", "describe_stream", "database_info"}
+            info = await call(s, "database_info", {})
+            assert (info["Sidecar"], info["Upstream"]) == (True, upstream.endpoint)
+            assert info["Note"].startswith(
+                "Attached to a dynoxide-streams sidecar: only the change feed is offered here"
+            )
+            error = await call_error(s, "put_item", {"TableName": "Copies", "Item": {}})
+            assert error == {"__type": "DynamoDBError", "message": "unknown tool 'put_item'"}
+            streams = await call(s, "list_streams", {"TableName": "Copies"})
+            assert [x["StreamArn"] for x in streams["Streams"]] == [arn]
+            await s.subscribe_resource(AnyUrl("dynamodb://table/Copies"))
+            await anyio.to_thread.run_sync(
+                lambda: ddb.put_item(TableName="Copies", Item={"pk": {"S": "from-app"}})
+            )
+            meta = await next_update(updates)
+            changes = await call(s, "read_changes", {"TableName": "Copies", "After": meta["After"]})
+            wire = await anyio.to_thread.run_sync(
+                get_records_after, upstream.endpoint, arn, meta["After"]
+            )
+            assert changes["Records"] == wire
+            assert [r["dynamodb"]["Keys"] for r in wire] == [{"pk": {"S": "from-app"}}]
+
+
+def test_an_unreachable_endpoint_is_one_line(tmp_path: Path) -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    done = subprocess.run(
+        [sys.executable, "-m", "dynoxide_streams", "mcp", "--endpoint", endpoint],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        env={**os.environ, **SIDECAR_ENV, "PYTHONPATH": str(ROOT)},
+    )
     assert done.returncode == 1
     assert done.stdout == ""
-    lines = done.stderr.splitlines()
-    assert len(lines) == 1
-    assert lines[0].startswith(
-        f"dynoxide-streams: {sidecar.endpoint} is a dynoxide-streams sidecar ("
-    )
-    assert lines[0].endswith(
-        "it serves no DynamoDB or Streams API to attach to: run `mcp --endpoint` against the "
-        "upstream engine's dynoxide-streams server, or `mcp --data-dir` on its own"
-    )
+    last = done.stderr.splitlines()[-1]  # after the retries' warnings
+    assert last.startswith(f"dynoxide-streams: cannot attach to {endpoint}: ")
