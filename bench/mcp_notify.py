@@ -1,9 +1,9 @@
 """Benchmark MCP live subscriptions: commit-to-notification latency (goal: < 100 ms).
 
-    .venv/bin/python bench/mcp_notify.py [--writes 100] [--gap 0.15]
+    .venv/bin/python bench/mcp_notify.py [--writes 100] [--gap 0.15] [--endpoint URL]
 
 Starts ``dynoxide-streams mcp --in-memory`` through the ``mcp`` SDK's stdio client,
-creates a stream table, subscribes to ``dynamodb://table/Bench`` and then, one at a
+creates a fresh stream table, subscribes to ``dynamodb://table/<it>`` and then, one at a
 time, writes an item through the embedded engine's DynamoDB endpoint (a keep-alive
 ``http.client`` connection in a thread) and waits for its
 ``notifications/resources/updated``. The commit lies between the PutItem's send and
@@ -13,7 +13,9 @@ its HTTP answer, so two figures bound commit-to-notification:
 * ``ack_p50_ms`` / ``ack_p99_ms``: PutItem answered → notification received (lower
   bound; negative when the notification comes first).
 
-``--gap`` seconds pass between writes, more than the 0.1 s coalescing window, so each
+With ``--endpoint URL`` it runs ``mcp --endpoint URL`` instead (attached to a running
+``serve``: reads through its Streams API, woken by its push websocket) and writes to
+that server. ``--gap`` seconds pass between writes, more than the 0.1 s coalescing window, so each
 write gets a notification of its own. Prints one JSON line on stdout.
 """
 
@@ -38,8 +40,11 @@ from pydantic import AnyUrl
 ROOT = Path(__file__).resolve().parents[1]
 
 
+TABLE = f"Bench{os.getpid()}"  # a fresh table: rewriting an equal item makes no record
+
+
 def _put(conn: http.client.HTTPConnection, n: int) -> None:
-    body = json.dumps({"TableName": "Bench", "Item": {"pk": {"S": f"k{n}"}}})
+    body = json.dumps({"TableName": TABLE, "Item": {"pk": {"S": f"k{n}"}}})
     conn.request(
         "POST",
         "/",
@@ -60,10 +65,11 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def main(writes: int, gap: float) -> dict[str, Any]:
+async def main(writes: int, gap: float, attach: str | None) -> dict[str, Any]:
+    where = ["--in-memory"] if attach is None else ["--endpoint", attach]
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "dynoxide_streams", "mcp", "--in-memory", "--log-level", "warning"],
+        args=["-m", "dynoxide_streams", "mcp", *where, "--log-level", "warning"],
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     send, received = anyio.create_memory_object_stream[float](100)
@@ -80,18 +86,19 @@ async def main(writes: int, gap: float) -> dict[str, Any]:
     ):
         await session.initialize()
         info = await session.call_tool("database_info", {})
-        endpoint = json.loads(info.content[0].text)["Endpoint"]  # type: ignore[union-attr]
+        described = json.loads(info.content[0].text)  # type: ignore[union-attr]
+        endpoint = attach or described["Endpoint"]
         await session.call_tool(
             "create_table",
             {
-                "TableName": "Bench",
+                "TableName": TABLE,
                 "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
                 "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
                 "BillingMode": "PAY_PER_REQUEST",
                 "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
             },
         )
-        await session.subscribe_resource(AnyUrl("dynamodb://table/Bench"))
+        await session.subscribe_resource(AnyUrl(f"dynamodb://table/{TABLE}"))
         host, port = endpoint.removeprefix("http://").rsplit(":", 1)
         conn = http.client.HTTPConnection(host, int(port), timeout=10)
         sent_ms: list[float] = []
@@ -108,6 +115,7 @@ async def main(writes: int, gap: float) -> dict[str, Any]:
         conn.close()
     return {
         "bench": "mcp_notify",
+        "mode": "embedded" if attach is None else "attached",
         "writes": writes,
         "send_p50_ms": round(statistics.median(sent_ms), 2),
         "send_p99_ms": round(_percentile(sent_ms, 0.99), 2),
@@ -122,5 +130,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--writes", type=int, default=100)
     parser.add_argument("--gap", type=float, default=0.15)
+    parser.add_argument("--endpoint", help="attach to this running serve instead")
     args = parser.parse_args()
-    print(json.dumps(anyio.run(main, args.writes, args.gap)))
+    print(json.dumps(anyio.run(main, args.writes, args.gap, args.endpoint)))

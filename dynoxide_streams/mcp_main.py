@@ -135,7 +135,7 @@ async def run_attached(settings: Settings, endpoint: str) -> None:
             raise AttachError(f"cannot attach to {endpoint}: {exc}") from None
         if upstream is not None:
             await backend.aclose()
-            backend = SidecarBackend(endpoint, upstream, settings.region)
+            backend = SidecarBackend(endpoint, upstream, settings.region, settings.token)
             options = dataclasses.replace(options, note=SIDECAR_NOTE.format(upstream=upstream))
         server = build_server(backend, options, version=__version__)
         async with anyio.create_task_group() as session:
@@ -147,6 +147,7 @@ async def run_attached(settings: Settings, endpoint: str) -> None:
                         return
 
             session.start_soon(on_signal)
+            await session.start(backend.push.run)
             async with stdio_server() as (read, write):
                 await server.run(read, write, server.create_initialization_options())
             session.cancel_scope.cancel()

@@ -6,8 +6,9 @@ without opening it).
   signing client over ``http_client.py``: environment credentials when there are
   some, so a ``--credentials`` server accepts them); its error answers come back as
   tool errors with the same name and message.
-* ``read_changes`` and the table subscriptions follow the server's Streams API
-  through ``sidecar/source.py``'s :class:`UpstreamChangeSource` (a 0.25 s poll).
+* ``read_changes`` and the table subscriptions read the server's Streams API through
+  ``sidecar/source.py``'s :class:`UpstreamChangeSource`, woken by the server's push
+  websocket (``push_wake.py``): a notification follows a commit by milliseconds.
 * ``sweep_ttl`` and ``advance_clock`` use the admin API (``--token`` as bearer).
 * Snapshots, trigger listings and dead letters need the server's own process and are
   not offered; ``database_info`` says so.
@@ -17,7 +18,7 @@ returns the upstream engine the sidecar names in its refusal, and
 :class:`SidecarBackend` offers only the change feed: ``read_changes``,
 ``list_streams``, ``describe_stream`` and the table resources, read from that
 upstream's Streams API exactly as the sidecar itself reads them (the same
-:class:`UpstreamChangeSource`); ``database_info`` and the server's instructions say
+:class:`UpstreamChangeSource`, woken by the sidecar's push websocket); ``database_info`` and the server's instructions say
 so. An endpoint that neither answers nor names an upstream raises
 :class:`SidecarRefused`.
 """
@@ -32,6 +33,7 @@ import orjson
 from dynoxide_streams.engine.changes import ChangeSource
 from dynoxide_streams.errors import DynamoDBError, ValidationException
 from dynoxide_streams.mcp.changes import read_changes
+from dynoxide_streams.mcp.push_wake import PushWokenSource
 from dynoxide_streams.mcp.tools import ToolSpec
 from dynoxide_streams.sidecar.source import UpstreamChangeSource
 from dynoxide_streams.sidecar.upstream import (
@@ -87,7 +89,9 @@ class RemoteBackend:
     def __init__(self, url: str, region: str, token: str | None) -> None:
         self.url = url.rstrip("/")
         self.upstream = Upstream(self.url, region)
-        self.source: ChangeSource = UpstreamChangeSource(self.upstream, tables=None)
+        inner = UpstreamChangeSource(self.upstream, tables=None, poll_seconds=0.0)
+        self.push = PushWokenSource(inner, self.url, token)
+        self.source: ChangeSource = self.push
         self._token = token
 
     def tool_available(self, spec: ToolSpec) -> bool:
@@ -169,11 +173,13 @@ SIDECAR_NOTE = (
 class SidecarBackend:
     """The change-feed tools of a sidecar's upstream (see the module docstring)."""
 
-    def __init__(self, sidecar_url: str, upstream_url: str, region: str) -> None:
+    def __init__(self, sidecar_url: str, upstream_url: str, region: str, token: str | None) -> None:
         self.url = sidecar_url.rstrip("/")
         self.upstream_url = upstream_url.rstrip("/")
         self.upstream = Upstream(self.upstream_url, region)
-        self.source: ChangeSource = UpstreamChangeSource(self.upstream, tables=None)
+        inner = UpstreamChangeSource(self.upstream, tables=None, poll_seconds=0.0)
+        self.push = PushWokenSource(inner, self.url, token)  # the sidecar's websocket
+        self.source: ChangeSource = self.push
 
     def tool_available(self, spec: ToolSpec) -> bool:
         return spec.name in SIDECAR_TOOLS

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,17 @@ from tests.wire.test_mcp_feeds import get_records_after, next_update, table
 pytestmark = pytest.mark.anyio
 
 ADMIN_TOKEN = "admin-token-for-the-attach-test"
+
+
+def push_subscribers(endpoint: str, token: str | None) -> int:
+    """The server's ``dynoxide_websocket_subscribers`` gauge (admin metrics)."""
+    request = urllib.request.Request(endpoint + "/_admin/metrics")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        text = answer.read().decode()
+    line = next(x for x in text.splitlines() if x.startswith("dynoxide_websocket_subscribers "))
+    return int(float(line.split()[1]))
 
 
 @pytest.fixture
@@ -79,6 +91,8 @@ async def test_attached_mcp_sees_a_boto3_write_to_the_running_server(tmp_path: P
             )
             assert changes["Records"] == wire
             assert [r["dynamodb"]["Keys"] for r in wire] == [{"pk": {"S": "from-app"}}]
+            # the wake-up came through the server's push websocket
+            assert push_subscribers(server.endpoint, ADMIN_TOKEN) == 1
 
             # TTL through the admin API, with the server's token
             await call(
@@ -135,6 +149,7 @@ async def test_attached_to_a_sidecar_only_the_change_feed_is_offered(tmp_path: P
             )
             assert changes["Records"] == wire
             assert [r["dynamodb"]["Keys"] for r in wire] == [{"pk": {"S": "from-app"}}]
+            assert push_subscribers(sidecar.endpoint, None) == 1  # the sidecar's websocket
 
 
 def test_an_unreachable_endpoint_is_one_line(tmp_path: Path) -> None:
