@@ -123,6 +123,9 @@ class Feeds:
                     await anyio.sleep(COALESCE_SECONDS)
             except (anyio.ClosedResourceError, anyio.BrokenResourceError):
                 return  # the session went away
+            except Exception:
+                # a bug or an I/O failure ends this subscription, never the session
+                log.exception("MCP subscription failed", uri=uri)
             finally:
                 self._scopes.pop(uri, None)
 
