@@ -3,7 +3,8 @@ driven by the ``mcp`` SDK's ``streamable_http_client`` against a real ``serve``
 process (and ``Server(mcp=True)`` in-process); the token rules: generated once on a
 loopback bind and kept 0600 under ``$XDG_CONFIG_HOME``, the client snippet printed
 once, ``--mcp-token``/``DYNOXIDE_STREAMS_MCP_TOKEN`` overriding it, 401 without it
-(nothing runs), 403 for a foreign Origin, a non-loopback bind refused without one."""
+(nothing runs), 403 for a foreign Origin or Host, a non-loopback bind refused without
+one."""
 
 from __future__ import annotations
 
@@ -169,6 +170,18 @@ async def test_no_token_401_and_nothing_runs_a_foreign_origin_403(tmp_path: Path
             )
             assert foreign.status_code == 403
             assert foreign.json() == {"error": "Forbidden", "message": "Origin not allowed"}
+            # a rebinding page's Host is refused before anything else, token or not
+            rebound = await client.post(
+                url,
+                json=initialize_body(),
+                headers={
+                    **MCP_HEADERS,
+                    "Authorization": f"Bearer {TOKEN}",
+                    "Host": "evil.example",
+                },
+            )
+            assert rebound.status_code == 403
+            assert rebound.json()["__type"].endswith("AccessDeniedException")
             # the token from the environment works, and no token file was written
             good = await client.post(
                 url,
