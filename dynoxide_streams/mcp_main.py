@@ -12,10 +12,14 @@ The session ends when stdin closes (the client went away) or on SIGINT/SIGTERM.
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
+from anyio.abc import TaskStatus
+from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
@@ -27,6 +31,9 @@ from dynoxide_streams.mcp.http import McpHttp
 from dynoxide_streams.mcp.server import Options, build_server
 from dynoxide_streams.service import Service
 from dynoxide_streams.wire import App
+
+SHUTDOWN_SECONDS = 15.0
+"""How long a signalled ``mcp`` waits for its engine to stop before it exits."""
 
 
 def options_of(settings: Settings) -> Options:
@@ -67,24 +74,50 @@ async def run_stdio(settings: Settings) -> None:
     settings.host, settings.port = "127.0.0.1", 0
     options = options_of(settings)
     service = Service(settings)
+    stopped = anyio.Event()
+
+    async def run_service(*, task_status: TaskStatus[Service] = anyio.TASK_STATUS_IGNORED) -> None:
+        try:
+            await service.run(task_status=task_status)
+        finally:
+            stopped.set()
+
+    async def shutdown() -> None:
+        service.stop()
+        await stopped.wait()
+
     async with anyio.create_task_group() as tg:
-        await tg.start(service.run)
+        await tg.start(exit_on_signal, shutdown)  # first: a signal during start-up too
+        await tg.start(run_service)
         server = build_server(engine_backend(service, settings), options, version=__version__)
         try:
-            async with anyio.create_task_group() as session:
-
-                async def on_signal() -> None:
-                    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                        async for _ in signals:
-                            session.cancel_scope.cancel()
-                            return
-
-                session.start_soon(on_signal)
-                async with stdio_server() as (read, write):
-                    await server.run(read, write, server.create_initialization_options())
-                session.cancel_scope.cancel()
+            await serve_stdio(server)
         finally:
             service.stop()
+            await stopped.wait()  # a graceful stop: the writer commits, the WAL closes
+            tg.cancel_scope.cancel()  # then the signal watcher
+
+
+async def exit_on_signal(
+    shutdown: Callable[[], Awaitable[None]],
+    *,
+    task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """On SIGINT or SIGTERM, run ``shutdown`` (at most ``SHUTDOWN_SECONDS``) and end the
+    process with ``os._exit``: the SDK reads stdin in a worker thread that no
+    cancellation interrupts, so with the client still attached nothing else would."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        task_status.started()
+        async for _ in signals:
+            with anyio.move_on_after(SHUTDOWN_SECONDS):
+                await shutdown()
+            os._exit(0)
+
+
+async def serve_stdio(server: Server[Any, Any]) -> None:
+    """Run ``server`` on stdin/stdout until stdin closes."""
+    async with stdio_server() as (read, write):
+        await server.run(read, write, server.create_initialization_options())
 
 
 def mount_http(service: Service, app: App) -> StreamableHTTPSessionManager:
@@ -138,18 +171,10 @@ async def run_attached(settings: Settings, endpoint: str) -> None:
             backend = SidecarBackend(endpoint, upstream, settings.region, settings.token)
             options = dataclasses.replace(options, note=SIDECAR_NOTE.format(upstream=upstream))
         server = build_server(backend, options, version=__version__)
-        async with anyio.create_task_group() as session:
-
-            async def on_signal() -> None:
-                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                    async for _ in signals:
-                        session.cancel_scope.cancel()
-                        return
-
-            session.start_soon(on_signal)
-            await session.start(backend.push.run)
-            async with stdio_server() as (read, write):
-                await server.run(read, write, server.create_initialization_options())
-            session.cancel_scope.cancel()
+        async with anyio.create_task_group() as tg:
+            await tg.start(exit_on_signal, backend.aclose)
+            await tg.start(backend.push.run)
+            await serve_stdio(server)
+            tg.cancel_scope.cancel()
     finally:
         await backend.aclose()

@@ -9,6 +9,7 @@ message."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +18,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from dynoxide_streams.datadir import DataDirLock
 from tests.conftest import make_client
 from tests.mcp_client import ROOT, call, call_error, stdio_session
+from tests.polling import wait_until
 from tests.process import start_server
 
 pytestmark = pytest.mark.anyio
@@ -411,3 +414,31 @@ def test_a_data_dir_held_by_a_running_server_is_refused(tmp_path: Path) -> None:
         f"dynoxide-streams: data directory {data} is in use by process {server.proc.pid} "
         f"(port {port}): stop it, or give another --data-dir\n"
     )
+
+
+def test_sigterm_with_the_client_still_attached_stops_cleanly(tmp_path: Path) -> None:
+    """The SDK reads stdin in a thread no cancellation interrupts; a signalled ``mcp``
+    still stops its engine gracefully (the data directory released) and exits."""
+    data = tmp_path / "data"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dynoxide_streams", "mcp", "--data-dir", str(data)],
+        stdin=subprocess.PIPE,  # kept open: the client is still there
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    try:
+        lock = data / "lock"
+        wait_until(
+            lambda: lock.exists() and '"port": null' not in lock.read_text() and lock.read_text(),
+            what="mcp's engine listening",
+        )
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert b"stopped" in proc.stderr.read()  # type: ignore[union-attr]
+    with DataDirLock.acquire(data):  # released
+        pass
