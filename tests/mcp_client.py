@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def mcp_command(*args: str) -> StdioServerParameters:
-    """``python -m dynoxide_streams mcp ARGS...`` with this checkout on the path."""
+    """``python -m dynoxide_streams mcp ARGS...`` with this checkout on the path. The
+    SDK starts it as a child process through anyio, which tests/conftest.py cannot see;
+    ``subprocess`` is named here so the tests using it get the ``process`` marker."""
+    assert subprocess.DEVNULL  # see the docstring
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
     return StdioServerParameters(
         command=sys.executable,

@@ -909,6 +909,16 @@ ADMIN_TABLE_OR_STREAM = Text("Give exactly one of table or stream_arn", UNSOURCE
 ADMIN_NO_STREAM = Text("Table {name} has no enabled stream", UNSOURCED)
 ADMIN_STREAM_STATUS = Text("Stream {arn} is {status}", UNSOURCED)
 
+# ------------------------------------------- MCP snapshots (engine/snapshots.py; not AWS's)
+
+SNAPSHOT_NAME = Text("SnapshotName must be 1 to 100 of a-z A-Z 0-9 _ - . (got {name})", UNSOURCED)
+SNAPSHOT_EXISTS = Text("snapshot {name} already exists", UNSOURCED)
+SNAPSHOT_NOT_FOUND = Text("snapshot {name} not found", UNSOURCED)
+SNAPSHOT_NO_TABLE = Text("table {table} is not in snapshot {name}", UNSOURCED)
+SNAPSHOT_KEY_SCHEMA = Text(
+    "table {table} has another key schema than in snapshot {name}: delete it first", UNSOURCED
+)
+
 
 # ---------------------------------------------------------------- leftovers
 

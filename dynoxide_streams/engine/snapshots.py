@@ -34,7 +34,7 @@ from typing import Any
 import anyio.to_thread
 import orjson
 
-from dynoxide_streams.engine import batch_ops, ddl, ttl_ops
+from dynoxide_streams.engine import batch_ops, ddl, messages, ttl_ops
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.shapes import validate_request
 from dynoxide_streams.errors import ResourceNotFoundException, ValidationException
@@ -97,9 +97,7 @@ class Snapshots:
     def path_of(self, name: object) -> Path:
         """The file of snapshot ``name``; ValidationException for a name that cannot be one."""
         if not isinstance(name, str) or not _NAME.fullmatch(name):
-            raise ValidationException(
-                "SnapshotName must be 1 to 100 of a-z A-Z 0-9 _ - . (got " + repr(name) + ")"
-            )
+            raise ValidationException(messages.SNAPSHOT_NAME.format(name=repr(name)))
         return self.folder / f"{name}.db"
 
     def list(self) -> list[SnapshotInfo]:
@@ -126,7 +124,7 @@ class Snapshots:
             name = f"{'auto' if auto else 'snap'}-{stamp}-{self._counter}"
         path = self.path_of(name)
         if path.exists():
-            raise ValidationException(f"snapshot {name} already exists")
+            raise ValidationException(messages.SNAPSHOT_EXISTS.format(name=name))
         self.folder.mkdir(exist_ok=True)
         meta = orjson.dumps({"created": created, "reason": reason, "auto": auto})
         await anyio.to_thread.run_sync(_backup, self.ctx.store.path, path, meta)
@@ -141,7 +139,7 @@ class Snapshots:
     def delete(self, name: str) -> None:
         path = self.path_of(name)
         if not path.exists():
-            raise ResourceNotFoundException(f"snapshot {name} not found")
+            raise ResourceNotFoundException(messages.SNAPSHOT_NOT_FOUND.format(name=name))
         path.unlink()
 
     async def restore(self, name: str, table: str) -> dict[str, Any]:
@@ -149,10 +147,12 @@ class Snapshots:
         writes (see the module docstring); answers what was done."""
         path = self.path_of(name)
         if not path.exists():
-            raise ResourceNotFoundException(f"snapshot {name} not found")
+            raise ResourceNotFoundException(messages.SNAPSHOT_NOT_FOUND.format(name=name))
         spec = await anyio.to_thread.run_sync(_snapshot_spec, path, table)
         if spec is None:
-            raise ResourceNotFoundException(f"table {table} is not in snapshot {name}")
+            raise ResourceNotFoundException(
+                messages.SNAPSHOT_NO_TABLE.format(table=table, name=name)
+            )
         snap_tid, snap_spec = spec
         created = False
         live = self.ctx.store.tables.get(table)
@@ -161,9 +161,7 @@ class Snapshots:
             created = True
             live = self.ctx.store.tables[table]
         elif live.spec["KeySchema"] != snap_spec["KeySchema"]:
-            raise ValidationException(
-                f"table {table} has another key schema than in snapshot {name}: delete it first"
-            )
+            raise ValidationException(messages.SNAPSHOT_KEY_SCHEMA.format(table=table, name=name))
         put = deleted = 0
         pending: list[dict[str, Any]] = []
 
