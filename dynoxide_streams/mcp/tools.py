@@ -365,15 +365,48 @@ MAX_ARGUMENT_BYTES = 16 * 1024 * 1024
 refuses such a body (RequestEntityTooLarge)."""
 
 
+_DYNAMODB_JSON = 'DynamoDB JSON, e.g. {"pk": {"S": "user#1"}, "n": {"N": "5"}}'
+MEMBERS: dict[str, tuple[str, str]] = {
+    "TableName": ("string", "the table's name (or ARN)"),
+    "Key": ("object", "the item's key attributes, " + _DYNAMODB_JSON),
+    "Item": ("object", "the whole item, " + _DYNAMODB_JSON),
+    "Items": ("array", "items, each " + _DYNAMODB_JSON),
+    "ExclusiveStartKey": ("object", "LastEvaluatedKey of the previous page"),
+    "KeyConditionExpression": ("string", "e.g. pk = :pk AND begins_with(sk, :prefix)"),
+    "FilterExpression": ("string", "applied after the key condition, e.g. #s = :open"),
+    "ProjectionExpression": ("string", "attributes to return, e.g. pk, #n"),
+    "ConditionExpression": ("string", "the write happens only if it holds"),
+    "UpdateExpression": ("string", "e.g. SET #n = :v ADD visits :one REMOVE old"),
+    "ExpressionAttributeNames": ("object", 'e.g. {"#n": "name"}'),
+    "ExpressionAttributeValues": ("object", 'e.g. {":v": {"S": "x"}}'),
+    "Limit": ("integer", "items to evaluate at most"),
+    "ConsistentRead": ("boolean", "strongly consistent read"),
+    "ScanIndexForward": ("boolean", "false: descending sort key order"),
+    "IndexName": ("string", "a global or local secondary index"),
+    "Statement": ("string", "PartiQL, e.g. SELECT * FROM t WHERE pk = ?"),
+    "Parameters": ("array", "values for the ? of the statement, DynamoDB JSON"),
+    "Statements": ("array", 'e.g. [{"Statement": "...", "Parameters": [...]}]'),
+    "TransactStatements": ("array", 'e.g. [{"Statement": "...", "Parameters": [...]}]'),
+    "TransactItems": ("array", "the transaction's actions, as in the DynamoDB API"),
+    "RequestItems": ("object", "table name -> requests, as in the DynamoDB API"),
+    "StreamArn": ("string", "a stream's ARN (list_streams, describe_table)"),
+    "After": ("string", "TRIM_HORIZON, LATEST or the Position/After of a notification"),
+    "SnapshotName": ("string", "1 to 100 of a-z A-Z 0-9 _ - ."),
+    "Seconds": ("number", "seconds to move the virtual clock forward"),
+    "EpochSeconds": ("number", "the time to set the virtual clock to"),
+}
+"""Type and hint of the members agents use most (the others: any JSON value)."""
+
+
 def input_schema(spec: ToolSpec) -> dict[str, Any]:
-    """The JSON schema of a tool's arguments: named members, any JSON value each (the
-    engine checks types, so a wrong one gets DynamoDB's own error, not a schema one)."""
-    names = spec.required + spec.optional
-    return {
-        "type": "object",
-        "properties": {name: {"description": f"DynamoDB {name}"} for name in names},
-        "required": list(spec.required),
-    }
+    """The JSON schema of a tool's arguments: its members, typed where
+    :data:`MEMBERS` knows them. The engine still checks every value, so a wrong one
+    gets DynamoDB's own error, not a schema one."""
+    properties: dict[str, Any] = {}
+    for name in spec.required + spec.optional:
+        kind, hint = MEMBERS.get(name, ("", f"DynamoDB {name}"))
+        properties[name] = {"description": hint, **({"type": kind} if kind else {})}
+    return {"type": "object", "properties": properties, "required": list(spec.required)}
 
 
 def is_select(statement: Any) -> bool:
