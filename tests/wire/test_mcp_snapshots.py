@@ -1,7 +1,8 @@
 """Snapshots through the MCP tools (the SDK's stdio client against ``mcp``): the
 automatic snapshot before ``delete_table`` restores the table with its items, its
 indexes, TTL, tags and its stream; a restore in place is applied as ordinary writes
-(exactly the difference, each with its stream record, sequence numbers only growing);
+(exactly the difference, each with its stream record, sequence numbers only growing, a
+push subscriber resuming from before it gets just those records);
 the last 10 automatic snapshots are kept; files land in ``<data dir>/snapshots``."""
 
 from __future__ import annotations
@@ -9,7 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import anyio
+import orjson
 import pytest
+from websockets.sync.client import connect
 
 from tests.mcp_client import call, call_error, stdio_session
 
@@ -117,9 +121,28 @@ async def test_auto_snapshot_restores_a_deleted_table_with_items_and_stream(
         assert sorted(inserted, key=lambda i: i["pk"]["S"]) == items
 
 
+def push_records_after(endpoint: str, arn: str, after: str, count: int) -> list[Any]:
+    """``count`` records the push websocket sends a subscriber resuming after ``after``."""
+    url = endpoint.replace("http://", "ws://", 1) + "/_streams/ws"
+    with connect(url, open_timeout=15) as ws:
+        ws.send(
+            orjson.dumps(
+                {"action": "subscribe", "id": "s", "streamArn": arn, "from": {"after": after}}
+            ).decode()
+        )
+        records: list[Any] = []
+        while len(records) < count:
+            frame = orjson.loads(ws.recv(timeout=15))
+            if frame["type"] == "record":
+                records.append(frame["record"])
+        return records
+
+
 async def test_restore_in_place_writes_exactly_the_difference() -> None:
     async with stdio_session("--in-memory") as s:
-        await call(s, "create_table", TABLE)
+        endpoint = (await call(s, "database_info", {}))["Endpoint"]
+        created = await call(s, "create_table", TABLE)
+        created_arn = created["TableDescription"]["LatestStreamArn"]
         await call(
             s, "bulk_put_items", {"TableName": "Orders", "Items": [order(n) for n in range(5)]}
         )
@@ -148,6 +171,12 @@ async def test_restore_in_place_writes_exactly_the_difference() -> None:
         assert seen == [("INSERT", "o03"), ("MODIFY", "o01"), ("REMOVE", "o07")]
         numbers = [int(r["dynamodb"]["SequenceNumber"]) for r in changes["Records"]]
         assert numbers == sorted(numbers) and numbers[0] > int(mark["Position"])
+        # a push subscriber following the stream from before the restore got exactly
+        # those records after its cursor: the restore extended the log, never rewound it
+        pushed = await anyio.to_thread.run_sync(
+            push_records_after, endpoint, created_arn, mark["Position"], 3
+        )
+        assert pushed == changes["Records"]
         # restoring again changes nothing and writes nothing to the stream
         again = await call(
             s, "restore_snapshot", {"SnapshotName": "known-good", "TableName": "Orders"}
