@@ -443,6 +443,23 @@ def test_with_credentials_browsing_is_off_with_the_servers_refusal(browser: Any)
             context.close()
 
 
+def test_with_a_keys_only_stream_a_shown_row_is_marked_stale(
+    page: Any, cendpoint: str, cddb: Any
+) -> None:
+    table, _ = create_stream_table(cddb, "KEYS_ONLY")
+    cddb.put_item(TableName=table, Item={**KEY, "age": {"N": "30"}})
+    open_console(page, cendpoint, table)
+    wait_subscribed(page)
+    wait_rows(page, 1, 1)
+    cddb.put_item(TableName=table, Item={**KEY, "age": {"N": "31"}})
+    wait_for(page, "document.querySelector('#items tbody tr').classList.contains('stale')")
+    row = page.locator("#items tbody tr")
+    assert row.locator("td[data-attribute=age]").inner_text() == "30"  # not known: stale
+    page.click("#run")
+    wait_for(page, "!document.querySelector('#items tbody tr').classList.contains('stale')")
+    assert row.locator("td[data-attribute=age]").inner_text() == "31"
+
+
 # ------------------------------------------------------------------------ layout
 
 

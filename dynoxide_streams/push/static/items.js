@@ -60,6 +60,7 @@ export class ItemBrowser {
   /** Show `description` (DescribeTable's Table) and read its first page. */
   open(description) {
     this.description = description;
+    this.showError(null);
     this.nodes.tableName.textContent = description ? `· ${description.TableName}` : "";
     const index = this.nodes.index;
     index.replaceChildren(new Option("(table)", ""));
@@ -177,7 +178,11 @@ export class ItemBrowser {
     this.updateColumns(items);
     for (const item of items) {
       const tr = el("tr");
+      tr.tabIndex = 0;
       tr.addEventListener("click", () => this.edit(tr.item ?? null));
+      tr.addEventListener("keydown", (event) => {
+        if (event.key === "Enter") this.edit(tr.item ?? null);
+      });
       this.fillRow(tr, item);
       this.rows.set(tr.dataset.key, tr);
       body.append(tr);
@@ -219,10 +224,15 @@ export class ItemBrowser {
     const key = canonical(info.Keys || {});
     const tr = this.rows.get(key);
     if (tr) {
+      tr.classList.remove("stale");
       if (record.eventName === "REMOVE") {
         tr.classList.add("removed");
         tr.title = "deleted";
-      } else if (info.NewImage) {
+      } else if (!info.NewImage) {
+        // KEYS_ONLY and OLD_IMAGE streams carry no new values: say the row is out of date
+        tr.classList.add("stale");
+        tr.title = "changed on the server: Run to read it again";
+      } else {
         tr.classList.remove("removed");
         tr.title = "";
         if (this.updateColumns([info.NewImage])) for (const row of this.rows.values()) this.fillRow(row, row.item);

@@ -9,6 +9,7 @@
 import { ItemBrowser } from "./items.js";
 import { Feed } from "./feed.js";
 import { loadTables } from "./tables.js";
+import { describe } from "./ddb.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -87,10 +88,25 @@ function changed() {
   url.searchParams.delete("token"); // kept in sessionStorage, not in the address bar
   history.replaceState(null, "", url);
   for (const li of $("tables").children) li.classList.toggle("selected", li.dataset.table === table);
-  if (apiServed) items.open(described.get(table) ?? null);
+  if (apiServed) openItems(table);
   const sub = feed.start(table, fromSelect.value, token);
   $("role").textContent = sub ? `this tab: ${sub.role}` : "";
   if (sub) sub.options.onRole = (role) => ($("role").textContent = `this tab: ${role}`);
+}
+
+async function openItems(table) {
+  // a table created after the list was read is described when it is chosen
+  if (table && !described.has(table)) {
+    try {
+      described.set(table, await describe(table));
+    } catch (error) {
+      items.open(null);
+      $("items-error").textContent = error.message;
+      $("items-error").hidden = false;
+      return;
+    }
+  }
+  if (tableSelect.value === table) items.open(described.get(table) ?? null);
 }
 
 async function loadFeedTables() {

@@ -5,6 +5,9 @@
 // with --credentials refuses the console's unsigned calls — is reported as it answered.
 import { describe, listTables } from "./ddb.js";
 
+/** Tables described up front (two calls each); later ones are described when chosen. */
+export const DESCRIBE_LIMIT = 100;
+
 function el(tag, className, content) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -71,7 +74,9 @@ function card(table, onSelect) {
 export async function loadTables(list, onSelect) {
   const names = await listTables();
   const described = await Promise.all(
-    names.map((name) => describe(name).catch((error) => ({ TableName: name, error }))),
+    names
+      .slice(0, DESCRIBE_LIMIT)
+      .map((name) => describe(name).catch((error) => ({ TableName: name, error }))),
   );
   const tables = new Map();
   const cards = [];
@@ -85,6 +90,14 @@ export async function loadTables(list, onSelect) {
     }
     tables.set(table.TableName, table);
     cards.push(card(table, onSelect));
+  }
+  for (const name of names.slice(DESCRIBE_LIMIT)) {
+    const li = el("li", "card");
+    li.dataset.table = name;
+    li.tabIndex = 0;
+    li.append(el("div", "name", name), el("p", "muted", `described when chosen (more than ${DESCRIBE_LIMIT} tables)`));
+    li.addEventListener("click", () => onSelect(name));
+    cards.push(li);
   }
   list.replaceChildren(...cards);
   return tables;
