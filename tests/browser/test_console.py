@@ -366,6 +366,16 @@ def test_a_table_without_a_stream_shows_the_servers_message(
     assert page.locator("#status").inner_text() == "error"  # not "disconnected"
     wait_rows(page, 0, 1)  # the item browser still serves the table
     assert page.locator("#items-error").is_hidden()
+    # the feed stopped (no retries behind the message); Refresh starts it again
+    cddb.update_table(
+        TableName=table,
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )
+    page.click("#refresh")
+    wait_subscribed(page)
+    assert page.locator("#feed-error").is_hidden()
+    cddb.put_item(TableName=table, Item=KEY)
+    wait_for(page, "document.querySelectorAll('#feed li.record').length === 1")
 
 
 def test_pause_buffers_filters_hide_rows_and_rows_show_their_time(

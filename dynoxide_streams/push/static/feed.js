@@ -6,7 +6,8 @@
 // filters hide rows by key text or event name, and in "one row per key" mode a record
 // for a key already shown rewrites that row where it stands. An `error` frame (such as
 // the one for a table without a stream) is shown with the server's code and message, and
-// the subscription stops instead of retrying behind a "disconnected" status.
+// the subscription stops instead of retrying behind a "disconnected" status (`ended`;
+// the page's Refresh starts it again).
 import { subscribe } from "/_streams/client.js";
 import { attributeNames, canonical, keyText, tree } from "./values.js";
 
@@ -104,6 +105,7 @@ export class Feed {
     this.dropped = 0;
     this.byKey = new Map(); // key -> {li, count}, for "one row per key"
     this.subscribedOnce = false;
+    this.ended = false; // an error frame, stream_disabled or table_deleted ended the feed
     nodes.pause.addEventListener("click", () => this.setPaused(!this.paused));
     nodes.filterKey.addEventListener("input", () => this.applyFilter());
     nodes.filterEvent.addEventListener("change", () => this.applyFilter());
@@ -128,6 +130,7 @@ export class Feed {
     this.buffer = [];
     this.dropped = 0;
     this.subscribedOnce = false;
+    this.ended = false;
     this.clear();
     this.showError(null);
     this.note(null);
@@ -171,15 +174,18 @@ export class Feed {
       // shown as the server sent it; retrying would only repeat it behind "disconnected"
       this.showError(`${event.code}: ${event.message}`);
       this.status("error");
+      this.ended = true;
       sub.close();
     } else if (event.type === "trimmed") {
       this.note(`trimmed: ${event.message || "the feed fell behind the stream's retention"}`);
     } else if (event.type === "stream_disabled") {
       this.note("The table's stream was disabled; the feed has ended.");
       this.status("ended");
+      this.ended = true;
     } else if (event.type === "table_deleted") {
       this.note("The table was deleted; the feed has ended.");
       this.status("ended");
+      this.ended = true;
     }
   }
 

@@ -59,6 +59,7 @@ export class ItemBrowser {
 
   /** Show `description` (DescribeTable's Table) and read its first page. */
   open(description) {
+    this.ticket = (this.ticket ?? 0) + 1; // a read still in flight for another table is dropped
     this.description = description;
     this.showError(null);
     this.nodes.tableName.textContent = description ? `· ${description.TableName}` : "";
@@ -141,12 +142,15 @@ export class ItemBrowser {
   async load(page) {
     if (!this.description || page < 0 || page >= this.pages.length) return;
     const [operation, params] = this.request(this.pages[page]);
+    const ticket = (this.ticket = (this.ticket ?? 0) + 1); // only the latest read renders
     this.showError(null);
     this.nodes.pageInfo.textContent = "reading…";
     let answer;
     try {
       answer = await call(operation, params);
+      if (ticket !== this.ticket) return;
     } catch (error) {
+      if (ticket !== this.ticket) return;
       this.showError(error.message);
       this.nodes.pageInfo.textContent = "";
       return;

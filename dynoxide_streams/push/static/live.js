@@ -161,7 +161,7 @@ async function refresh() {
   for (const name of all) tableSelect.add(new Option(name, name));
   if (wanted && all.includes(wanted)) tableSelect.value = wanted;
   for (const li of $("tables").children) li.classList.toggle("selected", li.dataset.table === tableSelect.value);
-  if (tableSelect.value !== feed.table) changed();
+  if (tableSelect.value !== feed.table || feed.ended) changed(); // Refresh retries an ended feed
   else if (apiServed && tableSelect.value) items.description = described.get(tableSelect.value) ?? items.description;
   document.body.dataset.ready = "true";
 }
