@@ -131,7 +131,9 @@ function disableApi(error) {
       "The console sends unsigned requests; a server started with --credentials refuses them. " +
       "The change feed works.";
   $("api-note").hidden = false;
-  $("items-note").textContent = $("api-note").textContent;
+  $("items-note").textContent = sidecar
+    ? "Off on a sidecar: it refuses the DynamoDB API (the note under Tables says why)."
+    : "Off: ListTables was refused (the note under Tables says why).";
   $("items-note").hidden = false;
 }
 
