@@ -188,6 +188,26 @@ def test_table_list_shows_key_schema_indexes_stream_and_ttl(
     assert page.locator("#items-table").inner_text() == f"· {name}"
 
 
+def test_past_100_tables_the_rest_are_described_when_chosen(browser: Any) -> None:  # noqa: F811
+    with Server().run_in_thread() as srv:
+        ddb = make_client(srv.endpoint)
+        names = sorted(create_stream_table(ddb, name=f"t{n:03d}")[0] for n in range(101))
+        context = browser.new_context(viewport=DESKTOP)
+        try:
+            page = context.new_page()
+            open_console(page, srv.endpoint)
+            assert page.locator("#tables li.card dd.keys").count() == 100
+            last = page.locator(f"#tables li.card[data-table='{names[-1]}']")
+            assert "described when chosen" in last.inner_text()
+            last.click()
+            wait_for(page, "document.getElementById('items-table').textContent !== ''")
+            assert page.locator("#items-table").inner_text() == f"· {names[-1]}"
+            wait_rows(page, 0, 1)
+            wait_subscribed(page)
+        finally:
+            context.close()
+
+
 # ------------------------------------------------------------------------ items
 
 
