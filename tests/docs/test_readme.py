@@ -1,5 +1,5 @@
 """The README and docs/*.md run as written: every code block, in order, against a real
-server.
+server, and the README's feature table names every operation the server does not serve.
 
 How a document is run (``README.md``, then each ``docs/*.md`` with runnable blocks):
 
@@ -56,8 +56,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, NoReturn
 
+import botocore.session
 import pytest
 
+from dynoxide_streams.engine.operations import OPERATIONS, STREAM_OPERATIONS
+from tests.conftest import RawClient
 from tests.docs.conftest import NOT_RUN_KEY
 from tests.process import free_port, start_server, wait_healthy
 
@@ -395,3 +398,36 @@ def test_code_blocks_run_as_written(path: Path, tmp_path: Path, not_run_summary:
         session.close()
     not_run = sum(b.not_run is not None for b in blocks)
     not_run_summary.append(f"{path.relative_to(ROOT)}: {len(ran)} blocks run, {not_run} not run")
+
+
+def test_feature_table_names_every_operation_not_served(raw: RawClient) -> None:
+    """Each DynamoDB and Streams operation of botocore's model that the server does not
+    serve is named in the README's "Not yet" row, and answered as the row says: AWS's
+    bare UnknownOperationException."""
+    readme = (ROOT / "README.md").read_text()
+    row = next((line for line in readme.splitlines() if line.startswith("| Not yet |")), None)
+    assert row is not None, "README.md has no '| Not yet |' row in its feature table"
+    session = botocore.session.get_session()
+    unserved = sorted(
+        {
+            name
+            for service, served in [
+                ("dynamodb", OPERATIONS),
+                ("dynamodbstreams", STREAM_OPERATIONS),
+            ]
+            for name in session.get_service_model(service).operation_names
+            if name not in served
+        }
+    )
+    assert unserved, "botocore's model lists no operation the server lacks"
+    for name in unserved:
+        response = raw.call(name, {})
+        assert (response.status, response.json) == (
+            400,
+            {"__type": "com.amazon.coral.service#UnknownOperationException"},
+        ), name
+    missing = [name for name in unserved if not re.search(rf"\b{name}\b", row)]
+    assert missing == [], f"the README's 'Not yet' row does not name {missing}"
+    named = set(re.findall(r"`([A-Z][A-Za-z]+)`", row))
+    served = set(OPERATIONS) | set(STREAM_OPERATIONS)
+    assert named & served == set(), f"the 'Not yet' row names served operations: {named & served}"
