@@ -49,6 +49,7 @@ import os
 import re
 import select
 import shlex
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -197,6 +198,7 @@ class Session:
         env["PYTHONUNBUFFERED"] = "1"
         self.env = env
         self.python: subprocess.Popen[str] | None = None
+        self.started = 0  # servers started by directives, to name their data directories
 
     # ports and servers
 
@@ -224,7 +226,8 @@ class Session:
     def serve(self, readme_port: str, flags: list[str]) -> None:
         """A fresh ``dynoxide-streams serve`` for ``readme_port`` (replacing any)."""
         self.stop(readme_port)
-        data = self.work / f"server-{readme_port}-{len(list(self.work.iterdir()))}"
+        self.started += 1
+        data = self.work / f"server-{readme_port}-{self.started}"
         flags = [self.substitute(f) for f in flags]
         server = start_server(data, *flags, port=self.port(readme_port))
         self.servers[readme_port] = server.proc
@@ -262,30 +265,33 @@ class Session:
 
     def run_shell(self, block: Block) -> None:
         env_file = self.work / ".block-env"
+        body = "\n".join(commands(block)) if block.lang == "console" else block.text
         script = "\n".join(
-            [
-                "set -e -o pipefail",
-                f"trap 'env -0 > {shlex.quote(str(env_file))}' EXIT",
-                *commands(block),
-            ]
+            ["set -e -o pipefail", f"trap 'env -0 > {shlex.quote(str(env_file))}' EXIT", body]
         )
         with self.log.open("ab") as log:
             log.write(f"===== {block.name}\n".encode())
             log.flush()
+            proc = subprocess.Popen(
+                ["bash", "-c", self.substitute(script)],
+                cwd=self.work,
+                env=self.shell_env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, killed whole on timeout
+            )
             try:
-                result = subprocess.run(
-                    ["bash", "-c", self.substitute(script)],
-                    cwd=self.work,
-                    env=self.shell_env(),
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    timeout=BLOCK_TIMEOUT,
-                    check=False,
-                )
+                code = proc.wait(timeout=BLOCK_TIMEOUT)
             except subprocess.TimeoutExpired:
-                self.fail(block, f"still running after {BLOCK_TIMEOUT} s")
-        if result.returncode != 0:
-            self.fail(block, f"bash exited with {result.returncode}")
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                self.fail(
+                    block,
+                    f"still running after {BLOCK_TIMEOUT} s (a command that starts a server "
+                    "that does not exit needs <!-- readme-test: background -->)",
+                )
+        if code != 0:
+            self.fail(block, f"bash exited with {code}")
         if env_file.exists():  # what the block exported carries over to the next ones
             pairs = (item.split("=", 1) for item in env_file.read_text().split("\0") if "=" in item)
             skip = {"PWD", "OLDPWD", "SHLVL", "_"}
