@@ -52,6 +52,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -398,10 +399,12 @@ def test_code_blocks_run_as_written(path: Path, tmp_path: Path, not_run_summary:
     try:
         session.serve("8000", [])
         for block in blocks:
+            started = time.monotonic()
             if block.not_run is None and session.run(block):
-                ran.append(block.name)
+                ran.append(f"{block.name}: {time.monotonic() - started:.1f} s")
     finally:
         session.close()
+    print("ran:", *ran, sep="\n  ")  # shown with -s or -rP
     not_run = sum(b.not_run is not None for b in blocks)
     not_run_summary.append(f"{path.relative_to(ROOT)}: {len(ran)} blocks run, {not_run} not run")
 
