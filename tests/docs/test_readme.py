@@ -14,7 +14,8 @@ How a document is run (``README.md``, then each ``docs/*.md`` with runnable bloc
 * ```` ```sh ````/``bash``/``shell`` blocks run each in ``bash -e -o pipefail``; the
   variables a block exports carry over to later shell blocks, as in one terminal.
   ``console`` blocks run their ``$ `` lines. The environment starts without ``AWS_*``
-  and ``DYNOXIDE_STREAMS_*`` variables: a block gets credentials only from the README.
+  and ``DYNOXIDE_STREAMS_*`` variables and without ``~/.aws`` files: a block gets
+  credentials only from the README.
 * Each block has ``BLOCK_TIMEOUT`` seconds; a failure names the block (file, line,
   heading) and shows its output. Loops in examples must end by themselves.
 * Other languages (toml, json, text, diagrams) are data, not run, unless a directive
@@ -197,6 +198,9 @@ class Session:
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         env["PYTHONUNBUFFERED"] = "1"
+        # no ~/.aws files either: what the blocks need, they set themselves
+        env["AWS_CONFIG_FILE"] = str(work / "no-aws-config")
+        env["AWS_SHARED_CREDENTIALS_FILE"] = str(work / "no-aws-credentials")
         self.env = env
         self.python: subprocess.Popen[str] | None = None
         self.started = 0  # servers started by directives, to name their data directories
