@@ -75,7 +75,7 @@ PYTHON = {"python", "py", "python3"}
 SHELL = {"sh", "bash", "shell", "console"}
 NEEDS_A_BROWSER = {"js", "javascript", "mjs", "ts", "typescript", "html"}
 
-FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([\w+-]*)")
+FENCE = re.compile(r"^( {0,3})(`{3,}|~{3,})\s*([\w+-]*)")  # indented: in a list item
 NOT_RUN = re.compile(r"^\*Not run by the README test: (.*)\*$")
 DIRECTIVE = re.compile(r"^<!--\s*readme-test:\s*(.*?)\s*-->$")
 README_PORT = re.compile(r"\b80\d\d\b")
@@ -119,11 +119,14 @@ def parse_blocks(path: Path) -> list[Block]:
         if fence is None:
             i += 1
             continue
-        marker, lang = fence.group(1), fence.group(2).lower()
+        indent, marker, lang = len(fence.group(1)), fence.group(2), fence.group(3).lower()
         end = i + 1
         while end < len(lines) and not lines[end].lstrip().startswith(marker):
             end += 1
-        block = Block(doc, len(blocks) + 1, i + 1, lang, heading, "\n".join(lines[i + 1 : end]))
+        body = "\n".join(
+            line[indent:] if line[:indent].isspace() else line for line in lines[i + 1 : end]
+        )
+        block = Block(doc, len(blocks) + 1, i + 1, lang, heading, body)
         j = i - 1
         while j >= 0:
             above = lines[j].strip()
