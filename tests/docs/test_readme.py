@@ -108,7 +108,7 @@ class Block:
 def parse_blocks(path: Path) -> list[Block]:
     """The fenced code blocks of the markdown file at ``path``, in order."""
     lines = path.read_text().splitlines()
-    doc = str(path.relative_to(ROOT))
+    doc = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
     blocks: list[Block] = []
     heading = "(top)"
     i = 0
@@ -447,3 +447,44 @@ def test_feature_table_names_every_operation_not_served(raw: RawClient) -> None:
     named = set(re.findall(r"`([A-Z][A-Za-z]+)`", row))
     served = set(OPERATIONS) | set(STREAM_OPERATIONS)
     assert named & served == set(), f"the 'Not yet' row names served operations: {named & served}"
+
+
+def test_block_rules_leave_nothing_out_silently(tmp_path: Path) -> None:
+    """The parser reads directives and "Not run" lines; a JavaScript block without a
+    reason, an empty reason and an unknown directive are refused."""
+    doc = tmp_path / "doc.md"
+    doc.write_text(
+        "# Title\n\n- a list item:\n\n  ```python\n  if True:\n      x = 1\n  ```\n\n"
+        "*Not run by the README test: needs a browser.*\n\n```js\nrun()\n```\n\n"
+        "<!-- readme-test: server 8001 --clock virtual -->\n<!-- readme-test: background -->\n"
+        "```sh\ndynoxide-streams sidecar --upstream http://localhost:8001 \\\n"
+        "    --port 8002   # a comment\n```\n\n"
+        "## Other\n\n```javascript\nrun()\n```\n\n"
+        "*Not run by the README test: .*\n\n```sh\nmake\n```\n\n"
+        "<!-- readme-test: teleport -->\n```sh\ntrue\n```\n"
+    )
+    blocks = parse_blocks(doc)
+    assert [(b.lang, b.line, b.heading, b.not_run, b.directives) for b in blocks] == [
+        ("python", 5, "Title", None, []),
+        ("js", 12, "Title", "needs a browser", []),
+        ("sh", 18, "Title", None, [["server", "8001", "--clock", "virtual"], ["background"]]),
+        ("javascript", 25, "Other", None, []),
+        ("sh", 31, "Other", "", []),
+        ("sh", 36, "Other", None, [["teleport"]]),
+    ]
+    assert blocks[0].text == "if True:\n    x = 1"
+    assert commands(blocks[2]) == [
+        "dynoxide-streams sidecar --upstream http://localhost:8001  --port 8002   # a comment"
+    ]
+    for ok in blocks[:3]:
+        check_directives(ok)
+    refusals = [
+        "doc.md:25 block 4 (javascript, under 'Other'): a javascript block cannot run here",
+        "doc.md:31 block 5 (sh, under 'Other'): a 'Not run' line must give a reason",
+        "doc.md:36 block 6 (sh, under 'Other'): unknown directive <!-- readme-test: teleport",
+    ]
+    for bad, refusal in zip(blocks[3:], refusals, strict=True):
+        with pytest.raises(AssertionError) as refused:
+            check_directives(bad)
+        assert str(refused.value).startswith(refusal), str(refused.value)
+    assert not runnable(blocks[1]) and runnable(blocks[0]) and runnable(blocks[2])
