@@ -54,6 +54,7 @@ STATIC_ASSETS = [
     "dynoxide_streams/push/static/values.js",
     "dynoxide_streams/engine/model.json",
     "dynoxide_streams/engine/lambda_model.json",
+    "dynoxide_streams/engine/messages.json",
 ]
 REPO_URL = "https://github.com/dynoxide-streams/dynoxide-streams"
 
