@@ -19,12 +19,14 @@ Every wait polls with a deadline; every process is killed at the end of its test
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.conftest import RawClient, make_client
 from tests.engines import ENGINES, Upstream, upstream
@@ -39,6 +41,7 @@ NON_AWS_REGION = "non-AWS region in stream ARN"
 QUIRKS = {"this": (), "moto": (), "dynoxide": (OPEN_SHARD_END, NON_AWS_REGION)}
 SERVICE = {"PrincipalId": "dynamodb.amazonaws.com", "Type": "Service"}
 BURSTS = (5, 40, 40)  # the reader catches up with the tail after each one
+ACCOUNT_13 = "1234567890123"  # an account id AWS would never give
 FAILED = "http://127.0.0.1:9/failed-batches"
 
 each_engine = pytest.mark.parametrize("engine", ENGINES)
@@ -235,3 +238,50 @@ def test_a_disabled_stream_ends_its_subscribers_after_the_last_record(tmp_path: 
             assert push.next_for("s") == end
             assert push.next_for("s") == {"type": "stream_disabled", "id": "s", "streamArn": arn}
         assert_quirks_logged_once(side, "this")
+
+
+def test_a_trigger_binds_to_any_stream_arn_the_upstream_lists(tmp_path: Path) -> None:
+    """An upstream whose stream ARNs match neither the Lambda model's ``Arn`` pattern
+    nor a DynamoDB stream ARN's form (a 13-digit account): a stream the change source
+    lists is accepted by Create, Update and the List filter, and its trigger fires;
+    an ARN of that form that nobody lists is still refused as AWS refuses it."""
+    out = tmp_path / "out.jsonl"
+    with Processes(tmp_path) as procs:
+        up = procs.upstream("--account-id", ACCOUNT_13)
+        side = procs.sidecar(up.endpoint, "--function", f"rec={echo_command(out)}")
+        ddb = make_client(up.endpoint)
+        table, arn = create_stream_table(ddb, "NEW_AND_OLD_IMAGES", range_key=None)
+        assert arn is not None and f":{ACCOUNT_13}:table/" in arn
+        lam = make_client(side.endpoint, "lambda")
+
+        unlisted = arn.replace(f"table/{table}/", "table/nobody/")
+        with pytest.raises(ClientError) as refused:
+            lam.create_event_source_mapping(
+                FunctionName="rec", EventSourceArn=unlisted, StartingPosition="TRIM_HORIZON"
+            )
+        error = refused.value.response["Error"]
+        assert error["Code"] == "ValidationException", error
+        assert "eventSourceArn" in error["Message"] and "pattern" in error["Message"], error
+
+        created = lam.create_event_source_mapping(
+            FunctionName="rec", EventSourceArn=arn, StartingPosition="TRIM_HORIZON", BatchSize=5
+        )
+        assert created["EventSourceArn"] == arn
+        listed = lam.list_event_source_mappings(EventSourceArn=arn)["EventSourceMappings"]
+        assert [m["UUID"] for m in listed] == [created["UUID"]]
+        # boto3 cannot send EventSourceArn on Update; the API still checks it if sent
+        updated = RawClient(side.endpoint).request(
+            json.dumps({"EventSourceArn": arn, "BatchSize": 3}),
+            None,
+            method="PUT",
+            path=f"/2015-03-31/event-source-mappings/{created['UUID']}",
+            content_type="application/json",
+        )
+        assert updated.status == 202, updated.body
+        assert (updated.json["EventSourceArn"], updated.json["BatchSize"]) == (arn, 3)
+        keys = [f"k{i}" for i in range(7)]
+        for key in keys:
+            put(ddb, table, key)
+        wait_until(delivered(out, len(keys)), timeout=30, what="7 deliveries")
+        assert [line["key"] for line in read_deliveries(out)] == keys
+        assert_clean_log(side)
