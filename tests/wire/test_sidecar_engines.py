@@ -109,20 +109,34 @@ def test_push_delivers_every_upstream_record_in_order(tmp_path: Path, engine: st
             push.subscribe("s", table=table, start="TRIM_HORIZON")
             assert push.next_for("s") == subscribed("s", arn)
             written = 0
+            latest: list[dict[str, Any]] = []
             for burst, count in enumerate(BURSTS):
                 keys = [f"b{burst}-{i:03d}" for i in range(count)]
                 for key in keys:
                     put(up.ddb, table, key)
                 written += count
                 received += receive_records(push, "s", keys)
+                if burst > 0:
+                    latest += receive_records(push, "lt", keys)
                 if burst == 0:
                     passed_the_reported_end(side, engine)
+                    # LATEST starts after the newest record, read to the shard's tail
+                    push.subscribe("lt", table=table, start="LATEST")
+                    newest = summary(received[-1])[0]  # Dynoxide's are short: "5"
+                    assert push.next_for("lt") == {
+                        "type": "subscribed",
+                        "id": "lt",
+                        "streamArn": arn,
+                        "position": newest,
+                    }
             # every record, none twice, in the upstream's order, as GetRecords has it
             assert [summary(r) for r in received] == [summary(r) for r in up.records(arn)]
             assert len(received) == written == sum(BURSTS)
+            assert latest == received[BURSTS[0] :]
             # and nothing more: the next frame is the record of a later write
             put(up.ddb, table, "sentinel")
             receive_records(push, "s", ["sentinel"])
+            receive_records(push, "lt", ["sentinel"])
         assert_quirks_logged_once(side, engine)
 
 
