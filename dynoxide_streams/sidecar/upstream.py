@@ -3,7 +3,10 @@
 Requests are signed with SigV4 (botocore's signer and its usual credential chain:
 environment, profile, instance role); an upstream that ignores signatures (DynamoDB
 Local, Alternator, another dynoxide-streams) works with any credentials, so when the
-chain finds none the sidecar signs with placeholder ones. Answers are decoded but
+chain finds none the sidecar signs with placeholder ones. Every call is signed, never
+sent bare: an engine that checks the signature's form (Dynoxide answers
+MissingAuthenticationTokenException or IncompleteSignatureException without a complete
+SigV4 ``Authorization`` header and ``X-Amz-Date``) accepts any credentials signed so. Answers are decoded but
 records keep their wire form (base64 binary, epoch-number timestamps), so they reach
 readers exactly as a local server would have written them.
 

@@ -170,7 +170,7 @@ class TriggerRunner:
 
     async def create(self, params: dict[str, Any]) -> dict[str, Any]:
         """CreateEventSourceMapping: validate, store, start; the new configuration."""
-        ref = mappings.check_create(params)
+        ref = mappings.check_create(params, listed=await self._listed(params))
         async with self._lock:
             arn = params["EventSourceArn"]
             function_arn = self._function_arn(ref)
@@ -199,6 +199,18 @@ class TriggerRunner:
             self._start(mapping)
         return described
 
+    async def _listed(self, params: dict[str, Any]) -> bool:
+        """Whether the request's EventSourceArn, not of the form AWS's are, is a stream
+        the change source lists (or a mapping's already): accepted as it is."""
+        arn = params.get("EventSourceArn")
+        if not isinstance(arn, str) or mappings.well_formed_source(arn):
+            return False
+        return self.uses_source(arn) or await self.source.stream(arn) is not None
+
+    def uses_source(self, arn: str) -> bool:
+        """Whether a mapping has ``arn`` as its event source."""
+        return any(m.event_source_arn == arn for m in self.mappings.values())
+
     def _check_conflict(self, arn: str, ref: FunctionRef, exclude: str | None = None) -> None:
         """Refuse a second mapping of one function (any qualifier) on one stream."""
         for other in self.mappings.values():
@@ -226,7 +238,7 @@ class TriggerRunner:
 
     async def update(self, uuid: str, params: dict[str, Any]) -> dict[str, Any]:
         """UpdateEventSourceMapping: apply the given settings and restart the pollers."""
-        ref = mappings.check_update(params)
+        ref = mappings.check_update(params, listed=await self._listed(params))
         async with self._lock:
             mapping = self._get(uuid)
             if mapping.state == "Deleting":
