@@ -96,6 +96,10 @@ _TABLE_NAME = (
     re.compile(r"[a-zA-Z0-9_.-]{3,255}"),
     "a DynamoDB table name: 3 to 255 of a-z A-Z 0-9 _ - .",
 )
+_ACCOUNT_ID = (
+    re.compile(r"[0-9]{1,64}"),
+    "digits only, as in an AWS account id (the stream-ARN form the Streams API parses)",
+)
 _HTTP_URL = (
     re.compile(r"https?://[^\s/?#]+(/\S*)?", re.IGNORECASE),
     "an http:// or https:// URL",
@@ -125,7 +129,7 @@ class Settings:
     log_level: str = setting("info", "log threshold", choices=("debug", "info", "warning", "error"))
     log_format: str = setting("console", "log line format", choices=("console", "json"))
     region: str = setting("us-east-1", "region in ARNs and health text")
-    account_id: str = setting("000000000000", "account id in ARNs")
+    account_id: str = setting("000000000000", "account id in ARNs", pattern=_ACCOUNT_ID)
     clock: str = setting("real", "data-time clock", choices=("real", "virtual"))
     token: str | None = setting(
         None,
