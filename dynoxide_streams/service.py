@@ -46,7 +46,7 @@ from dynoxide_streams.triggers.declared import (
     parse_function_flag,
     parse_trigger_data,
 )
-from dynoxide_streams.triggers.functions import FunctionRegistry
+from dynoxide_streams.triggers.functions import FunctionRegistry, add_app_dir
 from dynoxide_streams.triggers.runner import TriggerRunner, check_declaration
 from dynoxide_streams.ttl.sweeper import run_sweeper
 from dynoxide_streams.wire import App
@@ -200,6 +200,7 @@ class Service:
                 "push websocket would be open to the network (give --token, or "
                 "--insecure-no-auth if that is really intended)"
             )
+        add_app_dir(settings.app_dir)
         with contextlib.ExitStack() as held:
             lock = None if settings.in_memory else DataDirLock.acquire(settings.data_dir)
             if lock is not None:

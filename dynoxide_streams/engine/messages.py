@@ -995,8 +995,16 @@ LAMBDA_TIMED_OUT = Text(
     "https://github.com/alexa-samples/skill-sample-nodejs-smarthome-switch/issues/18 ; "
     "https://github.com/awslabs/aws-lambda-redshift-loader/issues/80",
 )
-LAMBDA_MARSHAL_ERROR = Text("Runtime.MarshalError: {error}", UNSOURCED)
-LAMBDA_IMPORT_ERROR = Text("Runtime.ImportModuleError: {error}", UNSOURCED)
+# a failed Python handler's errorMessage (its errorType is Runtime.MarshalError,
+# Runtime.ImportModuleError): the Python runtime interface client's wording
+LAMBDA_MARSHAL_ERROR = Text(
+    "Unable to marshal response: {error}",
+    "https://github.com/aws/aws-lambda-python-runtime-interface-client awslambdaric/bootstrap.py",
+)
+LAMBDA_IMPORT_ERROR = Text(
+    "Unable to import module '{module}': {error}",
+    "https://github.com/aws/aws-lambda-python-runtime-interface-client awslambdaric/bootstrap.py",
+)
 
 # Filter criteria (this server's own detail after Lambda's "Invalid filter pattern
 # definition" lead; no public source shows Lambda's detail texts).

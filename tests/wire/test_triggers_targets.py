@@ -143,7 +143,9 @@ def test_python_target_whose_module_is_missing_fails_retries_and_dead_letters(
             for uid in (first, second)
         }
         assert lam.get_event_source_mapping(UUID=first)["LastProcessingResult"] == (
-            "PROBLEM: Function call failed"
+            "PROBLEM: Function call failed (Runtime.ImportModuleError: Unable to import module "
+            "'tests.triggers_fixtures.no_such_module': "
+            "No module named 'tests.triggers_fixtures.no_such_module')"
         )
     for uid, name, invokes in ((first, once, 1), (second, thrice, 3)):
         assert len(letters[uid]) == 1
@@ -152,6 +154,11 @@ def test_python_target_whose_module_is_missing_fails_retries_and_dead_letters(
         assert record["requestContext"]["approximateInvokeCount"] == invokes
         assert record["requestContext"]["functionArn"] == function_arn(name)
         assert record["responseContext"]["functionError"] == "Unhandled"
+        assert record["lastError"] == {
+            "errorType": "Runtime.ImportModuleError",
+            "errorMessage": "Unable to import module 'tests.triggers_fixtures.no_such_module': "
+            "No module named 'tests.triggers_fixtures.no_such_module'",
+        }
         info = record["DDBStreamBatchInfo"]
         assert info["batchSize"] == 2
         assert info["streamArn"] == arn
@@ -347,7 +354,9 @@ def test_hung_command_is_killed_at_the_timeout_and_retried(
         # the timed-out process was killed and reaped: no zombie, no process
         wait_until(lambda: first not in _leftover_children(str(pid_file), set()), what="kill")
         result = lam.get_event_source_mapping(UUID=esm)["LastProcessingResult"]
-        assert result == "PROBLEM: Function call failed"
+        assert result == (
+            "PROBLEM: Function call failed (Sandbox.Timedout: Task timed out after 0.50 seconds)"
+        )
     # deleting the mapping kills the attempt in flight too
     wait_until(lambda: not _leftover_children(str(pid_file), set(pids())), what="no attempt left")
     assert all(not psutil.pid_exists(pid) or _is_not_ours(pid) for pid in pids())
