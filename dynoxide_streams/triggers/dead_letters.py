@@ -18,6 +18,7 @@ import structlog
 
 from dynoxide_streams.engine.trigger_store import TriggerStore
 from dynoxide_streams.http_client import http_post
+from dynoxide_streams.logs import oplog
 from dynoxide_streams.triggers import events
 from dynoxide_streams.triggers.functions import InvokeResult
 from dynoxide_streams.triggers.mappings import Mapping, parse_function_name
@@ -65,7 +66,7 @@ async def deliver(
         last_error=last_error,
     )
     error_type, message = last_error or ("", "")
-    log.warning(
+    oplog.warning(
         "batch discarded",
         uuid=mapping.uuid,
         function=function_of(mapping),

@@ -27,6 +27,7 @@ import structlog
 from dynoxide_streams.clock import Clock
 from dynoxide_streams.engine.changes import ChangeSource
 from dynoxide_streams.engine.trigger_store import Checkpoint, TriggerStore
+from dynoxide_streams.logs import oplog
 from dynoxide_streams.shards.positions import earliest, is_after
 from dynoxide_streams.triggers import dead_letters, events
 from dynoxide_streams.triggers.filters import CompiledFilters
@@ -292,7 +293,7 @@ class _Lane:
                 case CloseWindow(event):
                     result = await run.invoke(event)
                     if result.error is not None:
-                        log.warning(
+                        oplog.warning(
                             "final window invocation failed",
                             uuid=run.mapping.uuid,
                             function=self.function,
@@ -357,14 +358,14 @@ class _Lane:
             "records": failure.records,
         }
         if failure.streak == 1:
-            log.warning("trigger invocation failed", **fields)
+            oplog.warning("trigger invocation failed", **fields)
         else:
-            log.debug("trigger invocation failed", streak=failure.streak, **fields)
+            oplog.debug("trigger invocation failed", streak=failure.streak, **fields)
         if failure.traceback:
             self._log_traceback(failure.traceback)
 
     def _log_traceback(self, traceback: str) -> None:
-        log.debug(
+        oplog.debug(
             "trigger handler traceback",
             uuid=self.job.mapping.uuid,
             function=self.function,

@@ -467,7 +467,7 @@ def swept(server: ServerProcess) -> int:
     """Items the sidecar's periodic TTL sweeps deleted, from its log."""
     return sum(
         int(match.group(1))
-        for match in re.finditer(r"upstream TTL sweep\s+expired=(\d+)", server.log())
+        for match in re.finditer(r"\bttl sweep\s+deleted=(\d+)", server.log())
     )
 
 
