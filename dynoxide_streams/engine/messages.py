@@ -1005,6 +1005,10 @@ LAMBDA_IMPORT_ERROR = Text(
     "Unable to import module '{module}': {error}",
     "https://github.com/aws/aws-lambda-python-runtime-interface-client awslambdaric/bootstrap.py",
 )
+LAMBDA_HANDLER_NOT_FOUND = Text(
+    "Handler '{handler}' missing on module '{module}'",
+    "https://github.com/aws/aws-lambda-python-runtime-interface-client awslambdaric/bootstrap.py",
+)
 
 # Filter criteria (this server's own detail after Lambda's "Invalid filter pattern
 # definition" lead; no public source shows Lambda's detail texts).

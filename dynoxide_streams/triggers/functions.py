@@ -165,6 +165,10 @@ class CallableTarget(Target):
         return InvokeResult(payload=payload)
 
 
+class _HandlerNotFound(Exception):
+    """The module of a ``python:`` target has no such attribute."""
+
+
 class PythonTarget(CallableTarget):
     """``python:package.module:handler``, imported on first invocation."""
 
@@ -180,7 +184,11 @@ class PythonTarget(CallableTarget):
             if not module_name:
                 module_name, _, attribute = self.spec.removeprefix("python:").rpartition(".")
             module = importlib.import_module(module_name)
-            handler = getattr(module, attribute)
+            handler = getattr(module, attribute, None)
+            if handler is None:
+                raise _HandlerNotFound(
+                    messages.LAMBDA_HANDLER_NOT_FOUND.format(handler=attribute, module=module_name)
+                )
             if not callable(handler):
                 raise TypeError(f"{self.spec} is not callable")
             self._loaded = handler
@@ -192,6 +200,10 @@ class PythonTarget(CallableTarget):
     async def invoke(self, event: dict[str, Any], context: LambdaContext) -> InvokeResult:
         try:
             handler = self._resolve()
+        except _HandlerNotFound as exc:
+            return InvokeResult(
+                error="Unhandled", error_type="Runtime.HandlerNotFound", message=str(exc)
+            )
         except Exception as exc:
             return InvokeResult(
                 error="Unhandled",

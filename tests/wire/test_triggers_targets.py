@@ -166,6 +166,27 @@ def test_python_target_whose_module_is_missing_fails_retries_and_dead_letters(
         assert info["endSequenceNumber"] == stream[1]["dynamodb"]["SequenceNumber"]
 
 
+def test_python_target_whose_handler_is_missing_says_so_as_the_lambda_runtime_does(
+    server: Server, ddb: Any, raw: RawClient, lam: Any
+) -> None:
+    name = unique("nohandler")
+    server.register_function(name, f"{HANDLERS}:no_such_handler")
+    table, arn = create_stream_table(ddb, range_key=None)
+    put(ddb, table, "x")
+    missing = "Handler 'no_such_handler' missing on module 'tests.triggers_fixtures.handlers'"
+    with mapping(lam, FunctionName=name, EventSourceArn=arn, MaximumRetryAttempts=0) as uid:
+        (letter,) = wait_until(lambda: dead_letters(raw, uid), what="the dead letter")
+        problem = f"PROBLEM: Function call failed (Runtime.HandlerNotFound: {missing})"
+        wait_until(
+            lambda: lam.get_event_source_mapping(UUID=uid)["LastProcessingResult"] == problem,
+            what="LastProcessingResult",
+        )
+    assert letter["Record"]["lastError"] == {
+        "errorType": "Runtime.HandlerNotFound",
+        "errorMessage": missing,
+    }
+
+
 # ------------------------------------------------------------------- http targets
 
 
