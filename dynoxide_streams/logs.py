@@ -39,8 +39,9 @@ oplog = structlog.wrap_logger(
 )
 """The logger of operator events (the table above). Not cached on first use, unlike the
 modules' own loggers: an event builds its logger from the configuration in force
-(a few microseconds, for a handful of lines a minute), so tests can capture events
-with ``structlog.testing.capture_logs``-style configurations."""
+(tens of microseconds more per line, for a handful of lines a minute; never on a
+per-request path), so tests can capture events with a structlog ``LogCapture``
+configuration set after start-up."""
 
 _HANDLER_NAME = "dynoxide-streams"
 """The name of the root handler :func:`configure` installs (replaced on a second call)."""
