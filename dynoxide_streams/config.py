@@ -250,6 +250,16 @@ class Settings:
         10.0, "seconds after which a lease not renewed is taken over", le=DAY, commands=SIDECAR
     )
 
+    # issue 20 §2, triggers say what went wrong: where python: targets are imported from
+    app_dir: Path = field(
+        default=Path("."),
+        metadata=about(
+            "directory put first on sys.path at start, so python:package.module:handler "
+            "targets resolve relative to it (default: the current directory)",
+            metavar="DIR",
+        ),
+    )
+
     @classmethod
     def from_sources(
         cls,

@@ -38,6 +38,7 @@ from dynoxide_streams.engine.store import Store
 from dynoxide_streams.engine.trigger_store import TriggerStore
 from dynoxide_streams.engine.writer import Writer
 from dynoxide_streams.errors import DynamoDBError
+from dynoxide_streams.logs import oplog
 from dynoxide_streams.metrics import Metrics
 from dynoxide_streams.triggers.declared import (
     TriggerFileError,
@@ -46,7 +47,7 @@ from dynoxide_streams.triggers.declared import (
     parse_function_flag,
     parse_trigger_data,
 )
-from dynoxide_streams.triggers.functions import FunctionRegistry
+from dynoxide_streams.triggers.functions import FunctionRegistry, add_app_dir
 from dynoxide_streams.triggers.runner import TriggerRunner, check_declaration
 from dynoxide_streams.ttl.sweeper import run_sweeper
 from dynoxide_streams.wire import App
@@ -200,6 +201,7 @@ class Service:
                 "push websocket would be open to the network (give --token, or "
                 "--insecure-no-auth if that is really intended)"
             )
+        add_app_dir(settings.app_dir)
         with contextlib.ExitStack() as held:
             lock = None if settings.in_memory else DataDirLock.acquire(settings.data_dir)
             if lock is not None:
@@ -217,7 +219,7 @@ class Service:
                 await self._run(store, sock, task_status)
             finally:
                 held.close()
-                log.info("stopped", endpoint=self.endpoint)
+                oplog.info("stopped", endpoint=self.endpoint)
 
     async def _run(
         self, store: Store, sock: socket.socket, task_status: TaskStatus[Service]
@@ -342,9 +344,10 @@ class Service:
                 "data": "in-memory" if settings.in_memory else str(settings.data_dir),
                 "clock": "virtual" if getattr(self.clock, "virtual", False) else "real",
             }
-            log.info("listening", **{k: v for k, v in started.items() if v is not None})
+            oplog.info("listening", **{k: v for k, v in started.items() if v is not None})
             task_status.started(self)
             await self._stop.wait()
+            oplog.info("shutting down", endpoint=self.endpoint)
             server.should_exit = True
             await http_done.wait()
             background.cancel()

@@ -39,6 +39,8 @@ from dynoxide_streams.triggers.leases import ShardLeases
 from dynoxide_streams.triggers.mappings import FunctionRef, Mapping
 
 if TYPE_CHECKING:
+    from dynoxide_streams.triggers.lane import Failure
+
     # the poller (and the lanes, dead letters and retry rules under it) is imported
     # when the first mapping starts: a server with no triggers never loads it
     from dynoxide_streams.triggers.poller import MappingRun
@@ -136,12 +138,13 @@ class TriggerRunner:
                 if function is None:
                     return InvokeResult(
                         error="Unhandled",
+                        error_type="ResourceNotFoundException",
                         message=messages.LAMBDA_FUNCTION_NOT_FOUND.format(arn=function_arn),
                     )
                 return await invoke(function, event, function_arn)
 
-            async def on_result(ok: bool) -> None:
-                result = "OK" if ok else messages.LAMBDA_CALL_FAILED.template
+            async def on_result(ok: bool, failure: Failure | None) -> None:
+                result = processing_result(ok, failure, mapping.last_result)
                 if mapping.last_result != result:
                     mapping.last_result = result
                     await self.store.put_mapping(mapping.uuid, mapping.to_json())
@@ -413,6 +416,26 @@ class TriggerRunner:
             except Exception:
                 log.exception("declared trigger could not be bound", table=declaration.table)
         return created
+
+
+ERROR_TEXT_LIMIT = 256
+"""Characters of a failure's ``TYPE: message`` kept in LastProcessingResult."""
+
+
+def processing_result(ok: bool, failure: Failure | None, previous: str) -> str:
+    """A mapping's LastProcessingResult after a batch: ``OK``, or AWS's ``PROBLEM:
+    Function call failed`` followed by `` (TYPE: message)`` of the failed invocation
+    (at most 256 characters of it; a batch discarded before its invocation keeps the
+    previous problem's text)."""
+    if ok:
+        return "OK"
+    problem = messages.LAMBDA_CALL_FAILED.template
+    if failure is None:
+        return previous if previous.startswith(problem) else problem
+    text = failure.text
+    if len(text) > ERROR_TEXT_LIMIT:
+        text = text[: ERROR_TEXT_LIMIT - 1] + "…"
+    return f"{problem} ({text})" if text else problem
 
 
 def check_declaration(
