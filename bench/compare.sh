@@ -4,8 +4,8 @@
 #   bench/compare.sh                            # installs the peers, runs everything
 #   bench/compare.sh 'key=cmd {port}' ...       # explicit servers instead (the last is "ours")
 #
-# 1. Installs the peers from npm into $PEERS_DIR (git-ignored; never a project
-#    dependency): @dynoxide/linux-x64@$DYNOXIDE_VERSION and dynalite@$DYNALITE_VERSION.
+# 1. Installs the peers from npm into $PEERS_DIR with tools/peers.sh (git-ignored; never a
+#    project dependency): @dynoxide/linux-x64@$DYNOXIDE_VERSION and dynalite@$DYNALITE_VERSION.
 # 2. $ROUNDS rounds; each round runs every server in turn, ONE AT A TIME (2 cores:
 #    servers side by side would compete), the order reversed on every other round,
 #    so the servers interleave (A B C C B A ...).  Per server and round:
@@ -50,22 +50,9 @@ COMMAND="$0${*:+ $*} (VENV=$VENV ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMU
 log() { echo "[compare] $(date +%T) $*" >&2; }
 emit() { tee -a "$OUT" >&2; } # JSON lines: to $OUT, echoed on stderr as progress
 
-installed_version() { # package.json -> version, or nothing
-    sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$1" 2>/dev/null | head -n 1
-}
-
-install_peers() {
-    local nm="$PEERS_DIR/node_modules"
-    if [[ "$(installed_version "$nm/@dynoxide/linux-x64/package.json")" == "$DYNOXIDE_VERSION" &&
-        "$(installed_version "$nm/dynalite/package.json")" == "$DYNALITE_VERSION" ]]; then
-        return
-    fi
-    command -v npm >/dev/null || { log "npm not found: cannot install the peers"; exit 1; }
-    log "installing @dynoxide/linux-x64@$DYNOXIDE_VERSION dynalite@$DYNALITE_VERSION into $PEERS_DIR"
-    mkdir -p "$PEERS_DIR"
-    npm install --prefix "$PEERS_DIR" --no-save --no-audit --no-fund --loglevel error \
-        "@dynoxide/linux-x64@$DYNOXIDE_VERSION" "dynalite@$DYNALITE_VERSION" >&2
-    chmod +x "$nm/@dynoxide/linux-x64/dynoxide"
+install_peers() { # the one install script, shared with the sidecar tests
+    PEERS_DIR="$PEERS_DIR" DYNOXIDE_VERSION="$DYNOXIDE_VERSION" DYNALITE_VERSION="$DYNALITE_VERSION" \
+        bash "$ROOT/tools/peers.sh" dynoxide dynalite
 }
 
 servers=() # key=command with {port}

@@ -8,8 +8,9 @@ a JSON array) and a key ``name`` (or ``name-with-dashes``) in the TOML file give
 over the default. The same file may hold ``[functions]`` and ``[[trigger]]`` tables (see
 ``triggers/declared.py``); they are returned untouched.
 
-A setting is one field of :class:`Settings` whose metadata holds an :class:`About`
-(written with :func:`about`); :func:`described` lists them for the command line
+A setting is one field of :class:`Settings` whose metadata holds an :class:`About`,
+declared with :func:`setting` (``port: int = setting(8000, "port to bind", ge=0,
+le=65535)``); :func:`described` lists them for the command line
 (``cli.py``), the embedded server (``server.py``) and the README check.
 """
 
@@ -76,9 +77,30 @@ def about(help: str, **details: Any) -> dict[str, About]:
     return {"about": About(help, **details)}
 
 
+def setting(default: Any, help: str, **rules: Any) -> Any:
+    """One :class:`Settings` field, declared in one line: its ``default`` (a list
+    default is copied for each instance), its ``help`` text and the :class:`About`
+    ``rules`` (``commands``, ``choices``, ``ge``/``gt``/``le``, ``metavar`` ...).
+    Typed ``Any`` so that the field's annotation gives its type, as with ``field()``."""
+    if isinstance(default, list):
+        return field(default_factory=default.copy, metadata=about(help, **rules))
+    return field(default=default, metadata=about(help, **rules))
+
+
+def seconds(default: float, help: str, *, le: float, **rules: Any) -> Any:
+    """A :func:`setting` that is a duration: shown as ``SECONDS``, at most ``le``, more
+    than 0 unless ``rules`` give ``ge=0`` (where 0 means "never" or "off")."""
+    bounds = {"gt": 0} if "ge" not in rules else {}
+    return setting(default, help, le=le, metavar="SECONDS", **bounds, **rules)
+
+
 _TABLE_NAME = (
     re.compile(r"[a-zA-Z0-9_.-]{3,255}"),
     "a DynamoDB table name: 3 to 255 of a-z A-Z 0-9 _ - .",
+)
+_ACCOUNT_ID = (
+    re.compile(r"[0-9]{1,64}"),
+    "digits only, as in an AWS account id (the stream-ARN form the Streams API parses)",
 )
 _HTTP_URL = (
     re.compile(r"https?://[^\s/?#]+(/\S*)?", re.IGNORECASE),
@@ -88,323 +110,228 @@ _HTTP_URL = (
 
 @dataclass
 class Settings:
-    """Every setting of every command (see the module docstring)."""
+    """Every setting of every command (see the module docstring).
 
-    config: str | None = field(
-        default=None,
+    A setting is one declaration, ``name: type = setting(default, help, **rules)``
+    (``seconds(...)`` for a duration); add new ones at the end of the class, as a
+    group under a comment naming their feature."""
+
+    config: str | None = setting(
+        None,
+        "TOML file of settings (flag names as keys) and [functions]/[[trigger]] tables",
+        metavar="FILE",
+        in_file=False,
+        commands=EVERY,
+    )
+    host: str = setting("127.0.0.1", "address to bind")
+    port: int = setting(8000, "port to bind", ge=0, le=65535)
+    data_dir: Path = setting(
+        Path(".dynoxide-streams"),
+        "database directory",
+        alternative="data",
+        metavar="DIR",
+        commands=EVERY,
+    )
+    in_memory: bool = setting(
+        False, "throwaway database, deleted at exit", alternative="data", commands=EVERY
+    )
+    log_level: str = setting(
+        "info", "log threshold", choices=("debug", "info", "warning", "error"), commands=EVERY
+    )
+    log_format: str = setting(
+        "console", "log line format", choices=("console", "json"), commands=EVERY
+    )
+    region: str = setting("us-east-1", "region in ARNs and health text")
+    account_id: str = setting("000000000000", "account id in ARNs", pattern=_ACCOUNT_ID)
+    clock: str = setting("real", "data-time clock", choices=("real", "virtual"), commands=EVERY)
+    token: str | None = setting(
+        None,
+        f"bearer token required for the admin API and websocket "
+        f"(at least {MIN_TOKEN_LENGTH} characters)",
+        min_length=MIN_TOKEN_LENGTH,
+        secret=True,
+        commands=EVERY,
+    )
+    credentials: Path | None = setting(
+        None,
+        "TOML file whose [credentials] table maps access key ids to secret keys: "
+        "every DynamoDB, Streams and Lambda request must then be SigV4-signed by one",
+        metavar="FILE",
+    )
+    insecure_no_auth: bool = setting(False, "allow a non-loopback bind without --token")
+    allowed_origin: list[str] = setting(
+        [],
+        "a browser origin allowed to open the push websocket, to call the DynamoDB "
+        "API (CORS) and to send admin and Lambda requests (repeatable)",
+        metavar="URL",
+    )
+    allowed_host: list[str] = setting(
+        [],
+        "a Host name the HTTP API answers besides IP addresses, localhost and "
+        "*.amazonaws.com(.cn) (repeatable; '*' allows any: DNS-rebinding protection off)",
+        metavar="NAME",
+    )
+    max_connections: int = setting(
+        1000, "concurrent connections before new requests get 503; 0: no limit", ge=0, le=1_000_000
+    )
+    header_timeout: float = seconds(
+        10.0,
+        "seconds a connection has to send a complete request head (or, mid-body, its "
+        "next bytes) before it is closed",
+        le=3600,
+    )
+    keep_alive_timeout: float = seconds(
+        5.0, "seconds an idle keep-alive connection is kept open", le=3600
+    )
+    max_header_bytes: int = setting(
+        64 * 1024,
+        "bytes of a request head (request line and headers) before it is refused with 431",
+        ge=4096,
+        le=16 * 1024 * 1024,
+    )
+    max_body_memory: int = setting(
+        256 * 1024 * 1024,
+        "bytes of request bodies held in memory at once; beyond it requests wait, then get 503",
+        ge=32 * 1024 * 1024,
+        le=64 * 1024 * 1024 * 1024,
+    )
+    ws_stall_timeout: float = seconds(
+        30.0, "seconds before a push client that accepts nothing is closed", le=DAY
+    )
+    stream_retention_seconds: float = seconds(
+        86400.0, "seconds a stream record is kept", le=TEN_YEARS, commands=SERVE
+    )
+    shard_rotation_seconds: float = seconds(
+        14400.0,
+        "close a shard after this many seconds; 0: never",
+        le=TEN_YEARS,
+        commands=SERVE,
+        ge=0,
+    )
+    shard_rotation_records: int = setting(
+        0, "close a shard after this many records; 0: never", commands=SERVE, ge=0, le=1_000_000_000
+    )
+    ttl_period: float = seconds(
+        1.0, "seconds between TTL sweeps; 0: no sweeping", le=DAY, ge=0, commands=EVERY
+    )
+    strict_ttl_limits: bool = setting(
+        False, "refuse a second TTL change within an hour, as AWS does", commands=SERVE
+    )
+    function: list[str] = setting(
+        [],
+        "register a function for event source mappings (repeatable); TARGET is python:package.module:handler, http(s)://URL or cmd:COMMAND",
+        metavar="NAME=TARGET",
+        commands=EVERY,
+    )
+    function_timeout: float = seconds(
+        3.0, "seconds a function invocation may take", le=900, commands=EVERY
+    )
+    triggers: str | None = setting(
+        None,
+        "TOML file of [functions] and [[trigger]] tables to set up at start",
+        metavar="FILE",
+        commands=EVERY,
+    )
+    upstream: str | None = setting(
+        None,
+        "the engine's DynamoDB endpoint",
+        commands=SIDECAR,
+        required=True,
+        metavar="URL",
+        pattern=_HTTP_URL,
+    )
+    tables: list[str] = setting(
+        [],
+        "upstream tables to serve",
+        commands=SIDECAR,
+        alternative="tables",
+        comma_list=True,
+        metavar="A,B",
+    )
+    all_tables: bool = setting(
+        False,
+        "serve every upstream table (the default when no tables are named)",
+        commands=SIDECAR,
+        alternative="tables",
+    )
+    ttl_sweep: bool = setting(
+        False, "expire items of TTL-enabled tables upstream", commands=SIDECAR
+    )
+    ttl_sweep_rate: float = setting(
+        100.0, "TTL deletes per second at most", commands=SIDECAR, gt=0, le=1_000_000, metavar="N"
+    )
+    lease_table: str | None = setting(
+        None,
+        "share the streams' shards with other sidecars through leases in this upstream "
+        "table (created if missing)",
+        commands=SIDECAR,
+        pattern=_TABLE_NAME,
+        metavar="NAME",
+    )
+    lease_duration: float = seconds(
+        10.0, "seconds after which a lease not renewed is taken over", le=DAY, commands=SIDECAR
+    )
+
+    # issue 20 §2, triggers say what went wrong: where python: targets are imported from
+    app_dir: Path = field(
+        default=Path("."),
         metadata=about(
-            "TOML file of settings (flag names as keys) and [functions]/[[trigger]] tables",
-            metavar="FILE",
-            in_file=False,
-            commands=EVERY,
-        ),
-    )
-    host: str = field(default="127.0.0.1", metadata=about("address to bind"))
-    port: int = field(default=8000, metadata=about("port to bind", ge=0, le=65535))
-    data_dir: Path = field(
-        default=Path(".dynoxide-streams"),
-        metadata=about("database directory", alternative="data", metavar="DIR", commands=EVERY),
-    )
-    in_memory: bool = field(
-        default=False,
-        metadata=about("throwaway database, deleted at exit", alternative="data", commands=EVERY),
-    )
-    log_level: str = field(
-        default="info",
-        metadata=about(
-            "log threshold", choices=("debug", "info", "warning", "error"), commands=EVERY
-        ),
-    )
-    log_format: str = field(
-        default="console",
-        metadata=about("log line format", choices=("console", "json"), commands=EVERY),
-    )
-    region: str = field(default="us-east-1", metadata=about("region in ARNs and health text"))
-    account_id: str = field(default="000000000000", metadata=about("account id in ARNs"))
-    clock: str = field(
-        default="real",
-        metadata=about("data-time clock", choices=("real", "virtual"), commands=EVERY),
-    )
-    token: str | None = field(
-        default=None,
-        metadata=about(
-            f"bearer token required for the admin API and websocket "
-            f"(at least {MIN_TOKEN_LENGTH} characters)",
-            min_length=MIN_TOKEN_LENGTH,
-            secret=True,
-            commands=EVERY,
-        ),
-    )
-    credentials: Path | None = field(
-        default=None,
-        metadata=about(
-            "TOML file whose [credentials] table maps access key ids to secret keys: "
-            "every DynamoDB, Streams and Lambda request must then be SigV4-signed by one",
-            metavar="FILE",
-        ),
-    )
-    insecure_no_auth: bool = field(
-        default=False, metadata=about("allow a non-loopback bind without --token")
-    )
-    allowed_origin: list[str] = field(
-        default_factory=list,
-        metadata=about(
-            "a browser origin allowed to open the push websocket, to call the DynamoDB "
-            "API (CORS) and to send admin and Lambda requests (repeatable)",
-            metavar="URL",
-        ),
-    )
-    allowed_host: list[str] = field(
-        default_factory=list,
-        metadata=about(
-            "a Host name the HTTP API answers besides IP addresses, localhost and "
-            "*.amazonaws.com(.cn) (repeatable; '*' allows any: DNS-rebinding protection off)",
-            metavar="NAME",
-        ),
-    )
-    max_connections: int = field(
-        default=1000,
-        metadata=about(
-            "concurrent connections before new requests get 503; 0: no limit",
-            ge=0,
-            le=1_000_000,
-        ),
-    )
-    header_timeout: float = field(
-        default=10.0,
-        metadata=about(
-            "seconds a connection has to send a complete request head (or, mid-body, its "
-            "next bytes) before it is closed",
-            gt=0,
-            le=3600,
-            metavar="SECONDS",
-        ),
-    )
-    keep_alive_timeout: float = field(
-        default=5.0,
-        metadata=about(
-            "seconds an idle keep-alive connection is kept open",
-            gt=0,
-            le=3600,
-            metavar="SECONDS",
-        ),
-    )
-    max_header_bytes: int = field(
-        default=64 * 1024,
-        metadata=about(
-            "bytes of a request head (request line and headers) before it is refused with 431",
-            ge=4096,
-            le=16 * 1024 * 1024,
-        ),
-    )
-    max_body_memory: int = field(
-        default=256 * 1024 * 1024,
-        metadata=about(
-            "bytes of request bodies held in memory at once; beyond it requests wait, then get 503",
-            ge=32 * 1024 * 1024,
-            le=64 * 1024 * 1024 * 1024,
-        ),
-    )
-    ws_stall_timeout: float = field(
-        default=30.0,
-        metadata=about(
-            "seconds before a push client that accepts nothing is closed",
-            gt=0,
-            le=DAY,
-            metavar="SECONDS",
-        ),
-    )
-    stream_retention_seconds: float = field(
-        default=86400.0,
-        metadata=about(
-            "seconds a stream record is kept",
-            commands=SERVE,
-            gt=0,
-            le=TEN_YEARS,
-            metavar="SECONDS",
-        ),
-    )
-    shard_rotation_seconds: float = field(
-        default=14400.0,
-        metadata=about(
-            "close a shard after this many seconds; 0: never",
-            commands=SERVE,
-            ge=0,
-            le=TEN_YEARS,
-            metavar="SECONDS",
-        ),
-    )
-    shard_rotation_records: int = field(
-        default=0,
-        metadata=about(
-            "close a shard after this many records; 0: never",
-            commands=SERVE,
-            ge=0,
-            le=1_000_000_000,
-        ),
-    )
-    ttl_period: float = field(
-        default=1.0,
-        metadata=about(
-            "seconds between TTL sweeps; 0: no sweeping",
-            ge=0,
-            le=DAY,
-            metavar="SECONDS",
-            commands=EVERY,
-        ),
-    )
-    strict_ttl_limits: bool = field(
-        default=False,
-        metadata=about("refuse a second TTL change within an hour, as AWS does", commands=SERVE),
-    )
-    function: list[str] = field(
-        default_factory=list,
-        metadata=about(
-            "register a function for event source mappings (repeatable); TARGET is python:package.module:handler, http(s)://URL or cmd:COMMAND",
-            metavar="NAME=TARGET",
-            commands=EVERY,
-        ),
-    )
-    function_timeout: float = field(
-        default=3.0,
-        metadata=about(
-            "seconds a function invocation may take",
-            gt=0,
-            le=900,
-            metavar="SECONDS",
-            commands=EVERY,
-        ),
-    )
-    triggers: str | None = field(
-        default=None,
-        metadata=about(
-            "TOML file of [functions] and [[trigger]] tables to set up at start",
-            metavar="FILE",
-            commands=EVERY,
-        ),
-    )
-    upstream: str | None = field(
-        default=None,
-        metadata=about(
-            "the engine's DynamoDB endpoint",
-            commands=SIDECAR,
-            required=True,
-            metavar="URL",
-            pattern=_HTTP_URL,
-        ),
-    )
-    tables: list[str] = field(
-        default_factory=list,
-        metadata=about(
-            "upstream tables to serve",
-            commands=SIDECAR,
-            alternative="tables",
-            comma_list=True,
-            metavar="A,B",
-        ),
-    )
-    all_tables: bool = field(
-        default=False,
-        metadata=about(
-            "serve every upstream table (the default when no tables are named)",
-            commands=SIDECAR,
-            alternative="tables",
-        ),
-    )
-    ttl_sweep: bool = field(
-        default=False,
-        metadata=about("expire items of TTL-enabled tables upstream", commands=SIDECAR),
-    )
-    ttl_sweep_rate: float = field(
-        default=100.0,
-        metadata=about(
-            "TTL deletes per second at most", commands=SIDECAR, gt=0, le=1_000_000, metavar="N"
-        ),
-    )
-    lease_table: str | None = field(
-        default=None,
-        metadata=about(
-            "share the streams' shards with other sidecars through leases in this upstream "
-            "table (created if missing)",
-            commands=SIDECAR,
-            pattern=_TABLE_NAME,
-            metavar="NAME",
-        ),
-    )
-    lease_duration: float = field(
-        default=10.0,
-        metadata=about(
-            "seconds after which a lease not renewed is taken over",
-            commands=SIDECAR,
-            gt=0,
-            le=DAY,
-            metavar="SECONDS",
+            "directory put first on sys.path at start, so python:package.module:handler "
+            "targets resolve relative to it (default: the current directory)",
+            metavar="DIR",
         ),
     )
 
     # --- the MCP server (issue 21) ---
-    read_only: bool = field(
-        default=False,
-        metadata=about("MCP: refuse every write tool (PartiQL SELECTs still run)", commands=MCP),
+    read_only: bool = setting(
+        False, "MCP: refuse every write tool (PartiQL SELECTs still run)", commands=MCP
     )
-    max_items: int = field(
-        default=0,
-        metadata=about(
-            "MCP: items (or records) one tool call returns at most; the result says how "
-            "to continue; 0: no cap",
-            commands=MCP,
-            ge=0,
-            le=1_000_000,
-        ),
+    max_items: int = setting(
+        0,
+        "MCP: items (or records) one tool call returns at most; the result says how "
+        "to continue; 0: no cap",
+        commands=MCP,
+        ge=0,
+        le=1_000_000,
     )
-    max_bytes: int = field(
-        default=0,
-        metadata=about(
-            "MCP: bytes of JSON one tool call returns at most; a paged read is cut and "
-            "says how to continue; 0: no cap",
-            commands=MCP,
-            ge=0,
-            le=64 * 1024 * 1024,
-        ),
+    max_bytes: int = setting(
+        0,
+        "MCP: bytes of JSON one tool call returns at most; a paged read is cut and "
+        "says how to continue; 0: no cap",
+        commands=MCP,
+        ge=0,
+        le=64 * 1024 * 1024,
     )
-    endpoint: str | None = field(
-        default=None,
-        metadata=about(
-            "MCP: attach to the server running at this URL (its DynamoDB, Streams and "
-            "admin APIs) instead of opening a database",
-            commands=MCP,
-            alternative="data",
-            metavar="URL",
-            pattern=_HTTP_URL,
-        ),
+    endpoint: str | None = setting(
+        None,
+        "MCP: attach to the server running at this URL (its DynamoDB, Streams and "
+        "admin APIs) instead of opening a database",
+        commands=MCP,
+        alternative="data",
+        metavar="URL",
+        pattern=_HTTP_URL,
     )
-    data_model: Path | None = field(
-        default=None,
-        metadata=about(
-            "MCP: a single-table data model (OneTable JSON schema) that describe_table "
-            "returns for the table it describes",
-            commands=frozenset({"serve", "mcp"}),
-            metavar="FILE",
-        ),
+    data_model: Path | None = setting(
+        None,
+        "MCP: a single-table data model (OneTable JSON schema) that describe_table "
+        "returns for the table it describes",
+        commands=frozenset({"serve", "mcp"}),
+        metavar="FILE",
     )
-    mcp: bool = field(
-        default=False,
-        metadata=about(
-            "also serve MCP (Streamable HTTP) at /mcp on this port; every request needs "
-            "the MCP bearer token",
-            commands=SERVE,
-        ),
+    mcp: bool = setting(
+        False,
+        "also serve MCP (Streamable HTTP) at /mcp on this port; every request needs "
+        "the MCP bearer token",
+        commands=SERVE,
     )
-    mcp_token: str | None = field(
-        default=None,
-        metadata=about(
-            f"bearer token of /mcp (at least {MIN_TOKEN_LENGTH} characters; separate from "
-            "--token); default on a loopback bind: generated once and kept in "
-            "$XDG_CONFIG_HOME/dynoxide-streams/mcp-token",
-            commands=SERVE,
-            min_length=MIN_TOKEN_LENGTH,
-            secret=True,
-        ),
+    mcp_token: str | None = setting(
+        None,
+        f"bearer token of /mcp (at least {MIN_TOKEN_LENGTH} characters; separate from "
+        "--token); default on a loopback bind: generated once and kept in "
+        "$XDG_CONFIG_HOME/dynoxide-streams/mcp-token",
+        commands=SERVE,
+        min_length=MIN_TOKEN_LENGTH,
+        secret=True,
     )
 
     @classmethod

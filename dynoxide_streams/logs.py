@@ -1,5 +1,31 @@
 """Log output: structlog and stdlib logging (uvicorn, libraries) rendered alike, as console
-lines or JSON lines on stderr, chosen once at start-up."""
+lines or JSON lines on stderr, chosen once at start-up; and :data:`oplog`, the logger
+of what an operator reads at the default INFO level.
+
+Operator events (at INFO unless said otherwise; never one per request):
+
+==============================  =========  ==========================================
+event                           level      fields
+==============================  =========  ==========================================
+``listening``                   info       endpoint, data, clock (upstream)
+``table created``               info       table
+``table deleted``               info       table
+``stream enabled``              info       table, stream_arn, view_type
+``stream disabled``             info       table, stream_arn
+``index backfill started``      info       table, index, items
+``index backfill progress``     info       table, index, scanned, items
+``index backfill finished``     info       table, index, scanned, indexed
+``ttl sweep``                   info       table, deleted
+``trigger invocation failed``   warning    uuid, function, shard, lane, error_type,
+                                           error, decision, attempt, records
+``batch discarded``             warning    uuid, function, condition, first, size,
+                                           error_type, error
+``upstream reachable``          info       upstream
+``upstream unreachable``        warning    upstream, error
+``shutting down``               info       endpoint
+``stopped``                     info       endpoint
+==============================  =========  ==========================================
+"""
 
 from __future__ import annotations
 
@@ -7,6 +33,15 @@ import logging
 import sys
 
 import structlog
+
+oplog = structlog.wrap_logger(
+    None, cache_logger_on_first_use=False, logger_factory_args=("dynoxide_streams.events",)
+)
+"""The logger of operator events (the table above). Not cached on first use, unlike the
+modules' own loggers: an event builds its logger from the configuration in force
+(tens of microseconds more per line, for a handful of lines a minute; never on a
+per-request path), so tests can capture events with a structlog ``LogCapture``
+configuration set after start-up."""
 
 _HANDLER_NAME = "dynoxide-streams"
 """The name of the root handler :func:`configure` installs (replaced on a second call)."""

@@ -39,6 +39,7 @@ from dynoxide_streams.engine.store import Store
 from dynoxide_streams.engine.trigger_store import TriggerStore
 from dynoxide_streams.engine.writer import Writer
 from dynoxide_streams.errors import DynamoDBError
+from dynoxide_streams.logs import oplog
 from dynoxide_streams.metrics import Metrics
 from dynoxide_streams.triggers.declared import (
     TriggerFileError,
@@ -47,7 +48,7 @@ from dynoxide_streams.triggers.declared import (
     parse_function_flag,
     parse_trigger_data,
 )
-from dynoxide_streams.triggers.functions import FunctionRegistry
+from dynoxide_streams.triggers.functions import FunctionRegistry, add_app_dir
 from dynoxide_streams.triggers.runner import TriggerRunner, check_declaration
 from dynoxide_streams.ttl.sweeper import run_sweeper
 from dynoxide_streams.wire import App
@@ -213,6 +214,7 @@ class Service:
                 )
             except McpTokenError as exc:
                 raise UnsafeBind(str(exc)) from None
+        add_app_dir(settings.app_dir)
         with contextlib.ExitStack() as held:
             lock = None if settings.in_memory else DataDirLock.acquire(settings.data_dir)
             if lock is not None:
@@ -230,7 +232,7 @@ class Service:
                 await self._run(store, sock, task_status)
             finally:
                 held.close()
-                log.info("stopped", endpoint=self.endpoint)
+                oplog.info("stopped", endpoint=self.endpoint)
 
     async def _run(
         self, store: Store, sock: socket.socket, task_status: TaskStatus[Service]
@@ -364,13 +366,14 @@ class Service:
                 "data": "in-memory" if settings.in_memory else str(settings.data_dir),
                 "clock": "virtual" if getattr(self.clock, "virtual", False) else "real",
             }
-            log.info("listening", **{k: v for k, v in started.items() if v is not None})
+            oplog.info("listening", **{k: v for k, v in started.items() if v is not None})
             if self._mcp_token_new and self.mcp_token is not None:
                 from dynoxide_streams.mcp.http import client_snippet
 
                 print(client_snippet(f"{self.endpoint}/mcp", self.mcp_token), file=sys.stderr)
             task_status.started(self)
             await self._stop.wait()
+            oplog.info("shutting down", endpoint=self.endpoint)
             server.should_exit = True
             await http_done.wait()
             background.cancel()

@@ -37,6 +37,7 @@ FOLDER_TIERS = {
     "wire": "wire",
     "browser": "browser",
     "packaging": "packaging",
+    "docs": "docs",
 }
 
 

@@ -91,8 +91,12 @@ DEVIATIONS = (
         "Arn",
         {"alsoMatches": STREAM_ARN_IN_ANY_REGION},
         "An event source may be any stream the change source lists, also of engines "
-        "whose region is not an AWS region (DynamoDB Local's `ddblocal`, `dynoxide`); "
-        "AWS's pattern admits AWS regions only. Violations still quote AWS's pattern.",
+        "whose region is not an AWS region (DynamoDB Local's `ddblocal`, Dynoxide's "
+        "`dynoxide`); AWS's pattern admits AWS regions only. A listed stream whose ARN "
+        "matches neither pattern is accepted too (triggers/runner.py checks the source "
+        "first and validates it as a stand-in). Violations still quote AWS's pattern. "
+        "Tested through boto3 on a sidecar over Dynoxide and over an upstream with a "
+        "13-digit account (tests/wire/test_sidecar_engines.py).",
     ),
     Deviation(
         "Lambda_20150331",
@@ -100,7 +104,8 @@ DEVIATIONS = (
         {"pattern": None},
         "OnFailure destinations may also be http(s) URLs (the trigger targets of this "
         "server); any other value is refused by triggers/mappings.py with Lambda's "
-        "InvalidParameterValueException ('The provided destination config ... is invalid.').",
+        "InvalidParameterValueException ('The provided destination config ... is invalid.'). "
+        "Tested through boto3 on a sidecar over every engine (tests/wire/test_sidecar_engines.py).",
     ),
     Deviation(
         "Lambda_20150331",

@@ -30,6 +30,8 @@ class EngineContext:
     maintenance_due: anyio.Event = field(default_factory=anyio.Event)
     tokens: TokenCache = field(default_factory=TokenCache)
     metrics: Metrics = field(default_factory=Metrics)
+    # GSI backfills this process has logged: (tid, iid) -> (last line at, rows scanned)
+    backfills: dict[tuple[int, int], tuple[float, int]] = field(default_factory=dict)
 
     def table(self, name: str) -> TableInfo:
         """The live table ``name`` (or ARN) for a table-level operation."""

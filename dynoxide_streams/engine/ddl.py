@@ -5,6 +5,9 @@ DescribeTable says ACTIVE), so boto3's waiters return immediately. A GSI added b
 UpdateTable is CREATING (Backfilling) until ``engine/maintenance.py`` has indexed the
 existing items. Deleted tables and indexes leave the catalog in one transaction; their
 rows are purged afterwards in bounded chunks, so a large table never blocks writes.
+
+Tables created or deleted and streams enabled or disabled are operator events
+(``logs.oplog``), logged once the change has committed.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from dynoxide_streams.errors import (
     TableNotFoundException,
     ValidationException,
 )
+from dynoxide_streams.logs import oplog
 
 
 def _save_spec(conn: sqlite3.Connection, table: TableInfo, spec: dict[str, Any]) -> None:
@@ -101,7 +105,14 @@ async def create_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, 
         ctx.store.tables[name] = table
 
     table, _ = await ctx.writer.change_schema(write, publish)
+    oplog.info("table created", table=name)
+    if table.stream is not None:
+        _stream_enabled(table.name, table.stream)
     return {"TableDescription": table.description("CREATING")}
+
+
+def _stream_enabled(table: str, stream: StreamInfo) -> None:
+    oplog.info("stream enabled", table=table, stream_arn=stream.arn, view_type=stream.view_type)
 
 
 async def describe_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -141,7 +152,11 @@ async def delete_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, 
         ctx.store.tables.pop(table.name, None)
         ctx.wake_maintenance()
 
+    stream = table.stream
     await ctx.writer.change_schema(write, publish)
+    oplog.info("table deleted", table=table.name)
+    if stream is not None:
+        oplog.info("stream disabled", table=table.name, stream_arn=stream.arn)
     description = table.description("DELETING")
     for index in description.get("GlobalSecondaryIndexes", ()):
         index["IndexStatus"] = "DELETING"  # the table's indexes go with it
@@ -210,7 +225,12 @@ async def update_table(ctx: EngineContext, params: dict[str, Any]) -> dict[str, 
         if created or deleted:
             ctx.wake_maintenance()
 
+    old_stream = table.stream
     await ctx.writer.change_schema(write, publish)
+    if stream_change is not None and table.stream is not None:
+        _stream_enabled(table.name, table.stream)
+    elif stream_change is not None and old_stream is not None:
+        oplog.info("stream disabled", table=table.name, stream_arn=old_stream.arn)
     return {"TableDescription": table.description()}
 
 

@@ -8,6 +8,11 @@
 
 Each chunk is one short :class:`SchemaChange`, so user writes interleave with the
 work and never wait behind one huge transaction.
+
+A backfill is an operator event (``logs.oplog``), logged after its chunk commits:
+``index backfill started`` at the first chunk this process runs, ``index backfill
+progress`` when at least :data:`PROGRESS_SECONDS` of the engine's clock have passed
+since the last line, ``index backfill finished`` with the last chunk.
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ from dynoxide_streams.engine.tables import IndexInfo, TableInfo
 from dynoxide_streams.engine.values import item_size
 from dynoxide_streams.engine.writer import SchemaChange
 from dynoxide_streams.errors import DiskFull, ServiceUnavailable
+from dynoxide_streams.logs import oplog
 
 CHUNK = 2000
+PROGRESS_SECONDS = 5.0
 
 
 def _nothing() -> None:
@@ -78,13 +85,14 @@ def _step(ctx: EngineContext, conn: sqlite3.Connection) -> tuple[int, Callable[[
     for table in list(ctx.store.tables.values()):
         for index in table.indexes.values():
             if index.status == "CREATING":
-                return _backfill(conn, table, index)
+                return _backfill(ctx, conn, table, index)
     row = conn.execute("SELECT tid, h, pk, sk FROM ttl_backfill LIMIT 1").fetchone()
     if row is not None:
         return _ttl_backfill(ctx, conn, row[0], row[1:])
     trimmed = ctx.streams.trim_step(conn)
     if trimmed is not None:
         return trimmed
+    ctx.backfills.clear()  # nothing pending: forget backfills whose table went away
     return -1, _nothing
 
 
@@ -119,7 +127,7 @@ def _purge(conn: sqlite3.Connection, tid: int, iid: int | None) -> int:
 
 
 def _backfill(
-    conn: sqlite3.Connection, table: TableInfo, index: IndexInfo
+    ctx: EngineContext, conn: sqlite3.Connection, table: TableInfo, index: IndexInfo
 ) -> tuple[int, Callable[[], None]]:
     """Index the next chunk of existing items; mark the index ACTIVE when done.
 
@@ -179,8 +187,44 @@ def _backfill(
         if finished:
             table.spec = spec
             table.load_indexes({})
+        _log_backfill(ctx, table, index, len(rows), finished)
 
     return max(len(rows), 1), publish
+
+
+def _log_backfill(
+    ctx: EngineContext, table: TableInfo, index: IndexInfo, scanned: int, finished: bool
+) -> None:
+    """The operator events of a committed backfill chunk (see the module docstring)."""
+    key = (table.tid, index.iid)
+    now = ctx.clock.now()
+    if key not in ctx.backfills:
+        oplog.info(
+            "index backfill started", table=table.name, index=index.name, items=table.item_count
+        )
+        ctx.backfills[key] = (now, 0)
+    logged_at, total = ctx.backfills[key]
+    total += scanned
+    if finished:
+        del ctx.backfills[key]
+        oplog.info(
+            "index backfill finished",
+            table=table.name,
+            index=index.name,
+            scanned=total,
+            indexed=index.item_count,
+        )
+    elif now - logged_at >= PROGRESS_SECONDS:
+        ctx.backfills[key] = (now, total)
+        oplog.info(
+            "index backfill progress",
+            table=table.name,
+            index=index.name,
+            scanned=total,
+            items=table.item_count,
+        )
+    else:
+        ctx.backfills[key] = (logged_at, total)
 
 
 def _ttl_backfill(

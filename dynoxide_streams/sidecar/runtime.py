@@ -89,9 +89,7 @@ class Sidecar:
     async def _sweep_loop(self) -> None:
         while True:
             try:
-                expired = await self._sweep_due()
-                if expired:
-                    log.info("upstream TTL sweep", expired=expired)
+                await self._sweep_due()  # each table's deletions are logged by the sweeper
             except (UpstreamError, UpstreamUnavailable) as exc:
                 log.warning("upstream TTL sweep failed", error=str(exc))
             except Exception:

@@ -20,7 +20,16 @@ and triggers run unchanged:
   a shard, the upstream sees about 4 GetRecords a second for its tail — under
   DynamoDB Streams' limit of 5 per shard;
 * REMOVE records of keys the sidecar's own TTL sweep deleted get the service
-  ``userIdentity``, as the engine would have written them.
+  ``userIdentity``, as the engine would have written them;
+* a shard is ended only when GetRecords says so (no NextShardIterator) or when a child
+  shard names it as ParentShardId. An ``EndingSequenceNumber`` in DescribeStream alone
+  is not trusted: Dynoxide reports one (its newest record) on the open shard of an
+  ENABLED stream, and believing it would end readers early and lose every later
+  record. The shards readers see carry an ending only once it is certain, so lineage
+  order (parents before children) is unchanged.
+
+Quirks of an upstream engine (an ending on an open shard, a stream ARN whose region is
+not an AWS region) are logged once each, at WARNING.
 
 Upstream errors never reach readers as exceptions: calls are retried with back-off
 (and logged) until they succeed or the reader is cancelled.
@@ -28,6 +37,7 @@ Upstream errors never reach readers as exceptions: calls are retried with back-o
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +69,9 @@ MARKED_MAX = 100_000  # service REMOVEs remembered by sequence number (for re-re
 PAGE_LIMIT = 1000  # every upstream GetRecords asks for the most it may
 PAGES_MAX_BYTES = 8 * 1024 * 1024  # fetched pages kept for other readers, at most
 SERVICE_IDENTITY = {"PrincipalId": "dynamodb.amazonaws.com", "Type": "Service"}
+ENDED_MAX = 4096  # shards GetRecords said ended, remembered (an LRU; re-learnt if dropped)
+AWS_REGION = re.compile(r"(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}")
+"""The region part of botocore's Lambda ``Arn`` pattern: what AWS calls a region."""
 
 
 @dataclass
@@ -105,7 +118,8 @@ class _Shards:
     fetched: float
     status: str
     table: str
-    shards: list[ShardView]
+    shards: list[ShardView]  # endings only where certain (see ``_shard_views``)
+    reported_ends: dict[str, str]  # EndingSequenceNumbers DescribeStream gave, not trusted
 
 
 class UpstreamChangeSource:
@@ -132,6 +146,8 @@ class UpstreamChangeSource:
         self._marked: LRU[tuple[str, str], None] = LRU(MARKED_MAX)
         self._pages: LRU[tuple[str, str, str], _Page] = LRU(PAGES_MAX_BYTES, lambda page: page.size)
         self._flights: dict[tuple[str, str, str], _Flight] = {}
+        self._ended: LRU[tuple[str, str], str] = LRU(ENDED_MAX)  # GetRecords said: ended
+        self._quirks: set[str] = set()  # upstream quirks already logged
         self.fetches = 0  # GetRecords pages fetched (for tests and metrics)
 
     # ------------------------------------------------------------------ calls
@@ -147,6 +163,21 @@ class UpstreamChangeSource:
 
     def watches(self, table: str) -> bool:
         return self.watched is None or table in self.watched
+
+    def _quirk(self, name: str, message: str, **context: str) -> None:
+        """Log an upstream quirk at WARNING, the first time it is seen only."""
+        if name not in self._quirks:
+            self._quirks.add(name)
+            log.warning(message, upstream=self.upstream.url, **context)
+
+    def _note_arn(self, stream_arn: str) -> None:
+        parts = stream_arn.split(":")
+        if len(parts) < 4 or not AWS_REGION.fullmatch(parts[3]):
+            self._quirk(
+                "region",
+                "non-AWS region in stream ARN; accepted as an event source anyway",
+                stream=stream_arn,
+            )
 
     # ---------------------------------------------------------------- catalog
 
@@ -195,6 +226,7 @@ class UpstreamChangeSource:
             page = await self._call(STREAMS, "ListStreams", params)
             for entry in page.get("Streams", []):
                 arn = entry["StreamArn"]
+                self._note_arn(arn)
                 status = "ENABLED" if arn == latest and enabled else "DISABLED"
                 views.append(StreamView(arn, table, status, True))
             start = page.get("LastEvaluatedStreamArn")
@@ -204,9 +236,17 @@ class UpstreamChangeSource:
         return views
 
     async def stream(self, stream_arn: str) -> StreamView | None:
-        described = await self._describe(stream_arn, force=True)
+        """The stream, if the upstream knows it and its table is watched (None for an
+        ARN the upstream refuses as malformed, too)."""
+        try:
+            described = await self._describe(stream_arn, force=True)
+        except UpstreamError as exc:
+            if exc.code == "ValidationException":
+                return None
+            raise
         if described is None or not self.watches(described.table):
             return None
+        self._note_arn(stream_arn)
         return StreamView(stream_arn, described.table, described.status, True)
 
     async def _describe(self, stream_arn: str, *, force: bool = False) -> _Shards | None:
@@ -217,7 +257,7 @@ class UpstreamChangeSource:
             and time.monotonic() - cached.fetched < SHARDS_TTL_SECONDS
         ):
             return cached
-        shards: list[ShardView] = []
+        shards: list[ShardView] = []  # as reported
         start: str | None = None
         status, table = "DISABLED", ""
         while True:
@@ -247,12 +287,32 @@ class UpstreamChangeSource:
             start = description.get("LastEvaluatedShardId")
             if not start:
                 break
-        found = _Shards(time.monotonic(), status, table, _lineage_order(shards))
+        reported = {
+            s.shard_id: s.ending_sequence_number
+            for s in shards
+            if s.ending_sequence_number is not None
+        }
+        views = _lineage_order(self._shard_views(stream_arn, shards))
+        found = _Shards(time.monotonic(), status, table, views, reported)
         self._shards[stream_arn] = found
-        for shard in found.shards:
-            if shard.ending_sequence_number is not None:
-                self._note_newest(stream_arn, shard.ending_sequence_number)
+        for end in reported.values():
+            self._note_newest(stream_arn, end)
         return found
+
+    def _shard_views(self, stream_arn: str, shards: list[ShardView]) -> list[ShardView]:
+        """The shards as readers see them: an ending is kept only for a shard that has
+        a child (it closed when the child opened) or that GetRecords said ended (the
+        ending is then the reported one, else the position where it ended)."""
+        parents = {s.parent_id for s in shards if s.parent_id is not None}
+        views: list[ShardView] = []
+        for shard in shards:
+            ended = self._ended.get((stream_arn, shard.shard_id))
+            certain = shard.shard_id in parents or ended is not None
+            end = (shard.ending_sequence_number or ended) if certain else None
+            views.append(
+                ShardView(shard.shard_id, shard.parent_id, shard.starting_sequence_number, end)
+            )
+        return views
 
     async def describe_shards(self, stream_arn: str) -> list[ShardView]:
         described = await self._describe(stream_arn)
@@ -405,6 +465,19 @@ class UpstreamChangeSource:
                 self._note_newest(stream_arn, position)
             if following:
                 self._remember(stream_arn, shard_id, position, following)
+                reported = None if described is None else described.reported_ends.get(shard_id)
+                if reported is not None and not is_after(reported, position):
+                    self._quirk(
+                        "open-shard-end",
+                        "upstream reports EndingSequenceNumber on an open shard; "
+                        "a shard counts as ended only when GetRecords says so "
+                        "or a child shard exists",
+                        stream=stream_arn,
+                        shard=shard_id,
+                        ending=reported,
+                    )
+            else:
+                self._shard_ended(stream_arn, shard_id, position)
             size = sum(len(r) for r in encoded)
             return _Page(encoded, seqs, position, not following, trimmed, time.monotonic(), size)
         log.warning("could not get a usable shard iterator", stream=stream_arn, shard=shard_id)
@@ -459,6 +532,26 @@ class UpstreamChangeSource:
                 return
             self._marked.put(slot, None)
         record["userIdentity"] = dict(SERVICE_IDENTITY)
+
+    def _shard_ended(self, stream_arn: str, shard_id: str, position: str) -> None:
+        """GetRecords said the shard has nothing after ``position``: remember it, and
+        show the ending in the cached shard list at once."""
+        if self._ended.get((stream_arn, shard_id)) is not None:
+            return
+        self._ended.put((stream_arn, shard_id), position)
+        cached = self._shards.get(stream_arn)
+        if cached is not None:
+            cached.shards = [
+                ShardView(
+                    s.shard_id,
+                    s.parent_id,
+                    s.starting_sequence_number,
+                    cached.reported_ends.get(s.shard_id, position),
+                )
+                if s.shard_id == shard_id and s.ending_sequence_number is None
+                else s
+                for s in cached.shards
+            ]
 
     def _note_newest(self, stream_arn: str, position: str) -> None:
         known = self._newest.get(stream_arn)

@@ -22,6 +22,7 @@ import orjson
 import structlog
 
 from dynoxide_streams.clock import Clock
+from dynoxide_streams.logs import oplog
 from dynoxide_streams.lru import LRU
 from dynoxide_streams.sidecar.upstream import DYNAMODB, Upstream, UpstreamError, UpstreamUnavailable
 
@@ -130,6 +131,8 @@ class UpstreamSweeper:
                     for segment in range(SEGMENTS):
                         tg.start_soon(self._segment, table, attribute, key_names, segment, counts)
                 deleted += sum(counts)
+                if sum(counts):
+                    oplog.info("ttl sweep", table=table, deleted=sum(counts))
             except (UpstreamError, UpstreamUnavailable) as exc:
                 if isinstance(exc, UpstreamError) and exc.code == "ResourceNotFoundException":
                     log.debug("TTL sweep: no such table upstream (yet)", table=table)

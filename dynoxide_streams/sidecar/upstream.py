@@ -3,7 +3,10 @@
 Requests are signed with SigV4 (botocore's signer and its usual credential chain:
 environment, profile, instance role); an upstream that ignores signatures (DynamoDB
 Local, Alternator, another dynoxide-streams) works with any credentials, so when the
-chain finds none the sidecar signs with placeholder ones. Answers are decoded but
+chain finds none the sidecar signs with placeholder ones. Every call is signed, never
+sent bare: an engine that checks the signature's form (Dynoxide answers
+MissingAuthenticationTokenException or IncompleteSignatureException without a complete
+SigV4 ``Authorization`` header and ``X-Amz-Date``) accepts any credentials signed so. Answers are decoded but
 records keep their wire form (base64 binary, epoch-number timestamps), so they reach
 readers exactly as a local server would have written them.
 
@@ -11,6 +14,12 @@ Calls reuse keep-alive connections (at most ``max_idle`` idle ones) and go throu
 the environment's proxy (``HTTPS_PROXY``) when one is set. Throttling, 5xx
 answers and connection failures are retried with exponential back-off and jitter;
 :class:`UpstreamError` carries what the upstream said otherwise.
+
+Whether the upstream can be reached is an operator event (``logs.oplog``), logged on
+each change: ``upstream reachable`` (INFO) at the first answer and at the first after
+a failure, ``upstream unreachable`` (WARNING) at the first call that could not reach
+it (connection refused, reset, timeout). Any answer, an error status included, means
+reachable.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import orjson
 import structlog
 
 from dynoxide_streams.http_client import HttpClient
+from dynoxide_streams.logs import oplog
 
 log = structlog.get_logger("dynoxide_streams.sidecar")
 
@@ -73,6 +83,17 @@ class Upstream:
         self._credentials = credentials
         self._signer: Any = None
         self.pool = HttpClient(max_idle=max_idle)
+        self.reachable: bool | None = None  # None until the first call ends
+
+    def _reached(self, reachable: bool, problem: str = "") -> None:
+        """Log a change of reachability (see the module docstring)."""
+        if self.reachable is reachable:
+            return
+        self.reachable = reachable
+        if reachable:
+            oplog.info("upstream reachable", upstream=self.url)
+        else:
+            oplog.warning("upstream unreachable", upstream=self.url, error=problem)
 
     async def aclose(self) -> None:
         """Close the idle keep-alive connections."""
@@ -132,6 +153,7 @@ class Upstream:
         attempt = 0
         while True:
             attempt += 1
+            unreachable = False
             try:
                 headers = self._sign(target, body)
                 status, _, raw = await self.pool.post(
@@ -141,6 +163,7 @@ class Upstream:
                     headers=headers,
                     content_type="application/x-amz-json-1.0",
                 )
+                self._reached(True)
                 data = orjson.loads(raw) if raw.strip() else {}
                 if status == 200:
                     result: dict[str, Any] = data
@@ -150,18 +173,19 @@ class Upstream:
                 if code not in RETRYABLE and status < 500:
                     raise UpstreamError(code, message, status)
                 problem = f"{code}: {message}"
-            except (
-                OSError,
-                TimeoutError,
-                anyio.BrokenResourceError,
-                orjson.JSONDecodeError,
-            ) as exc:
+            except orjson.JSONDecodeError as exc:
                 problem = f"{type(exc).__name__}: {exc}"
+            except (OSError, TimeoutError, anyio.BrokenResourceError) as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+                self._reached(False, problem)
+                unreachable = True
             delay = min(5.0, 0.05 * 2 ** min(attempt, 10)) * (0.5 + random.random() / 2)
             if time.monotonic() + delay > stop:
                 raise UpstreamUnavailable(f"{self.url} {operation}: {problem}")
             if attempt in (1, 3) or attempt % 10 == 0:
-                log.warning(
+                # an unreachable upstream is one WARNING (``upstream unreachable``) until
+                # it answers again; an answer that asks for a retry is one each time
+                (log.debug if unreachable else log.warning)(
                     "upstream call failed; retrying",
                     upstream=self.url,
                     operation=operation,

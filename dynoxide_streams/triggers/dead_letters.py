@@ -18,14 +18,21 @@ import structlog
 
 from dynoxide_streams.engine.trigger_store import TriggerStore
 from dynoxide_streams.http_client import http_post
+from dynoxide_streams.logs import oplog
 from dynoxide_streams.triggers import events
 from dynoxide_streams.triggers.functions import InvokeResult
-from dynoxide_streams.triggers.mappings import Mapping
+from dynoxide_streams.triggers.mappings import Mapping, parse_function_name
 from dynoxide_streams.triggers.retry_rules import Batch
 
 log = structlog.get_logger("dynoxide_streams.triggers")
 
 DESTINATION_TIMEOUT_SECONDS = 5.0
+
+
+def function_of(mapping: Mapping) -> str:
+    """The name of the mapping's function (no ARN, no qualifier)."""
+    ref = parse_function_name(mapping.function_name)
+    return mapping.function_name if ref is None else ref.name
 
 
 async def deliver(
@@ -36,9 +43,12 @@ async def deliver(
     condition: str,
     result: InvokeResult,
     now: float,
+    *,
+    last_error: tuple[str, str] | None = None,
 ) -> None:
     """Store the failure record of ``batch`` (discarded for ``condition`` after its
-    last invocation ended with ``result``) and send it to the OnFailure destination.
+    last invocation ended with ``result``; ``last_error`` the (type, message) of the
+    last failed invocation) and send it to the OnFailure destination.
 
     Raises only what the store raises; destination failures are logged.
     """
@@ -53,13 +63,18 @@ async def deliver(
         stream_arn=mapping.event_source_arn,
         records=batch.records,
         now=now,
+        last_error=last_error,
     )
-    log.warning(
+    error_type, message = last_error or ("", "")
+    oplog.warning(
         "batch discarded",
         uuid=mapping.uuid,
+        function=function_of(mapping),
         condition=condition,
         first=body["DDBStreamBatchInfo"]["startSequenceNumber"],
         size=len(batch.records),
+        error_type=error_type or None,
+        error=message or None,
     )
     await store.add_dead_letter(mapping.uuid, body)
     destination = mapping.on_failure

@@ -97,18 +97,22 @@ def failure_record(
     stream_arn: str,
     records: list[dict[str, Any]],
     now: float,
+    last_error: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """What Lambda sends to an OnFailure destination when it discards a batch.
 
     ``condition`` is ``RetryAttemptsExhausted`` or ``RecordAgeExceeded``. The records
     themselves are not included (as with SQS/SNS destinations): the batch info says
-    where to re-read them.
+    where to re-read them. ``last_error`` (type, message) of the last failed
+    invocation adds ``lastError`` = ``{"errorType", "errorMessage"}``: not AWS's, the
+    one field this server adds (a documented deviation), so a dead letter says what
+    went wrong.
     """
     response: dict[str, Any] = {"statusCode": status_code, "executedVersion": "$LATEST"}
     if function_error is not None:
         response["functionError"] = function_error
     first, last = records[0], records[-1]
-    return {
+    record: dict[str, Any] = {
         "requestContext": {
             "requestId": request_id,
             "functionArn": function_arn,
@@ -128,3 +132,19 @@ def failure_record(
             "streamArn": stream_arn,
         },
     }
+    if last_error is not None:
+        record[LAST_ERROR] = {"errorType": last_error[0], "errorMessage": last_error[1]}
+    return record
+
+
+LAST_ERROR = "lastError"
+"""The failure record's one field that AWS's has not: the last error's type and message."""
+
+
+def error_text(record: dict[str, Any]) -> str | None:
+    """``TYPE: message`` of a failure record's ``lastError``; None without one."""
+    last = record.get(LAST_ERROR)
+    if not isinstance(last, dict):
+        return None
+    parts = (str(last.get("errorType") or ""), str(last.get("errorMessage") or ""))
+    return ": ".join(part for part in parts if part) or None

@@ -13,8 +13,14 @@ A :class:`FunctionRegistry` maps function names to targets:
   response read from stdout.
 
 Every invocation has a timeout. :class:`InvokeResult` says whether the function
-failed (an exception, a timeout, a non-2xx answer, a non-zero exit) and carries its
-response otherwise.
+failed (an exception, a timeout, a non-2xx answer, a non-zero exit), with the error's
+type and message as Lambda's ``{"errorType", "errorMessage"}`` would give them (and a
+Python handler's traceback), and carries its response otherwise.
+
+A ``python:`` target is imported with the server's ``sys.path``; :func:`add_app_dir`
+puts the ``--app-dir`` (default: the working directory) first on it at start-up, as
+``python -m`` and uvicorn's ``--app-dir`` do, because a console script's own
+``sys.path`` does not hold the directory it was started in.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ import importlib
 import inspect
 import os
 import shlex
+import sys
 import time
+import traceback
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -52,13 +60,32 @@ class InvokeResult:
     """The outcome of one invocation.
 
     ``error`` is None on success, else Lambda's ``functionError`` kind
-    (``Unhandled``); ``payload`` is the decoded response (None if empty).
+    (``Unhandled``); ``payload`` is the decoded response (None if empty). A failure
+    says what went wrong in ``error_type`` and ``message`` (Lambda's ``errorType`` and
+    ``errorMessage``: ``ValueError`` and ``boom`` for ``raise ValueError("boom")``),
+    and ``traceback`` holds a Python handler's formatted traceback.
     """
 
     payload: Any = None
     error: str | None = None
     message: str = ""
     status_code: int = 200
+    error_type: str = ""
+    traceback: str | None = None
+
+    @property
+    def error_text(self) -> str:
+        """``TYPE: message`` of a failure (either part may be missing)."""
+        return ": ".join(part for part in (self.error_type, self.message) if part)
+
+
+def add_app_dir(path: str | os.PathLike[str]) -> str:
+    """Put ``path`` (made absolute) first on ``sys.path`` unless it is already there, so
+    ``python:package.module:handler`` targets resolve relative to it; return it."""
+    directory = os.path.abspath(path)
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    return directory
 
 
 class LambdaContext:
@@ -99,7 +126,12 @@ def _decode(body: bytes) -> Any:
 
 
 def _failure(exc: BaseException) -> InvokeResult:
-    return InvokeResult(error="Unhandled", message=f"{type(exc).__name__}: {exc}")
+    return InvokeResult(
+        error="Unhandled",
+        error_type=type(exc).__name__,
+        message=str(exc),
+        traceback="".join(traceback.format_exception(exc)),
+    )
 
 
 class CallableTarget(Target):
@@ -126,9 +158,15 @@ class CallableTarget(Target):
             payload = orjson.loads(orjson.dumps(response))
         except TypeError as exc:
             return InvokeResult(
-                error="Unhandled", message=messages.LAMBDA_MARSHAL_ERROR.format(error=exc)
+                error="Unhandled",
+                error_type="Runtime.MarshalError",
+                message=messages.LAMBDA_MARSHAL_ERROR.format(error=exc),
             )
         return InvokeResult(payload=payload)
+
+
+class _HandlerNotFound(Exception):
+    """The module of a ``python:`` target has no such attribute."""
 
 
 class PythonTarget(CallableTarget):
@@ -136,6 +174,7 @@ class PythonTarget(CallableTarget):
 
     def __init__(self, spec: str, limiter: anyio.CapacityLimiter) -> None:
         self.spec = spec
+        self.module = spec.removeprefix("python:").rpartition(":")[0]
         super().__init__(self._load_and_call, limiter, spec)
         self._loaded: Handler | None = None
 
@@ -145,7 +184,11 @@ class PythonTarget(CallableTarget):
             if not module_name:
                 module_name, _, attribute = self.spec.removeprefix("python:").rpartition(".")
             module = importlib.import_module(module_name)
-            handler = getattr(module, attribute)
+            handler = getattr(module, attribute, None)
+            if handler is None:
+                raise _HandlerNotFound(
+                    messages.LAMBDA_HANDLER_NOT_FOUND.format(handler=attribute, module=module_name)
+                )
             if not callable(handler):
                 raise TypeError(f"{self.spec} is not callable")
             self._loaded = handler
@@ -157,13 +200,26 @@ class PythonTarget(CallableTarget):
     async def invoke(self, event: dict[str, Any], context: LambdaContext) -> InvokeResult:
         try:
             handler = self._resolve()
+        except _HandlerNotFound as exc:
+            return InvokeResult(
+                error="Unhandled", error_type="Runtime.HandlerNotFound", message=str(exc)
+            )
         except Exception as exc:
             return InvokeResult(
                 error="Unhandled",
-                message=messages.LAMBDA_IMPORT_ERROR.format(error=f"{type(exc).__name__}: {exc}"),
+                error_type="Runtime.ImportModuleError",
+                message=messages.LAMBDA_IMPORT_ERROR.format(module=self.module, error=exc),
+                traceback="".join(traceback.format_exception(exc)),
             )
         self.handler = handler
         return await super().invoke(event, context)
+
+
+def _reported_error(payload: Any) -> tuple[str, str] | None:
+    """(errorType, errorMessage) of a response shaped as a Lambda function error."""
+    if isinstance(payload, dict) and "errorMessage" in payload and "errorType" in payload:
+        return str(payload["errorType"]), str(payload["errorMessage"])
+    return None
 
 
 class HttpTarget(Target):
@@ -189,22 +245,32 @@ class HttpTarget(Target):
             )
         except OSError as exc:  # TimeoutError included
             return InvokeResult(
-                error="Unhandled", message=f"{type(exc).__name__}: {exc}", status_code=502
+                error="Unhandled", error_type=type(exc).__name__, message=str(exc), status_code=502
             )
         payload = _decode(body)
+        reported = _reported_error(payload)
         if not 200 <= status < 300:
+            error_type, message = reported or ("HTTPError", f"HTTP {status}")
             return InvokeResult(
-                error="Unhandled", message=f"HTTP {status}", status_code=status, payload=payload
+                error="Unhandled",
+                error_type=error_type,
+                message=message,
+                status_code=status,
+                payload=payload,
             )
         if "x-amz-function-error" in headers:
+            kind = headers["x-amz-function-error"] or "Unhandled"
+            error_type, message = reported or (kind, "")
             return InvokeResult(
-                error=headers["x-amz-function-error"] or "Unhandled",
+                error=kind,
+                error_type=error_type,
+                message=message,
                 payload=payload,
                 status_code=status,
             )
-        if isinstance(payload, dict) and "errorMessage" in payload and "errorType" in payload:
+        if reported is not None:
             return InvokeResult(
-                error="Unhandled", message=str(payload["errorMessage"]), payload=payload
+                error="Unhandled", error_type=reported[0], message=reported[1], payload=payload
             )
         return InvokeResult(payload=payload, status_code=status)
 
@@ -261,8 +327,13 @@ class CommandTarget(Target):
                     await process.wait()
             raise
         if code != 0:
+            payload = _decode(bytes(output))
+            error_type, message = _reported_error(payload) or (
+                "Runtime.ExitError",
+                f"exit status {code}",
+            )
             return InvokeResult(
-                error="Unhandled", message=f"exit status {code}", payload=_decode(bytes(output))
+                error="Unhandled", error_type=error_type, message=message, payload=payload
             )
         return InvokeResult(payload=_decode(bytes(output)))
 
@@ -329,6 +400,7 @@ async def invoke(function: Function, event: dict[str, Any], function_arn: str) -
         return await function.target.invoke(event, context)
     return InvokeResult(
         error="Unhandled",
+        error_type="Sandbox.Timedout",
         message=messages.LAMBDA_TIMED_OUT.format(seconds=function.timeout),
     )
 

@@ -24,7 +24,13 @@ answer, or :class:`Stop`:
 
 The actions before it need no answer: :class:`Save` (store a checkpoint),
 :class:`DeadLetter` (deliver a discarded batch's failure record) and :class:`Report`
-(the mapping's LastProcessingResult).
+(the mapping's LastProcessingResult, and what a failed invocation is logged with).
+
+A failure streak is the lane's failed invocations in a row: it ends with a success
+or when its batch is discarded. Each failure's :class:`Failure` says whether it is
+the streak's first (the one the poller logs at WARNING) and the decision taken:
+``retry``, ``bisect``, ``split`` (records before the first reported failure are done,
+the rest retried) or ``dead-letter``.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from dynoxide_streams.triggers.retry_rules import (
     Batch,
     Rules,
     Verdict,
+    failure_of,
     judge,
     too_old,
 )
@@ -49,6 +56,12 @@ IDLE_RECHECK_SECONDS = 5.0  # an idle lane's wait for records
 WINDOW_RECHECK_SECONDS = 1.0  # an idle lane with an open window looks at the clock this often
 RETRY_BASE_DELAY = 0.02
 RETRY_MAX_DELAY = 1.0
+
+RETRY = "retry"
+BISECT = "bisect"
+SPLIT = "split"
+DEAD_LETTER = "dead-letter"
+SKIP = "skip"  # a failed final window invocation: logged, and the lane goes on
 
 
 @dataclass
@@ -110,18 +123,40 @@ class Save:
 
 @dataclass(frozen=True)
 class DeadLetter:
-    """Deliver the failure record of a discarded batch."""
+    """Deliver the failure record of a discarded batch; ``last_error`` is the (type,
+    message) of the streak's last failed invocation, if any."""
 
     batch: Batch
     condition: str
     result: InvokeResult
+    last_error: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failed invocation: what went wrong and what the lane does about it."""
+
+    error_type: str
+    message: str
+    decision: str  # RETRY, BISECT, SPLIT or DEAD_LETTER
+    streak: int  # failed invocations in a row, this one included: 1 is a streak's first
+    records: int  # records in the batch invoked
+    attempt: int  # invocations of those records so far
+    traceback: str | None = None
+
+    @property
+    def text(self) -> str:
+        """``TYPE: message`` (the message may be empty)."""
+        return ": ".join(part for part in (self.error_type, self.message) if part)
 
 
 @dataclass(frozen=True)
 class Report:
-    """Whether the last batch succeeded (the mapping's LastProcessingResult)."""
+    """Whether the last batch succeeded (the mapping's LastProcessingResult); a failed
+    invocation's :class:`Failure` (None for a batch discarded before its invocation)."""
 
     ok: bool
+    failure: Failure | None = None
 
 
 Action = Collect | Invoke | Resume | CloseWindow | Stop | Save | DeadLetter | Report
@@ -130,6 +165,17 @@ Action = Collect | Invoke | Resume | CloseWindow | Stop | Save | DeadLetter | Re
 def window_of(record: dict[str, Any], size: int) -> float:
     """The start of the tumbling window of ``size`` seconds the record belongs to."""
     return float(math.floor(events.created_at(record) / size) * size)
+
+
+def _decision(batch: Batch, verdict: Verdict) -> str:
+    """What the lane does after a failed invocation of ``batch``."""
+    if verdict.discarded is not None:
+        return DEAD_LETTER
+    if len(verdict.next) > 1:
+        return BISECT
+    if verdict.next and len(verdict.next[0].records) < len(batch.records):
+        return SPLIT
+    return RETRY
 
 
 def retry_delay(failures: int) -> float:
@@ -150,7 +196,9 @@ class Lane:
         self.rules = rules
         self.tumbling_window = tumbling_window
         self.stream_arn = stream_arn
-        self.failures = 0  # failed invocations in a row
+        self.failures = 0  # failed invocations in a row, for the back-off
+        self.streak = 0  # failed invocations since the last success or discarded batch
+        self.last_error: tuple[str, str] | None = None  # the streak's last (type, message)
         self.pending: list[Batch] = []  # batches still to invoke, in shard order
         self.final = False  # the pending batches are the last of their window
         self._held: Collected | None = None  # records waiting for the window to close
@@ -226,18 +274,37 @@ class Lane:
         batch = self.pending[0]
         if too_old(batch, self.rules, now):
             verdict = Verdict(None, [], batch, RECORD_AGE_EXCEEDED, ok=False)
-            return self._apply(batch, verdict, InvokeResult(error=None))
+            return self._apply(batch, verdict, InvokeResult(error=None), invoked=False)
         batch.invokes += 1
         final = self.final and len(self.pending) == 1
         return [Invoke(self._event(batch.records, final=final))]
 
-    def _apply(self, batch: Batch, verdict: Verdict, result: InvokeResult) -> list[Action]:
+    def _apply(
+        self, batch: Batch, verdict: Verdict, result: InvokeResult, *, invoked: bool = True
+    ) -> list[Action]:
         self.pending = verdict.next + self.pending[1:]
         actions: list[Action] = []
         through = verdict.done_through
+        failure: Failure | None = None
+        if not verdict.ok and invoked:
+            self.streak += 1
+            error_type, message = failure_of(batch, result, self.rules)
+            self.last_error = (error_type, message)
+            failure = Failure(
+                error_type,
+                message,
+                _decision(batch, verdict),
+                self.streak,
+                len(batch.records),
+                batch.invokes,
+                result.traceback,
+            )
         if verdict.discarded is not None:
-            actions.append(DeadLetter(verdict.discarded, verdict.condition or "", result))
+            actions.append(
+                DeadLetter(verdict.discarded, verdict.condition or "", result, self.last_error)
+            )
             through = verdict.discarded.through
+            self.streak, self.last_error = 0, None
         if self.tumbling_window > 0 and result.error is None and verdict.ok:
             state = result.payload.get("state", {}) if isinstance(result.payload, dict) else {}
             if self.final and not self.pending:
@@ -247,9 +314,10 @@ class Lane:
         if through is not None:
             self.position = through
             actions.append(self._save())
-        actions.append(Report(verdict.ok))
+        actions.append(Report(verdict.ok, failure))
         if verdict.ok:
             self.failures = 0
+            self.streak, self.last_error = 0, None
         elif verdict.next:
             self.failures += 1
             return [*actions, Resume(retry_delay(self.failures))]

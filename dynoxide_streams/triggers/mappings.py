@@ -37,6 +37,21 @@ _STREAM_ARN = re.compile(  # the Lambda model's Arn also admits these (tools/gen
     r"arn:aws[a-zA-Z0-9-]*:dynamodb:[^:]*:\d{12}:table/[^/]+/stream/.+"
 )
 _URL = re.compile(r"https?://[^\s]+")
+STAND_IN_SOURCE = "arn:aws:dynamodb:us-east-1:000000000000:table/listed/stream/listed"
+"""What a listed event source of any form is checked as (see :func:`check_create`)."""
+
+
+def well_formed_source(arn: str) -> bool:
+    """Whether ``arn`` has the form of a DynamoDB stream ARN, in any region."""
+    return _STREAM_ARN.fullmatch(arn) is not None
+
+
+def _as_checked(params: dict[str, Any], listed: bool) -> dict[str, Any]:
+    """``params`` as the model checks them: a listed EventSourceArn stands in as a
+    well-formed one, so only the other members can be refused."""
+    if not listed or not isinstance(params.get("EventSourceArn"), str):
+        return params
+    return {**params, "EventSourceArn": STAND_IN_SOURCE}
 
 
 @dataclass(frozen=True)
@@ -178,18 +193,23 @@ def normalize_destination(destination: dict[str, Any] | None) -> dict[str, Any] 
     return {"OnFailure": {"Destination": target}} if target else {"OnFailure": {}}
 
 
-def check_create(params: dict[str, Any]) -> FunctionRef:
+def check_create(params: dict[str, Any], *, listed: bool = False) -> FunctionRef:
     """Validate CreateEventSourceMapping parameters that need no server state.
+
+    ``listed``: the change source lists the EventSourceArn as a stream, so it is
+    accepted whatever its form (an engine's ARNs need not look like AWS's); otherwise
+    it must match the Lambda model's ``Arn`` pattern or a DynamoDB stream ARN in any
+    region (the deviation in ``tools/gen_model.py``).
 
     Returns the parsed FunctionName. Raises InvalidRequestContentException (wrong
     types), LambdaValidationException (model constraints, ``engine/shapes.py``) or
     InvalidParameterValueException (semantic rules).
     """
-    validate_request(LAMBDA, "CreateEventSourceMapping", params)  # reads as given
+    validate_request(LAMBDA, "CreateEventSourceMapping", _as_checked(params, listed))
     arn = params.get("EventSourceArn")
     if arn is None:
         raise InvalidParameterValueException(messages.LAMBDA_NO_EVENT_SOURCE.template)
-    if _STREAM_ARN.fullmatch(arn) is None:
+    if not listed and _STREAM_ARN.fullmatch(arn) is None:
         raise InvalidParameterValueException(messages.LAMBDA_UNSUPPORTED_SOURCE.format(arn=arn))
     position = params.get("StartingPosition")
     if position is None:
@@ -205,12 +225,12 @@ def check_create(params: dict[str, Any]) -> FunctionRef:
     return ref
 
 
-def check_update(params: dict[str, Any]) -> FunctionRef | None:
+def check_update(params: dict[str, Any], *, listed: bool = False) -> FunctionRef | None:
     """Validate UpdateEventSourceMapping parameters; the parsed FunctionName if given.
 
-    Raises as :func:`check_create` does.
+    ``listed`` and the errors raised are as for :func:`check_create`.
     """
-    validate_request(LAMBDA, "UpdateEventSourceMapping", params)
+    validate_request(LAMBDA, "UpdateEventSourceMapping", _as_checked(params, listed))
     _check_semantics(params)
     function = params.get("FunctionName")
     return None if function is None else parse_function_name(function)

@@ -27,17 +27,20 @@ import structlog
 from dynoxide_streams.clock import Clock
 from dynoxide_streams.engine.changes import ChangeSource
 from dynoxide_streams.engine.trigger_store import Checkpoint, TriggerStore
+from dynoxide_streams.logs import oplog
 from dynoxide_streams.shards.positions import earliest, is_after
 from dynoxide_streams.triggers import dead_letters, events
 from dynoxide_streams.triggers.filters import CompiledFilters
 from dynoxide_streams.triggers.functions import InvokeResult
 from dynoxide_streams.triggers.lane import (
     IDLE_RECHECK_SECONDS,
+    SKIP,
     Action,
     CloseWindow,
     Collect,
     Collected,
     DeadLetter,
+    Failure,
     Invoke,
     Lane,
     Report,
@@ -64,7 +67,7 @@ class MappingRun:
     store: TriggerStore
     clock: Clock
     invoke: Callable[[dict[str, Any]], Awaitable[InvokeResult]]
-    on_result: Callable[[bool], Awaitable[None]]
+    on_result: Callable[[bool, Failure | None], Awaitable[None]]
     filters: CompiledFilters | None = None
     rules: Rules = field(default_factory=Rules)
     finished: set[str] = field(default_factory=set)
@@ -82,7 +85,7 @@ class MappingRun:
         store: TriggerStore,
         clock: Clock,
         invoke: Callable[[dict[str, Any]], Awaitable[InvokeResult]],
-        on_result: Callable[[bool], Awaitable[None]],
+        on_result: Callable[[bool, Failure | None], Awaitable[None]],
         leases: ShardLeases | None = None,
     ) -> MappingRun:
         return cls(
@@ -290,11 +293,18 @@ class _Lane:
                 case CloseWindow(event):
                     result = await run.invoke(event)
                     if result.error is not None:
-                        log.warning(
+                        oplog.warning(
                             "final window invocation failed",
                             uuid=run.mapping.uuid,
+                            function=self.function,
+                            shard=self.shard_id,
+                            lane=self.lane,
+                            error_type=result.error_type or result.error,
                             error=result.message,
+                            decision=SKIP,
                         )
+                        if result.traceback:
+                            self._log_traceback(result.traceback)
                     actions = machine.window_closed()
                 case Resume(delay):
                     if delay > 0:
@@ -311,14 +321,56 @@ class _Lane:
         match action:
             case Save(checkpoint):
                 await self._save(checkpoint)
-            case DeadLetter(batch, condition, result):
+            case DeadLetter(batch, condition, result, last_error):
                 await dead_letters.deliver(
-                    run.store, run.mapping, self.shard_id, batch, condition, result, run.clock.now()
+                    run.store,
+                    run.mapping,
+                    self.shard_id,
+                    batch,
+                    condition,
+                    result,
+                    run.clock.now(),
+                    last_error=last_error,
                 )
-            case Report(ok):
-                await run.on_result(ok)
+            case Report(ok, failure):
+                if failure is not None:
+                    self._log_failure(failure)
+                await run.on_result(ok, failure)
             case _:
                 raise AssertionError(f"an action that needs an answer came too early: {action}")
+
+    @property
+    def function(self) -> str:
+        return dead_letters.function_of(self.job.mapping)
+
+    def _log_failure(self, failure: Failure) -> None:
+        """A failed invocation: at WARNING if it begins a failure streak, else at DEBUG;
+        the handler's traceback at DEBUG."""
+        fields: dict[str, Any] = {
+            "uuid": self.job.mapping.uuid,
+            "function": self.function,
+            "shard": self.shard_id,
+            "lane": self.lane,
+            "error_type": failure.error_type,
+            "error": failure.message,
+            "decision": failure.decision,
+            "attempt": failure.attempt,
+            "records": failure.records,
+        }
+        if failure.streak == 1:
+            oplog.warning("trigger invocation failed", **fields)
+        else:
+            oplog.debug("trigger invocation failed", streak=failure.streak, **fields)
+        if failure.traceback:
+            self._log_traceback(failure.traceback)
+
+    def _log_traceback(self, traceback: str) -> None:
+        oplog.debug(
+            "trigger handler traceback",
+            uuid=self.job.mapping.uuid,
+            function=self.function,
+            traceback=traceback,
+        )
 
     def _window_of(self, record: dict[str, Any]) -> float:
         return self.machine.window_of(record)

@@ -115,6 +115,33 @@ def _retry(batch: Batch, rules: Rules, now: float, done_through: str | None) -> 
     return Verdict(done_through, [batch], ok=False)
 
 
+def failure_of(batch: Batch, result: InvokeResult, rules: Rules) -> tuple[str, str]:
+    """(error type, message) of an invocation that :func:`judge` did not find ok.
+
+    A function error is the function's own (``ValueError``, ``boom``); a response that
+    fails the batch is named here: ``BatchItemFailures`` (records reported failed),
+    ``InvalidBatchItemFailures`` (a response that fails the whole batch) and
+    ``MissingWindowState`` (a tumbling-window response without ``state``).
+    """
+    if result.error is not None:
+        return result.error_type or result.error, result.message
+    if rules.require_state and (
+        not isinstance(result.payload, dict) or not isinstance(result.payload.get("state"), dict)
+    ):
+        return "MissingWindowState", "a tumbling-window response must carry a state object"
+    failed_at = first_failure(batch.records, result.payload)
+    if failed_at is None or failed_at == ALL_FAILED:
+        return (
+            "InvalidBatchItemFailures",
+            "batchItemFailures must list itemIdentifiers of the batch's records",
+        )
+    return (
+        "BatchItemFailures",
+        f"the function reported failed records from sequence number "
+        f"{sequence_of(batch.records[failed_at])}",
+    )
+
+
 def judge(batch: Batch, result: InvokeResult, rules: Rules, now: float) -> Verdict:
     """The verdict on ``batch`` after one invocation that ended with ``result``."""
     records = batch.records

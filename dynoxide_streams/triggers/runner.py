@@ -39,6 +39,8 @@ from dynoxide_streams.triggers.leases import ShardLeases
 from dynoxide_streams.triggers.mappings import FunctionRef, Mapping
 
 if TYPE_CHECKING:
+    from dynoxide_streams.triggers.lane import Failure
+
     # the poller (and the lanes, dead letters and retry rules under it) is imported
     # when the first mapping starts: a server with no triggers never loads it
     from dynoxide_streams.triggers.poller import MappingRun
@@ -136,12 +138,13 @@ class TriggerRunner:
                 if function is None:
                     return InvokeResult(
                         error="Unhandled",
+                        error_type="ResourceNotFoundException",
                         message=messages.LAMBDA_FUNCTION_NOT_FOUND.format(arn=function_arn),
                     )
                 return await invoke(function, event, function_arn)
 
-            async def on_result(ok: bool) -> None:
-                result = "OK" if ok else messages.LAMBDA_CALL_FAILED.template
+            async def on_result(ok: bool, failure: Failure | None) -> None:
+                result = processing_result(ok, failure, mapping.last_result)
                 if mapping.last_result != result:
                     mapping.last_result = result
                     await self.store.put_mapping(mapping.uuid, mapping.to_json())
@@ -170,7 +173,7 @@ class TriggerRunner:
 
     async def create(self, params: dict[str, Any]) -> dict[str, Any]:
         """CreateEventSourceMapping: validate, store, start; the new configuration."""
-        ref = mappings.check_create(params)
+        ref = mappings.check_create(params, listed=await self._listed(params))
         async with self._lock:
             arn = params["EventSourceArn"]
             function_arn = self._function_arn(ref)
@@ -199,6 +202,18 @@ class TriggerRunner:
             self._start(mapping)
         return described
 
+    async def _listed(self, params: dict[str, Any]) -> bool:
+        """Whether the request's EventSourceArn, not of the form AWS's are, is a stream
+        the change source lists (or a mapping's already): accepted as it is."""
+        arn = params.get("EventSourceArn")
+        if not isinstance(arn, str) or mappings.well_formed_source(arn):
+            return False
+        return self.uses_source(arn) or await self.source.stream(arn) is not None
+
+    def uses_source(self, arn: str) -> bool:
+        """Whether a mapping has ``arn`` as its event source."""
+        return any(m.event_source_arn == arn for m in self.mappings.values())
+
     def _check_conflict(self, arn: str, ref: FunctionRef, exclude: str | None = None) -> None:
         """Refuse a second mapping of one function (any qualifier) on one stream."""
         for other in self.mappings.values():
@@ -226,7 +241,7 @@ class TriggerRunner:
 
     async def update(self, uuid: str, params: dict[str, Any]) -> dict[str, Any]:
         """UpdateEventSourceMapping: apply the given settings and restart the pollers."""
-        ref = mappings.check_update(params)
+        ref = mappings.check_update(params, listed=await self._listed(params))
         async with self._lock:
             mapping = self._get(uuid)
             if mapping.state == "Deleting":
@@ -401,6 +416,26 @@ class TriggerRunner:
             except Exception:
                 log.exception("declared trigger could not be bound", table=declaration.table)
         return created
+
+
+ERROR_TEXT_LIMIT = 256
+"""Characters of a failure's ``TYPE: message`` kept in LastProcessingResult."""
+
+
+def processing_result(ok: bool, failure: Failure | None, previous: str) -> str:
+    """A mapping's LastProcessingResult after a batch: ``OK``, or AWS's ``PROBLEM:
+    Function call failed`` followed by `` (TYPE: message)`` of the failed invocation
+    (at most 256 characters of it; a batch discarded before its invocation keeps the
+    previous problem's text)."""
+    if ok:
+        return "OK"
+    problem = messages.LAMBDA_CALL_FAILED.template
+    if failure is None:
+        return previous if previous.startswith(problem) else problem
+    text = failure.text
+    if len(text) > ERROR_TEXT_LIMIT:
+        text = text[: ERROR_TEXT_LIMIT - 1] + "…"
+    return f"{problem} ({text})" if text else problem
 
 
 def check_declaration(

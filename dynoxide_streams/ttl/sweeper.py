@@ -8,7 +8,9 @@ batches of ``BATCH``, each its own Writer job, so a user write waits behind at m
 small batch. Each delete re-checks the item inside the write transaction: an item
 a user changed or deleted meanwhile is left alone, so a user write racing the sweep
 never loses. Deletes carry ``service=True``, so their stream records get the
-service ``userIdentity``; they use no capacity and have no conditions.
+service ``userIdentity``; they use no capacity and have no conditions. A sweep that
+deleted something logs ``ttl sweep`` (table, deleted) per table, after the deletes
+committed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import anyio
-import structlog
 
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.maintenance import repeat_until_shutdown, run_maintenance
@@ -24,8 +25,7 @@ from dynoxide_streams.engine.tables import StorageKey, TableInfo
 from dynoxide_streams.engine.values import Item
 from dynoxide_streams.engine.writer import UNCHANGED, ItemBatch, ItemWrite, Outcome
 from dynoxide_streams.errors import DynamoDBError, ServiceUnavailable
-
-log = structlog.get_logger("dynoxide_streams.ttl")
+from dynoxide_streams.logs import oplog
 
 BATCH = 64
 WINDOW = 16 * BATCH
@@ -55,6 +55,7 @@ async def sweep(ctx: EngineContext) -> int:
         if table.ttl_attribute is None:
             continue
         decide = _decider(table, now)
+        swept = 0
         more = True
         while more:
             keys = _expired_keys(ctx, table, now)
@@ -72,9 +73,12 @@ async def sweep(ctx: EngineContext) -> int:
                     more = False
                     break
                 deleted += sum(1 for w in writes if w.old is not None and w.new is None)
-            total += deleted
+            swept += deleted
             if len(keys) < WINDOW or deleted == 0:
                 break
+        if swept:  # after the deletions committed
+            oplog.info("ttl sweep", table=table.name, deleted=swept)
+        total += swept
     if total:
         ctx.metrics.ttl_expired.inc(total)
     return total
@@ -101,5 +105,5 @@ async def run_sweeper(ctx: EngineContext, period: float) -> None:
     await repeat_until_shutdown(
         lambda: sweep(ctx),
         lambda: anyio.sleep(period),
-        lambda expired: log.debug("ttl sweep", expired=expired),
+        lambda expired: None,  # sweep logs each table's deletions
     )

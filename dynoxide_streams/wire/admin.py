@@ -11,8 +11,10 @@ clock stays within 0 to 253402300799, anything else is a 400),
 ``POST /_admin/streams/rotate`` (``{"table": NAME}`` or ``{"stream_arn": ARN}``),
 ``POST /_admin/ttl/sweep`` (expire what is due now; answers ``{"expired": N}``) and
 ``GET /_admin/triggers/dead-letters`` (``?uuid=`` one mapping's, ``?after=ID`` paging;
-answers ``{"DeadLetters": [...]}``, each ``{"Id", "UUID", "Created", "Record"}`` with
-the failure record Lambda would have sent to the OnFailure destination).
+answers ``{"DeadLetters": [...]}``, each ``{"Id", "UUID", "Created", "Error", "Record"}``
+with the failure record Lambda would have sent to the OnFailure destination, and
+``Error`` = ``TYPE: message`` of the last failed invocation (null if the batch was
+discarded before any invocation failed)).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dynoxide_streams.engine.admin_ops import rotate_shards
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.errors import DynamoDBError, ValidationException
 from dynoxide_streams.metrics import CONTENT_TYPE as METRICS_TYPE
+from dynoxide_streams.triggers.events import error_text
 from dynoxide_streams.triggers.runner import TriggerRunner
 from dynoxide_streams.ttl.sweeper import sweep
 from dynoxide_streams.wire.asgi import JSON
@@ -120,7 +123,8 @@ class Admin:
         rows = self.triggers.store.dead_letters(uuid, int(after))
         return {
             "DeadLetters": [
-                {"Id": i, "UUID": u, "Created": c, "Record": body} for i, u, c, body in rows
+                {"Id": i, "UUID": u, "Created": c, "Error": error_text(body), "Record": body}
+                for i, u, c, body in rows
             ]
         }
 

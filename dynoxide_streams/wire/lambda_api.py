@@ -24,6 +24,7 @@ from dynoxide_streams.errors import (
     InvalidRequestContentException,
 )
 from dynoxide_streams.metrics import Metrics
+from dynoxide_streams.triggers.mappings import STAND_IN_SOURCE
 from dynoxide_streams.triggers.runner import TriggerRunner
 from dynoxide_streams.wire.asgi import JSON, Headers
 from dynoxide_streams.wire.errors import render_lambda_error
@@ -106,6 +107,8 @@ class LambdaApi:
                 ) from None
         arn, function, marker = one("EventSourceArn"), one("FunctionName"), one("Marker")
         given = {"EventSourceArn": arn, "FunctionName": function, "Marker": marker}
+        if arn is not None and self.runner.uses_source(arn):  # accepted, whatever its form
+            given["EventSourceArn"] = STAND_IN_SOURCE
         validate_request(LAMBDA, "ListEventSourceMappings", {**given, "MaxItems": max_items})
         return self.runner.list_mappings(
             event_source_arn=arn,

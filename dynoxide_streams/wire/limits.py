@@ -57,6 +57,7 @@ import contextlib
 import socket
 import struct
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, cast
 
 import structlog
@@ -152,6 +153,37 @@ class ConnectionLimits:
             excess -= 1
 
 
+class _Timer:
+    """A one-shot timer on the event loop that can be re-armed: :meth:`arm` (re)starts
+    the countdown of ``delay`` seconds, :meth:`cancel` stops it, and ``callback`` runs
+    when it runs out (the timer is then no longer :attr:`armed`)."""
+
+    __slots__ = ("_callback", "_delay", "_handle", "_loop")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, delay: float, callback: Callable[[], None]
+    ) -> None:
+        self._loop, self._delay, self._callback = loop, delay, callback
+        self._handle: asyncio.TimerHandle | None = None
+
+    @property
+    def armed(self) -> bool:
+        return self._handle is not None
+
+    def arm(self) -> None:
+        self.cancel()
+        self._handle = self._loop.call_later(self._delay, self._expired)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _expired(self) -> None:
+        self._handle = None
+        self._callback()
+
+
 class _LimitedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol plus the header timeout, the head-size cap and the
     idle bookkeeping of :class:`ConnectionLimits`."""
@@ -160,8 +192,9 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._header_timer: asyncio.TimerHandle | None = None
-        self._body_timer: asyncio.TimerHandle | None = None
+        timeout = self.limits.header_timeout
+        self._header_timer = _Timer(self.loop, timeout, self._header_timeout_expired)
+        self._body_timer = _Timer(self.loop, timeout, self._body_timeout_expired)
         self._in_head = True  # reading a request head, or waiting for the next one
         self._head_bytes = 0  # bytes received while in a head (an upper bound of its size)
         self._head_size = 0  # exact size of the head parsed so far
@@ -177,8 +210,8 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
         self.limits.make_room(self, len(self.connections))
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_header_timer()
-        self._cancel_body_timer()
+        self._header_timer.cancel()
+        self._body_timer.cancel()
         self.limits.mark_busy(self)
         super().connection_lost(exc)
 
@@ -187,7 +220,7 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
             return
         if self._in_head:
             self._head_bytes += len(data)
-            if self._header_timer is None:  # the first bytes after a keep-alive pause
+            if not self._header_timer.armed:  # the first bytes after a keep-alive pause
                 self._arm_header_timer()
         super().data_received(data)
         if self._in_head and not self._refused and self._head_bytes > self.limits.max_header_bytes:
@@ -199,8 +232,8 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
 
     def handle_websocket_upgrade(self) -> None:
         self._upgraded = True
-        self._cancel_header_timer()
-        self._cancel_body_timer()
+        self._header_timer.cancel()
+        self._body_timer.cancel()
         self.limits.mark_busy(self)
         super().handle_websocket_upgrade()
 
@@ -221,18 +254,18 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_bytes = 0
-        self._cancel_header_timer()
+        self._header_timer.cancel()
         self.limits.mark_busy(self)
         super().on_headers_complete()
-        self._arm_body_timer()  # cancelled at once when there is no body
+        self._body_timer.arm()  # cancelled at once when there is no body
 
     def on_body(self, body: bytes) -> None:
         super().on_body(body)
-        self._arm_body_timer()
+        self._body_timer.arm()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
-        self._cancel_body_timer()
+        self._body_timer.cancel()
         self._in_head = True  # whatever comes next is the next request's head
 
     def on_response_complete(self) -> None:
@@ -247,7 +280,7 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
 
         It leaves the server's set of open connections at once, not when asyncio
         reports it lost a loop iteration later: it holds no slot from now on."""
-        self._cancel_header_timer()
+        self._header_timer.cancel()
         self.limits.mark_busy(self)
         self.connections.discard(self)
         if not self.transport.is_closing():
@@ -263,7 +296,7 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
     def _refuse_head(self) -> None:
         """Answer 431 (DynamoDB JSON) and close the connection."""
         self._refused = True
-        self._cancel_header_timer()
+        self._header_timer.cancel()
         self.limits.mark_busy(self)
         limit = self.limits.max_header_bytes
         error = RequestHeaderFieldsTooLarge(
@@ -282,44 +315,22 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
         self.transport.close()
 
     def _arm_header_timer(self) -> None:
-        if self._upgraded:
-            return
-        self._cancel_header_timer()
-        self._header_timer = self.loop.call_later(
-            self.limits.header_timeout, self._header_timeout_expired
-        )
-
-    def _cancel_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _arm_body_timer(self) -> None:
-        self._cancel_body_timer()
-        self._body_timer = self.loop.call_later(
-            self.limits.header_timeout, self._body_timeout_expired
-        )
-
-    def _cancel_body_timer(self) -> None:
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
+        if not self._upgraded:
+            self._header_timer.arm()
 
     def _body_timeout_expired(self) -> None:
         """No body byte for the header timeout: the client stalled mid-body (the app
         reads ``http.disconnect``), unless it is this side that stopped reading."""
-        self._body_timer = None
         if self._upgraded or self.transport.is_closing():
             return
         if self.flow.read_paused:  # flow control or pipelining: not the client's stall
-            self._arm_body_timer()
+            self._body_timer.arm()
             return
         log.debug("request body stalled; closed", client=self.client)
         self.connections.discard(self)
         self.transport.close()
 
     def _header_timeout_expired(self) -> None:
-        self._header_timer = None
         if not self._in_head:
             return
         if self.cycle is not None and not self.cycle.response_complete:

@@ -1,7 +1,9 @@
 """Static browser files under ``/_streams/``, read from the installed package.
 
-``GET /_streams/client.js`` is the ES module, ``GET /_streams/live`` the live-feed page
-and ``GET /_streams/static/<name>`` any other file of ``dynoxide_streams/push/static``.
+``GET /_streams/client.js`` is the ES module, ``GET /_streams/live`` the local console
+(tables, items and the live change feed; its modules are ``live.js`` and the files it
+imports) and ``GET /_streams/static/<name>`` any other file of
+``dynoxide_streams/push/static``.
 Only plain file names that exist in that folder are served (no ``/``, no ``..``), so a
 path can never leave it.
 """

@@ -44,11 +44,17 @@ VERSION = PROJECT["version"]
 DIST_INFO = f"dynoxide_streams-{VERSION}.dist-info"
 STATIC_ASSETS = [
     "dynoxide_streams/push/static/client.js",
+    "dynoxide_streams/push/static/ddb.js",
+    "dynoxide_streams/push/static/feed.js",
+    "dynoxide_streams/push/static/items.js",
     "dynoxide_streams/push/static/live.css",
     "dynoxide_streams/push/static/live.html",
     "dynoxide_streams/push/static/live.js",
+    "dynoxide_streams/push/static/tables.js",
+    "dynoxide_streams/push/static/values.js",
     "dynoxide_streams/engine/model.json",
     "dynoxide_streams/engine/lambda_model.json",
+    "dynoxide_streams/engine/messages.json",
 ]
 REPO_URL = "https://github.com/dynoxide-streams/dynoxide-streams"
 

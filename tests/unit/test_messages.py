@@ -1,9 +1,11 @@
-"""engine/messages.py is the one table of error texts: no module of engine/ or triggers/
-spells a message itself, and every row is well formed."""
+"""engine/messages.py (its rows in engine/messages.json) is the one table of error texts:
+no module of engine/ or triggers/ spells a message itself, every row is well formed, and
+every row the code names exists."""
 
 from __future__ import annotations
 
 import ast
+import json
 import re
 import string
 from pathlib import Path
@@ -14,6 +16,8 @@ from dynoxide_streams import errors
 from dynoxide_streams.engine import messages
 
 PACKAGE = Path(messages.__file__).resolve().parent.parent
+ROOT = PACKAGE.parent
+TABLE_FILE = PACKAGE / "engine" / "messages.json"
 SCANNED = sorted(
     [
         PACKAGE / "errors.py",
@@ -134,7 +138,7 @@ def test_no_module_writes_an_error_text(path: Path) -> None:
     found = literal_texts(path.read_text())
     assert not found, (
         f"{path.relative_to(PACKAGE)} writes error texts itself; add them to "
-        f"engine/messages.py as Text rows and format those: {found}"
+        f"engine/messages.json as rows and format those: {found}"
     )
 
 
@@ -187,3 +191,59 @@ def test_format_fills_the_template() -> None:
         "Value provided in ExpressionAttributeNames unused in expressions: keys: {#a, #b}"
     )
     assert str(messages.INVALID_SHARD_ITERATOR) == "Invalid ShardIterator"
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    assert not repeated, f"messages.json names these twice in one object: {repeated}"
+    return dict(pairs)
+
+
+def test_the_data_file_is_the_table() -> None:
+    """Sections of rows; a row name is UPPER_SNAKE and used once in the whole file (JSON
+    would keep the last of two silently); a row holds a template, a source and maybe a
+    doc, all strings; SOURCES is exactly the file's rows, in file order."""
+    data = json.loads(TABLE_FILE.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
+    names: list[str] = []
+    for section in data["sections"]:
+        assert set(section) <= {"title", "note", "rows"} and section["rows"], section.get("title")
+        for name, row in section["rows"].items():
+            assert re.fullmatch(r"[A-Z][A-Z0-9_]*", name), name
+            assert {"template", "source"} <= set(row) <= {"template", "source", "doc"}, name
+            assert all(isinstance(value, str) for value in row.values()), name
+            names.append(name)
+    assert len(names) == len(set(names)), sorted({n for n in names if names.count(n) > 1})
+    assert list(messages.SOURCES) == names
+    assert all(getattr(messages, name) is messages.SOURCES[name] for name in names)
+
+
+def _named_rows(source: str) -> list[tuple[int, str]]:
+    """``(line, NAME)`` of every ``messages.NAME`` (an upper-case attribute) in ``source``."""
+    return [
+        (node.lineno, node.attr)
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "messages"
+        and node.attr.isupper()
+    ]
+
+
+def test_the_named_row_scan_sees_names() -> None:
+    assert _named_rows(
+        "raise E(messages.TABLE_NOT_FOUND.format(name=n))\nmessages.enum_values"
+    ) == [(1, "TABLE_NOT_FOUND")]
+
+
+@pytest.mark.parametrize("folder", ["dynoxide_streams", "tests", "bench", "tools"])
+def test_every_row_the_code_names_exists(folder: str) -> None:
+    """What mypy checked while the rows were Python: ``messages.NAME`` names a row (or
+    one of the module's own constants); to mypy any name is a Text now."""
+    missing = [
+        (str(path.relative_to(ROOT)), line, name)
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for line, name in _named_rows(path.read_text(encoding="utf-8"))
+        if name not in vars(messages)
+    ]
+    assert not missing, f"no such message rows: {missing}"

@@ -48,7 +48,7 @@ def test_select_star_with_key_conditions_and_order() -> None:
             None,
             A.And(
                 (
-                    A.Compare("=", PK, n("1")),
+                    A.Comparison("=", PK, n("1")),
                     A.Between(A.PathRef(("sk",)), A.Param(0), n("5")),
                 )
             ),
@@ -71,15 +71,15 @@ def test_where_operators_functions_and_precedence() -> None:
     assert isinstance(stmt, A.Select)
     assert stmt.where == A.Or(
         (
-            A.Not(A.Compare("<>", A.PathRef(("a",)), s("x"))),
+            A.Not(A.Comparison("<>", A.PathRef(("a",)), s("x"))),
             A.And(
                 (
                     A.FuncCond(A.Call("begins_with", (A.PathRef(("b",)), s("p")))),
-                    A.InList(A.PathRef(("c",)), (n("1"), n("2"))),
+                    A.In(A.PathRef(("c",)), (n("1"), n("2"))),
                     A.IsTest(A.PathRef(("d",)), "MISSING", True),
                     A.IsTest(A.PathRef(("e",)), "NULL", False),
-                    A.Compare(">=", A.Call("size", (A.PathRef(("f",)),)), n("2")),
-                    A.Compare("<>", A.PathRef(("g",)), n("3")),
+                    A.Comparison(">=", A.Call("size", (A.PathRef(("f",)),)), n("2")),
+                    A.Comparison("<>", A.PathRef(("g",)), n("3")),
                     A.Not(A.Between(A.PathRef(("h",)), n("1"), n("2"))),
                 )
             ),
@@ -94,11 +94,11 @@ def test_parenthesised_conditions() -> None:
         (
             A.Or(
                 (
-                    A.Compare("=", A.PathRef(("a",)), n("1")),
-                    A.Compare("=", A.PathRef(("b",)), n("2")),
+                    A.Comparison("=", A.PathRef(("a",)), n("1")),
+                    A.Comparison("=", A.PathRef(("b",)), n("2")),
                 )
             ),
-            A.Compare("=", A.PathRef(("c",)), n("3")),
+            A.Comparison("=", A.PathRef(("c",)), n("3")),
         )
     )
 
@@ -143,20 +143,20 @@ def test_update_set_remove_returning() -> None:
     assert stmt == A.Update(
         "t",
         (
-            A.SetItem(("a",), A.Arith("+", A.PathRef(("a",)), n("1"))),
+            A.SetItem(("a",), A.Arithmetic("+", A.PathRef(("a",)), n("1"))),
             A.SetItem(("l",), A.Call("list_append", (A.PathRef(("l",)), A.Param(0)))),
             A.SetItem(("m", "x", 1), s("v")),
             A.RemoveItem(("r",)),
             A.RemoveItem(("q", 0)),
         ),
-        A.Compare("=", PK, s("k")),
+        A.Comparison("=", PK, s("k")),
         "UPDATED_OLD",
     )
 
 
 def test_delete_returning_all_old() -> None:
     stmt = parse("DELETE FROM t WHERE pk = 'k' RETURNING ALL OLD *").statement
-    assert stmt == A.Delete("t", A.Compare("=", PK, s("k")), "ALL_OLD")
+    assert stmt == A.Delete("t", A.Comparison("=", PK, s("k")), "ALL_OLD")
 
 
 def test_quoted_question_mark_is_not_a_parameter() -> None:
@@ -246,11 +246,11 @@ def _conditions(draw: st.DrawFn, depth: int = 0) -> tuple[str, A.Cond]:
     literal = A.Literal({"N": number})
     if kind == "cmp":
         op = draw(st.sampled_from(["=", "<>", "<", "<=", ">", ">="]))
-        return f"{_quote_name(name)} {op} {number}", A.Compare(op, path, literal)
+        return f"{_quote_name(name)} {op} {number}", A.Comparison(op, path, literal)
     if kind == "between":
         return f"{_quote_name(name)} BETWEEN {number} AND 7", A.Between(path, literal, n("7"))
     if kind == "in":
-        return f"{_quote_name(name)} IN [{number}, 'x']", A.InList(path, (literal, s("x")))
+        return f"{_quote_name(name)} IN [{number}, 'x']", A.In(path, (literal, s("x")))
     if kind == "is":
         negated = draw(st.booleans())
         what = draw(st.sampled_from(["MISSING", "NULL"]))
@@ -333,4 +333,4 @@ def test_token_soup_parses_or_raises_validation_exception(words: list[str]) -> N
 
 def test_exists_wraps_a_select() -> None:
     stmt = parse("EXISTS(SELECT * FROM t WHERE pk = 'k')").statement
-    assert stmt == A.Exists(A.Select(None, "t", None, A.Compare("=", PK, s("k"))))
+    assert stmt == A.Exists(A.Select(None, "t", None, A.Comparison("=", PK, s("k"))))

@@ -16,15 +16,20 @@ from dynoxide_streams.engine.trigger_store import Checkpoint
 from dynoxide_streams.triggers import events
 from dynoxide_streams.triggers.functions import InvokeResult
 from dynoxide_streams.triggers.lane import (
+    BISECT,
+    DEAD_LETTER,
     IDLE_RECHECK_SECONDS,
+    RETRY,
     RETRY_BASE_DELAY,
     RETRY_MAX_DELAY,
+    SPLIT,
     WINDOW_RECHECK_SECONDS,
     Action,
     CloseWindow,
     Collect,
     Collected,
     DeadLetter,
+    Failure,
     Invoke,
     Lane,
     Report,
@@ -47,7 +52,7 @@ W0 = 1_699_999_980.0  # the start of the 60 s window of rec()'s records
 SHARD = "shardId-00000001700000000000-0000abcd"
 START = "0"
 ANSWERS = (Collect, Invoke, Resume, CloseWindow, Stop)
-ERROR = InvokeResult(error="Unhandled", message="boom", status_code=200)
+ERROR = InvokeResult(error="Unhandled", error_type="ValueError", message="boom", status_code=200)
 OK = InvokeResult(payload=None)
 
 
@@ -169,11 +174,30 @@ def test_success_checkpoints_past_records_filtered_out_after_the_last_one() -> N
 def test_a_function_error_backs_off_and_retries_the_same_batch() -> None:
     machine = lane()
     first = machine.collected(got(1, 2), NOW)
-    assert machine.invoked(ERROR, NOW) == [Report(False), Resume(RETRY_BASE_DELAY)]
+    assert machine.invoked(ERROR, NOW) == [
+        Report(False, Failure("ValueError", "boom", RETRY, 1, 2, 1)),
+        Resume(RETRY_BASE_DELAY),
+    ]
     assert machine.resume(NOW) == first
     assert machine.pending[0].invokes == 2
-    assert machine.invoked(ERROR, NOW) == [Report(False), Resume(2 * RETRY_BASE_DELAY)]
+    assert machine.invoked(ERROR, NOW) == [
+        Report(False, Failure("ValueError", "boom", RETRY, 2, 2, 2)),
+        Resume(2 * RETRY_BASE_DELAY),
+    ]
     assert machine.failures == 2
+
+
+def test_a_failure_streak_ends_with_a_success_and_the_next_failure_begins_one() -> None:
+    machine = lane()
+    machine.collected(got(1), NOW)
+    machine.invoked(ERROR, NOW)
+    machine.resume(NOW)
+    machine.invoked(OK, NOW)
+    machine.resume(NOW)
+    machine.collected(got(2), NOW)
+    report = machine.invoked(ERROR, NOW)[0]
+    assert isinstance(report, Report) and report.failure is not None
+    assert report.failure.streak == 1
 
 
 def test_success_after_failures_resets_the_back_off() -> None:
@@ -200,12 +224,16 @@ def test_retries_exhausted_discard_the_batch_to_the_dead_letters_and_go_on() -> 
     actions = machine.invoked(ERROR, NOW)
     discarded = Batch([rec(1), rec(2)], seq(2), attempts=2, invokes=2)
     assert actions == [
-        DeadLetter(discarded, RETRIES_EXHAUSTED, ERROR),
+        DeadLetter(discarded, RETRIES_EXHAUSTED, ERROR, ("ValueError", "boom")),
         saved(seq(2)),
-        Report(False),
+        Report(False, Failure("ValueError", "boom", DEAD_LETTER, 2, 2, 2)),
         Resume(),
     ]
     assert machine.resume(NOW) == [Collect()]
+    assert machine.collected(got(3), NOW) == [Invoke(events.stream_event([rec(3)]))]
+    report = machine.invoked(ERROR, NOW)[0]  # the next batch's failure begins a new streak
+    assert isinstance(report, Report) and report.failure is not None
+    assert report.failure.streak == 1
 
 
 def test_a_batch_too_old_is_discarded_without_being_invoked() -> None:
@@ -227,6 +255,8 @@ def test_a_batch_that_ages_out_while_retrying_is_discarded_at_the_next_attempt()
     assert isinstance(actions[0], DeadLetter)
     assert actions[0].condition == RECORD_AGE_EXCEEDED
     assert actions[0].batch.invokes == 1
+    assert actions[0].last_error == ("ValueError", "boom")  # what failed before it aged out
+    assert actions[2] == Report(False)  # no invocation: nothing new to log
 
 
 # ------------------------------------------------------------ bisect, partial failure
@@ -235,7 +265,10 @@ def test_a_batch_that_ages_out_while_retrying_is_discarded_at_the_next_attempt()
 def test_bisect_invokes_the_halves_in_order_without_moving_the_checkpoint() -> None:
     machine = lane(bisect=True)
     machine.collected(got(1, 2, 3, 4), NOW)
-    assert machine.invoked(ERROR, NOW) == [Report(False), Resume(RETRY_BASE_DELAY)]
+    assert machine.invoked(ERROR, NOW) == [
+        Report(False, Failure("ValueError", "boom", BISECT, 1, 4, 1)),
+        Resume(RETRY_BASE_DELAY),
+    ]
     assert invoked_records(machine.resume(NOW)) == [seq(1), seq(2)]
     assert machine.invoked(OK, NOW) == [saved(seq(2)), Report(True), Resume()]
     assert invoked_records(machine.resume(NOW)) == [seq(3), seq(4)]
@@ -247,9 +280,10 @@ def test_a_reported_partial_failure_checkpoints_before_it_and_retries_from_it() 
     machine = lane(report_failures=True)
     machine.collected(got(1, 2, 3), NOW)
     partial = InvokeResult(payload={"batchItemFailures": [{"itemIdentifier": seq(2)}]})
+    reported = f"the function reported failed records from sequence number {seq(2)}"
     assert machine.invoked(partial, NOW) == [
         saved(seq(1)),
-        Report(False),
+        Report(False, Failure("BatchItemFailures", reported, SPLIT, 1, 3, 1)),
         Resume(RETRY_BASE_DELAY),
     ]
     assert invoked_records(machine.resume(NOW)) == [seq(2), seq(3)]
@@ -287,7 +321,11 @@ def test_a_window_batch_carries_the_state_and_keeps_the_returned_state() -> None
 def test_a_window_response_without_state_fails_the_batch() -> None:
     machine = lane(tumbling_window=60)
     machine.collected(got(1, window_start=W0), W0 + 10)
-    assert machine.invoked(OK, W0 + 10) == [Report(False), Resume(RETRY_BASE_DELAY)]
+    missing = "a tumbling-window response must carry a state object"
+    assert machine.invoked(OK, W0 + 10) == [
+        Report(False, Failure("MissingWindowState", missing, RETRY, 1, 1, 1)),
+        Resume(RETRY_BASE_DELAY),
+    ]
     assert machine.window is None
 
 

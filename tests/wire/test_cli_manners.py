@@ -139,3 +139,18 @@ def test_unserved_operation_is_answered_bare_and_logged_once(tmp_path: Path) -> 
         ("info", "DynamoDB_20120810.CreateBackup"),
         ("info", "DynamoDB_20120810.NoSuchOp"),
     ]
+
+
+def test_account_id_that_is_not_digits_is_one_startup_line() -> None:
+    """Stream ARNs carry the account id, and the Streams API parses it as digits, so a
+    name such as ``local`` would give streams the server's own DescribeStream refuses:
+    it is refused at start-up instead, in one line."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DYNOXIDE_STREAMS_")}
+    args = ["serve", "--port", str(free_port()), "--in-memory", "--account-id", "local"]
+    result = _cli(*args, env=env)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "dynoxide-streams: account_id must be digits only, as in an AWS account id "
+        "(the stream-ARN form the Streams API parses) (got 'local')\n"
+    )
+    assert "Traceback" not in result.stdout

@@ -466,8 +466,7 @@ def test_leases_lost_while_the_upstream_fails_are_taken_back(tmp_path: Path) -> 
 def swept(server: ServerProcess) -> int:
     """Items the sidecar's periodic TTL sweeps deleted, from its log."""
     return sum(
-        int(match.group(1))
-        for match in re.finditer(r"upstream TTL sweep\s+expired=(\d+)", server.log())
+        int(match.group(1)) for match in re.finditer(r"\bttl sweep\s+deleted=(\d+)", server.log())
     )
 
 

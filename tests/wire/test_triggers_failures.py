@@ -49,6 +49,7 @@ TIMESTAMP_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 ISO_SECONDS_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 REQUEST_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 FAILED = "PROBLEM: Function call failed"
+ALWAYS = f"{FAILED} (RuntimeError: always)"
 
 
 def function_arn(name: str) -> str:
@@ -72,18 +73,22 @@ def check_failure_record(
     shard_id: str,
     stream_arn: str,
     seqs: list[str],
+    error: tuple[str, str] | None,
 ) -> dict[str, Any]:
-    """A dead-letter row holds the failure record Lambda sends to OnFailure destinations."""
-    assert set(letter) == {"Id", "UUID", "Created", "Record"}
+    """A dead-letter row holds the failure record Lambda sends to OnFailure destinations,
+    plus (our one added field) the last error's type and message, also shown as the
+    row's ``Error``."""
+    assert set(letter) == {"Id", "UUID", "Created", "Error", "Record"}
     assert letter["UUID"] == uuid
     record: dict[str, Any] = letter["Record"]
-    assert set(record) == {
-        "requestContext",
-        "responseContext",
-        "version",
-        "timestamp",
-        "DDBStreamBatchInfo",
-    }
+    aws_fields = {"requestContext", "responseContext", "version", "timestamp", "DDBStreamBatchInfo"}
+    if error is None:
+        assert set(record) == aws_fields
+        assert letter["Error"] is None
+    else:
+        assert set(record) == aws_fields | {"lastError"}
+        assert record["lastError"] == {"errorType": error[0], "errorMessage": error[1]}
+        assert letter["Error"] == f"{error[0]}: {error[1]}"
     context = record["requestContext"]
     assert set(context) == {"requestId", "functionArn", "condition", "approximateInvokeCount"}
     assert REQUEST_ID_RE.fullmatch(context["requestId"])
@@ -219,6 +224,7 @@ def test_bisect_isolates_a_poison_record_and_dead_letters_it(
             shard_id=shard_of(endpoint, arn),
             stream_arn=arn,
             seqs=[poison_seq],
+            error=("RuntimeError", "poison record"),
         )
         assert record["responseContext"]["functionError"] == "Unhandled"
         (posted,) = destination.wait(1)
@@ -310,6 +316,7 @@ def test_zero_retries_dead_letters_each_failed_batch_and_goes_on(
         shard_id=shard_id,
         stream_arn=arn,
         seqs=seqs,
+        error=("RuntimeError", "always"),
     )
     assert record["requestContext"]["approximateInvokeCount"] == 1
     assert record["responseContext"]["functionError"] == "Unhandled"
@@ -327,11 +334,12 @@ def test_zero_retries_dead_letters_each_failed_batch_and_goes_on(
         shard_id=shard_id,
         stream_arn=arn,
         seqs=[c0],
+        error=("RuntimeError", "always"),
     )
     assert letters[1]["Id"] > letters[0]["Id"]
     assert [c.keys for c in rec.wait_calls(2)] == [["b0", "b1"], ["c0"]]
     assert all(not c.ok for c in rec.calls)
-    wait_last_result(endpoint, uuid, FAILED)
+    wait_last_result(endpoint, uuid, ALWAYS)
     # the admin log can be paged with ?after=
     assert _after(endpoint, uuid, letters[0]["Id"]) == [letters[1]]
 
@@ -369,6 +377,7 @@ def test_records_older_than_maximum_record_age_are_discarded() -> None:
             shard_id=shard_of(srv.endpoint, arn),
             stream_arn=arn,
             seqs=stream_seqs(srv.endpoint, arn),
+            error=("RuntimeError", "always"),
         )
         assert record["requestContext"]["approximateInvokeCount"] >= 1
         assert all(c.keys == ["old"] for c in rec.calls)
@@ -425,8 +434,13 @@ def test_failing_and_hung_mappings_do_not_stall_a_healthy_one() -> None:
             hung.wait_for(lambda calls: len(calls) > b_count, "B retrying")
             assert all(c.keys == ["a"] for c in failing.calls)
             assert all(c.keys == ["b"] for c in hung.calls)
-            wait_last_result(srv.endpoint, mapping_of(srv.endpoint, arn_a, "fails")["UUID"], FAILED)
-            wait_last_result(srv.endpoint, mapping_of(srv.endpoint, arn_b, "hangs")["UUID"], FAILED)
+            uuid_a = mapping_of(srv.endpoint, arn_a, "fails")["UUID"]
+            uuid_b = mapping_of(srv.endpoint, arn_b, "hangs")["UUID"]
+            wait_last_result(
+                srv.endpoint, uuid_a, f"{FAILED} (RuntimeError: mapping A always fails)"
+            )
+            timed_out = "Sandbox.Timedout: Task timed out after 0.50 seconds"
+            wait_last_result(srv.endpoint, uuid_b, f"{FAILED} ({timed_out})")
             wait_last_result(srv.endpoint, mapping_of(srv.endpoint, arn_c, "healthy")["UUID"], "OK")
         finally:
             release.set()

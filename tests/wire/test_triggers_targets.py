@@ -143,7 +143,9 @@ def test_python_target_whose_module_is_missing_fails_retries_and_dead_letters(
             for uid in (first, second)
         }
         assert lam.get_event_source_mapping(UUID=first)["LastProcessingResult"] == (
-            "PROBLEM: Function call failed"
+            "PROBLEM: Function call failed (Runtime.ImportModuleError: Unable to import module "
+            "'tests.triggers_fixtures.no_such_module': "
+            "No module named 'tests.triggers_fixtures.no_such_module')"
         )
     for uid, name, invokes in ((first, once, 1), (second, thrice, 3)):
         assert len(letters[uid]) == 1
@@ -152,11 +154,37 @@ def test_python_target_whose_module_is_missing_fails_retries_and_dead_letters(
         assert record["requestContext"]["approximateInvokeCount"] == invokes
         assert record["requestContext"]["functionArn"] == function_arn(name)
         assert record["responseContext"]["functionError"] == "Unhandled"
+        assert record["lastError"] == {
+            "errorType": "Runtime.ImportModuleError",
+            "errorMessage": "Unable to import module 'tests.triggers_fixtures.no_such_module': "
+            "No module named 'tests.triggers_fixtures.no_such_module'",
+        }
         info = record["DDBStreamBatchInfo"]
         assert info["batchSize"] == 2
         assert info["streamArn"] == arn
         assert info["startSequenceNumber"] == stream[0]["dynamodb"]["SequenceNumber"]
         assert info["endSequenceNumber"] == stream[1]["dynamodb"]["SequenceNumber"]
+
+
+def test_python_target_whose_handler_is_missing_says_so_as_the_lambda_runtime_does(
+    server: Server, ddb: Any, raw: RawClient, lam: Any
+) -> None:
+    name = unique("nohandler")
+    server.register_function(name, f"{HANDLERS}:no_such_handler")
+    table, arn = create_stream_table(ddb, range_key=None)
+    put(ddb, table, "x")
+    missing = "Handler 'no_such_handler' missing on module 'tests.triggers_fixtures.handlers'"
+    with mapping(lam, FunctionName=name, EventSourceArn=arn, MaximumRetryAttempts=0) as uid:
+        (letter,) = wait_until(lambda: dead_letters(raw, uid), what="the dead letter")
+        problem = f"PROBLEM: Function call failed (Runtime.HandlerNotFound: {missing})"
+        wait_until(
+            lambda: lam.get_event_source_mapping(UUID=uid)["LastProcessingResult"] == problem,
+            what="LastProcessingResult",
+        )
+    assert letter["Record"]["lastError"] == {
+        "errorType": "Runtime.HandlerNotFound",
+        "errorMessage": missing,
+    }
 
 
 # ------------------------------------------------------------------- http targets
@@ -347,7 +375,9 @@ def test_hung_command_is_killed_at_the_timeout_and_retried(
         # the timed-out process was killed and reaped: no zombie, no process
         wait_until(lambda: first not in _leftover_children(str(pid_file), set()), what="kill")
         result = lam.get_event_source_mapping(UUID=esm)["LastProcessingResult"]
-        assert result == "PROBLEM: Function call failed"
+        assert result == (
+            "PROBLEM: Function call failed (Sandbox.Timedout: Task timed out after 0.50 seconds)"
+        )
     # deleting the mapping kills the attempt in flight too
     wait_until(lambda: not _leftover_children(str(pid_file), set(pids())), what="no attempt left")
     assert all(not psutil.pid_exists(pid) or _is_not_ours(pid) for pid in pids())

@@ -1,52 +1,64 @@
 """The resolved expression AST: what the ``parse_*`` functions return.
 
 Placeholders are already substituted: a :data:`Path` holds literal attribute names and
-list indexes, a :class:`ValueOperand` holds the AttributeValue itself. Nodes are frozen
-dataclasses; evaluation lives in ``evaluate.py`` / ``update.py`` / ``projection.py``.
+list indexes, a :class:`ValueOperand` holds the AttributeValue itself. Nodes are frozen,
+slotted dataclasses, declared with :func:`node` (which the syntax tree of ``syntax.py``
+and the PartiQL tree of ``engine/partiql/ast.py`` use too); evaluation lives in
+``evaluate.py`` / ``update.py`` / ``projection.py``.
 Boolean connectives are n-ary (``a AND b AND c`` is one :class:`And` of three items),
 which keeps the tree shallow for long generated expressions.
 
 The nodes whose shape does not depend on resolution — comparisons, ``BETWEEN``, ``IN``,
 ``AND``/``OR``/``NOT`` and update arithmetic — are generic in their operand (or
-condition) type and shared with the syntax tree of ``syntax.py``, and so are the
-walkers :func:`leaves` and :func:`operands`.
+condition) type and shared with the syntax tree of ``syntax.py`` and with the PartiQL
+tree (``engine/partiql/ast.py``), and so are the walkers :func:`leaves` and
+:func:`operands`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, dataclass_transform
 
 from dynoxide_streams.engine.values import AttributeValue
 
 Path = tuple[str | int, ...]
 """A document path: ``("a", "b", 0, "c")`` is ``a.b[0].c``."""
 
+_T = TypeVar("_T")
 _O = TypeVar("_O")
 """The operand type of a shared node: :data:`Operand` here, ``SOperand`` as written."""
 _C = TypeVar("_C")
 """The condition type of a connective: :data:`Condition` here, ``SCondition`` as written."""
 
 
+@dataclass_transform(frozen_default=True)
+def node(cls: type[_T]) -> type[_T]:
+    """Declare a tree node: a frozen, slotted dataclass (equal by value, hashable,
+    immutable), the one form every node of the expression, syntax and PartiQL trees
+    takes."""
+    return dataclass(frozen=True, slots=True)(cls)
+
+
 # ------------------------------------------------------------------- operands
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class PathOperand:
     """The value at a document path of the item (absent if the path does not exist)."""
 
     path: Path
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class ValueOperand:
     """A constant: the AttributeValue an ``:value`` placeholder stands for."""
 
     value: AttributeValue
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class SizeOperand:
     """``size(operand)``: a number, absent when the operand has no size."""
 
@@ -61,7 +73,7 @@ Operand = PathOperand | ValueOperand | SizeOperand
 COMPARATORS = ("=", "<>", "<", "<=", ">", ">=")
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Comparison(Generic[_O]):
     """``left op right``, ``op`` one of :data:`COMPARATORS`."""
 
@@ -70,7 +82,7 @@ class Comparison(Generic[_O]):
     right: _O
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Between(Generic[_O]):
     """``operand BETWEEN low AND high``."""
 
@@ -79,7 +91,7 @@ class Between(Generic[_O]):
     high: _O
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class In(Generic[_O]):
     """``operand IN (choices…)``."""
 
@@ -87,21 +99,21 @@ class In(Generic[_O]):
     choices: tuple[_O, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class AttributeExists:
     """``attribute_exists(path)``: whether the item has a value at ``path``."""
 
     path: Path
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class AttributeNotExists:
     """``attribute_not_exists(path)``: whether the item has no value at ``path``."""
 
     path: Path
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class AttributeType:
     """``attribute_type(operand, :t)``: whether the operand has the type named ``type_name``."""
 
@@ -109,7 +121,7 @@ class AttributeType:
     type_name: str
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class BeginsWith:
     """``begins_with(operand, prefix)``: a string or binary prefix test."""
 
@@ -117,7 +129,7 @@ class BeginsWith:
     prefix: Operand
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Contains:
     """``contains(operand, needle)``: substring, set member or list element."""
 
@@ -125,21 +137,21 @@ class Contains:
     needle: Operand
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class And(Generic[_C]):
     """``a AND b AND …``: true when every item is."""
 
     items: tuple[_C, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Or(Generic[_C]):
     """``a OR b OR …``: true when any item is."""
 
     items: tuple[_C, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Not(Generic[_C]):
     """``NOT item``."""
 
@@ -202,7 +214,7 @@ def leaf_operands(leaf: Condition) -> tuple[Operand, ...]:
 # -------------------------------------------------------------------- updates
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class IfNotExists:
     """``if_not_exists(path, default)``: the value at ``path``, else ``default``."""
 
@@ -210,7 +222,7 @@ class IfNotExists:
     default: UpdateOperand
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class ListAppend:
     """``list_append(first, second)``: the two lists concatenated."""
 
@@ -221,7 +233,7 @@ class ListAppend:
 UpdateOperand = PathOperand | ValueOperand | IfNotExists | ListAppend
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Arithmetic(Generic[_O]):
     """``left + right`` or ``left - right`` (numbers only)."""
 
@@ -233,7 +245,7 @@ class Arithmetic(Generic[_O]):
 SetValue = UpdateOperand | Arithmetic[UpdateOperand]
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class SetAction:
     """``SET path = value``."""
 
@@ -241,14 +253,14 @@ class SetAction:
     value: SetValue
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class RemoveAction:
     """``REMOVE path``."""
 
     path: Path
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class AddAction:
     """``ADD path :v`` — :v is a number or a set (checked at parse time)."""
 
@@ -256,7 +268,7 @@ class AddAction:
     value: AttributeValue
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class DeleteAction:
     """``DELETE path :v`` — :v is a set (checked at parse time)."""
 
@@ -267,7 +279,7 @@ class DeleteAction:
 UpdateAction = SetAction | RemoveAction | AddAction | DeleteAction
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class UpdatePlan:
     """A parsed UpdateExpression: its actions in expression order.
 
@@ -288,7 +300,7 @@ class UpdatePlan:
 KEY_OPERATORS = ("=", "<", "<=", ">", ">=", "BETWEEN", "begins_with")
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class KeyTerm:
     """One condition of a KeyConditionExpression, on one top-level attribute.
 

@@ -12,8 +12,6 @@ resolved one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from dynoxide_streams.engine.expressions.ast import (
     And,
     Arithmetic,
@@ -22,10 +20,11 @@ from dynoxide_streams.engine.expressions.ast import (
     In,
     Not,
     Or,
+    node,
 )
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class NameRef:
     """A ``#name`` placeholder inside a document path."""
 
@@ -35,21 +34,21 @@ class NameRef:
 PathElement = str | int | NameRef
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class SPath:
     """A document path as written: names, ``#name`` references and list indexes."""
 
     elements: tuple[PathElement, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class SValue:
     """A ``:value`` placeholder."""
 
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class SCall:
     """A function call ``name(args…)`` (any name; checked later)."""
 
@@ -63,7 +62,7 @@ SOperand = SPath | SValue | SCall
 # ----------------------------------------------------------------- conditions
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class SFunction:
     """A function call used as a whole condition (``attribute_exists(a)``)."""
 
@@ -77,7 +76,7 @@ SCondition = SLeaf | And["SCondition"] | Or["SCondition"] | Not["SCondition"]
 # ------------------------------------------------------------------- updates
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class SSet:
     """``SET path = value``."""
 
@@ -85,14 +84,14 @@ class SSet:
     value: SOperand | Arithmetic[SOperand]
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class SRemove:
     """``REMOVE path``."""
 
     path: SPath
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class SAddOrDelete:
     """``ADD path :value`` or ``DELETE path :value``, as ``keyword`` (upper-cased) says."""
 
@@ -104,7 +103,7 @@ class SAddOrDelete:
 SAction = SSet | SRemove | SAddOrDelete
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class SClause:
     """One ``SET``/``REMOVE``/``ADD``/``DELETE`` section (keyword upper-cased)."""
 
@@ -112,7 +111,7 @@ class SClause:
     actions: tuple[SAction, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class SUpdate:
     """An UpdateExpression as written: its clauses in source order."""
 

@@ -3,62 +3,71 @@
 Values are written forms, not yet bound: a ``?`` is a :class:`Param` numbered in
 statement order, a document literal keeps its shape until the planner binds it to an
 AttributeValue. Conditions mirror the expression grammar's (``engine/expressions``) so
-that the planner can translate them one to one.
+that the planner can translate them one to one: comparisons, ``BETWEEN``, ``IN``, the
+connectives and ``+``/``-`` arithmetic *are* the expression tree's generic nodes, here
+over :data:`Value` (re-exported below, so that ``A.Comparison`` names a PartiQL node);
+only the nodes whose PartiQL form differs are declared here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from dynoxide_streams.engine.expressions.ast import And as And
+from dynoxide_streams.engine.expressions.ast import Arithmetic as Arithmetic
+from dynoxide_streams.engine.expressions.ast import Between as Between
+from dynoxide_streams.engine.expressions.ast import Comparison as Comparison
+from dynoxide_streams.engine.expressions.ast import In as In
+from dynoxide_streams.engine.expressions.ast import Not as Not
+from dynoxide_streams.engine.expressions.ast import Or as Or
+from dynoxide_streams.engine.expressions.ast import node
 from dynoxide_streams.engine.values import AttributeValue
 
 Path = tuple[str | int, ...]
 """A document path: ``("a", "b", 0)`` is ``a.b[0]``."""
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Literal:
     """A scalar literal, already an AttributeValue (``S``, ``N``, ``BOOL`` or ``NULL``)."""
 
     value: AttributeValue
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Param:
     """The ``index``-th ``?`` of the statement (from 0)."""
 
     index: int
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class ListLit:
     """``[v, ...]``."""
 
     items: tuple[Value, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class MapLit:
     """``{'k': v, ...}``."""
 
     pairs: tuple[tuple[str, Value], ...]
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class SetLit:
     """``<<v, ...>>``: a string or number set of literals."""
 
     items: tuple[Literal, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class PathRef:
     """The value at a document path of the item."""
 
     path: Path
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Call:
     """``name(args...)``; ``name`` lower-cased."""
 
@@ -66,41 +75,10 @@ class Call:
     args: tuple[Value, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Arith:
-    """``left + right`` or ``left - right``."""
-
-    op: str
-    left: Value
-    right: Value
+Value = Literal | Param | ListLit | MapLit | SetLit | PathRef | Call | Arithmetic["Value"]
 
 
-Value = Literal | Param | ListLit | MapLit | SetLit | PathRef | Call | Arith
-
-
-@dataclass(frozen=True, slots=True)
-class Compare:
-    """``left op right``, ``op`` one of ``= <> < <= > >=`` (``!=`` is read as ``<>``)."""
-
-    op: str
-    left: Value
-    right: Value
-
-
-@dataclass(frozen=True, slots=True)
-class Between:
-    operand: Value
-    low: Value
-    high: Value
-
-
-@dataclass(frozen=True, slots=True)
-class InList:
-    operand: Value
-    choices: tuple[Value, ...]
-
-
-@dataclass(frozen=True, slots=True)
+@node
 class IsTest:
     """``operand IS [NOT] MISSING|NULL``; ``what`` is ``MISSING`` or ``NULL``."""
 
@@ -109,32 +87,28 @@ class IsTest:
     negated: bool
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class FuncCond:
     """A function call used as a condition (``begins_with(a, 'x')``)."""
 
     call: Call
 
 
-@dataclass(frozen=True, slots=True)
-class And:
-    items: tuple[Cond, ...]
+Cond = (
+    Comparison[Value]
+    | Between[Value]
+    | In[Value]
+    | IsTest
+    | FuncCond
+    | And["Cond"]
+    | Or["Cond"]
+    | Not["Cond"]
+)
+"""A WHERE condition; a comparison's ``op`` is one of ``= <> < <= > >=`` (``!=`` is read
+as ``<>``)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Or:
-    items: tuple[Cond, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Not:
-    item: Cond
-
-
-Cond = Compare | Between | InList | IsTest | FuncCond | And | Or | Not
-
-
-@dataclass(frozen=True, slots=True)
+@node
 class Select:
     """``SELECT projection FROM table[.index] [WHERE] [ORDER BY]``; ``projection`` is
     None for ``*``; ``order_by`` holds (attribute name, descending)."""
@@ -146,13 +120,13 @@ class Select:
     order_by: tuple[tuple[str, bool], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Insert:
     table: str
     item: Value
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class SetItem:
     """``SET path = value``."""
 
@@ -160,14 +134,14 @@ class SetItem:
     value: Value
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class RemoveItem:
     """``REMOVE path``."""
 
     path: Path
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Update:
     """``returning`` is ``ALL_OLD``, ``ALL_NEW``, ``UPDATED_OLD``, ``UPDATED_NEW`` or None."""
 
@@ -177,7 +151,7 @@ class Update:
     returning: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Delete:
     """``returning`` is ``ALL_OLD`` or None."""
 
@@ -186,7 +160,7 @@ class Delete:
     returning: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Exists:
     """``EXISTS(SELECT ...)``: a condition check, in ExecuteTransaction writes only."""
 
@@ -196,7 +170,7 @@ class Exists:
 Statement = Select | Insert | Update | Delete | Exists
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Parsed:
     """A statement and the number of ``?`` it holds."""
 

@@ -25,12 +25,16 @@ column.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import TypeVar
 
 from dynoxide_streams.engine import messages
 from dynoxide_streams.engine.partiql import ast as A
 from dynoxide_streams.engine.partiql.lexer import Token, syntax_error, tokenize
 from dynoxide_streams.engine.values import normalize_number
 from dynoxide_streams.errors import DynamoDBError, ValidationException
+
+_T = TypeVar("_T")
 
 _COMPARATORS = {"=": "=", "<>": "<>", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _RETURNING = {
@@ -98,6 +102,21 @@ class _Parser:
             return self.advance().value
         raise self.fail("a name")
 
+    def table_after(self, *words: str) -> str:
+        """The table name that follows the keywords ``words`` (``DELETE FROM t``)."""
+        for word in words:
+            self.keyword(word)
+        return self.name()
+
+    def separated(self, item: Callable[[], _T], separator: str = ",") -> list[_T]:
+        """One or more ``item``s with ``separator`` (an operator such as ``,`` or a
+        keyword such as ``OR``) between them: ``item {separator item}``."""
+        items = [item()]
+        while self.at_op(separator) or self.at_keyword(separator):
+            self.advance()
+            items.append(item())
+        return items
+
     # -------------------------------------------------------------- statements
     def statement(self) -> A.Statement:
         if self.at_keyword("SELECT"):
@@ -128,13 +147,8 @@ class _Parser:
             self.advance()
             projection = None
         else:
-            paths = [self.path()]
-            while self.at_op(","):
-                self.advance()
-                paths.append(self.path())
-            projection = tuple(paths)
-        self.keyword("FROM")
-        table = self.name()
+            projection = tuple(self.separated(self.path))
+        table = self.table_after("FROM")
         index = None
         if self.at_op("."):
             self.advance()
@@ -159,42 +173,32 @@ class _Parser:
         return A.Select(projection, table, index, where, tuple(order))
 
     def insert(self) -> A.Insert:
-        self.keyword("INSERT")
-        self.keyword("INTO")
-        table = self.name()
+        table = self.table_after("INSERT", "INTO")
         self.keyword("VALUE")
-        item = self.value()
-        return A.Insert(table, item)
+        return A.Insert(table, self.value())
 
     def update(self) -> A.Update:
-        self.keyword("UPDATE")
-        table = self.name()
+        table = self.table_after("UPDATE")
         actions: list[A.SetItem | A.RemoveItem] = []
         while self.at_keyword("SET", "REMOVE"):
-            if self.advance().value == "SET":
-                while True:
-                    path = self.path()
-                    self.op("=")
-                    actions.append(A.SetItem(path, self.sum()))
-                    if not self.at_op(","):
-                        break
-                    self.advance()
-            else:
-                while True:
-                    actions.append(A.RemoveItem(self.path()))
-                    if not self.at_op(","):
-                        break
-                    self.advance()
+            action = self.set_item if self.advance().value == "SET" else self.remove_item
+            actions.extend(self.separated(action))
         if not actions:
             raise self.fail("SET or REMOVE")
         self.keyword("WHERE")
         where = self.cond()
         return A.Update(table, tuple(actions), where, self.returning())
 
+    def set_item(self) -> A.SetItem:
+        path = self.path()
+        self.op("=")
+        return A.SetItem(path, self.sum())
+
+    def remove_item(self) -> A.RemoveItem:
+        return A.RemoveItem(self.path())
+
     def delete(self) -> A.Delete:
-        self.keyword("DELETE")
-        self.keyword("FROM")
-        table = self.name()
+        table = self.table_after("DELETE", "FROM")
         self.keyword("WHERE")
         where = self.cond()
         return A.Delete(table, where, self.returning())
@@ -214,17 +218,11 @@ class _Parser:
 
     # -------------------------------------------------------------- conditions
     def cond(self) -> A.Cond:
-        items = [self.conj()]
-        while self.at_keyword("OR"):
-            self.advance()
-            items.append(self.conj())
+        items = self.separated(self.conj, "OR")
         return items[0] if len(items) == 1 else A.Or(tuple(items))
 
     def conj(self) -> A.Cond:
-        items = [self.negation()]
-        while self.at_keyword("AND"):
-            self.advance()
-            items.append(self.negation())
+        items = self.separated(self.negation, "AND")
         return items[0] if len(items) == 1 else A.And(tuple(items))
 
     def negation(self) -> A.Cond:
@@ -253,7 +251,7 @@ class _Parser:
         left = self.sum()
         if self.at_op(*_COMPARATORS):
             op = _COMPARATORS[self.advance().value]
-            return A.Compare(op, left, self.sum())
+            return A.Comparison(op, left, self.sum())
         negated = False
         after = self.tokens[self.pos + 1] if self.tok.kind != "eof" else self.tok
         if self.at_keyword("NOT") and after.kind == "keyword" and after.value in ("BETWEEN", "IN"):
@@ -274,12 +272,9 @@ class _Parser:
             else:
                 raise self.fail("'[' or '('")
             self.advance()
-            choices = [self.value()]
-            while self.at_op(","):
-                self.advance()
-                choices.append(self.value())
+            choices = self.separated(self.value)
             self.op(close)
-            node = A.InList(left, tuple(choices))
+            node = A.In(left, tuple(choices))
             return A.Not(node) if negated else node
         if self.at_keyword("IS"):
             self.advance()
@@ -299,7 +294,7 @@ class _Parser:
         left = self.primary()
         while self.at_op("+", "-"):
             op = self.advance().value
-            left = A.Arith(op, left, self.primary())
+            left = A.Arithmetic(op, left, self.primary())
         return left
 
     def primary(self) -> A.Value:
@@ -319,12 +314,7 @@ class _Parser:
     def call(self) -> A.Call:
         name = self.advance().text.lower()
         self.op("(")
-        args: list[A.Value] = []
-        if not self.at_op(")"):
-            args.append(self.sum())
-            while self.at_op(","):
-                self.advance()
-                args.append(self.sum())
+        args = [] if self.at_op(")") else self.separated(self.sum)
         self.op(")")
         return A.Call(name, tuple(args))
 
@@ -363,44 +353,34 @@ class _Parser:
             return A.Literal({"NULL": True})
         if tok.kind == "op" and tok.value == "[":
             self.advance()
-            items: list[A.Value] = []
-            if not self.at_op("]"):
-                items.append(self.value())
-                while self.at_op(","):
-                    self.advance()
-                    items.append(self.value())
+            items = [] if self.at_op("]") else self.separated(self.value)
             self.op("]")
             return A.ListLit(tuple(items))
         if tok.kind == "op" and tok.value == "{":
             self.advance()
-            pairs: list[tuple[str, A.Value]] = []
-            if not self.at_op("}"):
-                while True:
-                    if self.tok.kind != "string":
-                        raise self.fail("a string literal key")
-                    key = self.advance().value
-                    self.op(":")
-                    pairs.append((key, self.value()))
-                    if not self.at_op(","):
-                        break
-                    self.advance()
+            pairs = [] if self.at_op("}") else self.separated(self.map_pair)
             self.op("}")
             return A.MapLit(tuple(pairs))
         if tok.kind == "op" and tok.value == "<<":
             self.advance()
-            members: list[A.Literal] = []
-            if not self.at_op(">>"):
-                while True:
-                    member = self.value()
-                    if not isinstance(member, A.Literal):
-                        raise syntax_error(_describe(tok) + "; a set holds only literals")
-                    members.append(member)
-                    if not self.at_op(","):
-                        break
-                    self.advance()
+
+            def member() -> A.Literal:
+                value = self.value()
+                if not isinstance(value, A.Literal):
+                    raise syntax_error(_describe(tok) + "; a set holds only literals")
+                return value
+
+            members = [] if self.at_op(">>") else self.separated(member)
             self.op(">>")
             return A.SetLit(tuple(members))
         raise self.fail("a value")
+
+    def map_pair(self) -> tuple[str, A.Value]:
+        if self.tok.kind != "string":
+            raise self.fail("a string literal key")
+        key = self.advance().value
+        self.op(":")
+        return key, self.value()
 
     def path(self) -> A.Path:
         parts: list[str | int] = [self.name()]

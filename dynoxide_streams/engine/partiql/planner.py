@@ -40,8 +40,14 @@ def _unsupported(what: str) -> ValidationException:
     return ValidationException(messages.PARTIQL_UNSUPPORTED.format(what=what))
 
 
-def _operand_count(name: str, count: int) -> ValidationException:
-    return ValidationException(messages.OPERAND_COUNT.format(name=name, count=count))
+def _arguments(call: A.Call, count: int) -> tuple[A.Value, ...]:
+    """The ``count`` arguments of ``call``; ValidationException (AWS's operand-count
+    message) when it has another number of them."""
+    if len(call.args) != count:
+        raise ValidationException(
+            messages.OPERAND_COUNT.format(name=call.name, count=len(call.args))
+        )
+    return call.args
 
 
 # ------------------------------------------------------------------------ values
@@ -94,29 +100,32 @@ def _is_constant(value: A.Value) -> bool:
 # -------------------------------------------------------------------- conditions
 
 
-def _plain_operand(value: A.Value, params: Params) -> X.PathOperand | X.ValueOperand | None:
-    """A path or a constant (parameters bound) as an expression operand; None for calls
-    and arithmetic, which conditions and updates treat differently."""
+def _plain_operand(
+    value: A.Value, params: Params, arithmetic: str
+) -> X.PathOperand | X.ValueOperand:
+    """A path or a constant (parameters bound) as an expression operand. Calls are the
+    caller's business (conditions and updates allow different functions); arithmetic
+    is refused as ``arithmetic`` (where it stands) says."""
     if isinstance(value, A.PathRef):
         return X.PathOperand(value.path)
     if _is_constant(value):
         return X.ValueOperand(bind(value, params))
-    return None
+    raise _unsupported(arithmetic)
+
+
+def _unknown_function(call: A.Call) -> ValidationException:
+    return ValidationException(messages.PARTIQL_UNKNOWN_FUNCTION.format(name=call.name))
 
 
 def _operand(value: A.Value, params: Params) -> X.Operand:
-    plain = _plain_operand(value, params)
-    if plain is not None:
-        return plain
     if isinstance(value, A.Call):
         if value.name != "size":
             if value.name in _CONDITION_FUNCTIONS:
                 raise _unsupported(f"{value.name} used as a value")
-            raise ValidationException(messages.PARTIQL_UNKNOWN_FUNCTION.format(name=value.name))
-        if len(value.args) != 1:
-            raise _operand_count("size", len(value.args))
-        return X.SizeOperand(_operand(value.args[0], params))
-    raise _unsupported("arithmetic in a condition")
+            raise _unknown_function(value)
+        (sized,) = _arguments(value, 1)
+        return X.SizeOperand(_operand(sized, params))
+    return _plain_operand(value, params, "arithmetic in a condition")
 
 
 def _path(value: A.Value, function: str) -> X.Path:
@@ -126,14 +135,12 @@ def _path(value: A.Value, function: str) -> X.Path:
 
 
 def _function(call: A.Call, params: Params) -> X.Condition:
-    name, args = call.name, call.args
+    name = call.name
     if name not in _CONDITION_FUNCTIONS:
         if name in ("size", "list_append", "set_add", "set_delete", "if_not_exists"):
             raise _unsupported(f"{name} used as a condition")
-        raise ValidationException(messages.PARTIQL_UNKNOWN_FUNCTION.format(name=name))
-    arity = _CONDITION_FUNCTIONS[name]
-    if len(args) != arity:
-        raise _operand_count(name, len(args))
+        raise _unknown_function(call)
+    args = _arguments(call, _CONDITION_FUNCTIONS[name])
     if name in ("exists", "attribute_exists"):
         return X.AttributeExists(_path(args[0], name))
     if name in ("missing", "attribute_not_exists"):
@@ -174,13 +181,13 @@ def condition(cond: A.Cond, params: Params) -> X.Condition:
         return X.Or(tuple(condition(c, params) for c in cond.items))
     if isinstance(cond, A.Not):
         return X.Not(condition(cond.item, params))
-    if isinstance(cond, A.Compare):
+    if isinstance(cond, A.Comparison):
         return X.Comparison(cond.op, _operand(cond.left, params), _operand(cond.right, params))
     if isinstance(cond, A.Between):
         return X.Between(
             _operand(cond.operand, params), _operand(cond.low, params), _operand(cond.high, params)
         )
-    if isinstance(cond, A.InList):
+    if isinstance(cond, A.In):
         if len(cond.choices) > 100:
             raise ValidationException(messages.PARTIQL_IN_TOO_MANY.format())
         return X.In(
@@ -389,32 +396,21 @@ def key_of_where(cond: X.Condition, key_names: tuple[str, ...]) -> Item:
 
 
 def _update_operand(value: A.Value, params: Params) -> X.UpdateOperand:
-    plain = _plain_operand(value, params)
-    if plain is not None:
-        return plain
     if isinstance(value, A.Call):
         if value.name == "list_append":
-            if len(value.args) != 2:
-                raise _operand_count("list_append", len(value.args))
-            return X.ListAppend(
-                _update_operand(value.args[0], params), _update_operand(value.args[1], params)
-            )
+            first, second = _arguments(value, 2)
+            return X.ListAppend(_update_operand(first, params), _update_operand(second, params))
         if value.name == "if_not_exists":
-            if len(value.args) != 2:
-                raise _operand_count("if_not_exists", len(value.args))
-            return X.IfNotExists(
-                _path(value.args[0], "if_not_exists"), _update_operand(value.args[1], params)
-            )
-        raise ValidationException(messages.PARTIQL_UNKNOWN_FUNCTION.format(name=value.name))
-    raise _unsupported("nested arithmetic in SET")
+            path, default = _arguments(value, 2)
+            return X.IfNotExists(_path(path, "if_not_exists"), _update_operand(default, params))
+        raise _unknown_function(value)
+    return _plain_operand(value, params, "nested arithmetic in SET")
 
 
 def _set_action(item: A.SetItem, params: Params) -> X.UpdateAction:
     value = item.value
     if isinstance(value, A.Call) and value.name in ("set_add", "set_delete"):
-        if len(value.args) != 2:
-            raise _operand_count(value.name, len(value.args))
-        target, change = value.args
+        target, change = _arguments(value, 2)
         if not isinstance(target, A.PathRef) or target.path != item.path:
             raise _unsupported(f"{value.name} must apply to the attribute it sets")
         bound = bind(change, params)
@@ -425,7 +421,7 @@ def _set_action(item: A.SetItem, params: Params) -> X.UpdateAction:
         if value.name == "set_add":
             return X.AddAction(item.path, bound)
         return X.DeleteAction(item.path, bound)
-    if isinstance(value, A.Arith):
+    if isinstance(value, A.Arithmetic):
         return X.SetAction(
             item.path,
             X.Arithmetic(
