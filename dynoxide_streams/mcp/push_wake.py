@@ -108,7 +108,7 @@ class PushWokenSource:
                                     self._ready[arn].set()
                         tg.cancel_scope.cancel()
             except (OSError, WebSocketException) as exc:
-                log.info("push websocket unavailable; polling", url=self.ws_url, error=str(exc))
+                log.debug("push websocket unavailable; polling", url=self.ws_url, error=str(exc))
             finally:
                 self._connected = False
             await anyio.sleep(RECONNECT_SECONDS)
