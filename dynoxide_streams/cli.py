@@ -1,5 +1,5 @@
-"""Command line: ``dynoxide-streams serve``, ``sidecar`` (their flags built from the
-settings described in ``config.Settings``) and ``healthcheck``."""
+"""Command line: ``dynoxide-streams serve``, ``sidecar``, ``mcp`` (their flags built
+from the settings described in ``config.Settings``) and ``healthcheck``."""
 
 from __future__ import annotations
 
@@ -85,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
         help="push, triggers and TTL for an upstream DynamoDB-compatible engine",
     )
     _setting_flags(sidecar, "sidecar")
+    _setting_flags(
+        commands.add_parser("mcp", help="an MCP server over stdio, for coding agents"), "mcp"
+    )
     health = commands.add_parser("healthcheck", help="exit 0 if the server answers")
     health.add_argument(
         "--url",
@@ -104,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"dynoxide-streams: {exc}", file=sys.stderr)
         return 1
-    if args.command == "serve":
+    if args.command in ("serve", "mcp"):
         settings.upstream = None  # only `sidecar` reads an upstream
     elif not _has_botocore():
         print(
@@ -118,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     configure(settings.log_level, settings.log_format)
     try:
-        anyio.run(_serve, settings, backend_options={"use_uvloop": True})
+        anyio.run(_command(args.command), settings, backend_options={"use_uvloop": True})
     except (
         OSError,
         StoreError,
@@ -137,6 +140,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dynoxide-streams: {message}", file=sys.stderr)
         return 1
     return 0
+
+
+def _command(name: str) -> Callable[[Settings], Any]:
+    """The coroutine function that runs command ``name``."""
+    if name == "mcp":
+        from dynoxide_streams.mcp_main import run_stdio  # the MCP SDK loads only here
+
+        return run_stdio
+    return _serve
 
 
 def _has_botocore() -> bool:

@@ -44,6 +44,8 @@ TEN_YEARS = 3650 * DAY
 SERVER: frozenset[Command] = frozenset({"serve", "sidecar"})
 SERVE: frozenset[Command] = frozenset({"serve"})
 SIDECAR: frozenset[Command] = frozenset({"sidecar"})
+EVERY: frozenset[Command] = frozenset({"serve", "sidecar", "mcp"})
+MCP: frozenset[Command] = frozenset({"mcp"})
 
 
 class ConfigError(Exception):
@@ -119,24 +121,36 @@ class Settings:
         "TOML file of settings (flag names as keys) and [functions]/[[trigger]] tables",
         metavar="FILE",
         in_file=False,
+        commands=EVERY,
     )
     host: str = setting("127.0.0.1", "address to bind")
     port: int = setting(8000, "port to bind", ge=0, le=65535)
     data_dir: Path = setting(
-        Path(".dynoxide-streams"), "database directory", alternative="data", metavar="DIR"
+        Path(".dynoxide-streams"),
+        "database directory",
+        alternative="data",
+        metavar="DIR",
+        commands=EVERY,
     )
-    in_memory: bool = setting(False, "throwaway database, deleted at exit", alternative="data")
-    log_level: str = setting("info", "log threshold", choices=("debug", "info", "warning", "error"))
-    log_format: str = setting("console", "log line format", choices=("console", "json"))
+    in_memory: bool = setting(
+        False, "throwaway database, deleted at exit", alternative="data", commands=EVERY
+    )
+    log_level: str = setting(
+        "info", "log threshold", choices=("debug", "info", "warning", "error"), commands=EVERY
+    )
+    log_format: str = setting(
+        "console", "log line format", choices=("console", "json"), commands=EVERY
+    )
     region: str = setting("us-east-1", "region in ARNs and health text")
     account_id: str = setting("000000000000", "account id in ARNs", pattern=_ACCOUNT_ID)
-    clock: str = setting("real", "data-time clock", choices=("real", "virtual"))
+    clock: str = setting("real", "data-time clock", choices=("real", "virtual"), commands=EVERY)
     token: str | None = setting(
         None,
         f"bearer token required for the admin API and websocket "
         f"(at least {MIN_TOKEN_LENGTH} characters)",
         min_length=MIN_TOKEN_LENGTH,
         secret=True,
+        commands=EVERY,
     )
     credentials: Path | None = setting(
         None,
@@ -197,7 +211,9 @@ class Settings:
     shard_rotation_records: int = setting(
         0, "close a shard after this many records; 0: never", commands=SERVE, ge=0, le=1_000_000_000
     )
-    ttl_period: float = seconds(1.0, "seconds between TTL sweeps; 0: no sweeping", le=DAY, ge=0)
+    ttl_period: float = seconds(
+        1.0, "seconds between TTL sweeps; 0: no sweeping", le=DAY, ge=0, commands=EVERY
+    )
     strict_ttl_limits: bool = setting(
         False, "refuse a second TTL change within an hour, as AWS does", commands=SERVE
     )
@@ -205,10 +221,16 @@ class Settings:
         [],
         "register a function for event source mappings (repeatable); TARGET is python:package.module:handler, http(s)://URL or cmd:COMMAND",
         metavar="NAME=TARGET",
+        commands=EVERY,
     )
-    function_timeout: float = seconds(3.0, "seconds a function invocation may take", le=900)
+    function_timeout: float = seconds(
+        3.0, "seconds a function invocation may take", le=900, commands=EVERY
+    )
     triggers: str | None = setting(
-        None, "TOML file of [functions] and [[trigger]] tables to set up at start", metavar="FILE"
+        None,
+        "TOML file of [functions] and [[trigger]] tables to set up at start",
+        metavar="FILE",
+        commands=EVERY,
     )
     upstream: str | None = setting(
         None,
@@ -258,6 +280,58 @@ class Settings:
             "targets resolve relative to it (default: the current directory)",
             metavar="DIR",
         ),
+    )
+
+    # --- the MCP server (issue 21) ---
+    read_only: bool = setting(
+        False, "MCP: refuse every write tool (PartiQL SELECTs still run)", commands=MCP
+    )
+    max_items: int = setting(
+        0,
+        "MCP: items (or records) one tool call returns at most; the result says how "
+        "to continue; 0: no cap",
+        commands=MCP,
+        ge=0,
+        le=1_000_000,
+    )
+    max_bytes: int = setting(
+        0,
+        "MCP: bytes of JSON one tool call returns at most; a paged read is cut and "
+        "says how to continue; 0: no cap",
+        commands=MCP,
+        ge=0,
+        le=64 * 1024 * 1024,
+    )
+    endpoint: str | None = setting(
+        None,
+        "MCP: attach to the server running at this URL (its DynamoDB, Streams and "
+        "admin APIs) instead of opening a database",
+        commands=MCP,
+        alternative="data",
+        metavar="URL",
+        pattern=_HTTP_URL,
+    )
+    data_model: Path | None = setting(
+        None,
+        "MCP: a single-table data model (OneTable JSON schema) that describe_table "
+        "returns for the table it describes",
+        commands=frozenset({"serve", "mcp"}),
+        metavar="FILE",
+    )
+    mcp: bool = setting(
+        False,
+        "also serve MCP (Streamable HTTP) at /mcp on this port; every request needs "
+        "the MCP bearer token",
+        commands=SERVE,
+    )
+    mcp_token: str | None = setting(
+        None,
+        f"bearer token of /mcp (at least {MIN_TOKEN_LENGTH} characters; separate from "
+        "--token); default on a loopback bind: generated once and kept in "
+        "$XDG_CONFIG_HOME/dynoxide-streams/mcp-token",
+        commands=SERVE,
+        min_length=MIN_TOKEN_LENGTH,
+        secret=True,
     )
 
     @classmethod

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import structlog
@@ -144,10 +145,13 @@ class Service:
         self.endpoint = ""
         self.ctx: EngineContext | None = None
         self.triggers: TriggerRunner | None = None
+        self.source: ChangeSource | None = None  # what push and triggers read
         self.sidecar: Sidecar | None = None
         self.functions = functions or FunctionRegistry(settings.function_timeout)
         self._declared = list(triggers or [])
         self._stop = anyio.Event()
+        self.mcp_token: str | None = None  # serve --mcp: the bearer token of /mcp
+        self._mcp_token_new = False
         self._load_declarations()
 
     def _load_declarations(self) -> None:
@@ -201,6 +205,15 @@ class Service:
                 "push websocket would be open to the network (give --token, or "
                 "--insecure-no-auth if that is really intended)"
             )
+        if settings.mcp:
+            from dynoxide_streams.mcp.http import McpTokenError, resolve_token
+
+            try:
+                self.mcp_token, self._mcp_token_new = resolve_token(
+                    settings.mcp_token, settings.host
+                )
+            except McpTokenError as exc:
+                raise UnsafeBind(str(exc)) from None
         add_app_dir(settings.app_dir)
         with contextlib.ExitStack() as held:
             lock = None if settings.in_memory else DataDirLock.acquire(settings.data_dir)
@@ -267,6 +280,7 @@ class Service:
             source = self.sidecar.source
         else:
             source = LocalChangeSource(ctx)
+        self.source = source
         triggers = TriggerRunner(
             source,
             TriggerStore(ctx),
@@ -290,21 +304,27 @@ class Service:
             max_header_bytes=settings.max_header_bytes,
         )
         http_protocol, ws_protocol = limits.protocols()
+        app = App(
+            ctx,
+            bind_host=settings.host,
+            token=settings.token,
+            allowed_origins=tuple(settings.allowed_origin),
+            stall_timeout=settings.ws_stall_timeout,
+            triggers=triggers,
+            allowed_hosts=tuple(settings.allowed_host),
+            source=source,
+            upstream=settings.upstream,
+            sweep=None if self.sidecar is None else self.sidecar.sweep_now,
+            credentials=self.credentials,
+            max_body_memory=settings.max_body_memory,
+        )
+        mcp_manager: Any = None
+        if settings.mcp:
+            from dynoxide_streams.mcp_main import mount_http
+
+            mcp_manager = mount_http(self, app)
         config = uvicorn.Config(
-            App(
-                ctx,
-                bind_host=settings.host,
-                token=settings.token,
-                allowed_origins=tuple(settings.allowed_origin),
-                stall_timeout=settings.ws_stall_timeout,
-                triggers=triggers,
-                allowed_hosts=tuple(settings.allowed_host),
-                source=source,
-                upstream=settings.upstream,
-                sweep=None if self.sidecar is None else self.sidecar.sweep_now,
-                credentials=self.credentials,
-                max_body_memory=settings.max_body_memory,
-            ),
+            app,
             http=http_protocol,  # httptools and websockets-sansio, with wire/limits.py's limits
             ws=ws_protocol,
             ws_ping_interval=20.0,
@@ -335,6 +355,8 @@ class Service:
                 finally:
                     http_done.set()
 
+            if mcp_manager is not None:
+                await tg.start(self._serve_mcp, mcp_manager)
             tg.start_soon(serve_http)
             with anyio.fail_after(30):
                 await server.ready.wait()
@@ -345,6 +367,10 @@ class Service:
                 "clock": "virtual" if getattr(self.clock, "virtual", False) else "real",
             }
             oplog.info("listening", **{k: v for k, v in started.items() if v is not None})
+            if self._mcp_token_new and self.mcp_token is not None:
+                from dynoxide_streams.mcp.http import client_snippet
+
+                print(client_snippet(f"{self.endpoint}/mcp", self.mcp_token), file=sys.stderr)
             task_status.started(self)
             await self._stop.wait()
             oplog.info("shutting down", endpoint=self.endpoint)
@@ -352,6 +378,15 @@ class Service:
             await http_done.wait()
             background.cancel()
             writer.close()
+
+    async def _serve_mcp(
+        self, manager: Any, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run the MCP session manager (``serve --mcp``) until the service stops: its
+        sessions end first, so their SSE streams do not hold the HTTP drain."""
+        async with manager.run():
+            task_status.started()
+            await self._stop.wait()
 
     async def _background(
         self,

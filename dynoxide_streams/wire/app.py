@@ -127,6 +127,8 @@ class App:
         self._request_ids = RequestIds()
         self.upstream = upstream  # sidecar mode: DynamoDB requests belong upstream
         self._unserved: set[str] = set()  # operations asked for and not served, logged once
+        self.mcp: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
+        """``/mcp`` (``serve --mcp``): set by the service to ``mcp/http.py``'s handler."""
         self.admin = Admin(ctx, access=self.access, triggers=triggers, sweep=sweep)
         self.lambda_api = (
             None if triggers is None else LambdaApi(triggers, ctx.metrics, access=self.access)
@@ -175,7 +177,9 @@ class App:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
-        if scope["path"].startswith("/_admin/"):
+        if self.mcp is not None and scope["path"] in ("/mcp", "/mcp/"):
+            await self.mcp(scope, receive, send)
+        elif scope["path"].startswith("/_admin/"):
             await self._admin(scope, receive, send)
         elif scope["path"].startswith(LAMBDA_PREFIX) and self.lambda_api is not None:
             await self._lambda(scope, receive, send)

@@ -19,6 +19,7 @@ from dynoxide_streams.config import ConfigError, described
 from tests.process import free_port
 
 SIDECAR = ["sidecar", "--upstream", "http://127.0.0.1:9", "--in-memory"]
+MCP = ["mcp", "--in-memory"]  # no --port: the stdio MCP's engine takes a free one
 
 
 @dataclass
@@ -79,6 +80,14 @@ FLAG_CASES = {
         "stream_retention_seconds must be a finite number (got inf)",
     ),
     "not a number": Case(["--ttl-period", "nan"], "ttl_period must be a finite number (got nan)"),
+    "max_items": Case(
+        ["--max-items", "-1"], "max_items -1 is out of range (0-1000000)", command=MCP
+    ),
+    "max_bytes": Case(
+        ["--max-bytes", "67108865"],
+        "max_bytes 67108865 is out of range (0-67108864)",
+        command=MCP,
+    ),
 }
 
 OTHER_CASES = {
@@ -141,7 +150,8 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
                 path.write_text(case.config, encoding="utf-8")
                 extra = ["--config", str(path)]
                 expected = expected.format(config=path)
-            port = [] if "--port" in case.args else ["--port", str(free_port())]
+            given = "--port" in case.args or case.command[0] == "mcp"
+            port = [] if given else ["--port", str(free_port())]
             proc = subprocess.Popen(
                 [
                     sys.executable,

@@ -1,0 +1,220 @@
+"""Snapshots through the MCP tools (the SDK's stdio client against ``mcp``): the
+automatic snapshot before ``delete_table`` restores the table with its items, its
+indexes, TTL, tags and its stream; a restore in place is applied as ordinary writes
+(exactly the difference, each with its stream record, sequence numbers only growing, a
+push subscriber resuming from before it gets just those records);
+the last 10 automatic snapshots are kept; files land in ``<data dir>/snapshots``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import orjson
+import pytest
+from websockets.sync.client import connect
+
+from tests.mcp_client import call, call_error, stdio_session
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+TABLE: dict[str, Any] = {
+    "TableName": "Orders",
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "g", "AttributeType": "S"},
+    ],
+    "BillingMode": "PAY_PER_REQUEST",
+    "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    "GlobalSecondaryIndexes": [
+        {
+            "IndexName": "by-g",
+            "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+    ],
+    "Tags": [{"Key": "team", "Value": "orders"}],
+}
+
+
+def order(n: int) -> dict[str, Any]:
+    return {"pk": {"S": f"o{n:02d}"}, "g": {"S": f"g{n % 3}"}, "qty": {"N": str(n)}}
+
+
+async def scan_all(s: Any, table: str) -> list[dict[str, Any]]:
+    page = await call(s, "scan", {"TableName": table})
+    return sorted(page["Items"], key=lambda i: i["pk"]["S"])
+
+
+async def test_auto_snapshot_restores_a_deleted_table_with_items_and_stream(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    async with stdio_session("--data-dir", str(data)) as s:
+        await call(s, "create_table", TABLE)
+        await call(
+            s,
+            "update_time_to_live",
+            {
+                "TableName": "Orders",
+                "TimeToLiveSpecification": {"Enabled": True, "AttributeName": "expires"},
+            },
+        )
+        items = [order(n) for n in range(30)]
+        await call(s, "bulk_put_items", {"TableName": "Orders", "Items": items})
+        before = await call(s, "describe_table", {"TableName": "Orders"})
+
+        gone = await call(s, "delete_table", {"TableName": "Orders"})
+        auto = gone["AutomaticSnapshot"]
+        assert auto.startswith("auto-")
+        assert (data / "snapshots" / f"{auto}.db").is_file()
+        listed = await call(s, "list_snapshots", {})
+        assert [(x["SnapshotName"], x["Automatic"], x["Tables"]) for x in listed["Snapshots"]] == [
+            (auto, True, {"Orders": 30})
+        ]
+        assert listed["Snapshots"][0]["Reason"] == "before delete_table Orders"
+
+        restored = await call(s, "restore_snapshot", {"SnapshotName": auto, "TableName": "Orders"})
+        assert restored == {
+            "TableName": "Orders",
+            "SnapshotName": auto,
+            "TableCreated": True,
+            "ItemsPut": 30,
+            "ItemsDeleted": 0,
+            "AutomaticSnapshot": restored["AutomaticSnapshot"],
+        }
+        assert await scan_all(s, "Orders") == items
+        after = (await call(s, "describe_table", {"TableName": "Orders"}))["Table"]
+        assert after["ItemCount"] == 30
+        assert after["KeySchema"] == before["Table"]["KeySchema"]
+        assert after["StreamSpecification"] == TABLE["StreamSpecification"]
+        assert after["LatestStreamArn"] != before["Table"]["LatestStreamArn"]
+        assert [i["IndexName"] for i in after["GlobalSecondaryIndexes"]] == ["by-g"]
+        by_g = await call(
+            s,
+            "query",
+            {
+                "TableName": "Orders",
+                "IndexName": "by-g",
+                "KeyConditionExpression": "g = :g",
+                "ExpressionAttributeValues": {":g": {"S": "g1"}},
+            },
+        )
+        assert by_g["Count"] == 10
+        ttl = await call(s, "describe_time_to_live", {"TableName": "Orders"})
+        assert ttl["TimeToLiveDescription"]["AttributeName"] == "expires"
+        tags = await call(s, "list_tags_of_resource", {"ResourceArn": after["TableArn"]})
+        assert tags == {"Tags": [{"Key": "team", "Value": "orders"}]}
+        # the restored items are in the (new) stream, one INSERT each
+        changes = await call(s, "read_changes", {"TableName": "Orders", "Limit": 1000})
+        assert changes["StreamArn"] == after["LatestStreamArn"]
+        inserted = [r["dynamodb"]["NewImage"] for r in changes["Records"]]
+        assert [r["eventName"] for r in changes["Records"]] == ["INSERT"] * 30
+        assert sorted(inserted, key=lambda i: i["pk"]["S"]) == items
+
+
+def push_records_after(endpoint: str, arn: str, after: str, count: int) -> list[Any]:
+    """``count`` records the push websocket sends a subscriber resuming after ``after``."""
+    url = endpoint.replace("http://", "ws://", 1) + "/_streams/ws"
+    with connect(url, open_timeout=15) as ws:
+        ws.send(
+            orjson.dumps(
+                {"action": "subscribe", "id": "s", "streamArn": arn, "from": {"after": after}}
+            ).decode()
+        )
+        records: list[Any] = []
+        while len(records) < count:
+            frame = orjson.loads(ws.recv(timeout=15))
+            if frame["type"] == "record":
+                records.append(frame["record"])
+        return records
+
+
+async def test_restore_in_place_writes_exactly_the_difference() -> None:
+    async with stdio_session("--in-memory") as s:
+        endpoint = (await call(s, "database_info", {}))["Endpoint"]
+        created = await call(s, "create_table", TABLE)
+        created_arn = created["TableDescription"]["LatestStreamArn"]
+        await call(
+            s, "bulk_put_items", {"TableName": "Orders", "Items": [order(n) for n in range(5)]}
+        )
+        snap = await call(s, "create_snapshot", {"SnapshotName": "known-good"})
+        assert snap["Snapshot"]["Tables"] == {"Orders": 5}
+        assert snap["Snapshot"]["Automatic"] is False
+        # an agent's mistakes: one changed, one deleted, one added
+        await call(s, "put_item", {"TableName": "Orders", "Item": {**order(1), "qty": {"N": "99"}}})
+        await call(s, "delete_item", {"TableName": "Orders", "Key": {"pk": {"S": "o03"}}})
+        await call(s, "put_item", {"TableName": "Orders", "Item": order(7)})
+        mark = await call(s, "read_changes", {"TableName": "Orders", "After": "LATEST"})
+
+        restored = await call(
+            s, "restore_snapshot", {"SnapshotName": "known-good", "TableName": "Orders"}
+        )
+        assert (restored["TableCreated"], restored["ItemsPut"], restored["ItemsDeleted"]) == (
+            False,
+            2,
+            1,
+        )
+        assert await scan_all(s, "Orders") == [order(n) for n in range(5)]
+        changes = await call(s, "read_changes", {"TableName": "Orders", "After": mark["Position"]})
+        seen = sorted(
+            (r["eventName"], r["dynamodb"]["Keys"]["pk"]["S"]) for r in changes["Records"]
+        )
+        assert seen == [("INSERT", "o03"), ("MODIFY", "o01"), ("REMOVE", "o07")]
+        numbers = [int(r["dynamodb"]["SequenceNumber"]) for r in changes["Records"]]
+        assert numbers == sorted(numbers) and numbers[0] > int(mark["Position"])
+        # a push subscriber following the stream from before the restore got exactly
+        # those records after its cursor: the restore extended the log, never rewound it
+        pushed = await anyio.to_thread.run_sync(
+            push_records_after, endpoint, created_arn, mark["Position"], 3
+        )
+        assert pushed == changes["Records"]
+        # restoring again changes nothing and writes nothing to the stream
+        again = await call(
+            s, "restore_snapshot", {"SnapshotName": "known-good", "TableName": "Orders"}
+        )
+        assert (again["ItemsPut"], again["ItemsDeleted"]) == (0, 0)
+        quiet = await call(s, "read_changes", {"TableName": "Orders", "After": changes["Position"]})
+        assert quiet["Records"] == []
+
+
+async def test_the_last_ten_automatic_snapshots_are_kept_and_errors_are_tool_errors() -> None:
+    async with stdio_session("--in-memory") as s:
+        await call(s, "create_table", TABLE)
+        await call(s, "create_snapshot", {"SnapshotName": "mine"})
+        for _ in range(12):
+            await call(s, "restore_snapshot", {"SnapshotName": "mine", "TableName": "Orders"})
+        listed = (await call(s, "list_snapshots", {}))["Snapshots"]
+        assert [x["SnapshotName"] for x in listed if not x["Automatic"]] == ["mine"]
+        autos = [x["SnapshotName"] for x in listed if x["Automatic"]]
+        assert len(autos) == 10
+        assert await call(s, "delete_snapshot", {"SnapshotName": "mine"}) == {}
+        assert await call_error(s, "delete_snapshot", {"SnapshotName": "mine"}) == {
+            "__type": "ResourceNotFoundException",
+            "message": "snapshot mine not found",
+        }
+        assert await call_error(
+            s, "restore_snapshot", {"SnapshotName": "../etc", "TableName": "Orders"}
+        ) == {
+            "__type": "ValidationException",
+            "message": "SnapshotName must be 1 to 100 of a-z A-Z 0-9 _ - . (got '../etc')",
+        }
+        assert await call_error(s, "create_snapshot", {"SnapshotName": autos[0]}) == {
+            "__type": "ValidationException",
+            "message": f"snapshot {autos[0]} already exists",
+        }
+        first = autos[0]
+        assert await call_error(
+            s, "restore_snapshot", {"SnapshotName": first, "TableName": "Other"}
+        ) == {
+            "__type": "ResourceNotFoundException",
+            "message": f"table Other is not in snapshot {first}",
+        }
