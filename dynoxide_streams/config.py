@@ -277,7 +277,7 @@ class Settings:
         default=Path("."),
         metadata=about(
             "directory put first on sys.path at start, so python:package.module:handler "
-            "targets resolve relative to it (default: the current directory)",
+            "targets resolve relative to it (. is the directory the server starts in)",
             metavar="DIR",
         ),
     )

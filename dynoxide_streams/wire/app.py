@@ -362,7 +362,8 @@ class App:
         if name in self._unserved or len(self._unserved) >= _UNSERVED_LOGGED:
             return
         self._unserved.add(name)
-        log.info("operation not served", operation=name)
+        api, dot, operation = name.rpartition(".")
+        log.info("operation not served", operation=operation, api=api if dot else None)
 
     async def _dispatch(self, target: str, body: bytes) -> tuple[int, bytes]:
         prefix, _, operation = target.partition(".")

@@ -131,13 +131,13 @@ def test_unserved_operation_is_answered_bare_and_logged_once(tmp_path: Path) -> 
         code = server.terminate()
     assert code == 0, server.log()
     unserved = [
-        (r["level"], r["operation"])
+        (r["level"], r["operation"], r["api"])
         for r in _records(server.log())
         if r["event"] == "operation not served"
     ]
     assert unserved == [
-        ("info", "DynamoDB_20120810.CreateBackup"),
-        ("info", "DynamoDB_20120810.NoSuchOp"),
+        ("info", "CreateBackup", "DynamoDB_20120810"),
+        ("info", "NoSuchOp", "DynamoDB_20120810"),
     ]
 
 
