@@ -215,3 +215,15 @@ def test_an_allowed_origin_gets_cors_and_another_does_not(app_endpoint: str) -> 
     assert cors(api(app_endpoint, "ListTables", {}, "https://other.test")) == {}
     # loopback pages stay allowed alongside --allowed-origin
     assert cors(preflight(app_endpoint, LOOPBACK_PAGE)) == preflight_cors(LOOPBACK_PAGE)
+
+
+def test_static_files_name_an_allowed_origin_and_no_other(app_endpoint: str) -> None:
+    """``import ... from "<server>/_streams/client.js"`` in a page of an
+    ``--allowed-origin`` works: the module answer names that origin, and only it."""
+    host = own_host(app_endpoint)
+    path = "/_streams/client.js"
+    allowed = send(app_endpoint, "GET", path, host, headers={"Origin": "https://app.test"})
+    assert allowed.status == 200 and b"export function subscribe" in allowed.body
+    assert cors(allowed) == {"access-control-allow-origin": "https://app.test", "vary": "Origin"}
+    other = send(app_endpoint, "GET", path, host, headers={"Origin": "https://other.test"})
+    assert (other.status, cors(other)) == (200, {})
