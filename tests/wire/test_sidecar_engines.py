@@ -213,6 +213,11 @@ def test_the_ttl_sweep_deletes_due_items_through_the_upstream(tmp_path: Path, en
                 b"{}", None, path="/_admin/ttl/sweep", content_type="application/json"
             )
             assert (sweep.status, sweep.json) == (200, {"expired": 1})
+            # the operator's INFO line, as in server mode: one per table that lost items
+            sweeps = [line for line in side.log().splitlines() if " ttl sweep " in line]
+            assert len(sweeps) == 1, sweeps
+            assert "[info" in sweeps[0] and "deleted=1" in sweeps[0], sweeps
+            assert f"table={table}" in sweeps[0], sweeps
             (removed,) = receive_records(push, "s", ["due"])
             assert removed["eventName"] == "REMOVE"
             assert removed["userIdentity"] == SERVICE
