@@ -57,7 +57,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, NoReturn
+from typing import IO, Any, NoReturn
 
 import botocore.session
 import pytest
@@ -488,3 +488,108 @@ def test_block_rules_leave_nothing_out_silently(tmp_path: Path) -> None:
             check_directives(bad)
         assert str(refused.value).startswith(refusal), str(refused.value)
     assert not runnable(blocks[1]) and runnable(blocks[0]) and runnable(blocks[2])
+
+
+class _ScriptedSocket:
+    """Stands in for ``websockets.sync.client.connect(...)`` in the README's push
+    example: it answers ``recv`` with the frames given, in order."""
+
+    def __init__(self, frames: list[dict[str, Any]]) -> None:
+        self.frames = [json.dumps(frame) for frame in frames]
+        self.sent: list[dict[str, Any]] = []
+
+    def __call__(self, url: str) -> _ScriptedSocket:
+        return self
+
+    def __enter__(self) -> _ScriptedSocket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def send(self, text: str) -> None:
+        self.sent.append(json.loads(text))
+
+    def recv(self, timeout: float | None = None) -> str:
+        assert self.frames, "the example asked for a frame after it should have stopped"
+        return self.frames.pop(0)
+
+
+def _push_example() -> str:
+    (block,) = [
+        b
+        for b in parse_blocks(ROOT / "README.md")
+        if b.heading == "Live push" and b.lang == "python"
+    ]
+    return block.text
+
+
+def _record(n: int) -> dict[str, Any]:
+    keys = {"id": {"S": f"u{n}"}}
+    return {
+        "type": "record",
+        "id": "s1",
+        "record": {"eventName": "INSERT", "dynamodb": {"Keys": keys, "SequenceNumber": str(n)}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("frames", "printed", "raised"),
+    [
+        pytest.param(
+            [{"type": "error", "id": "s1", "code": "ResourceNotFound", "message": "no stream"}],
+            [],
+            "ResourceNotFound: no stream",
+            id="error",
+        ),
+        pytest.param(
+            [
+                {"type": "subscribed", "id": "s1"},
+                {"type": "trimmed", "id": "s1", "message": "records before 5 were trimmed"},
+                _record(5),
+                _record(6),
+                _record(7),
+            ],
+            [
+                "gap in the feed: records before 5 were trimmed",
+                "INSERT {'id': {'S': 'u5'}}",
+                "INSERT {'id': {'S': 'u6'}}",
+                "INSERT {'id': {'S': 'u7'}}",
+            ],
+            None,
+            id="trimmed",
+        ),
+        pytest.param(
+            [_record(1), {"type": "stream_disabled", "id": "s1"}],
+            ["INSERT {'id': {'S': 'u1'}}", "subscription ended: stream_disabled"],
+            None,
+            id="stream_disabled",
+        ),
+    ],
+)
+def test_the_push_example_handles_each_frame_as_a_consumer_should(
+    frames: list[dict[str, Any]],
+    printed: list[str],
+    raised: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The README's push loop, exactly as written, fed scripted frames: an ``error``
+    frame raises with the server's code and message, a ``trimmed`` frame is reported and
+    the loop goes on, ``stream_disabled`` ends it; it never reads past its end."""
+    import websockets.sync.client
+
+    socket = _ScriptedSocket(frames)
+    out: list[str] = []
+    namespace: dict[str, Any] = {"print": lambda *a: out.append(" ".join(map(str, a)))}
+    monkeypatch.setattr(websockets.sync.client, "connect", socket)
+    if raised is None:
+        exec(_push_example(), namespace)
+    else:
+        with pytest.raises(RuntimeError) as error:
+            exec(_push_example(), namespace)
+        assert str(error.value) == raised
+    assert socket.sent == [
+        {"action": "subscribe", "id": "s1", "table": "users", "from": "TRIM_HORIZON"}
+    ]
+    assert out == printed
+    assert socket.frames == []
