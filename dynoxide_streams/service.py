@@ -50,6 +50,7 @@ from dynoxide_streams.triggers.functions import FunctionRegistry
 from dynoxide_streams.triggers.runner import TriggerRunner, check_declaration
 from dynoxide_streams.ttl.sweeper import run_sweeper
 from dynoxide_streams.wire import App
+from dynoxide_streams.wire.direct import direct_protocols
 from dynoxide_streams.wire.limits import ConnectionLimits, install_limit_answer
 from dynoxide_streams.wire.origins import is_loopback
 
@@ -143,6 +144,7 @@ class Service:
         self.endpoint = ""
         self.ctx: EngineContext | None = None
         self.triggers: TriggerRunner | None = None
+        self.app: App | None = None  # the ASGI app being served (for tests)
         self.sidecar: Sidecar | None = None
         self.functions = functions or FunctionRegistry(settings.function_timeout)
         self._declared = list(triggers or [])
@@ -287,23 +289,27 @@ class Service:
             header_timeout=settings.header_timeout,
             max_header_bytes=settings.max_header_bytes,
         )
-        http_protocol, ws_protocol = limits.protocols()
+        app = App(
+            ctx,
+            bind_host=settings.host,
+            token=settings.token,
+            allowed_origins=tuple(settings.allowed_origin),
+            stall_timeout=settings.ws_stall_timeout,
+            triggers=triggers,
+            allowed_hosts=tuple(settings.allowed_host),
+            source=source,
+            upstream=settings.upstream,
+            sweep=None if self.sidecar is None else self.sidecar.sweep_now,
+            credentials=self.credentials,
+            max_body_memory=settings.max_body_memory,
+        )
+        self.app = app
+        # httptools and websockets-sansio with wire/limits.py's limits, and wire/direct.py's
+        # direct path for plain DynamoDB requests
+        http_protocol, ws_protocol = direct_protocols(limits, app)
         config = uvicorn.Config(
-            App(
-                ctx,
-                bind_host=settings.host,
-                token=settings.token,
-                allowed_origins=tuple(settings.allowed_origin),
-                stall_timeout=settings.ws_stall_timeout,
-                triggers=triggers,
-                allowed_hosts=tuple(settings.allowed_host),
-                source=source,
-                upstream=settings.upstream,
-                sweep=None if self.sidecar is None else self.sidecar.sweep_now,
-                credentials=self.credentials,
-                max_body_memory=settings.max_body_memory,
-            ),
-            http=http_protocol,  # httptools and websockets-sansio, with wire/limits.py's limits
+            app,
+            http=http_protocol,
             ws=ws_protocol,
             ws_ping_interval=20.0,
             ws_ping_timeout=20.0,

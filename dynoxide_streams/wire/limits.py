@@ -119,26 +119,26 @@ class ConnectionLimits:
         self.max_connections = max_connections  # 0: no limit, no eviction
         self.header_timeout = header_timeout
         self.max_header_bytes = max_header_bytes
-        self._idle: OrderedDict[_LimitedHttpProtocol, None] = OrderedDict()
+        self._idle: OrderedDict[LimitedHttpProtocol, None] = OrderedDict()
 
     def protocols(self) -> tuple[type[asyncio.Protocol], type[asyncio.Protocol]]:
         """(HTTP protocol class, websocket protocol class) enforcing these limits."""
 
-        class Http(_LimitedHttpProtocol):
+        class Http(LimitedHttpProtocol):
             limits = self
 
         return Http, _HardClosingWebSocketProtocol
 
-    def mark_idle(self, connection: _LimitedHttpProtocol) -> None:
+    def mark_idle(self, connection: LimitedHttpProtocol) -> None:
         """``connection`` has no request in flight from now on (the newest idle one)."""
         self._idle.pop(connection, None)
         self._idle[connection] = None
 
-    def mark_busy(self, connection: _LimitedHttpProtocol) -> None:
+    def mark_busy(self, connection: LimitedHttpProtocol) -> None:
         """``connection`` has a request in flight, is a websocket now, or is gone."""
         self._idle.pop(connection, None)
 
-    def make_room(self, newcomer: _LimitedHttpProtocol, open_connections: int) -> None:
+    def make_room(self, newcomer: LimitedHttpProtocol, open_connections: int) -> None:
         """Close the oldest idle connection(s) while the open ones exceed the limit."""
         if not self.max_connections:
             return
@@ -152,7 +152,7 @@ class ConnectionLimits:
             excess -= 1
 
 
-class _LimitedHttpProtocol(HttpToolsProtocol):
+class LimitedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol plus the header timeout, the head-size cap and the
     idle bookkeeping of :class:`ConnectionLimits`."""
 
@@ -167,6 +167,9 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
         self._head_size = 0  # exact size of the head parsed so far
         self._refused = False
         self._upgraded = False
+        self._head_begun = False  # a request head has started arriving
+        self._in_body = False  # a request body is being read
+        self._messages = 0  # complete requests read on this connection
 
     # --------------------------------------------------------------- connection events
 
@@ -187,11 +190,20 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
             return
         if self._in_head:
             self._head_bytes += len(data)
-            if self._header_timer is None:  # the first bytes after a keep-alive pause
-                self._arm_header_timer()
+        messages = self._messages
         super().data_received(data)
-        if self._in_head and not self._refused and self._head_bytes > self.limits.max_header_bytes:
-            self._refuse_head()
+        # the timers are armed once the bytes are parsed, not per parser callback: a
+        # request that arrives whole in one read arms and cancels none of them
+        if self._refused or self._upgraded:
+            return
+        if self._in_head:
+            if self._head_bytes > self.limits.max_header_bytes:
+                self._refuse_head()
+                return
+            if self._header_timer is None and (self._head_begun or messages == self._messages):
+                self._arm_header_timer()  # a head under way (or bytes that are no request)
+        if self._in_body:
+            self._arm_body_timer()  # body bytes may still come: their stall timeout
 
     def send_400_response(self, msg: str) -> None:
         if not self._refused:  # after a 431 the parser error is ours: nothing more to say
@@ -209,6 +221,7 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._head_size = 0
+        self._head_begun = True
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
@@ -219,21 +232,28 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
         self._count_head(len(name) + len(value) + 4)
 
     def on_headers_complete(self) -> None:
+        self._head_complete()
+        super().on_headers_complete()
+
+    def _head_complete(self) -> None:
+        """A request head has been read: the header timer stops, the connection is busy."""
         self._in_head = False
+        self._head_begun = False
+        self._in_body = True  # until on_message_complete, even when there is no body
         self._head_bytes = 0
         self._cancel_header_timer()
         self.limits.mark_busy(self)
-        super().on_headers_complete()
-        self._arm_body_timer()  # cancelled at once when there is no body
-
-    def on_body(self, body: bytes) -> None:
-        super().on_body(body)
-        self._arm_body_timer()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
+        self._message_read()
+
+    def _message_read(self) -> None:
+        """A whole request has been read: whatever comes next is the next one's head."""
+        self._in_body = False
         self._cancel_body_timer()
-        self._in_head = True  # whatever comes next is the next request's head
+        self._in_head = True
+        self._messages += 1
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
