@@ -25,6 +25,13 @@ A request takes the direct path only when all of these hold at the end of its he
 * ``--max-body-memory`` has room for the body now (a request that would wait goes
   through the ASGI path, which waits).
 
+The answer is computed in a task, except for the operations in :data:`INLINE_TARGETS`
+(GetItem), whose handler never waits: their coroutine is stepped to its end inside
+the parser callback, which saves the task and a loop iteration (if one ever waits
+after all, a task finishes it). A request pipelined behind one answered that way is
+parsed after the answer is written, so its head stops the keep-alive timer the answer
+armed (``wire/limits.py``).
+
 While a direct request is in flight the connection's ``cycle`` is a
 :class:`_DirectCycle`, which answers the questions uvicorn and ``wire/limits.py`` ask of
 a cycle (``response_complete``, ``keep_alive``, ``disconnected``): a pipelined request
@@ -41,6 +48,8 @@ Relies on the same uvicorn internals as ``wire/limits.py`` (its docstring), plus
 from __future__ import annotations
 
 import asyncio
+import types
+from collections.abc import Coroutine, Generator
 from typing import Any
 
 import structlog
@@ -63,15 +72,50 @@ class _NoEvent:
 
 _NO_EVENT = _NoEvent()
 
+INLINE_TARGETS = frozenset({b"DynamoDB_20120810.GetItem"})
+"""Operations answered inside the parser callback, without a task: their handler never
+waits (GetItem is one point read on the loop), so the coroutine ends in one step.
+tests/wire/test_direct_path.py checks that it does."""
+
+
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, None], awaited: Any) -> Generator[Any, Any, None]:
+    """Finish in a task a coroutine that was started outside one and waited for
+    ``awaited`` (what ``yield from`` would do for it)."""
+    while True:
+        try:
+            sent = yield awaited
+        except BaseException as exc:  # cancellation and the like reach the coroutine
+            try:
+                awaited = coro.throw(exc)
+            except StopIteration:
+                return
+        else:
+            try:
+                awaited = coro.send(sent)
+            except StopIteration:
+                return
+
 
 class _DirectCycle:
     """One direct request: its scope, body and hold, and the cycle flags uvicorn reads."""
 
-    __slots__ = ("body", "disconnected", "hold", "keep_alive", "response_complete", "scope")
+    __slots__ = (
+        "body",
+        "disconnected",
+        "hold",
+        "inline",
+        "keep_alive",
+        "response_complete",
+        "scope",
+    )
     message_event = _NO_EVENT
 
-    def __init__(self, scope: dict[str, Any], hold: BodyHold, keep_alive: bool) -> None:
+    def __init__(
+        self, scope: dict[str, Any], hold: BodyHold, keep_alive: bool, inline: bool
+    ) -> None:
         self.scope = scope
+        self.inline = inline
         self.hold = hold
         self.keep_alive = keep_alive
         self.body = b""
@@ -86,6 +130,8 @@ class DirectHttpProtocol(LimitedHttpProtocol):
     direct_app: App
     direct_answers = 0
     """Requests answered by the direct path, over all connections (for tests)."""
+    inline_answers = 0
+    """Of those, the ones answered inside the parser callback (for tests)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -120,14 +166,22 @@ class DirectHttpProtocol(LimitedHttpProtocol):
             return
         self._receiving = None
         self._message_read()
-        task = self.loop.create_task(self._answer(cycle))
+        coro = self._answer(cycle)
+        if cycle.inline:
+            try:
+                awaited = coro.send(None)
+            except StopIteration:
+                DirectHttpProtocol.inline_answers += 1
+                return  # answered
+            coro = _resume(coro, awaited)  # it waited after all
+        task = self.loop.create_task(coro)
         task.add_done_callback(self.tasks.discard)
         self.tasks.add(task)
 
     def _direct_cycle(self) -> _DirectCycle | None:
         """A cycle for the request whose head was just read, its body reserved, if it
         may take the direct path (module docstring); None otherwise."""
-        if self.url != b"/" or self.expect_100_continue:
+        if self.url != b"/" or self.expect_100_continue or self.transport.is_closing():
             return None
         if self.cycle is not None and not self.cycle.response_complete:
             return None
@@ -138,12 +192,12 @@ class DirectHttpProtocol(LimitedHttpProtocol):
         limit = self.limit_concurrency
         if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
             return None
-        target = False
+        target: bytes | None = None
         length = -1
         host: bytes | None = None
         for name, value in self.headers:
             if name == b"x-amz-target":
-                target = True
+                target = value
             elif name == b"content-length":
                 if not value.isdigit() or length >= 0:
                     return None
@@ -152,7 +206,7 @@ class DirectHttpProtocol(LimitedHttpProtocol):
                 host = value
             elif name == b"origin" or name == b"transfer-encoding":
                 return None
-        if not target or length < 0 or length > SMALL_BODY_BYTES:
+        if target is None or length < 0 or length > SMALL_BODY_BYTES:
             return None
         app = self.direct_app
         if not app.access.host_allowed(host):
@@ -165,7 +219,8 @@ class DirectHttpProtocol(LimitedHttpProtocol):
         scope["path"] = "/"
         scope["raw_path"] = b"/"
         scope["query_string"] = b""
-        return _DirectCycle(scope, hold, self.parser.should_keep_alive())  # type: ignore[arg-type]
+        keep_alive = self.parser.should_keep_alive()
+        return _DirectCycle(scope, hold, keep_alive, target in INLINE_TARGETS)  # type: ignore[arg-type]
 
     async def _answer(self, cycle: _DirectCycle) -> None:
         """Compute and write the answer of ``cycle`` (``App.answer_protocol`` releases

@@ -242,6 +242,9 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._in_body = True  # until on_message_complete, even when there is no body
         self._head_bytes = 0
         self._cancel_header_timer()
+        # a request answered inside the parser callback (wire/direct.py) may have armed
+        # the keep-alive timer while this pipelined one was still being read
+        self._unset_keepalive_if_required()
         self.limits.mark_busy(self)
 
     def on_message_complete(self) -> None:

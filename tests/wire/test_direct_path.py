@@ -10,6 +10,7 @@ responses are compared byte for byte, the request id aside.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import socket
@@ -313,3 +314,82 @@ def test_shutdown_answers_a_direct_request_in_flight(
     assert b"\r\nconnection: close\r\n" in raw
     assert json.loads(raw.split(b"\r\n\r\n", 1)[1]) == {"TableNames": []}
     assert DirectHttpProtocol.direct_answers == before + 1
+
+
+def test_getitem_is_answered_inside_the_parser_callback(port: int) -> None:
+    """GetItem's handler never waits, so its answer needs no task (a GetItem that
+    started waiting would still be answered, by a task, but this would fail)."""
+    inline = DirectHttpProtocol.inline_answers
+    answers = DirectHttpProtocol.direct_answers
+    for key in ("a", "nothing"):
+        raw = exchange(port, direct(port, "DynamoDB_20120810.GetItem", get(key)))
+        assert raw.startswith(b"HTTP/1.1 200 OK\r\n")
+    raw = exchange(port, direct(port, "DynamoDB_20120810.GetItem", b"{"))
+    assert raw.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    exchange(port, direct(port, "DynamoDB_20120810.ListTables", b"{}"))  # a task's
+    wait_until(lambda: DirectHttpProtocol.direct_answers == answers + 4, what="4 answers")
+    wait_until(lambda: DirectHttpProtocol.inline_answers == inline + 3, what="3 inline")
+
+
+def test_a_pipelined_write_behind_an_inline_answer_keeps_its_connection() -> None:
+    """An inline GetItem arms the keep-alive timer while the PutItem behind it, in the
+    same packet, is still in flight: that PutItem's head must stop the timer."""
+    with Server(keep_alive_timeout=0.5).run_in_thread() as srv:
+        port = _port(srv.endpoint)
+        exchange(
+            port,
+            direct(
+                port,
+                "DynamoDB_20120810.CreateTable",
+                json.dumps(
+                    {
+                        "TableName": TABLE,
+                        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                        "BillingMode": "PAY_PER_REQUEST",
+                    }
+                ).encode(),
+            ),
+        )
+        put = json.dumps({"TableName": TABLE, "Item": {"pk": {"S": "a"}}}).encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            # the PutItem's body arrives only after the keep-alive timeout has passed
+            sock.sendall(
+                direct(port, "DynamoDB_20120810.GetItem", get("a"))
+                + head(port, "DynamoDB_20120810.PutItem")
+                + b"Content-Length: %d\r\n\r\n" % len(put)
+            )
+            buf = bytearray()
+            assert read_raw(sock, buf).startswith(b"HTTP/1.1 200 OK\r\n")
+            sock.settimeout(1.5)
+            with pytest.raises(TimeoutError):  # not closed by the keep-alive timer
+                sock.recv(1)
+            sock.settimeout(10)
+            sock.sendall(put)
+            assert read_raw(sock, buf).startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+def test_an_inline_coroutine_that_waits_is_finished_by_a_task() -> None:
+    """What ``on_message_complete`` does if an inline operation ever waits: the
+    coroutine, stepped once outside a task, is finished in one (futures and bare
+    yields alike)."""
+    from dynoxide_streams.wire.direct import _resume
+
+    out: list[int] = []
+
+    async def answer() -> None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+        loop.call_soon(future.set_result, 5)
+        out.append(await future)
+        await asyncio.sleep(0)
+        out.append(6)
+
+    async def main() -> None:
+        coro = answer()
+        awaited = coro.send(None)  # the first step, as inside the parser callback
+        assert out == []
+        await asyncio.get_running_loop().create_task(_resume(coro, awaited))  # type: ignore[arg-type]
+
+    asyncio.run(main())
+    assert out == [5, 6]
