@@ -18,7 +18,7 @@ A request takes the direct path only when all of these hold at the end of its he
 * an ``X-Amz-Target`` header, a ``Content-Length`` of at most
   ``body_memory.SMALL_BODY_BYTES``, no ``Transfer-Encoding`` and no ``Origin`` (browsers
   keep the ASGI path and its CORS headers);
-* the ``Host`` is allowed (a refused Host gets the ASGI path's 403);
+* one ``Host`` and it is allowed (a refused Host gets the ASGI path's 403);
 * nothing else is in flight on the connection (a pipelined request waits in uvicorn's
   queue), the transport is not paused for writing, uvicorn's concurrency limit is not
   reached (its 503 stays);
@@ -52,15 +52,12 @@ import types
 from collections.abc import Coroutine, Generator
 from typing import Any
 
-import structlog
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 from uvicorn.protocols.utils import get_client_addr
 
 from dynoxide_streams.wire.app import App
 from dynoxide_streams.wire.body_memory import SMALL_BODY_BYTES, BodyHold
 from dynoxide_streams.wire.limits import ConnectionLimits, LimitedHttpProtocol
-
-log = structlog.get_logger("dynoxide_streams.wire")
 
 
 class _NoEvent:
@@ -203,6 +200,8 @@ class DirectHttpProtocol(LimitedHttpProtocol):
                     return None
                 length = int(value)
             elif name == b"host":
+                if host is not None:  # App checks the first; leave a second to it
+                    return None
                 host = value
             elif name == b"origin" or name == b"transfer-encoding":
                 return None

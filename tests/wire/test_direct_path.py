@@ -244,6 +244,19 @@ def test_other_requests_keep_the_asgi_path(
     assert raw.startswith((b"HTTP/1.1 200 OK\r\n", b"HTTP/1.1 403 Forbidden\r\n")), raw[:200]
 
 
+def test_a_second_host_header_cannot_slip_past_the_host_check(port: int) -> None:
+    """App checks the first Host header; the direct path must not answer on the
+    strength of a later, allowed one."""
+    before = DirectHttpProtocol.direct_answers
+    raw = exchange(
+        port,
+        head(port, "DynamoDB_20120810.ListTables", host=b"evil.example")
+        + b"Host: 127.0.0.1:%d\r\nContent-Length: 2\r\n\r\n{}" % port,
+    )
+    assert raw.startswith(b"HTTP/1.1 403 Forbidden\r\n"), raw[:200]
+    assert DirectHttpProtocol.direct_answers == before
+
+
 def test_a_foreign_host_is_refused_as_on_the_asgi_path(port: int) -> None:
     raw = exchange(
         port,
