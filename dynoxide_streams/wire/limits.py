@@ -40,8 +40,8 @@ and websockets 17.4:
   the attributes ``transport``, ``loop``, ``cycle``, ``flow`` (``read_paused``: uvicorn
   stopped reading), ``connections`` (the server's set
   of open connections, websockets included, which ``limit_concurrency`` is checked
-  against; a connection leaves it with ``discard`` in ``connection_lost``) and
-  ``timeout_keep_alive_task``;
+  against; a connection leaves it with ``discard`` in ``connection_lost``),
+  ``timeout_keep_alive_task`` and ``_unset_keepalive_if_required``;
   ``send_400_response``, called when a parser callback raises; and the module global
   ``service_unavailable`` it answers over ``limit_concurrency`` with.
 * ``WebSocketsSansIOProtocol``: ``connection_made`` / ``connection_lost`` and every
