@@ -26,7 +26,7 @@ A request takes the direct path only when all of these hold at the end of its he
   through the ASGI path, which waits).
 
 The answer is computed in a task, except for the operations in :data:`INLINE_TARGETS`
-(GetItem), whose handler never waits: their coroutine is stepped to its end inside
+(GetItem) on a kept-alive connection, whose handler never waits: their coroutine is stepped to its end inside
 the parser callback, which saves the task and a loop iteration (if one ever waits
 after all, a task finishes it). A request pipelined behind one answered that way is
 parsed after the answer is written, so its head stops the keep-alive timer the answer
@@ -219,7 +219,10 @@ class DirectHttpProtocol(LimitedHttpProtocol):
         scope["raw_path"] = b"/"
         scope["query_string"] = b""
         keep_alive = self.parser.should_keep_alive()
-        return _DirectCycle(scope, hold, keep_alive, target in INLINE_TARGETS)  # type: ignore[arg-type]
+        # not inline when the answer closes the connection: llhttp ignores what follows
+        # such a request, and if it ever parsed it, it would queue behind the task
+        inline = keep_alive and target in INLINE_TARGETS
+        return _DirectCycle(scope, hold, keep_alive, inline)  # type: ignore[arg-type]
 
     async def _answer(self, cycle: _DirectCycle) -> None:
         """Compute and write the answer of ``cycle`` (``App.answer_protocol`` releases

@@ -174,6 +174,25 @@ def test_the_connection_close_answer_closes_the_connection(port: int) -> None:
         assert closed(sock)
 
 
+@pytest.mark.parametrize("frame", [direct, chunked], ids=["direct", "asgi"])
+def test_nothing_pipelined_behind_a_connection_close_answer_runs(
+    port: int, frame: Callable[..., bytes]
+) -> None:
+    """Both paths alike: a request sent after one that closes the connection, in the
+    same packet, is never started (its write does not happen)."""
+    key = f"after-close-{frame.__name__}"
+    put = json.dumps({"TableName": TABLE, "Item": {"pk": {"S": key}}}).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            frame(port, "DynamoDB_20120810.GetItem", get("a"), b"Connection: close\r\n")
+            + direct(port, "DynamoDB_20120810.PutItem", put)
+        )
+        assert read_raw(sock, bytearray()).startswith(b"HTTP/1.1 200 OK\r\n")
+        assert closed(sock)
+    raw = exchange(port, direct(port, "DynamoDB_20120810.GetItem", get(key)))
+    assert raw.endswith(b"\r\n\r\n{}"), raw
+
+
 def test_pipelined_requests_are_answered_in_order(port: int) -> None:
     """Direct and ASGI requests sent back to back on one connection, in one write."""
     keys = ["a", "b", "nothing", "a", "b"]
