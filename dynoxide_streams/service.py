@@ -52,6 +52,7 @@ from dynoxide_streams.triggers.functions import FunctionRegistry, add_app_dir
 from dynoxide_streams.triggers.runner import TriggerRunner, check_declaration
 from dynoxide_streams.ttl.sweeper import run_sweeper
 from dynoxide_streams.wire import App
+from dynoxide_streams.wire.direct import direct_protocols
 from dynoxide_streams.wire.limits import ConnectionLimits, install_limit_answer
 from dynoxide_streams.wire.origins import is_loopback
 
@@ -146,6 +147,7 @@ class Service:
         self.ctx: EngineContext | None = None
         self.triggers: TriggerRunner | None = None
         self.source: ChangeSource | None = None  # what push and triggers read
+        self.app: App | None = None  # the ASGI app being served (for tests)
         self.sidecar: Sidecar | None = None
         self.functions = functions or FunctionRegistry(settings.function_timeout)
         self._declared = list(triggers or [])
@@ -303,7 +305,6 @@ class Service:
             header_timeout=settings.header_timeout,
             max_header_bytes=settings.max_header_bytes,
         )
-        http_protocol, ws_protocol = limits.protocols()
         app = App(
             ctx,
             bind_host=settings.host,
@@ -323,9 +324,13 @@ class Service:
             from dynoxide_streams.mcp_main import mount_http
 
             mcp_manager = mount_http(self, app)
+        self.app = app
+        # httptools and websockets-sansio with wire/limits.py's limits, and wire/direct.py's
+        # direct path for plain DynamoDB requests
+        http_protocol, ws_protocol = direct_protocols(limits, app)
         config = uvicorn.Config(
             app,
-            http=http_protocol,  # httptools and websockets-sansio, with wire/limits.py's limits
+            http=http_protocol,
             ws=ws_protocol,
             ws_ping_interval=20.0,
             ws_ping_timeout=20.0,

@@ -42,7 +42,15 @@ from dynoxide_streams.errors import (
 from dynoxide_streams.triggers.runner import TriggerRunner
 from dynoxide_streams.wire import sigv4
 from dynoxide_streams.wire.admin import Admin
-from dynoxide_streams.wire.asgi import DYNAMODB_JSON, JSON, Receive, Scope, Send, send_response
+from dynoxide_streams.wire.asgi import (
+    DYNAMODB_JSON,
+    JSON,
+    Headers,
+    Receive,
+    Scope,
+    Send,
+    send_response,
+)
 from dynoxide_streams.wire.body_memory import BodyHold, BodyMemory
 from dynoxide_streams.wire.errors import (
     STATIC_NOT_FOUND,
@@ -277,6 +285,20 @@ class App:
         await send_response(send, status, payload, headers)
 
     async def _protocol(self, scope: Scope, receive: Receive, send: Send) -> None:
+        status, headers, payload = await self.answer_protocol(
+            scope, BodyHold(self.body_memory), receive
+        )
+        await send_response(send, status, payload, headers)
+
+    async def answer_protocol(
+        self, scope: Scope, hold: BodyHold, receive: Receive | None, body: bytes = b""
+    ) -> tuple[int, Headers, bytes]:
+        """(status, headers without ``content-length``, body) of a DynamoDB or Streams
+        request (``POST``; the Host check already passed). The body is read from
+        ``receive`` into ``hold``; with ``receive=None`` it is ``body``, already read and
+        reserved in ``hold`` (``wire/direct.py``). ``hold`` is released here, once the
+        answer is computed. Both paths answer through this method, so they answer the
+        same bytes."""
         rid = self._request_ids.next()
         target = ""
         content_type = DYNAMODB_JSON
@@ -292,10 +314,10 @@ class App:
             elif name == b"origin":
                 origin = value
         error_name = ""
-        hold = BodyHold(self.body_memory)  # BodyMemory.hold() without the generator
         try:
             try:
-                body = await _read_body(receive, hold, declared_length)
+                if receive is not None:
+                    body = await _read_body(receive, hold, declared_length)
                 if self.access.checks_signatures:
                     refusal = self._signature_refusal(scope, body, DYNAMODB_SIGNING)
                     if refusal is not None:
@@ -321,7 +343,7 @@ class App:
         if origin is not None:  # a browser: CORS headers if its Origin is allowed
             host = next((v for k, v in scope["headers"] if k == b"host"), None)
             headers += self.access.api_cors_headers(origin, host)
-        await send_response(send, status, payload, headers)
+        return status, headers, payload
 
     async def _preflight(self, scope: Scope, send: Send) -> None:
         """``OPTIONS`` on the protocol route: 200 with no body, and the CORS preflight

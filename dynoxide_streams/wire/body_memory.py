@@ -132,6 +132,17 @@ class BodyHold:
         else:
             self._small += more
 
+    def try_reserve_small(self, total: int) -> bool:
+        """Make this empty hold cover ``total`` (at most :data:`SMALL_BODY_BYTES`) bytes
+        if they fit now, as :meth:`reserve` would grant them without waiting; False
+        (nothing held) when it would have to wait."""
+        memory = self._memory
+        if total > SMALL_BODY_BYTES or self.amount or not memory._fits(total, False):
+            return False
+        memory._grant(total, False)
+        self._small = total
+        return True
+
     def release(self) -> None:
         small, large = self._small, self._large
         self._small = self._large = 0

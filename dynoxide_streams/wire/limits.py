@@ -40,8 +40,8 @@ and websockets 17.4:
   the attributes ``transport``, ``loop``, ``cycle``, ``flow`` (``read_paused``: uvicorn
   stopped reading), ``connections`` (the server's set
   of open connections, websockets included, which ``limit_concurrency`` is checked
-  against; a connection leaves it with ``discard`` in ``connection_lost``) and
-  ``timeout_keep_alive_task``;
+  against; a connection leaves it with ``discard`` in ``connection_lost``),
+  ``timeout_keep_alive_task`` and ``_unset_keepalive_if_required``;
   ``send_400_response``, called when a parser callback raises; and the module global
   ``service_unavailable`` it answers over ``limit_concurrency`` with.
 * ``WebSocketsSansIOProtocol``: ``connection_made`` / ``connection_lost`` and every
@@ -57,7 +57,6 @@ import contextlib
 import socket
 import struct
 from collections import OrderedDict
-from collections.abc import Callable
 from typing import Any, cast
 
 import structlog
@@ -120,26 +119,26 @@ class ConnectionLimits:
         self.max_connections = max_connections  # 0: no limit, no eviction
         self.header_timeout = header_timeout
         self.max_header_bytes = max_header_bytes
-        self._idle: OrderedDict[_LimitedHttpProtocol, None] = OrderedDict()
+        self._idle: OrderedDict[LimitedHttpProtocol, None] = OrderedDict()
 
     def protocols(self) -> tuple[type[asyncio.Protocol], type[asyncio.Protocol]]:
         """(HTTP protocol class, websocket protocol class) enforcing these limits."""
 
-        class Http(_LimitedHttpProtocol):
+        class Http(LimitedHttpProtocol):
             limits = self
 
         return Http, _HardClosingWebSocketProtocol
 
-    def mark_idle(self, connection: _LimitedHttpProtocol) -> None:
+    def mark_idle(self, connection: LimitedHttpProtocol) -> None:
         """``connection`` has no request in flight from now on (the newest idle one)."""
         self._idle.pop(connection, None)
         self._idle[connection] = None
 
-    def mark_busy(self, connection: _LimitedHttpProtocol) -> None:
+    def mark_busy(self, connection: LimitedHttpProtocol) -> None:
         """``connection`` has a request in flight, is a websocket now, or is gone."""
         self._idle.pop(connection, None)
 
-    def make_room(self, newcomer: _LimitedHttpProtocol, open_connections: int) -> None:
+    def make_room(self, newcomer: LimitedHttpProtocol, open_connections: int) -> None:
         """Close the oldest idle connection(s) while the open ones exceed the limit."""
         if not self.max_connections:
             return
@@ -153,38 +152,7 @@ class ConnectionLimits:
             excess -= 1
 
 
-class _Timer:
-    """A one-shot timer on the event loop that can be re-armed: :meth:`arm` (re)starts
-    the countdown of ``delay`` seconds, :meth:`cancel` stops it, and ``callback`` runs
-    when it runs out (the timer is then no longer :attr:`armed`)."""
-
-    __slots__ = ("_callback", "_delay", "_handle", "_loop")
-
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, delay: float, callback: Callable[[], None]
-    ) -> None:
-        self._loop, self._delay, self._callback = loop, delay, callback
-        self._handle: asyncio.TimerHandle | None = None
-
-    @property
-    def armed(self) -> bool:
-        return self._handle is not None
-
-    def arm(self) -> None:
-        self.cancel()
-        self._handle = self._loop.call_later(self._delay, self._expired)
-
-    def cancel(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-
-    def _expired(self) -> None:
-        self._handle = None
-        self._callback()
-
-
-class _LimitedHttpProtocol(HttpToolsProtocol):
+class LimitedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol plus the header timeout, the head-size cap and the
     idle bookkeeping of :class:`ConnectionLimits`."""
 
@@ -192,14 +160,16 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        timeout = self.limits.header_timeout
-        self._header_timer = _Timer(self.loop, timeout, self._header_timeout_expired)
-        self._body_timer = _Timer(self.loop, timeout, self._body_timeout_expired)
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
         self._in_head = True  # reading a request head, or waiting for the next one
         self._head_bytes = 0  # bytes received while in a head (an upper bound of its size)
         self._head_size = 0  # exact size of the head parsed so far
         self._refused = False
         self._upgraded = False
+        self._head_begun = False  # a request head has started arriving
+        self._in_body = False  # a request body is being read
+        self._messages = 0  # complete requests read on this connection
 
     # --------------------------------------------------------------- connection events
 
@@ -210,8 +180,8 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
         self.limits.make_room(self, len(self.connections))
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._header_timer.cancel()
-        self._body_timer.cancel()
+        self._cancel_header_timer()
+        self._cancel_body_timer()
         self.limits.mark_busy(self)
         super().connection_lost(exc)
 
@@ -220,11 +190,20 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
             return
         if self._in_head:
             self._head_bytes += len(data)
-            if not self._header_timer.armed:  # the first bytes after a keep-alive pause
-                self._arm_header_timer()
+        messages = self._messages
         super().data_received(data)
-        if self._in_head and not self._refused and self._head_bytes > self.limits.max_header_bytes:
-            self._refuse_head()
+        # the timers are armed once the bytes are parsed, not per parser callback: a
+        # request that arrives whole in one read arms and cancels none of them
+        if self._refused or self._upgraded:
+            return
+        if self._in_head:
+            if self._head_bytes > self.limits.max_header_bytes:
+                self._refuse_head()
+                return
+            if self._header_timer is None and (self._head_begun or messages == self._messages):
+                self._arm_header_timer()  # a head under way (or bytes that are no request)
+        if self._in_body:
+            self._arm_body_timer()  # body bytes may still come: their stall timeout
 
     def send_400_response(self, msg: str) -> None:
         if not self._refused:  # after a 431 the parser error is ours: nothing more to say
@@ -232,8 +211,8 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
 
     def handle_websocket_upgrade(self) -> None:
         self._upgraded = True
-        self._header_timer.cancel()
-        self._body_timer.cancel()
+        self._cancel_header_timer()
+        self._cancel_body_timer()
         self.limits.mark_busy(self)
         super().handle_websocket_upgrade()
 
@@ -242,6 +221,7 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._head_size = 0
+        self._head_begun = True
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
@@ -252,21 +232,31 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
         self._count_head(len(name) + len(value) + 4)
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
-        self._head_bytes = 0
-        self._header_timer.cancel()
-        self.limits.mark_busy(self)
+        self._head_complete()
         super().on_headers_complete()
-        self._body_timer.arm()  # cancelled at once when there is no body
 
-    def on_body(self, body: bytes) -> None:
-        super().on_body(body)
-        self._body_timer.arm()
+    def _head_complete(self) -> None:
+        """A request head has been read: the header timer stops, the connection is busy."""
+        self._in_head = False
+        self._head_begun = False
+        self._in_body = True  # until on_message_complete, even when there is no body
+        self._head_bytes = 0
+        self._cancel_header_timer()
+        # a request answered inside the parser callback (wire/direct.py) may have armed
+        # the keep-alive timer while this pipelined one was still being read
+        self._unset_keepalive_if_required()
+        self.limits.mark_busy(self)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
-        self._body_timer.cancel()
-        self._in_head = True  # whatever comes next is the next request's head
+        self._message_read()
+
+    def _message_read(self) -> None:
+        """A whole request has been read: whatever comes next is the next one's head."""
+        self._in_body = False
+        self._cancel_body_timer()
+        self._in_head = True
+        self._messages += 1
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -280,7 +270,7 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
 
         It leaves the server's set of open connections at once, not when asyncio
         reports it lost a loop iteration later: it holds no slot from now on."""
-        self._header_timer.cancel()
+        self._cancel_header_timer()
         self.limits.mark_busy(self)
         self.connections.discard(self)
         if not self.transport.is_closing():
@@ -296,7 +286,7 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
     def _refuse_head(self) -> None:
         """Answer 431 (DynamoDB JSON) and close the connection."""
         self._refused = True
-        self._header_timer.cancel()
+        self._cancel_header_timer()
         self.limits.mark_busy(self)
         limit = self.limits.max_header_bytes
         error = RequestHeaderFieldsTooLarge(
@@ -315,22 +305,44 @@ class _LimitedHttpProtocol(HttpToolsProtocol):
         self.transport.close()
 
     def _arm_header_timer(self) -> None:
-        if not self._upgraded:
-            self._header_timer.arm()
+        if self._upgraded:
+            return
+        self._cancel_header_timer()
+        self._header_timer = self.loop.call_later(
+            self.limits.header_timeout, self._header_timeout_expired
+        )
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _arm_body_timer(self) -> None:
+        self._cancel_body_timer()
+        self._body_timer = self.loop.call_later(
+            self.limits.header_timeout, self._body_timeout_expired
+        )
+
+    def _cancel_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
 
     def _body_timeout_expired(self) -> None:
         """No body byte for the header timeout: the client stalled mid-body (the app
         reads ``http.disconnect``), unless it is this side that stopped reading."""
+        self._body_timer = None
         if self._upgraded or self.transport.is_closing():
             return
         if self.flow.read_paused:  # flow control or pipelining: not the client's stall
-            self._body_timer.arm()
+            self._arm_body_timer()
             return
         log.debug("request body stalled; closed", client=self.client)
         self.connections.discard(self)
         self.transport.close()
 
     def _header_timeout_expired(self) -> None:
+        self._header_timer = None
         if not self._in_head:
             return
         if self.cycle is not None and not self.cycle.response_complete:
