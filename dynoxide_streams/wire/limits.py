@@ -57,6 +57,7 @@ import contextlib
 import socket
 import struct
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, cast
 
 import structlog
@@ -152,6 +153,37 @@ class ConnectionLimits:
             excess -= 1
 
 
+class _Timer:
+    """A one-shot timer on the event loop that can be re-armed: :meth:`arm` (re)starts
+    the countdown of ``delay`` seconds, :meth:`cancel` stops it, and ``callback`` runs
+    when it runs out (the timer is then no longer :attr:`armed`)."""
+
+    __slots__ = ("_callback", "_delay", "_handle", "_loop")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, delay: float, callback: Callable[[], None]
+    ) -> None:
+        self._loop, self._delay, self._callback = loop, delay, callback
+        self._handle: asyncio.TimerHandle | None = None
+
+    @property
+    def armed(self) -> bool:
+        return self._handle is not None
+
+    def arm(self) -> None:
+        self.cancel()
+        self._handle = self._loop.call_later(self._delay, self._expired)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _expired(self) -> None:
+        self._handle = None
+        self._callback()
+
+
 class LimitedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol plus the header timeout, the head-size cap and the
     idle bookkeeping of :class:`ConnectionLimits`."""
@@ -160,8 +192,9 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._header_timer: asyncio.TimerHandle | None = None
-        self._body_timer: asyncio.TimerHandle | None = None
+        delay = self.limits.header_timeout
+        self._header_timer = _Timer(self.loop, delay, self._header_timeout_expired)
+        self._body_timer = _Timer(self.loop, delay, self._body_timeout_expired)
         self._in_head = True  # reading a request head, or waiting for the next one
         self._head_bytes = 0  # bytes received while in a head (an upper bound of its size)
         self._head_size = 0  # exact size of the head parsed so far
@@ -200,7 +233,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             if self._head_bytes > self.limits.max_header_bytes:
                 self._refuse_head()
                 return
-            if self._header_timer is None and (self._head_begun or messages == self._messages):
+            if not self._header_timer.armed and (self._head_begun or messages == self._messages):
                 self._arm_header_timer()  # a head under way (or bytes that are no request)
         if self._in_body:
             self._arm_body_timer()  # body bytes may still come: their stall timeout
@@ -305,33 +338,21 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self.transport.close()
 
     def _arm_header_timer(self) -> None:
-        if self._upgraded:
-            return
-        self._cancel_header_timer()
-        self._header_timer = self.loop.call_later(
-            self.limits.header_timeout, self._header_timeout_expired
-        )
+        if not self._upgraded:
+            self._header_timer.arm()
 
     def _cancel_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
+        self._header_timer.cancel()
 
     def _arm_body_timer(self) -> None:
-        self._cancel_body_timer()
-        self._body_timer = self.loop.call_later(
-            self.limits.header_timeout, self._body_timeout_expired
-        )
+        self._body_timer.arm()
 
     def _cancel_body_timer(self) -> None:
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
+        self._body_timer.cancel()
 
     def _body_timeout_expired(self) -> None:
         """No body byte for the header timeout: the client stalled mid-body (the app
         reads ``http.disconnect``), unless it is this side that stopped reading."""
-        self._body_timer = None
         if self._upgraded or self.transport.is_closing():
             return
         if self.flow.read_paused:  # flow control or pipelining: not the client's stall
@@ -342,7 +363,6 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self.transport.close()
 
     def _header_timeout_expired(self) -> None:
-        self._header_timer = None
         if not self._in_head:
             return
         if self.cycle is not None and not self.cycle.response_complete:
