@@ -198,31 +198,21 @@ def _log_backfill(
     """The operator events of a committed backfill chunk (see the module docstring)."""
     key = (table.tid, index.iid)
     now = ctx.clock.now()
+
+    def event(name: str, **fields: Any) -> None:
+        oplog.info(f"index backfill {name}", table=table.name, index=index.name, **fields)
+
     if key not in ctx.backfills:
-        oplog.info(
-            "index backfill started", table=table.name, index=index.name, items=table.item_count
-        )
+        event("started", items=table.item_count)
         ctx.backfills[key] = (now, 0)
     logged_at, total = ctx.backfills[key]
     total += scanned
     if finished:
         del ctx.backfills[key]
-        oplog.info(
-            "index backfill finished",
-            table=table.name,
-            index=index.name,
-            scanned=total,
-            indexed=index.item_count,
-        )
+        event("finished", scanned=total, indexed=index.item_count)
     elif now - logged_at >= PROGRESS_SECONDS:
         ctx.backfills[key] = (now, total)
-        oplog.info(
-            "index backfill progress",
-            table=table.name,
-            index=index.name,
-            scanned=total,
-            items=table.item_count,
-        )
+        event("progress", scanned=total, items=table.item_count)
     else:
         ctx.backfills[key] = (logged_at, total)
 
