@@ -1,0 +1,270 @@
+"""The engine as the browser worker runs it: one database, no server, no threads.
+
+:class:`BrowserEngine` composes what ``service.py`` composes for a server — the
+:class:`Store` (reads on the calling task: Pyodide has no threads), the one
+:class:`Writer`, the :class:`StreamLog`, maintenance and the TTL sweeper — minus every
+socket. The worker (``worker.mjs``) calls :meth:`send` with an ``X-Amz-Target`` and a
+JSON body and gets ``(status, JSON body)`` back, exactly the bytes the server would
+answer, errors rendered by ``wire/errors.py``. Push subscriptions run ``push/feed.py``
+with a ``send`` that posts each frame to the page. After every commit group the
+:class:`~dynoxide_streams.browser.mirror.Mirror` copies the change to a durable sink
+(OPFS) before the Writer acknowledges it.
+
+Runs on CPython too (the unit tests drive it there with an in-memory sink).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import orjson
+from anyio.abc import TaskStatus
+
+from dynoxide_streams.browser.mirror import Mirror, Sink
+from dynoxide_streams.clock import Clock, SystemClock, VirtualClock
+from dynoxide_streams.engine import messages
+from dynoxide_streams.engine.change_log import StreamLog
+from dynoxide_streams.engine.changes import LocalChangeSource
+from dynoxide_streams.engine.context import EngineContext
+from dynoxide_streams.engine.maintenance import repeat_until_shutdown, run_maintenance
+from dynoxide_streams.engine.operations import OPERATIONS, STREAM_OPERATIONS
+from dynoxide_streams.engine.shapes import validate_request
+from dynoxide_streams.engine.store import Store
+from dynoxide_streams.engine.writer import Writer
+from dynoxide_streams.errors import (
+    DynamoDBError,
+    InternalServerError,
+    SerializationException,
+    UnknownOperationException,
+)
+from dynoxide_streams.metrics import Metrics
+from dynoxide_streams.push.feed import prepare, run_feed
+from dynoxide_streams.push.protocol import (
+    ProtocolError,
+    Subscribe,
+    Unsubscribe,
+    frame,
+    parse_message,
+)
+from dynoxide_streams.ttl.sweeper import run_sweeper, sweep
+from dynoxide_streams.wire.errors import render_dynamodb_error
+
+DYNAMODB_PREFIX = "DynamoDB_20120810"
+STREAMS_PREFIX = "DynamoDBStreams_20120810"
+MAINTENANCE_PERIOD_SECONDS = 5.0
+MAX_SUBSCRIPTIONS = 256
+"""Feeds one engine runs at once (each is a cursor, never a queue)."""
+
+FrameSender = Callable[[str], Awaitable[None] | None]
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def _parse(body: str) -> Any:
+    """The request JSON; numbers beyond a double are read (the shape checks answer
+    them), anything not JSON is DynamoDB's bare SerializationException."""
+    try:
+        return json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        raise SerializationException(messages.NOT_JSON.format()) from None
+
+
+class BrowserEngine:
+    """One database served to one page's worker. Start with :meth:`run` in a task
+    group (``await tg.start(engine.run)``); stop with :meth:`stop`."""
+
+    def __init__(
+        self,
+        data_dir: Path | None,
+        *,
+        clock: str = "real",
+        sink: Sink | None = None,
+        ttl_period: float = 1.0,
+        region: str = "us-east-1",
+        account_id: str = "000000000000",
+    ) -> None:
+        self.data_dir = data_dir
+        self.clock: Clock = VirtualClock() if clock == "virtual" else SystemClock()
+        self._sink = sink
+        self.ttl_period = ttl_period
+        self.region, self.account_id = region, account_id
+        self.ctx: EngineContext | None = None
+        self.mirror: Mirror | None = None
+        self._stop = anyio.Event()
+        self._feeds: dict[str, anyio.CancelScope] = {}
+        self._tg: anyio.abc.TaskGroup | None = None
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def run(
+        self, *, task_status: TaskStatus[BrowserEngine] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Open the database and serve until :meth:`stop`; close it on the way out."""
+        store = Store.open(self.data_dir, read_pool_size=1)
+        store.threads = False
+        try:
+            if self._sink is not None:
+                mirror = Mirror(store.path, self._sink)
+                self.mirror = mirror
+                store.after_commit = mirror.sync
+            metrics = Metrics()
+            writer = Writer(store, metrics=metrics)
+            streams = StreamLog(
+                store.write_conn, self.clock, region=self.region, account_id=self.account_id
+            )
+            streams.attach(store.tables)
+            writer.capture.append(streams.capture)
+            ctx = EngineContext(
+                store,
+                writer,
+                self.clock,
+                streams,
+                region=self.region,
+                account_id=self.account_id,
+                metrics=metrics,
+            )
+            self.ctx = ctx
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                await tg.start(writer.run)
+                background = anyio.CancelScope()
+                tg.start_soon(self._background, ctx, background)
+                task_status.started(self)
+                await self._stop.wait()
+                background.cancel()
+                for scope in self._feeds.values():
+                    scope.cancel()
+                writer.close()
+        finally:
+            self._tg = None
+            store.close()
+
+    def stop(self) -> None:
+        """Begin shutting down: queued writes finish, feeds end (idempotent)."""
+        self._stop.set()
+
+    async def _background(self, ctx: EngineContext, scope: anyio.CancelScope) -> None:
+        with scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._maintenance_loop, ctx)
+                if self.ttl_period > 0:
+                    tg.start_soon(run_sweeper, ctx, self.ttl_period)
+
+    async def _maintenance_loop(self, ctx: EngineContext) -> None:
+        async def until_due() -> None:
+            with anyio.move_on_after(MAINTENANCE_PERIOD_SECONDS):
+                await ctx.maintenance_due.wait()
+            ctx.maintenance_due = anyio.Event()
+
+        await repeat_until_shutdown(lambda: run_maintenance(ctx), until_due, lambda rows: None)
+
+    def _context(self) -> EngineContext:
+        if self.ctx is None:
+            raise RuntimeError("the engine is not running")
+        return self.ctx
+
+    # ------------------------------------------------------------------ requests
+
+    async def send(self, target: str, body: str) -> tuple[int, str]:
+        """Run one DynamoDB or Streams request (``X-Amz-Target``, JSON body); return
+        the HTTP status and JSON body the server would answer, errors included."""
+        try:
+            status, payload = await self._dispatch(target, body)
+        except DynamoDBError as error:
+            status, payload = render_dynamodb_error(error)
+        except Exception:
+            status, payload = render_dynamodb_error(InternalServerError("Internal server error"))
+        return status, payload.decode("utf-8", "surrogatepass")
+
+    async def _dispatch(self, target: str, body: str) -> tuple[int, bytes]:
+        ctx = self._context()
+        prefix, _, operation = target.partition(".")
+        if prefix == DYNAMODB_PREFIX:
+            handler = OPERATIONS.get(operation)
+        elif prefix == STREAMS_PREFIX:
+            handler = STREAM_OPERATIONS.get(operation)
+        else:
+            handler = None
+        if handler is None:
+            raise UnknownOperationException("")
+        params = validate_request(prefix, operation, _parse(body))
+        result = await handler(ctx, params)
+        if isinstance(result, bytes):
+            return 200, result
+        return 200, orjson.dumps(result)
+
+    # ------------------------------------------------------------- push frames
+
+    async def subscribe(self, message: str, send: FrameSender) -> str | None:
+        """Handle one push-protocol client message (``subscribe`` / ``unsubscribe``,
+        as on the websocket). Returns the reply frame (``subscribed``, ``unsubscribed``
+        or ``error``); a subscription's records then go to ``send`` as ``record``
+        frames, in order, each awaited before the next is read."""
+        ctx = self._context()
+        try:
+            request = parse_message(message)
+            if isinstance(request, Unsubscribe):
+                scope = self._feeds.pop(request.id, None)
+                if scope is not None:
+                    scope.cancel()
+                return json.dumps({"type": "unsubscribed", "id": request.id})
+            if request.id in self._feeds:
+                raise ProtocolError("BadRequest", "subscription id already in use", request.id)
+            if len(self._feeds) >= MAX_SUBSCRIPTIONS:
+                raise ProtocolError("TooManySubscriptions", "too many subscriptions", request.id)
+            source = LocalChangeSource(ctx)
+            arn, position = await prepare(source, request)
+        except ProtocolError as error:
+            return error.frame().decode()
+        assert self._tg is not None
+        scope = anyio.CancelScope()
+        self._feeds[request.id] = scope
+        self._tg.start_soon(self._feed, source, request, arn, position, send, scope)
+        return frame("subscribed", request.id, arn, position=position).decode()
+
+    async def _feed(
+        self,
+        source: LocalChangeSource,
+        request: Subscribe,
+        arn: str,
+        position: str,
+        send: FrameSender,
+        scope: anyio.CancelScope,
+    ) -> None:
+        async def deliver(data: bytes) -> None:
+            sent = send(data.decode("utf-8", "surrogatepass"))
+            if sent is not None:
+                await sent
+
+        with scope:
+            try:
+                await run_feed(source, request.id, arn, position, deliver)
+            finally:
+                if self._feeds.get(request.id) is scope:
+                    del self._feeds[request.id]
+
+    # -------------------------------------------------------------- admin hooks
+
+    async def sweep_ttl(self) -> int:
+        """Expire every item whose TTL has passed by the engine's clock; the count."""
+        return await sweep(self._context())
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the virtual clock forward; its new epoch seconds. A real clock refuses."""
+        if not isinstance(self.clock, VirtualClock):
+            raise ValueError("the clock is not virtual (openDatabase({ clock: 'virtual' }))")
+        return self.clock.advance(seconds)
+
+    def export_bytes(self) -> bytes:
+        """The database as one SQLite file (WAL folded in), as ``serve --data-dir`` reads it."""
+        store = self._context().store
+        store.write_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if self.mirror is not None:
+            self.mirror.sync(True)
+        return store.path.read_bytes()
