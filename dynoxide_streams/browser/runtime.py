@@ -22,6 +22,7 @@ from typing import Any
 
 import anyio
 import orjson
+import structlog
 from anyio.abc import TaskStatus
 
 from dynoxide_streams.browser.mirror import Mirror, Sink
@@ -52,6 +53,8 @@ from dynoxide_streams.push.protocol import (
 )
 from dynoxide_streams.ttl.sweeper import run_sweeper, sweep
 from dynoxide_streams.wire.errors import render_dynamodb_error
+
+log = structlog.get_logger("dynoxide_streams.browser")
 
 DYNAMODB_PREFIX = "DynamoDB_20120810"
 STREAMS_PREFIX = "DynamoDBStreams_20120810"
@@ -179,6 +182,7 @@ class BrowserEngine:
         except DynamoDBError as error:
             status, payload = render_dynamodb_error(error)
         except Exception:
+            log.exception("internal error", target=target)
             status, payload = render_dynamodb_error(InternalServerError("Internal server error"))
         return status, payload.decode("utf-8", "surrogatepass")
 

@@ -1,0 +1,215 @@
+"""The engine in a browser tab (issue 22), in a real Chromium through Playwright.
+
+Every asset comes from ``tests/browser/bundle_server.py``: a plain static server on a
+loopback port that sends no COOP/COEP headers. The bundle is built by the fixture
+(``python -m dynoxide_streams.browser.build``, which ``make browser`` also runs); the
+AWS SDK for JavaScript v3 is installed with npm and bundled with esbuild into
+``.cache/browser-sdk``. Waits are bounded ``wait_for_function`` calls; nothing sleeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.browser.bundle_server import BundleServer, ensure_bundle, ensure_sdk
+from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+pytestmark = pytest.mark.slow
+
+WAIT_MS = 90_000
+
+
+@pytest.fixture(scope="module")
+def assets() -> Iterator[BundleServer]:
+    ensure_bundle()
+    server = BundleServer(sdk=ensure_sdk())
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    context = browser.new_context()
+    yield context
+    context.close()
+
+
+def open_page(context: Any, assets: BundleServer) -> Any:
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.on("pageerror", lambda error: print("page error:", error))
+    page.on("console", lambda message: print("console:", message.text))
+    page.goto(assets.origin + "/")
+    return page
+
+
+OPEN_JS = """async (options) => {
+  const mod = await import("/bundle/dynoxide-streams.mjs");
+  window.db = await mod.openDatabase(options);
+  window.records = [];
+  return {persistence: db.persistence, owner: db.isOwner};
+}"""
+
+SDK_JS = """async () => {
+  const sdk = await import("/sdk.js");
+  const config = {requestHandler: db.requestHandler, region: "us-east-1",
+                  endpoint: "http://in-tab.invalid",
+                  credentials: {accessKeyId: "x", secretAccessKey: "y"}};
+  const client = new sdk.DynamoDBClient(config);
+  const streams = new sdk.DynamoDBStreamsClient(config);
+  const out = {};
+  const created = await client.send(new sdk.CreateTableCommand({
+    TableName: "orders",
+    KeySchema: [{AttributeName: "pk", KeyType: "HASH"}, {AttributeName: "sk", KeyType: "RANGE"}],
+    AttributeDefinitions: [{AttributeName: "pk", AttributeType: "S"},
+                           {AttributeName: "sk", AttributeType: "N"},
+                           {AttributeName: "status", AttributeType: "S"}],
+    GlobalSecondaryIndexes: [{IndexName: "by_status",
+      KeySchema: [{AttributeName: "status", KeyType: "HASH"}],
+      Projection: {ProjectionType: "ALL"}}],
+    BillingMode: "PAY_PER_REQUEST",
+    StreamSpecification: {StreamEnabled: true, StreamViewType: "NEW_AND_OLD_IMAGES"},
+  }));
+  out.streamViewType = created.TableDescription.StreamSpecification.StreamViewType;
+  out.gsi = created.TableDescription.GlobalSecondaryIndexes[0].IndexName;
+  for (const sk of ["1", "2", "3"]) {
+    await client.send(new sdk.PutItemCommand({TableName: "orders",
+      Item: {pk: {S: "a"}, sk: {N: sk}, status: {S: sk === "2" ? "open" : "done"}}}));
+  }
+  out.get = (await client.send(new sdk.GetItemCommand({TableName: "orders",
+    Key: {pk: {S: "a"}, sk: {N: "2"}}}))).Item;
+  out.update = (await client.send(new sdk.UpdateItemCommand({TableName: "orders",
+    Key: {pk: {S: "a"}, sk: {N: "3"}}, UpdateExpression: "SET #s = :s, n = :n",
+    ExpressionAttributeNames: {"#s": "status"},
+    ExpressionAttributeValues: {":s": {S: "open"}, ":n": {N: "7"}},
+    ReturnValues: "ALL_NEW"}))).Attributes;
+  await client.send(new sdk.DeleteItemCommand({TableName: "orders",
+    Key: {pk: {S: "a"}, sk: {N: "1"}}}));
+  const query = await client.send(new sdk.QueryCommand({TableName: "orders",
+    KeyConditionExpression: "pk = :p AND sk > :z",
+    ExpressionAttributeValues: {":p": {S: "a"}, ":z": {N: "0"}}}));
+  out.query = query.Items.map((i) => i.sk.N);
+  const gsi = await client.send(new sdk.QueryCommand({TableName: "orders", IndexName: "by_status",
+    KeyConditionExpression: "#s = :s", ExpressionAttributeNames: {"#s": "status"},
+    ExpressionAttributeValues: {":s": {S: "open"}}}));
+  out.gsi_query = gsi.Items.map((i) => i.sk.N).sort();
+  await client.send(new sdk.TransactWriteItemsCommand({TransactItems: [
+    {Put: {TableName: "orders", Item: {pk: {S: "b"}, sk: {N: "1"}, status: {S: "new"}}}},
+    {Update: {TableName: "orders", Key: {pk: {S: "a"}, sk: {N: "2"}},
+      UpdateExpression: "SET n = :n", ExpressionAttributeValues: {":n": {N: "1"}}}},
+  ]}));
+  out.scan = (await client.send(new sdk.ScanCommand({TableName: "orders"}))).Count;
+  const errors = {};
+  const expect = async (key, command) => {
+    try { await client.send(command); errors[key] = "no error"; }
+    catch (e) { errors[key] = {name: e.name, message: e.message,
+                               status: e.$metadata.httpStatusCode}; }
+  };
+  await expect("missing", new sdk.GetItemCommand({TableName: "nope", Key: {pk: {S: "a"}}}));
+  await expect("badKey", new sdk.GetItemCommand({TableName: "orders", Key: {pk: {S: "a"}}}));
+  await expect("condition", new sdk.PutItemCommand({TableName: "orders",
+    Item: {pk: {S: "a"}, sk: {N: "2"}}, ConditionExpression: "attribute_not_exists(pk)"}));
+  await expect("cancelled", new sdk.TransactWriteItemsCommand({TransactItems: [
+    {ConditionCheck: {TableName: "orders", Key: {pk: {S: "zz"}, sk: {N: "1"}},
+      ConditionExpression: "attribute_exists(pk)"}}]}));
+  out.errors = errors;
+  const described = await streams.send(new sdk.DescribeStreamCommand({
+    StreamArn: created.TableDescription.LatestStreamArn}));
+  const shard = described.StreamDescription.Shards[0].ShardId;
+  const iterator = await streams.send(new sdk.GetShardIteratorCommand({
+    StreamArn: created.TableDescription.LatestStreamArn, ShardId: shard,
+    ShardIteratorType: "TRIM_HORIZON"}));
+  const records = await streams.send(new sdk.GetRecordsCommand({
+    ShardIterator: iterator.ShardIterator}));
+  out.events = records.Records.map((r) => r.eventName);
+  return out;
+}"""
+
+
+def test_the_aws_sdk_v3_runs_against_the_engine_in_the_tab(
+    context: Any, assets: BundleServer
+) -> None:
+    page = open_page(context, assets)
+    opened = page.evaluate(OPEN_JS, {"name": "sdk", "memory": True})
+    assert opened == {
+        "persistence": {"kind": "memory", "reason": "asked for memory"},
+        "owner": True,
+    }
+    out = page.evaluate(SDK_JS)
+    assert out["streamViewType"] == "NEW_AND_OLD_IMAGES"
+    assert out["gsi"] == "by_status"
+    assert out["get"] == {"pk": {"S": "a"}, "sk": {"N": "2"}, "status": {"S": "open"}}
+    assert out["update"] == {
+        "pk": {"S": "a"},
+        "sk": {"N": "3"},
+        "status": {"S": "open"},
+        "n": {"N": "7"},
+    }
+    assert out["query"] == ["2", "3"]
+    assert out["gsi_query"] == ["2", "3"]
+    assert out["scan"] == 3
+    assert out["errors"] == {
+        "missing": {
+            "name": "ResourceNotFoundException",
+            "message": "Requested resource not found",
+            "status": 400,
+        },
+        "badKey": {
+            "name": "ValidationException",
+            "message": "The provided key element does not match the schema",
+            "status": 400,
+        },
+        "condition": {
+            "name": "ConditionalCheckFailedException",
+            "message": "The conditional request failed",
+            "status": 400,
+        },
+        "cancelled": {
+            "name": "TransactionCanceledException",
+            "message": "Transaction cancelled, please refer cancellation reasons for specific "
+            "reasons [ConditionalCheckFailed]",
+            "status": 400,
+        },
+    }
+    assert out["events"] == ["INSERT"] * 3 + ["MODIFY", "REMOVE", "INSERT", "MODIFY"]
+    # db.send speaks DynamoDB JSON with the same errors
+    sent = page.evaluate(
+        """async () => {
+      const ok = await db.send("DescribeTable", {TableName: "orders"});
+      let error;
+      try { await db.send("PutItem", {TableName: "orders", Item: {pk: {N: "x"}}}); }
+      catch (e) { error = {name: e.name, message: e.message, status: e.status}; }
+      return {status: ok.Table.TableStatus, count: ok.Table.ItemCount, error};
+    }"""
+    )
+    assert sent["error"] == {
+        "name": "ValidationException",
+        "message": "The parameter cannot be converted to a numeric value: x",
+        "status": 400,
+    }
+    assert sent["status"] == "ACTIVE"
+    assert set(assets.requests) <= {
+        "/",
+        "/sdk.js",
+        "/bundle/dynoxide-streams.mjs",
+        "/bundle/worker.mjs",
+        "/bundle/pyodide/pyodide.mjs",
+        "/bundle/pyodide/pyodide.asm.mjs",
+        "/bundle/pyodide/pyodide.asm.wasm",
+        "/bundle/pyodide/python_stdlib.zip",
+        "/bundle/pyodide/pyodide-lock.json",
+        "/bundle/python.zip",
+    }
