@@ -172,7 +172,7 @@ class Database {
         break;
       } catch (error) {
         // the previous owner's worker may still hold the OPFS access handles
-        if (error.name !== "NoModificationAllowedError" || attempt >= OPEN_RETRIES) {
+        if (!["NoModificationAllowedError", "InvalidStateError"].includes(error.name) || attempt >= OPEN_RETRIES) {
           link.terminate();
           this._becoming = false;
           throw error;

@@ -109,11 +109,16 @@ class BrowserEngine:
         self, *, task_status: TaskStatus[BrowserEngine] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Open the database and serve until :meth:`stop`; close it on the way out."""
+        mirror = None
+        if self._sink is not None and self.data_dir is not None:
+            # made before the store opens: what opening writes (a new database's
+            # schema, a recovered WAL) is copied by the first sync below
+            mirror = Mirror(self.data_dir / "data.db", self._sink)
         store = Store.open(self.data_dir, read_pool_size=1)
         store.threads = False
         try:
-            if self._sink is not None:
-                mirror = Mirror(store.path, self._sink)
+            if mirror is not None:
+                mirror.sync(True)
                 self.mirror = mirror
                 store.after_commit = mirror.sync
             metrics = Metrics()

@@ -35,7 +35,10 @@ def assets() -> Iterator[BundleServer]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP insecure.test 127.0.0.1"],
+        )
         yield browser
         browser.close()
 
@@ -213,3 +216,70 @@ def test_the_aws_sdk_v3_runs_against_the_engine_in_the_tab(
         "/bundle/pyodide/pyodide-lock.json",
         "/bundle/python.zip",
     }
+
+
+TABLE_JS = """async (table) => {
+  await db.send("CreateTable", {TableName: table,
+    KeySchema: [{AttributeName: "pk", KeyType: "HASH"}],
+    AttributeDefinitions: [{AttributeName: "pk", AttributeType: "S"}],
+    BillingMode: "PAY_PER_REQUEST",
+    StreamSpecification: {StreamEnabled: true, StreamViewType: "NEW_AND_OLD_IMAGES"}});
+}"""
+
+PUT_JS = """async ({table, keys}) => {
+  for (const k of keys) await db.send("PutItem", {TableName: table, Item: {pk: {S: k}}});
+  return keys.length;
+}"""
+
+KEYS_JS = """async (table) => {
+  const out = await db.send("Scan", {TableName: table});
+  return out.Items.map((i) => i.pk.S).sort();
+}"""
+
+SUBSCRIBE_JS = """async ({table, from}) => {
+  window.records = [];
+  const sub = await db.subscribe({table, from}, (record) => window.records.push(
+    [record.eventName, record.dynamodb.Keys.pk.S, record.dynamodb.SequenceNumber,
+     record.userIdentity || null]));
+  return sub.frame.type;
+}"""
+
+
+def test_a_reload_keeps_every_acknowledged_item_in_opfs(context: Any, assets: BundleServer) -> None:
+    page = open_page(context, assets)
+    opened = page.evaluate(OPEN_JS, {"name": "reload"})
+    assert opened == {"persistence": {"kind": "opfs"}, "owner": True}
+    page.evaluate(TABLE_JS, "kept")
+    keys = [f"k{i:03d}" for i in range(50)]
+    page.evaluate(PUT_JS, {"table": "kept", "keys": keys})
+    page.reload()  # no close(): the tab goes as a crash would take it
+    assert page.evaluate(OPEN_JS, {"name": "reload"})["persistence"] == {"kind": "opfs"}
+    assert page.evaluate(KEYS_JS, "kept") == keys
+    page.evaluate(SUBSCRIBE_JS, {"table": "kept", "from": "TRIM_HORIZON"})
+    page.wait_for_function("window.records.length >= 50")
+    assert [r[1] for r in page.evaluate("window.records")] == keys
+
+
+def test_without_opfs_the_engine_runs_in_memory_and_says_so(browser: Any) -> None:
+    """A page on plain http from a non-loopback host is no secure context: no OPFS and
+    no Web Locks (the BroadcastChannel election runs instead)."""
+    context = browser.new_context()
+    try:
+        ensure_bundle()
+        server = BundleServer(sdk=ensure_sdk())
+        try:
+            page = context.new_page()
+            page.set_default_timeout(WAIT_MS)
+            port = server.origin.rsplit(":", 1)[1]
+            page.goto(f"http://insecure.test:{port}/")
+            opened = page.evaluate(OPEN_JS, {"name": "private"})
+            assert opened["owner"] is True
+            assert opened["persistence"]["kind"] == "memory"
+            assert "getDirectory" in opened["persistence"]["reason"]
+            page.evaluate(TABLE_JS, "mem")
+            page.evaluate(PUT_JS, {"table": "mem", "keys": ["a"]})
+            assert page.evaluate(KEYS_JS, "mem") == ["a"]
+        finally:
+            server.close()
+    finally:
+        context.close()
