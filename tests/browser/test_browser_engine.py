@@ -283,3 +283,49 @@ def test_without_opfs_the_engine_runs_in_memory_and_says_so(browser: Any) -> Non
             server.close()
     finally:
         context.close()
+
+
+def _keys(records: list[list[Any]]) -> list[str]:
+    return [r[1] for r in records]
+
+
+def test_two_tabs_get_every_record_once_and_survive_the_owner_closing(
+    context: Any, assets: BundleServer
+) -> None:
+    first = open_page(context, assets)
+    assert first.evaluate(OPEN_JS, {"name": "shared"}) == {
+        "persistence": {"kind": "opfs"},
+        "owner": True,
+    }
+    second = open_page(context, assets)
+    assert second.evaluate(OPEN_JS, {"name": "shared"}) == {
+        "persistence": {"kind": "opfs"},
+        "owner": False,
+    }
+    first.evaluate(TABLE_JS, "feed")
+    for page in (first, second):
+        assert page.evaluate(SUBSCRIBE_JS, {"table": "feed", "from": "TRIM_HORIZON"}) == (
+            "subscribed"
+        )
+    first.evaluate(PUT_JS, {"table": "feed", "keys": [f"k{i:02d}" for i in range(5)]})
+    # the second tab's writes go to the first tab's worker over the BroadcastChannel
+    second.evaluate(PUT_JS, {"table": "feed", "keys": [f"k{i:02d}" for i in range(5, 10)]})
+    expected = [f"k{i:02d}" for i in range(10)]
+    for page in (first, second):
+        page.wait_for_function("window.records.length >= 10")
+        assert _keys(page.evaluate("window.records")) == expected
+    first.close()  # the owner goes: the second tab opens the database from OPFS
+    second.wait_for_function("db.isOwner")
+    second.evaluate(PUT_JS, {"table": "feed", "keys": [f"k{i:02d}" for i in range(10, 15)]})
+    expected += [f"k{i:02d}" for i in range(10, 15)]
+    second.wait_for_function("window.records.length >= 15")
+    records = second.evaluate("window.records")
+    assert _keys(records) == expected  # nothing lost, nothing twice, in order
+    assert len({r[2] for r in records}) == 15
+    assert second.evaluate(KEYS_JS, "feed") == expected
+    # a third tab joins the new owner and reads the whole stream
+    third = open_page(context, assets)
+    assert third.evaluate(OPEN_JS, {"name": "shared"})["owner"] is False
+    third.evaluate(SUBSCRIBE_JS, {"table": "feed", "from": "TRIM_HORIZON"})
+    third.wait_for_function("window.records.length >= 15")
+    assert _keys(third.evaluate("window.records")) == expected
