@@ -329,3 +329,32 @@ def test_two_tabs_get_every_record_once_and_survive_the_owner_closing(
     third.evaluate(SUBSCRIBE_JS, {"table": "feed", "from": "TRIM_HORIZON"})
     third.wait_for_function("window.records.length >= 15")
     assert _keys(third.evaluate("window.records")) == expected
+
+
+def test_ttl_expires_an_item_by_the_virtual_clock_and_streams_its_remove(
+    context: Any, assets: BundleServer
+) -> None:
+    page = open_page(context, assets)
+    page.evaluate(OPEN_JS, {"name": "ttl", "clock": "virtual", "ttlPeriod": 0.2})
+    page.evaluate(TABLE_JS, "sessions")
+    now = page.evaluate(
+        """async () => {
+      await db.send("UpdateTimeToLive", {TableName: "sessions",
+        TimeToLiveSpecification: {Enabled: true, AttributeName: "expires"}});
+      const now = await db.clock.now();
+      await db.send("PutItem", {TableName: "sessions",
+        Item: {pk: {S: "gone"}, expires: {N: String(Math.floor(now) + 60)}}});
+      await db.send("PutItem", {TableName: "sessions",
+        Item: {pk: {S: "kept"}, expires: {N: String(Math.floor(now) + 7200)}}});
+      return now;
+    }"""
+    )
+    page.evaluate(SUBSCRIBE_JS, {"table": "sessions", "from": "LATEST"})
+    assert page.evaluate("db.clock.advance(3600)") == pytest.approx(now + 3600)
+    page.wait_for_function("window.records.length >= 1")
+    assert page.evaluate("window.records")[0][:2] == ["REMOVE", "gone"]
+    assert page.evaluate("window.records")[0][3] == {  # GetRecords' PascalCase
+        "Type": "Service",
+        "PrincipalId": "dynamodb.amazonaws.com",
+    }
+    assert page.evaluate(KEYS_JS, "sessions") == ["kept"]
