@@ -53,7 +53,6 @@ SKIPPED_MODULES = (
     "server.py",
     "__main__.py",
     "datadir.py",
-    "http_client.py",
     "logs.py",
     "browser/build.py",
     "browser/orjson_fallback.py",

@@ -45,7 +45,7 @@ export class DynamoDBError extends Error {
 
 /** The worker owned by this tab, and the promise-per-request bookkeeping. */
 class WorkerLink {
-  constructor(onFrame) {
+  constructor(onFrame, onInvoke) {
     this.worker = new Worker(WORKER_URL, { type: "module" });
     this.pending = new Map();
     this.next = 0;
@@ -53,6 +53,10 @@ class WorkerLink {
       const message = event.data;
       if (message.frame !== undefined) {
         onFrame(message.frame);
+        return;
+      }
+      if (message.invoke !== undefined) {
+        onInvoke(message.invoke);
         return;
       }
       const waiter = this.pending.get(message.id);
@@ -88,6 +92,8 @@ class Database {
     this.ownerInfo = null;
     this.pending = new Map(); // requests sent to another tab's owner
     this.subscriptions = new Map();
+    this.triggers = new Map(); // function name -> {params, handler}
+    this.invocations = new Map(); // call id -> resolve (owner, waiting on another tab)
     this.peers = new Map(); // fallback election: tab id -> last heard
     this.closed = false;
     this.startupMs = null;
@@ -157,7 +163,10 @@ class Database {
 
   async _becomeOwner() {
     this._becoming = true;
-    const link = new WorkerLink((frame) => this._onFrame(frame, true));
+    const link = new WorkerLink(
+      (frame) => this._onFrame(frame, true),
+      (invoke) => this._invoke(invoke),
+    );
     const fields = {
       name: this.name,
       clock: this.options.clock,
@@ -202,6 +211,9 @@ class Database {
         }
       }
       for (const sub of this.subscriptions.values()) this._resubscribe(sub);
+      for (const [name, trigger] of this.triggers) {
+        this._request("trigger", { name, params: trigger.params, idempotent: true }).catch(() => {});
+      }
     }
   }
 
@@ -244,6 +256,16 @@ class Database {
       case "frame":
         this._onFrame(message.frame, false);
         break;
+      case "invoke":
+        if (this.triggers.has(message.name)) this._runTrigger(message).then((answer) =>
+          this.channel.postMessage({ type: "invoked", call: message.call, ...answer }));
+        break;
+      case "invoked": {
+        const resolve = this.invocations.get(message.call);
+        this.invocations.delete(message.call);
+        if (resolve) resolve(message);
+        break;
+      }
     }
   }
 
@@ -308,6 +330,52 @@ class Database {
     } catch (error) {
       sub.resolve({ type: "error", code: error.name, message: error.message });
     }
+  }
+
+  async _runTrigger({ name, event }) {
+    try {
+      const value = await this.triggers.get(name).handler(JSON.parse(event));
+      return { ok: true, value: value ?? null };
+    } catch (error) {
+      return { ok: false, error: String(error?.message ?? error) };
+    }
+  }
+
+  /** The owner's worker invokes a trigger function: run it here, or in its tab. */
+  async _invoke(invoke) {
+    let answer;
+    if (this.triggers.has(invoke.name)) {
+      answer = await this._runTrigger(invoke);
+    } else {
+      const call = `${this.tab}:${invoke.call}`;
+      answer = await new Promise((resolve) => {
+        this.invocations.set(call, resolve);
+        this.channel.postMessage({ type: "invoke", name: invoke.name, call, event: invoke.event });
+      });
+    }
+    this.link?.worker.postMessage({ op: "invoked", call: invoke.call, ok: answer.ok, value: answer.value, error: answer.error });
+  }
+
+  /** Call `handler(event)` with Lambda's DynamoDB event for `table`'s records, with
+   * the server's batching, retry, bisect and partial-failure rules. Options (snake or
+   * camel case): table, batchSize, filters, functionResponseTypes,
+   * maximumRetryAttempts, bisectBatchOnFunctionError, startingPosition, ... The
+   * handler's return value is the function's response ({batchItemFailures: [...]});
+   * a throw is a function error. */
+  async trigger(options, handler) {
+    const params = {};
+    for (const [key, value] of Object.entries(options)) {
+      params[key.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase())] = value;
+    }
+    const name = `js-${this.tab}-${this.triggers.size + 1}`;
+    this.triggers.set(name, { params: JSON.stringify(params), handler });
+    try {
+      await this._request("trigger", { name, params: JSON.stringify(params) });
+    } catch (error) {
+      this.triggers.delete(name);
+      throw error;
+    }
+    return name;
   }
 
   /** Deliver `table`'s stream records from `from` ("TRIM_HORIZON", "LATEST" or

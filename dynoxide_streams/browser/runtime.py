@@ -35,6 +35,7 @@ from dynoxide_streams.engine.maintenance import repeat_until_shutdown, run_maint
 from dynoxide_streams.engine.operations import OPERATIONS, STREAM_OPERATIONS
 from dynoxide_streams.engine.shapes import validate_request
 from dynoxide_streams.engine.store import Store
+from dynoxide_streams.engine.trigger_store import TriggerStore
 from dynoxide_streams.engine.writer import Writer
 from dynoxide_streams.errors import (
     DynamoDBError,
@@ -51,6 +52,9 @@ from dynoxide_streams.push.protocol import (
     frame,
     parse_message,
 )
+from dynoxide_streams.triggers.declared import trigger_params
+from dynoxide_streams.triggers.functions import FunctionRegistry
+from dynoxide_streams.triggers.runner import TriggerRunner
 from dynoxide_streams.ttl.sweeper import run_sweeper, sweep
 from dynoxide_streams.wire.errors import render_dynamodb_error
 
@@ -63,6 +67,9 @@ MAX_SUBSCRIPTIONS = 256
 """Feeds one engine runs at once (each is a cursor, never a queue)."""
 
 FrameSender = Callable[[str], Awaitable[None] | None]
+JsHandler = Callable[[str], Awaitable[str]]
+"""A page's trigger function: Lambda's event JSON in, the response JSON out (an
+exception is a function error)."""
 
 
 def _refuse_constant(name: str) -> Any:
@@ -102,6 +109,8 @@ class BrowserEngine:
         self._stop = anyio.Event()
         self._feeds: dict[str, anyio.CancelScope] = {}
         self._tg: anyio.abc.TaskGroup | None = None
+        self.functions = FunctionRegistry()
+        self.triggers: TriggerRunner | None = None
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -138,11 +147,19 @@ class BrowserEngine:
                 metrics=metrics,
             )
             self.ctx = ctx
+            self.triggers = TriggerRunner(
+                LocalChangeSource(ctx),
+                TriggerStore(ctx),
+                self.functions,
+                self.clock,
+                region=self.region,
+                account_id=self.account_id,
+            )
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 await tg.start(writer.run)
                 background = anyio.CancelScope()
-                tg.start_soon(self._background, ctx, background)
+                await tg.start(self._background, ctx, background)
                 task_status.started(self)
                 await self._stop.wait()
                 background.cancel()
@@ -157,9 +174,18 @@ class BrowserEngine:
         """Begin shutting down: queued writes finish, feeds end (idempotent)."""
         self._stop.set()
 
-    async def _background(self, ctx: EngineContext, scope: anyio.CancelScope) -> None:
+    async def _background(
+        self,
+        ctx: EngineContext,
+        scope: anyio.CancelScope,
+        *,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        assert self.triggers is not None
         with scope:
             async with anyio.create_task_group() as tg:
+                await tg.start(self.triggers.run)
+                task_status.started()
                 tg.start_soon(self._maintenance_loop, ctx)
                 if self.ttl_period > 0:
                     tg.start_soon(run_sweeper, ctx, self.ttl_period)
@@ -257,6 +283,24 @@ class BrowserEngine:
             finally:
                 if self._feeds.get(request.id) is scope:
                     del self._feeds[request.id]
+
+    # ------------------------------------------------------------------ triggers
+
+    def add_trigger(self, name: str, params: str, handler: JsHandler) -> None:
+        """Declare a trigger (``trigger_params`` keys as JSON: ``table``,
+        ``batch_size``, ``filters``, ``function_response_types``, ...) whose function
+        ``name`` is ``handler``: the server's mappings, batching, retry, bisect and
+        partial-failure rules, with a page's function as the target. Raises
+        ``TriggerFileError`` or the Lambda API's validation error for bad parameters."""
+
+        async def call(event: dict[str, Any], context: object) -> Any:
+            return json.loads(await handler(orjson.dumps(event).decode()))
+
+        call.__name__ = name
+        self.functions.register(name, call)
+        spec = trigger_params({**json.loads(params), "function": name})
+        assert self.triggers is not None
+        self.triggers.declare(spec.table, spec.params)
 
     # -------------------------------------------------------------- admin hooks
 

@@ -133,8 +133,31 @@ start
   return { persistence, startupMs: Math.round(performance.now() - started) };
 }
 
+const invocations = new Map(); // call id -> {resolve, reject}
+let nextCall = 0;
+
+function invokePage(name, event) {
+  const call = ++nextCall;
+  return new Promise((resolve, reject) => {
+    invocations.set(call, { resolve, reject });
+    postMessage({ invoke: { name, call, event } });
+  });
+}
+
 async function call(message) {
   switch (message.op) {
+    case "trigger":
+      engine.add_trigger(message.name, message.params, (event) => invokePage(message.name, event));
+      return true;
+    case "invoked": {
+      const waiter = invocations.get(message.call);
+      invocations.delete(message.call);
+      if (waiter) {
+        if (message.ok) waiter.resolve(JSON.stringify(message.value ?? null));
+        else waiter.reject(new Error(message.error));
+      }
+      return true;
+    }
     case "open":
       return open(message);
     case "send": {

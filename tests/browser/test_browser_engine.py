@@ -358,3 +358,41 @@ def test_ttl_expires_an_item_by_the_virtual_clock_and_streams_its_remove(
         "PrincipalId": "dynamodb.amazonaws.com",
     }
     assert page.evaluate(KEYS_JS, "sessions") == ["kept"]
+
+
+def test_a_js_trigger_reporting_a_failed_item_is_retried_from_exactly_that_record(
+    context: Any, assets: BundleServer
+) -> None:
+    page = open_page(context, assets)
+    page.evaluate(OPEN_JS, {"name": "triggers", "memory": True})
+    page.evaluate(TABLE_JS, "jobs")
+    page.evaluate(
+        """async () => {
+      await db.send("BatchWriteItem", {RequestItems: {jobs: ["a", "b", "c", "d", "e"].map(
+        (k) => ({PutRequest: {Item: {pk: {S: k}}}}))}});
+      window.calls = [];
+      await db.trigger({table: "jobs", batchSize: 10,
+                        functionResponseTypes: ["ReportBatchItemFailures"]}, async (event) => {
+        window.calls.push(event.Records.map((r) => [r.eventSource, r.dynamodb.Keys.pk.S]));
+        if (window.calls.length === 1) {
+          return {batchItemFailures: [
+            {itemIdentifier: event.Records[2].dynamodb.SequenceNumber}]};
+        }
+        return {batchItemFailures: []};
+      });
+    }"""
+    )
+    page.wait_for_function("window.calls.length >= 2")
+    calls = page.evaluate("window.calls")
+    assert [[key for _, key in call] for call in calls[:2]] == [
+        ["a", "b", "c", "d", "e"],
+        ["c", "d", "e"],
+    ]
+    assert {source for call in calls for source, _ in call} == {"aws:dynamodb"}
+    page.evaluate(PUT_JS, {"table": "jobs", "keys": ["f"]})
+    page.wait_for_function("window.calls.length >= 3")
+    assert [[key for _, key in call] for call in page.evaluate("window.calls")] == [
+        ["a", "b", "c", "d", "e"],
+        ["c", "d", "e"],
+        ["f"],
+    ]
