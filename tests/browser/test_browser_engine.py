@@ -9,13 +9,17 @@ AWS SDK for JavaScript v3 is installed with npm and bundled with esbuild into
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.browser.bundle_server import BundleServer, ensure_bundle, ensure_sdk
 from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import make_client
+from tests.process import start_server
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -395,4 +399,66 @@ def test_a_js_trigger_reporting_a_failed_item_is_retried_from_exactly_that_recor
         ["a", "b", "c", "d", "e"],
         ["c", "d", "e"],
         ["f"],
+    ]
+
+
+EXPORT_JS = """async () => {
+  const bytes = await db.export();
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(text);
+}"""
+
+IMPORT_JS = """async ({name, data}) => {
+  const from = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+  const mod = await import("/bundle/dynoxide-streams.mjs");
+  window.db = await mod.openDatabase({name, memory: true, from});
+  window.records = [];
+}"""
+
+
+def _events(client: Any, table: str) -> list[tuple[str, str]]:
+    arn = client.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    streams = make_client(client.meta.endpoint_url, "dynamodbstreams")
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(
+        StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    records = streams.get_records(ShardIterator=iterator)["Records"]
+    return [(r["eventName"], r["dynamodb"]["Keys"]["pk"]["S"]) for r in records]
+
+
+def test_an_exported_database_opens_in_serve_and_back_in_the_tab(
+    context: Any, assets: BundleServer, tmp_path: Path
+) -> None:
+    page = open_page(context, assets)
+    page.evaluate(OPEN_JS, {"name": "export", "memory": True})
+    page.evaluate(TABLE_JS, "moved")
+    page.evaluate(PUT_JS, {"table": "moved", "keys": ["a", "b"]})
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "data.db").write_bytes(base64.b64decode(page.evaluate(EXPORT_JS)))
+    server = start_server(data_dir)
+    try:
+        client = make_client(server.endpoint)
+        items = client.scan(TableName="moved")["Items"]
+        assert sorted(i["pk"]["S"] for i in items) == ["a", "b"]
+        assert _events(client, "moved") == [("INSERT", "a"), ("INSERT", "b")]
+        client.put_item(TableName="moved", Item={"pk": {"S": "c"}})
+        client.delete_item(TableName="moved", Key={"pk": {"S": "a"}})
+    finally:
+        assert server.terminate() == 0  # a clean stop folds the WAL into data.db
+    back = base64.b64encode((data_dir / "data.db").read_bytes()).decode()
+    other = open_page(context, assets)
+    other.evaluate(IMPORT_JS, {"name": "imported", "data": back})
+    assert other.evaluate(KEYS_JS, "moved") == ["b", "c"]
+    other.evaluate(SUBSCRIBE_JS, {"table": "moved", "from": "TRIM_HORIZON"})
+    other.wait_for_function("window.records.length >= 4")
+    assert [r[:2] for r in other.evaluate("window.records")] == [
+        ["INSERT", "a"],
+        ["INSERT", "b"],
+        ["INSERT", "c"],
+        ["REMOVE", "a"],
     ]
