@@ -193,6 +193,7 @@ class Database {
     this.link = link;
     this._becoming = false;
     this.startupMs = info.startupMs;
+    this.startupPhases = info.phasesMs;
     this._setOwner(this.tab, info);
     this.channel.postMessage({ type: "owner", tab: this.tab, info });
   }

@@ -75,6 +75,7 @@ async function open({ name, clock, from, memory, region, ttlPeriod }) {
     }),
   ]);
   pyodide = py;
+  const loaded = performance.now();
   pyodide.unpackArchive(new Uint8Array(zip), "zip", { extractDir: SITE });
   const dir = `/data/${encodeURIComponent(name)}`;
   pyodide.FS.mkdirTree(dir);
@@ -128,9 +129,21 @@ def start(data_dir, clock, sink, region, ttl_period):
     return ready
 start
 `);
+  const imported = performance.now();
   engine = await start(dir, clock || "real", handles ? sink : undefined, region || "us-east-1", ttlPeriod ?? 1.0);
   start.destroy();
-  return { persistence, startupMs: Math.round(performance.now() - started) };
+  const done = performance.now();
+  return {
+    persistence,
+    startupMs: Math.round(done - started),
+    // where start-up goes: Pyodide (fetch, compile, boot), our modules (unpack,
+    // OPFS restore, import), the engine (open the database, start its tasks)
+    phasesMs: {
+      pyodide: Math.round(loaded - started),
+      modules: Math.round(imported - loaded),
+      engine: Math.round(done - imported),
+    },
+  };
 }
 
 const invocations = new Map(); // call id -> {resolve, reject}
