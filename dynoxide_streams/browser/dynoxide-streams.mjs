@@ -45,7 +45,7 @@ export class DynamoDBError extends Error {
 
 /** The worker owned by this tab, and the promise-per-request bookkeeping. */
 class WorkerLink {
-  constructor(onFrame, onInvoke) {
+  constructor(onFrame, onInvoke, onReopened) {
     this.worker = new Worker(WORKER_URL, { type: "module" });
     this.pending = new Map();
     this.next = 0;
@@ -57,6 +57,10 @@ class WorkerLink {
       }
       if (message.invoke !== undefined) {
         onInvoke(message.invoke);
+        return;
+      }
+      if (message.reopened) {
+        onReopened();
         return;
       }
       const waiter = this.pending.get(message.id);
@@ -104,6 +108,11 @@ class Database {
       now: () => this._request("now"),
     };
     this.ttl = { sweep: () => this._request("sweep") };
+    // test hooks: make the owner's next OPFS flush fail as a full quota would
+    this.testing = {
+      failNextSync: () => this._request("failNextSync"),
+      reopened: () => this._request("reopened"),
+    };
     this.requestHandler = {
       metadata: { handlerProtocol: "http/1.1" },
       handle: (request) => this._handleHttp(request),
@@ -166,6 +175,11 @@ class Database {
     const link = new WorkerLink(
       (frame) => this._onFrame(frame, true),
       (invoke) => this._invoke(invoke),
+      () => {
+        // a failed sync made the worker reopen from OPFS: its feeds ended
+        this.channel.postMessage({ type: "reopened", tab: this.tab });
+        this._resubscribeAll();
+      },
     );
     const fields = {
       name: this.name,
@@ -211,11 +225,15 @@ class Database {
           waiter.reject(Object.assign(new Error("the owner tab closed; retry"), { name: "OwnerChanged" }));
         }
       }
-      for (const sub of this.subscriptions.values()) this._resubscribe(sub);
+      this._resubscribeAll();
       for (const [name, trigger] of this.triggers) {
         this._request("trigger", { name, params: trigger.params, idempotent: true }).catch(() => {});
       }
     }
+  }
+
+  _resubscribeAll() {
+    for (const sub of this.subscriptions.values()) this._resubscribe(sub);
   }
 
   _onChannel(message) {
@@ -256,6 +274,9 @@ class Database {
         break;
       case "frame":
         this._onFrame(message.frame, false);
+        break;
+      case "reopened":
+        if (message.tab === this.owner) this._resubscribeAll();
         break;
       case "invoke":
         if (this.triggers.has(message.name)) this._runTrigger(message).then((answer) =>

@@ -11,8 +11,11 @@ the Writer go on to acknowledge the group.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
+
+from dynoxide_streams.errors import InternalServerError
 
 WAL_HEADER_BYTES = 32
 """The WAL header (magic, version, page size, checkpoint sequence, salts, checksum)."""
@@ -29,6 +32,25 @@ class Sink(Protocol):
     def truncate(self, name: str, size: int) -> None: ...
 
     def flush(self, name: str) -> None: ...
+
+    def restore(self, name: str, path: str) -> None:
+        """Write the durable copy of ``name`` to ``path`` (none or empty: remove it)."""
+        ...
+
+
+class StorageSyncFailed(InternalServerError):
+    """A commit group that could not be made durable (a quota error, for example):
+    its writes are refused, and the engine reopens the database from the last synced
+    state so they do not remain. On the wire DynamoDB's InternalServerError (500),
+    which the AWS SDKs retry."""
+
+    name = "InternalServerError"
+
+
+SYNC_FAILED = (
+    "Internal server error: the write could not be saved to the browser's storage "
+    "({error}), so it was not applied; free storage and retry"
+)
 
 
 def _read(path: Path, offset: int = 0, size: int = -1) -> bytes:
@@ -51,8 +73,12 @@ class Mirror:
     first frame. Frames with other salts are ones SQLite ignores too.
     """
 
-    def __init__(self, db_path: Path, sink: Sink) -> None:
+    def __init__(
+        self, db_path: Path, sink: Sink, on_failure: Callable[[], None] | None = None
+    ) -> None:
         self._db = db_path
+        self._on_failure = on_failure
+        self.failed: str | None = None
         self._wal = db_path.with_name(db_path.name + "-wal")
         self._sink = sink
         self._wal_head = _read(self._wal, 0, WAL_HEADER_BYTES)
@@ -78,7 +104,43 @@ class Mirror:
                 offset += frame
 
     def sync(self, checkpoint: bool) -> None:
-        """Copy what changed since the last sync; raise what the sink raises."""
+        """Copy what changed since the last sync. If the sink fails, cut the durable
+        WAL back to the last synced state, call ``on_failure`` and raise
+        :class:`StorageSyncFailed`; every later sync then refuses too (the engine
+        must reopen from the sink)."""
+        if self.failed is not None:
+            raise StorageSyncFailed(SYNC_FAILED.format(error=self.failed))
+        try:
+            self._sync(checkpoint)
+        except Exception as exc:
+            self.failed = f"{type(exc).__name__}: {exc}"[:200]
+            self._cut_back()
+            if self._on_failure is not None:
+                self._on_failure()
+            raise StorageSyncFailed(SYNC_FAILED.format(error=self.failed)) from None
+
+    def _cut_back(self) -> None:
+        """Drop WAL frames a failed sync may have written: back to the last synced
+        end, or to nothing if the WAL had restarted (everything before the restart
+        is in the synced database file: a restart follows a synced checkpoint)."""
+        head = _read(self._wal, 0, WAL_HEADER_BYTES)
+        keep = self._wal_end if head == self._wal_head else 0
+        try:
+            self._sink.truncate(self._wal.name, keep)
+            self._sink.flush(self._wal.name)
+        except Exception:  # the reopen then reads what the sink has; nothing else to do
+            pass
+
+    def restore(self) -> None:
+        """Put the sink's copies back in place of the local files."""
+        for path in (self._db, self._wal):
+            self._sink.restore(path.name, str(path))
+        self._db.with_name(self._db.name + "-shm").unlink(missing_ok=True)
+        self.failed = None
+        self._wal_head = _read(self._wal, 0, WAL_HEADER_BYTES)
+        self._wal_end = self._valid_end(self._wal_head, WAL_HEADER_BYTES)
+
+    def _sync(self, checkpoint: bool) -> None:
         if checkpoint:
             data = _read(self._db)
             self._sink.write(self._db.name, 0, data)

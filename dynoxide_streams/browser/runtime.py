@@ -106,7 +106,14 @@ class BrowserEngine:
         self.region, self.account_id = region, account_id
         self.ctx: EngineContext | None = None
         self.mirror: Mirror | None = None
-        self._stop = anyio.Event()
+        self._stopping = False
+        self._failed = False
+        self._wake = anyio.Event()
+        self._ready = anyio.Event()
+        self._declared: list[tuple[str | None, dict[str, Any]]] = []
+        self.reopened = 0
+        """How many times a failed sync made the engine reopen from the sink."""
+        self.on_reopen: Callable[[], None] | None = None
         self._feeds: dict[str, anyio.CancelScope] = {}
         self._tg: anyio.abc.TaskGroup | None = None
         self.functions = FunctionRegistry()
@@ -117,12 +124,32 @@ class BrowserEngine:
     async def run(
         self, *, task_status: TaskStatus[BrowserEngine] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        """Open the database and serve until :meth:`stop`; close it on the way out."""
+        """Open the database and serve until :meth:`stop`; close it on the way out.
+
+        If a commit group cannot be made durable, the database is closed, its files
+        are put back from the sink (the last synced state) and it is opened again:
+        the refused writes do not remain, feeds end (``on_reopen`` tells the page to
+        resubscribe) and triggers are declared again."""
+        started = False
+        while True:
+            self._wake = anyio.Event()
+            self._failed = False
+            await self._serve_once(task_status if not started else None)
+            started = True
+            if self._stopping or not self._failed:
+                return
+            assert self.mirror is not None
+            self.mirror.restore()
+            self.reopened += 1
+            if self.on_reopen is not None:
+                self.on_reopen()
+
+    async def _serve_once(self, task_status: TaskStatus[BrowserEngine] | None) -> None:
         mirror = None
         if self._sink is not None and self.data_dir is not None:
             # made before the store opens: what opening writes (a new database's
             # schema, a recovered WAL) is copied by the first sync below
-            mirror = Mirror(self.data_dir / "data.db", self._sink)
+            mirror = self.mirror or Mirror(self.data_dir / "data.db", self._sink, self._broken)
         store = Store.open(self.data_dir, read_pool_size=1)
         store.threads = False
         try:
@@ -155,13 +182,18 @@ class BrowserEngine:
                 region=self.region,
                 account_id=self.account_id,
             )
+            for table, params in self._declared:
+                self.triggers.declare(table, params)
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 await tg.start(writer.run)
                 background = anyio.CancelScope()
                 await tg.start(self._background, ctx, background)
-                task_status.started(self)
-                await self._stop.wait()
+                if task_status is not None:
+                    task_status.started(self)
+                self._ready.set()
+                await self._wake.wait()
+                self._ready = anyio.Event()
                 background.cancel()
                 for scope in self._feeds.values():
                     scope.cancel()
@@ -170,9 +202,15 @@ class BrowserEngine:
             self._tg = None
             store.close()
 
+    def _broken(self) -> None:
+        """The mirror could not sync: reopen from the sink once the group is answered."""
+        self._failed = True
+        self._wake.set()
+
     def stop(self) -> None:
         """Begin shutting down: queued writes finish, feeds end (idempotent)."""
-        self._stop.set()
+        self._stopping = True
+        self._wake.set()
 
     async def _background(
         self,
@@ -198,9 +236,11 @@ class BrowserEngine:
 
         await repeat_until_shutdown(lambda: run_maintenance(ctx), until_due, lambda rows: None)
 
-    def _context(self) -> EngineContext:
-        if self.ctx is None:
-            raise RuntimeError("the engine is not running")
+    async def _context(self) -> EngineContext:
+        """The open database's context, waiting while it reopens."""
+        if not self._ready.is_set():
+            await self._ready.wait()
+        assert self.ctx is not None
         return self.ctx
 
     # ------------------------------------------------------------------ requests
@@ -218,7 +258,7 @@ class BrowserEngine:
         return status, payload.decode("utf-8", "surrogatepass")
 
     async def _dispatch(self, target: str, body: str) -> tuple[int, bytes]:
-        ctx = self._context()
+        ctx = await self._context()
         prefix, _, operation = target.partition(".")
         if prefix == DYNAMODB_PREFIX:
             handler = OPERATIONS.get(operation)
@@ -241,7 +281,7 @@ class BrowserEngine:
         as on the websocket). Returns the reply frame (``subscribed``, ``unsubscribed``
         or ``error``); a subscription's records then go to ``send`` as ``record``
         frames, in order, each awaited before the next is read."""
-        ctx = self._context()
+        ctx = await self._context()
         try:
             request = parse_message(message)
             if isinstance(request, Unsubscribe):
@@ -301,12 +341,13 @@ class BrowserEngine:
         spec = trigger_params({**json.loads(params), "function": name})
         assert self.triggers is not None
         self.triggers.declare(spec.table, spec.params)
+        self._declared.append((spec.table, spec.params))
 
     # -------------------------------------------------------------- admin hooks
 
     async def sweep_ttl(self) -> int:
         """Expire every item whose TTL has passed by the engine's clock; the count."""
-        return await sweep(self._context())
+        return await sweep(await self._context())
 
     def advance_clock(self, seconds: float) -> float:
         """Move the virtual clock forward; its new epoch seconds. A real clock refuses."""
@@ -314,9 +355,9 @@ class BrowserEngine:
             raise ValueError("the clock is not virtual (openDatabase({ clock: 'virtual' }))")
         return self.clock.advance(seconds)
 
-    def export_bytes(self) -> bytes:
+    async def export_bytes(self) -> bytes:
         """The database as one SQLite file (WAL folded in), as ``serve --data-dir`` reads it."""
-        store = self._context().store
+        store = (await self._context()).store
         store.write_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         if self.mirror is not None:
             self.mirror.sync(True)

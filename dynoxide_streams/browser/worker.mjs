@@ -18,6 +18,7 @@ let pyodide = null;
 let engine = null;
 let handles = null; // name -> FileSystemSyncAccessHandle
 let persistence = { kind: "memory", reason: "not opened" };
+let failNextSync = false; // test hook: the next flush fails as a full quota would
 
 async function openOpfs(name) {
   if (!globalThis.navigator?.storage?.getDirectory) {
@@ -60,7 +61,16 @@ const sink = {
     handles[name].truncate(size);
   },
   flush(name) {
+    if (failNextSync) {
+      failNextSync = false;
+      throw new DOMException("the origin's storage quota is exceeded (injected)", "QuotaExceededError");
+    }
     handles[name].flush();
+  },
+  restore(name, path) {
+    const data = readAll(handles[name]);
+    if (data.length) pyodide.FS.writeFile(path, data);
+    else if (pyodide.FS.analyzePath(path).exists) pyodide.FS.unlink(path);
   },
 };
 
@@ -132,6 +142,7 @@ start
   const imported = performance.now();
   engine = await start(dir, clock || "real", handles ? sink : undefined, region || "us-east-1", ttlPeriod ?? 1.0);
   start.destroy();
+  engine.on_reopen = () => postMessage({ reopened: true });
   const done = performance.now();
   return {
     persistence,
@@ -183,6 +194,11 @@ async function call(message) {
       return engine.subscribe(message.message, (frame) => {
         postMessage({ frame });
       });
+    case "failNextSync":
+      failNextSync = Boolean(handles);
+      return failNextSync;
+    case "reopened":
+      return engine.reopened;
     case "advance":
       return engine.advance_clock(message.seconds);
     case "sweep":
@@ -190,7 +206,7 @@ async function call(message) {
     case "now":
       return engine.clock.now();
     case "export": {
-      const proxy = engine.export_bytes();
+      const proxy = await engine.export_bytes();
       const bytes = proxy.toJs();
       proxy.destroy();
       return bytes;

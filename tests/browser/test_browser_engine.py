@@ -462,3 +462,34 @@ def test_an_exported_database_opens_in_serve_and_back_in_the_tab(
         ["INSERT", "c"],
         ["REMOVE", "a"],
     ]
+
+
+def test_a_quota_error_rejects_that_write_and_loses_nothing_acknowledged(
+    context: Any, assets: BundleServer
+) -> None:
+    page = open_page(context, assets)
+    assert page.evaluate(OPEN_JS, {"name": "quota"})["persistence"] == {"kind": "opfs"}
+    page.evaluate(TABLE_JS, "full")
+    page.evaluate(SUBSCRIBE_JS, {"table": "full", "from": "TRIM_HORIZON"})
+    page.evaluate(PUT_JS, {"table": "full", "keys": ["a", "b"]})
+    refused = page.evaluate(
+        """async () => {
+      await db.testing.failNextSync();
+      try { await db.send("PutItem", {TableName: "full", Item: {pk: {S: "lost"}}}); }
+      catch (e) { return {name: e.name, status: e.status, message: e.message}; }
+    }"""
+    )
+    assert refused["name"] == "InternalServerError"
+    assert refused["status"] == 500
+    assert refused["message"].startswith(
+        "Internal server error: the write could not be saved to the browser's storage ("
+    )
+    assert "QuotaExceededError" in refused["message"]
+    assert page.evaluate(KEYS_JS, "full") == ["a", "b"]  # reopened from OPFS
+    assert page.evaluate("db.testing.reopened()") == 1
+    page.evaluate(PUT_JS, {"table": "full", "keys": ["c"]})
+    page.wait_for_function("window.records.length >= 3")
+    assert [r[1] for r in page.evaluate("window.records")] == ["a", "b", "c"]
+    page.reload()
+    page.evaluate(OPEN_JS, {"name": "quota"})
+    assert page.evaluate(KEYS_JS, "full") == ["a", "b", "c"]

@@ -79,8 +79,16 @@ class DictSink:
 
     def flush(self, name: str) -> None:
         if self.fail:
+            self.fail = False
             raise OSError(28, "QuotaExceededError")
         self.flushes += 1
+
+    def restore(self, name: str, path: str) -> None:
+        data = self.files.get(name)
+        if data:
+            Path(path).write_bytes(bytes(data))
+        else:
+            Path(path).unlink(missing_ok=True)
 
 
 TABLE = {
@@ -151,23 +159,59 @@ def test_every_acknowledged_write_is_in_the_sink_and_reopens(
     anyio.run(reopen)
 
 
-def test_a_failed_sync_rejects_the_write(tmp_path: Path) -> None:
+def test_a_failed_sync_rejects_the_group_and_reopens_from_the_synced_state(
+    tmp_path: Path,
+) -> None:
     sink = DictSink()
 
     async def main() -> None:
         engine = BrowserEngine(tmp_path, sink=sink, ttl_period=0)
         async with anyio.create_task_group() as tg:
             await tg.start(engine.run)
-            await _put_many(engine, 1)
-            sink.fail = True
+            await _put_many(engine, 3)
+            sink.fail = True  # a quota error on the next commit group's flush
             status, body = await engine.send(
                 DDB + "PutItem", '{"TableName":"things","Item":{"pk":{"S":"lost"}}}'
             )
             assert status == 500
-            assert json.loads(body)["__type"].endswith("InternalServerError")
+            assert json.loads(body) == {
+                "__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+                "message": "Internal server error: the write could not be saved to the "
+                "browser's storage (OSError: [Errno 28] QuotaExceededError), so it was not "
+                "applied; free storage and retry",
+            }
+            # the engine reopened from the sink: the refused item is gone, the rest kept
+            status, body = await engine.send(DDB + "Scan", '{"TableName":"things"}')
+            assert status == 200
+            assert sorted(i["pk"]["S"] for i in json.loads(body)["Items"]) == ["k0", "k1", "k2"]
+            assert engine.reopened == 1
+            status, body = await engine.send(
+                DDB + "PutItem", '{"TableName":"things","Item":{"pk":{"S":"after"}}}'
+            )
+            assert (status, body) == (200, "{}")
             engine.stop()
 
     anyio.run(main)
+    restored = tmp_path / "restored"
+    restored.mkdir()
+    for name, data in sink.files.items():
+        (restored / name).write_bytes(bytes(data))
+
+    async def reopen() -> None:
+        engine = BrowserEngine(restored, ttl_period=0)
+        async with anyio.create_task_group() as tg:
+            await tg.start(engine.run)
+            status, body = await engine.send(DDB + "Scan", '{"TableName":"things"}')
+            assert status == 200
+            assert sorted(i["pk"]["S"] for i in json.loads(body)["Items"]) == [
+                "after",
+                "k0",
+                "k1",
+                "k2",
+            ]
+            engine.stop()
+
+    anyio.run(reopen)
 
 
 def test_errors_are_the_servers_bytes(tmp_path: Path) -> None:
