@@ -293,16 +293,20 @@ def _keys(records: list[list[Any]]) -> list[str]:
     return [r[1] for r in records]
 
 
+@pytest.mark.parametrize("election", ["web-locks", "broadcast-channel"])
 def test_two_tabs_get_every_record_once_and_survive_the_owner_closing(
-    context: Any, assets: BundleServer
+    context: Any, assets: BundleServer, election: str
 ) -> None:
+    """``noLocks`` makes the tabs elect their owner over the BroadcastChannel
+    (heartbeats, lowest tab id), as they do where ``navigator.locks`` is missing."""
+    options = {"name": f"shared-{election}", "noLocks": election == "broadcast-channel"}
     first = open_page(context, assets)
-    assert first.evaluate(OPEN_JS, {"name": "shared"}) == {
+    assert first.evaluate(OPEN_JS, options) == {
         "persistence": {"kind": "opfs"},
         "owner": True,
     }
     second = open_page(context, assets)
-    assert second.evaluate(OPEN_JS, {"name": "shared"}) == {
+    assert second.evaluate(OPEN_JS, options) == {
         "persistence": {"kind": "opfs"},
         "owner": False,
     }
@@ -329,7 +333,7 @@ def test_two_tabs_get_every_record_once_and_survive_the_owner_closing(
     assert second.evaluate(KEYS_JS, "feed") == expected
     # a third tab joins the new owner and reads the whole stream
     third = open_page(context, assets)
-    assert third.evaluate(OPEN_JS, {"name": "shared"})["owner"] is False
+    assert third.evaluate(OPEN_JS, options)["owner"] is False
     third.evaluate(SUBSCRIBE_JS, {"table": "feed", "from": "TRIM_HORIZON"})
     third.wait_for_function("window.records.length >= 15")
     assert _keys(third.evaluate("window.records")) == expected
