@@ -10,7 +10,7 @@
 
 import { loadPyodide } from "./pyodide/pyodide.mjs";
 
-const SITE = "/lib/python3.14/site-packages";
+const PACKAGE_ZIP = "/lib/dynoxide-streams.zip";
 const ROOT = "dynoxide-streams";
 const FILES = ["data.db", "data.db-wal"];
 
@@ -86,7 +86,9 @@ async function open({ name, clock, from, memory, region, ttlPeriod }) {
   ]);
   pyodide = py;
   const loaded = performance.now();
-  pyodide.unpackArchive(new Uint8Array(zip), "zip", { extractDir: SITE });
+  // imported from the zip (zipimport, .pyc first), as Pyodide imports its stdlib
+  pyodide.FS.writeFile(PACKAGE_ZIP, new Uint8Array(zip));
+  pyodide.runPython(`import sys; sys.path.insert(0, "${PACKAGE_ZIP}")`);
   const dir = `/data/${encodeURIComponent(name)}`;
   pyodide.FS.mkdirTree(dir);
   if (!memory) {
