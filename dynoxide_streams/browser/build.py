@@ -165,7 +165,11 @@ def python_zip(out: Path) -> None:
                         not name.endswith(".py") and not name.endswith(".typed")
                     ):
                         continue
-                    archive.writestr(name, source.read(info))
+                    # the wheel's own time stamp, not now: the zip (and the
+                    # precompile cache key) stays the same from build to build
+                    entry = zipfile.ZipInfo(name, date_time=info.date_time)
+                    entry.compress_type = zipfile.ZIP_DEFLATED
+                    archive.writestr(entry, source.read(info))
 
 
 def precompile(pyodide: Path, raw_package: Path, stdlib_out: Path, package_out: Path) -> None:
@@ -180,7 +184,7 @@ def precompile(pyodide: Path, raw_package: Path, stdlib_out: Path, package_out: 
         node = shutil.which("node")
         if node is None:
             raise SystemExit("node is needed to build the browser bundle")
-        work = cached.with_name(key + ".tmp")
+        work = CACHE / "precompiling"
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         _run(
@@ -192,7 +196,8 @@ def precompile(pyodide: Path, raw_package: Path, stdlib_out: Path, package_out: 
             str(raw_package),
             str(work / "python.zip"),
         )
-        shutil.rmtree(cached, ignore_errors=True)
+        for stale in cached.parent.iterdir():  # one entry: the cache does not grow
+            shutil.rmtree(stale, ignore_errors=True)
         work.rename(cached)
     shutil.copy2(cached / "python_stdlib.zip", stdlib_out)
     shutil.copy2(cached / "python.zip", package_out)

@@ -23,6 +23,7 @@ const STREAM_OPERATIONS = new Set(["ListStreams", "DescribeStream", "GetShardIte
 const HEARTBEAT_MS = 500;
 const DEAD_AFTER_MS = 2000;
 const OPEN_RETRIES = 40;
+const FRAME_ACK_EVERY = 64; // divides the worker's MAX_UNACKED_FRAMES (256)
 
 function newId() {
   return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 10);
@@ -49,10 +50,15 @@ class WorkerLink {
     this.worker = new Worker(WORKER_URL, { type: "module" });
     this.pending = new Map();
     this.next = 0;
+    this.unacked = 0; // frames handled since the last acknowledgement
     this.worker.onmessage = (event) => {
       const message = event.data;
       if (message.frame !== undefined) {
         onFrame(message.frame);
+        if (++this.unacked >= FRAME_ACK_EVERY) {
+          this.worker.postMessage({ op: "frameAck", count: this.unacked });
+          this.unacked = 0;
+        }
         return;
       }
       if (message.invoke !== undefined) {

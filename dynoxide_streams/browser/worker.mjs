@@ -159,6 +159,29 @@ start
   };
 }
 
+// Flow control of push frames: the page acknowledges every FRAME_ACK_EVERY frames it
+// has handled; past MAX_UNACKED_FRAMES the feed's send waits, so a page that cannot
+// keep up slows the feeds (which read less) instead of queueing frames without bound.
+const MAX_UNACKED_FRAMES = 256;
+let unackedFrames = 0;
+let frameWaiters = [];
+
+function sendFrame(frame) {
+  postMessage({ frame });
+  unackedFrames++;
+  if (unackedFrames < MAX_UNACKED_FRAMES) return undefined;
+  return new Promise((resolve) => frameWaiters.push(resolve));
+}
+
+function framesAcknowledged(count) {
+  unackedFrames = Math.max(0, unackedFrames - count);
+  if (unackedFrames < MAX_UNACKED_FRAMES) {
+    const waiters = frameWaiters;
+    frameWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}
+
 const invocations = new Map(); // call id -> {resolve, reject}
 let nextCall = 0;
 
@@ -193,9 +216,7 @@ async function call(message) {
       return { status, body };
     }
     case "subscribe":
-      return engine.subscribe(message.message, (frame) => {
-        postMessage({ frame });
-      });
+      return engine.subscribe(message.message, sendFrame);
     case "failNextSync":
       failNextSync = Boolean(handles);
       return failNextSync;
@@ -227,6 +248,10 @@ async function call(message) {
 
 self.onmessage = async (event) => {
   const message = event.data;
+  if (message.op === "frameAck") {
+    framesAcknowledged(message.count);
+    return;
+  }
   try {
     const value = await call(message);
     const transfer = value instanceof Uint8Array ? [value.buffer] : [];

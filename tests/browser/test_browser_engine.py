@@ -529,3 +529,29 @@ def test_a_trigger_in_another_tab_runs_through_the_owner_and_after_its_handover(
     assert invoked[:2] == ["a", "b"]
     assert invoked[-1] == "c"
     assert set(invoked) == {"a", "b", "c"}
+
+
+def test_a_feed_past_the_unacknowledged_frame_limit_delivers_every_record_in_order(
+    context: Any, assets: BundleServer
+) -> None:
+    """600 records: more than the 256 frames the worker sends before it waits for the
+    page's acknowledgements, so the feed stalls and resumes (flow control)."""
+    page = open_page(context, assets)
+    page.evaluate(OPEN_JS, {"name": "flow", "memory": True})
+    page.evaluate(TABLE_JS, "many")
+    page.evaluate(
+        """async () => {
+      for (let batch = 0; batch < 24; batch++) {
+        const items = [];
+        for (let i = 0; i < 25; i++) {
+          const n = String(batch * 25 + i).padStart(3, "0");
+          items.push({PutRequest: {Item: {pk: {S: "k" + n}}}});
+        }
+        await db.send("BatchWriteItem", {RequestItems: {many: items}});
+      }
+    }"""
+    )
+    page.evaluate(SUBSCRIBE_JS, {"table": "many", "from": "TRIM_HORIZON"})
+    page.wait_for_function("window.records.length >= 600")
+    records = page.evaluate("window.records")
+    assert [r[1] for r in records] == [f"k{i:03d}" for i in range(600)]
