@@ -260,6 +260,10 @@ class Database {
         break;
       case "gone":
         this.peers.delete(message.tab);
+        if (this.isOwner) {
+          // its feeds have nobody left to deliver to
+          this.link.call("dropSubscriptions", { prefix: `${message.tab}:` }).catch(() => {});
+        }
         if (message.tab === this.owner) {
           this.owner = null;
           this._setOwnerWaiter();

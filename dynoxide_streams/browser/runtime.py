@@ -303,6 +303,14 @@ class BrowserEngine:
         self._tg.start_soon(self._feed, source, request, arn, position, send, scope)
         return frame("subscribed", request.id, arn, position=position).decode()
 
+    def drop_subscriptions(self, prefix: str) -> int:
+        """End every feed whose subscription id starts with ``prefix`` (a tab that
+        went: ids are ``<tab id>:<n>``); return how many."""
+        ended = [sid for sid in self._feeds if sid.startswith(prefix)]
+        for sid in ended:
+            self._feeds.pop(sid).cancel()
+        return len(ended)
+
     async def _feed(
         self,
         source: LocalChangeSource,

@@ -217,6 +217,8 @@ async function call(message) {
     }
     case "subscribe":
       return engine.subscribe(message.message, sendFrame);
+    case "dropSubscriptions":
+      return engine.drop_subscriptions(message.prefix);
     case "failNextSync":
       failNextSync = Boolean(handles);
       return failNextSync;

@@ -236,3 +236,37 @@ def test_errors_are_the_servers_bytes(tmp_path: Path) -> None:
             engine.stop()
 
     anyio.run(main)
+
+
+def test_the_feeds_of_a_tab_that_went_are_dropped(tmp_path: Path) -> None:
+    async def main() -> None:
+        engine = BrowserEngine(None, ttl_period=0)
+        async with anyio.create_task_group() as tg:
+            await tg.start(engine.run)
+            await _put_many(engine, 1)
+            frames: list[str] = []
+            got = anyio.Event()
+
+            def send(frame: str) -> None:
+                frames.append(frame)
+                got.set()
+
+            for sid in ("tabA:1", "tabA:2", "tabB:1"):
+                message = {"action": "subscribe", "id": sid, "table": "things"}
+                reply = await engine.subscribe(json.dumps(message), send)
+                assert reply is not None and json.loads(reply)["type"] == "subscribed"
+            assert engine.drop_subscriptions("tabA:") == 2
+            await _put_many_more(engine, ["after"])
+            with anyio.fail_after(10):
+                await got.wait()
+            await engine.send(DDB + "Scan", '{"TableName":"things"}')  # the feeds ran
+            assert [json.loads(f)["id"] for f in frames] == ["tabB:1"]
+            engine.stop()
+
+    anyio.run(main)
+
+
+async def _put_many_more(engine: BrowserEngine, keys: list[str]) -> None:
+    for key in keys:
+        body = json.dumps({"TableName": "things", "Item": {"pk": {"S": key}}})
+        assert await engine.send(DDB + "PutItem", body) == (200, "{}")
