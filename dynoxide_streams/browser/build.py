@@ -51,6 +51,7 @@ WIRE_MODULES = ("wire/__init__.py", "wire/errors.py", "wire/asgi.py")
 SKIPPED_MODULES = (
     "wire/",
     "sidecar/",
+    "mcp/",
     "testing/",
     "cli.py",
     "service.py",
