@@ -4,9 +4,10 @@ In the browser the database lives in Pyodide's in-memory filesystem, where SQLit
 unchanged (WAL mode, several connections); durability is the job of a :class:`Sink`
 (the worker gives one over OPFS sync access handles). After every COMMIT the
 :class:`Mirror` copies the WAL frames the commit wrote, so a commit group costs the
-bytes it wrote, not the database's size; after a checkpoint it copies the database file
-whole, the WAL still holding every page the copy could tear. Only when the sink has flushed does
-the Writer go on to acknowledge the group.
+bytes it wrote, not the database's size; after a checkpoint it copies the database pages
+those frames carried (the only pages a checkpoint writes), the WAL still holding every
+page the copy could tear. Only when the sink has flushed does the Writer go on to
+acknowledge the group.
 """
 
 from __future__ import annotations
@@ -81,16 +82,21 @@ class Mirror:
         self.failed: str | None = None
         self._wal = db_path.with_name(db_path.name + "-wal")
         self._sink = sink
+        self._dirty: set[int] = set()
+        self._page_size = 0
         self._wal_head = _read(self._wal, 0, WAL_HEADER_BYTES)
         self._wal_end = self._valid_end(self._wal_head, WAL_HEADER_BYTES)
         self.bytes_written = 0
+        self.db_bytes_written = 0
         self.checkpoints = 0
 
     def _valid_end(self, head: bytes, offset: int) -> int:
-        """The end of the run of frames from ``offset`` whose salts are ``head``'s."""
+        """The end of the run of frames from ``offset`` whose salts are ``head``'s;
+        their page numbers join ``_dirty`` (a checkpoint will write those pages)."""
         if len(head) < WAL_HEADER_BYTES:
             return 0
-        frame = FRAME_HEADER_BYTES + int.from_bytes(head[8:12], "big")
+        self._page_size = int.from_bytes(head[8:12], "big")
+        frame = FRAME_HEADER_BYTES + self._page_size
         salts = head[16:24]
         with self._wal.open("rb") as file:
             while True:
@@ -101,6 +107,7 @@ class Mirror:
                 file.seek(offset + frame - 1)
                 if not file.read(1):
                     return offset
+                self._dirty.add(int.from_bytes(header[0:4], "big"))
                 offset += frame
 
     def sync(self, checkpoint: bool) -> None:
@@ -131,24 +138,52 @@ class Mirror:
         except Exception:  # the reopen then reads what the sink has; nothing else to do
             pass
 
+    def _copy_checkpointed_pages(self) -> None:
+        """After a checkpoint: write to the sink the database pages that WAL frames
+        carried since the WAL last restarted (the only pages a checkpoint writes), and
+        the file's size. A page stays in the set until the WAL restarts, so a
+        checkpoint that could not finish is completed by a later one."""
+        size = self._db.stat().st_size if self._db.exists() else 0
+        page = self._page_size
+        written = 0
+        if page:
+            with self._db.open("rb") as file:
+                for number in sorted(self._dirty):
+                    offset = (number - 1) * page
+                    if offset >= size:
+                        continue
+                    file.seek(offset)
+                    data = file.read(page)
+                    self._sink.write(self._db.name, offset, data)
+                    written += len(data)
+        else:  # no WAL seen yet: the file as it is
+            data = _read(self._db)
+            self._sink.write(self._db.name, 0, data)
+            written = len(data)
+        self._sink.truncate(self._db.name, size)
+        self._sink.flush(self._db.name)
+        self.bytes_written += written
+        self.db_bytes_written += written
+        self.checkpoints += 1
+
     def restore(self) -> None:
         """Put the sink's copies back in place of the local files."""
         for path in (self._db, self._wal):
             self._sink.restore(path.name, str(path))
         self._db.with_name(self._db.name + "-shm").unlink(missing_ok=True)
         self.failed = None
+        self._dirty.clear()
         self._wal_head = _read(self._wal, 0, WAL_HEADER_BYTES)
         self._wal_end = self._valid_end(self._wal_head, WAL_HEADER_BYTES)
 
     def _sync(self, checkpoint: bool) -> None:
         if checkpoint:
-            data = _read(self._db)
-            self._sink.write(self._db.name, 0, data)
-            self._sink.truncate(self._db.name, len(data))
-            self._sink.flush(self._db.name)
-            self.bytes_written += len(data)
-            self.checkpoints += 1
+            self._copy_checkpointed_pages()
         head = _read(self._wal, 0, WAL_HEADER_BYTES)
+        if head != self._wal_head and len(head) == WAL_HEADER_BYTES:
+            # a restarted WAL: the checkpoint before it was complete, and its sync
+            # wrote every page of the old frames; the new frames start a new set
+            self._dirty.clear()
         start = self._wal_end if head == self._wal_head else 0
         end = self._valid_end(head, max(start, WAL_HEADER_BYTES))
         if end <= start:

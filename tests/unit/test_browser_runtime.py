@@ -133,6 +133,11 @@ def test_every_acknowledged_write_is_in_the_sink_and_reopens(
             assert engine.mirror is not None
             # the first sync copies the new database file; then only WAL frames
             assert (engine.mirror.checkpoints >= 5) == (checkpoint_bytes is not None)
+            if checkpoint_bytes is not None:
+                # a checkpoint copies the pages its WAL frames carried, not the file
+                db_size = (tmp_path / "a" / "data.db").stat().st_size
+                mirror = engine.mirror
+                assert mirror.db_bytes_written * 10 < mirror.checkpoints * db_size
             # a scan of every item reads past the loop budget: no thread either
             status, body = await engine.send(DDB + "Scan", '{"TableName":"things"}')
             assert status == 200 and json.loads(body)["Count"] == 300
