@@ -8,7 +8,7 @@ SERVE_STAMP := $(VENV)/.stamp-serve
 TEST_STAMP := $(VENV)/.stamp-test
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: serve test test-fast lint typecheck pytest bench clean
+.PHONY: serve test test-fast lint typecheck pytest bench clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,3 +52,9 @@ bench: $(SERVE_STAMP)
 
 clean:
 	rm -rf $(VENV) .dynoxide-streams .mypy_cache .ruff_cache
+
+# The engine in a browser tab (issue 22): Pyodide from npm and this package's modules
+# laid out in dist/browser/ (npm and PyPI downloads cached in .cache/browser/).
+# The browser tests build it themselves too, so `make test` needs nothing more.
+browser: $(TEST_STAMP)
+	$(BIN)/python -m dynoxide_streams.browser.build dist/browser

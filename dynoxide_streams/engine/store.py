@@ -232,6 +232,12 @@ class Store:
         self._pool_limiter = anyio.Semaphore(read_pool_size)
         self.tables: dict[str, TableInfo] = {}
         self._load_catalog()
+        # the browser engine (Pyodide: no threads) sets these; see browser/runtime.py
+        self.threads = True
+        """False: every read and checkpoint runs on the calling task, never a thread."""
+        self.after_commit: Callable[[bool], None] | None = None
+        """Called after each COMMIT (``False``) and checkpoint (``True``) to make it
+        durable elsewhere; an exception it raises fails the callers like a failed COMMIT."""
 
     @classmethod
     def open(cls, data_dir: Path | None, *, read_pool_size: int = 3) -> Store:
@@ -314,7 +320,7 @@ class Store:
         else runs on a pooled connection in a worker thread, so it never stalls the
         loop; concurrent readers are bounded by the pool size and callers beyond it wait.
         """
-        if bounded:
+        if bounded or not self.threads:
             return fn(self.point_conn)
         async with self._pool_limiter:
             conn = self._pool_free.pop()
@@ -351,6 +357,8 @@ class Store:
                 except StopIteration as done:
                     result: T = done.value
                     return result
+                if not self.threads:
+                    return finish_steps(steps)
                 return await anyio.to_thread.run_sync(finish_steps, steps)
             finally:
                 steps.close()
@@ -384,7 +392,12 @@ class Store:
             self.faults.hit("checkpoint")
             self.write_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
-        await anyio.to_thread.run_sync(run)
+        if self.threads:
+            await anyio.to_thread.run_sync(run)
+        else:
+            run()
+        if self.after_commit is not None:
+            self.after_commit(True)
 
     def close(self) -> None:
         """Checkpoint and truncate the WAL, close every connection, drop a temp dir."""
@@ -419,3 +432,5 @@ class Store:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        if self.after_commit is not None and conn.total_changes != changes:
+            self.after_commit(False)

@@ -306,7 +306,7 @@ class Writer:
             return  # backing off after a failure
         try:
             await self._store.checkpoint()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, DynamoDBError) as exc:  # DynamoDBError: Store.after_commit
             first = self._checkpoint_delay == 0.0
             self._checkpoint_delay = min(
                 max(2 * self._checkpoint_delay, CHECKPOINT_RETRY_FIRST), CHECKPOINT_RETRY_MAX
@@ -399,6 +399,8 @@ class Writer:
             if is_disk_full(exc):
                 self._disk_full("commit", exc)
                 error = DiskFull(DISK_FULL_MESSAGE)
+            elif isinstance(exc, DynamoDBError):  # from Store.after_commit (browser/mirror.py)
+                error = exc
             else:
                 log.exception("write group failed", batches=len(batches))
                 error = InternalServerError(messages.INTERNAL_ERROR.format(name=type(exc).__name__))

@@ -1,0 +1,1 @@
+"""The engine in a browser tab: Pyodide worker runtime, OPFS mirror, bundle build."""

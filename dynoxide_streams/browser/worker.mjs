@@ -1,0 +1,264 @@
+// The dedicated worker that runs the dynoxide-streams engine (Python, on Pyodide).
+//
+// Started by dynoxide-streams.mjs. Loads Pyodide from ./pyodide/ and this package from
+// ./python.zip (both beside this file: no CDN, no network after the assets), restores
+// the database from OPFS into Pyodide's in-memory filesystem, and runs
+// dynoxide_streams.browser.runtime.BrowserEngine. Every commit group is copied to OPFS
+// through synchronous access handles (the Mirror calls `sink.write`/`flush`) before
+// the Writer acknowledges it. Messages in: {id, op, ...}; out: {id, ok, value|error},
+// and {frame} for push frames.
+
+import { loadPyodide } from "./pyodide/pyodide.mjs";
+
+const PACKAGE_ZIP = "/lib/dynoxide-streams.zip";
+const ROOT = "dynoxide-streams";
+const FILES = ["data.db", "data.db-wal"];
+
+let pyodide = null;
+let engine = null;
+let handles = null; // name -> FileSystemSyncAccessHandle
+let persistence = { kind: "memory", reason: "not opened" };
+let failNextSync = false; // test hook: the next flush fails as a full quota would
+
+async function openOpfs(name) {
+  if (!globalThis.navigator?.storage?.getDirectory) {
+    throw new Error("navigator.storage.getDirectory is not available");
+  }
+  const root = await navigator.storage.getDirectory();
+  const top = await root.getDirectoryHandle(ROOT, { create: true });
+  const dir = await top.getDirectoryHandle(encodeURIComponent(name), { create: true });
+  const opened = {};
+  try {
+    for (const file of FILES) {
+      const handle = await dir.getFileHandle(file, { create: true });
+      if (typeof handle.createSyncAccessHandle !== "function") {
+        throw new Error("FileSystemFileHandle.createSyncAccessHandle is not available");
+      }
+      opened[file] = await handle.createSyncAccessHandle();
+    }
+  } catch (error) {
+    for (const h of Object.values(opened)) h.close();
+    throw error;
+  }
+  return opened;
+}
+
+function readAll(handle) {
+  const size = handle.getSize();
+  const data = new Uint8Array(size);
+  if (size) handle.read(data, { at: 0 });
+  return data;
+}
+
+const sink = {
+  write(name, offset, data) {
+    const bytes = data.toJs ? data.toJs() : data;
+    if (data.destroy) data.destroy();
+    const written = handles[name].write(bytes, { at: offset });
+    if (written !== bytes.length) throw new Error(`short write to OPFS ${name}`);
+  },
+  truncate(name, size) {
+    handles[name].truncate(size);
+  },
+  flush(name) {
+    if (failNextSync) {
+      failNextSync = false;
+      throw new DOMException("the origin's storage quota is exceeded (injected)", "QuotaExceededError");
+    }
+    handles[name].flush();
+  },
+  restore(name, path) {
+    const data = readAll(handles[name]);
+    if (data.length) pyodide.FS.writeFile(path, data);
+    else if (pyodide.FS.analyzePath(path).exists) pyodide.FS.unlink(path);
+  },
+};
+
+async function open({ name, clock, from, memory, region, ttlPeriod }) {
+  const started = performance.now();
+  const base = new URL(".", import.meta.url);
+  const [py, zip] = await Promise.all([
+    loadPyodide({ indexURL: new URL("./pyodide/", base).href }),
+    fetch(new URL("./python.zip", base)).then((r) => {
+      if (!r.ok) throw new Error(`python.zip: HTTP ${r.status}`);
+      return r.arrayBuffer();
+    }),
+  ]);
+  pyodide = py;
+  const loaded = performance.now();
+  // imported from the zip (zipimport, .pyc first), as Pyodide imports its stdlib
+  pyodide.FS.writeFile(PACKAGE_ZIP, new Uint8Array(zip));
+  pyodide.runPython(`import sys; sys.path.insert(0, "${PACKAGE_ZIP}")`);
+  const dir = `/data/${encodeURIComponent(name)}`;
+  pyodide.FS.mkdirTree(dir);
+  if (!memory) {
+    try {
+      handles = await openOpfs(name);
+      persistence = { kind: "opfs" };
+    } catch (error) {
+      handles = null;
+      persistence = { kind: "memory", reason: `${error.name}: ${error.message}` };
+    }
+  } else {
+    persistence = { kind: "memory", reason: "asked for memory" };
+  }
+  if (from) {
+    pyodide.FS.writeFile(`${dir}/data.db`, new Uint8Array(from));
+    if (handles) {
+      sink.write("data.db", 0, new Uint8Array(from));
+      sink.truncate("data.db", from.byteLength);
+      sink.truncate("data.db-wal", 0);
+      sink.flush("data.db");
+      sink.flush("data.db-wal");
+    }
+  } else if (handles) {
+    for (const file of FILES) {
+      const data = readAll(handles[file]);
+      if (data.length) pyodide.FS.writeFile(`${dir}/${file}`, data);
+    }
+  }
+  const start = pyodide.runPython(`
+import asyncio
+from pathlib import Path
+import anyio
+from dynoxide_streams.browser.runtime import BrowserEngine
+
+def start(data_dir, clock, sink, region, ttl_period):
+    engine = BrowserEngine(Path(data_dir), clock=clock, sink=sink, region=region,
+                           ttl_period=ttl_period)
+    loop = asyncio.get_event_loop()
+    ready = loop.create_future()
+    async def main():
+        try:
+            async with anyio.create_task_group() as tg:
+                await tg.start(engine.run)
+                ready.set_result(engine)
+        except BaseException as exc:
+            if not ready.done():
+                ready.set_exception(exc)
+            raise
+    engine.task = asyncio.ensure_future(main())
+    return ready
+start
+`);
+  const imported = performance.now();
+  engine = await start(dir, clock || "real", handles ? sink : undefined, region || "us-east-1", ttlPeriod ?? 1.0);
+  start.destroy();
+  engine.on_reopen = () => postMessage({ reopened: true });
+  const done = performance.now();
+  return {
+    persistence,
+    startupMs: Math.round(done - started),
+    // where start-up goes: Pyodide (fetch, compile, boot), our modules (unpack,
+    // OPFS restore, import), the engine (open the database, start its tasks)
+    phasesMs: {
+      pyodide: Math.round(loaded - started),
+      modules: Math.round(imported - loaded),
+      engine: Math.round(done - imported),
+    },
+  };
+}
+
+// Flow control of push frames: the page acknowledges every FRAME_ACK_EVERY frames it
+// has handled; past MAX_UNACKED_FRAMES the feed's send waits, so a page that cannot
+// keep up slows the feeds (which read less) instead of queueing frames without bound.
+const MAX_UNACKED_FRAMES = 256;
+let unackedFrames = 0;
+let frameWaiters = [];
+
+function sendFrame(frame) {
+  postMessage({ frame });
+  unackedFrames++;
+  if (unackedFrames < MAX_UNACKED_FRAMES) return undefined;
+  return new Promise((resolve) => frameWaiters.push(resolve));
+}
+
+function framesAcknowledged(count) {
+  unackedFrames = Math.max(0, unackedFrames - count);
+  if (unackedFrames < MAX_UNACKED_FRAMES) {
+    const waiters = frameWaiters;
+    frameWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}
+
+const invocations = new Map(); // call id -> {resolve, reject}
+let nextCall = 0;
+
+function invokePage(name, event) {
+  const call = ++nextCall;
+  return new Promise((resolve, reject) => {
+    invocations.set(call, { resolve, reject });
+    postMessage({ invoke: { name, call, event } });
+  });
+}
+
+async function call(message) {
+  switch (message.op) {
+    case "trigger":
+      engine.add_trigger(message.name, message.params, (event) => invokePage(message.name, event));
+      return true;
+    case "invoked": {
+      const waiter = invocations.get(message.call);
+      invocations.delete(message.call);
+      if (waiter) {
+        if (message.ok) waiter.resolve(JSON.stringify(message.value ?? null));
+        else waiter.reject(new Error(message.error));
+      }
+      return true;
+    }
+    case "open":
+      return open(message);
+    case "send": {
+      const result = await engine.send(message.target, message.body);
+      const [status, body] = result.toJs();
+      result.destroy();
+      return { status, body };
+    }
+    case "subscribe":
+      return engine.subscribe(message.message, sendFrame);
+    case "dropSubscriptions":
+      return engine.drop_subscriptions(message.prefix);
+    case "failNextSync":
+      failNextSync = Boolean(handles);
+      return failNextSync;
+    case "reopened":
+      return engine.reopened;
+    case "advance":
+      return engine.advance_clock(message.seconds);
+    case "sweep":
+      return engine.sweep_ttl();
+    case "now":
+      return engine.clock.now();
+    case "export": {
+      const proxy = await engine.export_bytes();
+      const bytes = proxy.toJs();
+      proxy.destroy();
+      return bytes;
+    }
+    case "close": {
+      engine.stop();
+      await engine.task;
+      if (handles) for (const h of Object.values(handles)) h.close();
+      handles = null;
+      return true;
+    }
+    default:
+      throw new Error(`unknown op ${message.op}`);
+  }
+}
+
+self.onmessage = async (event) => {
+  const message = event.data;
+  if (message.op === "frameAck") {
+    framesAcknowledged(message.count);
+    return;
+  }
+  try {
+    const value = await call(message);
+    const transfer = value instanceof Uint8Array ? [value.buffer] : [];
+    postMessage({ id: message.id, ok: true, value }, transfer);
+  } catch (error) {
+    postMessage({ id: message.id, ok: false, error: { name: error.name, message: String(error.message || error) } });
+  }
+};
