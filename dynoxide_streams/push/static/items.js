@@ -247,7 +247,14 @@ export class ItemBrowser {
       tr.classList.add("updated");
       tr.dataset.sequenceNumber = info.SequenceNumber;
     }
-    if (this.editing === key && record.eventName !== "REMOVE" && info.NewImage) {
+    // a record of the item being edited with other values than the editor holds (the
+    // echo of the editor's own save, or of the write it was opened on, is no news)
+    if (
+      this.editing === key &&
+      record.eventName !== "REMOVE" &&
+      info.NewImage &&
+      canonical(info.NewImage) !== this.editingImage
+    ) {
       this.nodes.editorStatus.textContent = `changed on the server at #${info.SequenceNumber}`;
     }
   }
@@ -257,6 +264,7 @@ export class ItemBrowser {
     for (const name of this.keyNames) template[name] = { [this.typeOf(name)]: "" };
     const shown = item ?? template;
     this.editing = item ? keyOf(item, this.keyNames) : null;
+    this.editingImage = item ? canonical(item) : null;
     this.deleteArmed = false;
     this.nodes.delete.textContent = "Delete (DeleteItem)";
     this.nodes.delete.disabled = !item;
@@ -302,6 +310,7 @@ export class ItemBrowser {
       return;
     }
     this.editing = keyOf(item, this.keyNames);
+    this.editingImage = canonical(item);
     this.nodes.delete.disabled = false;
     this.nodes.tree.replaceChildren(tree({ M: item }, 3));
     this.nodes.editorStatus.textContent = "saved";
