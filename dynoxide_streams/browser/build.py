@@ -58,7 +58,6 @@ SKIPPED_MODULES = (
     "server.py",
     "__main__.py",
     "datadir.py",
-    "logs.py",
     "browser/build.py",
     "browser/orjson_fallback.py",
     "push/static/",
@@ -197,6 +196,7 @@ def precompile(pyodide: Path, raw_package: Path, stdlib_out: Path, package_out: 
             str(raw_package),
             str(work / "python.zip"),
         )
+        cached.parent.mkdir(parents=True, exist_ok=True)
         for stale in cached.parent.iterdir():  # one entry: the cache does not grow
             shutil.rmtree(stale, ignore_errors=True)
         work.rename(cached)
@@ -207,9 +207,8 @@ def precompile(pyodide: Path, raw_package: Path, stdlib_out: Path, package_out: 
 def build(out: Path) -> Path:
     """Build the bundle into ``out`` (replacing its content); return ``out``."""
     pyodide = npm_pyodide()
-    staging = Path(
-        tempfile.mkdtemp(prefix="browser-", dir=out.parent if out.parent.exists() else None)
-    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="browser-", dir=out.parent))  # renamed into place
     try:
         (staging / "pyodide").mkdir()
         for name in PYODIDE_FILES:
