@@ -31,16 +31,13 @@ from dynoxide_streams.config import (
     load_credentials_file,
 )
 from dynoxide_streams.datadir import DataDirLock
-from dynoxide_streams.engine.change_log import StreamLog
 from dynoxide_streams.engine.changes import ChangeSource, LocalChangeSource
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.maintenance import repeat_until_shutdown, run_maintenance
 from dynoxide_streams.engine.store import Store
 from dynoxide_streams.engine.trigger_store import TriggerStore
-from dynoxide_streams.engine.writer import Writer
 from dynoxide_streams.errors import DynamoDBError
 from dynoxide_streams.logs import oplog
-from dynoxide_streams.metrics import Metrics
 from dynoxide_streams.triggers.declared import (
     TriggerFileError,
     TriggerSpec,
@@ -240,29 +237,17 @@ class Service:
         self, store: Store, sock: socket.socket, task_status: TaskStatus[Service]
     ) -> None:
         settings = self.settings
-        metrics = Metrics()
-        writer = Writer(store, metrics=metrics)
-        streams = StreamLog(
-            store.write_conn,
+        ctx = EngineContext.open(
+            store,
             self.clock,
             region=settings.region,
             account_id=settings.account_id,
             retention_seconds=settings.stream_retention_seconds,
             rotation_seconds=settings.shard_rotation_seconds or None,
             rotation_records=settings.shard_rotation_records or None,
-        )
-        streams.attach(store.tables)
-        writer.capture.append(streams.capture)
-        ctx = EngineContext(
-            store,
-            writer,
-            self.clock,
-            streams,
-            region=settings.region,
-            account_id=settings.account_id,
             strict_ttl_limits=settings.strict_ttl_limits,
-            metrics=metrics,
         )
+        writer = ctx.writer
         self.ctx = ctx
         source: ChangeSource
         if settings.upstream:

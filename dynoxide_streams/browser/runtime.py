@@ -28,22 +28,21 @@ from anyio.abc import TaskStatus
 from dynoxide_streams.browser.mirror import Mirror, Sink
 from dynoxide_streams.clock import Clock, SystemClock, VirtualClock
 from dynoxide_streams.engine import messages
-from dynoxide_streams.engine.change_log import StreamLog
 from dynoxide_streams.engine.changes import LocalChangeSource
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.maintenance import repeat_until_shutdown, run_maintenance
-from dynoxide_streams.engine.operations import OPERATIONS, STREAM_OPERATIONS
+from dynoxide_streams.engine.operations import (
+    operation_for,
+)
 from dynoxide_streams.engine.shapes import validate_request
 from dynoxide_streams.engine.store import Store
 from dynoxide_streams.engine.trigger_store import TriggerStore
-from dynoxide_streams.engine.writer import Writer
 from dynoxide_streams.errors import (
     DynamoDBError,
     InternalServerError,
     SerializationException,
     UnknownOperationException,
 )
-from dynoxide_streams.metrics import Metrics
 from dynoxide_streams.push.feed import prepare, run_feed
 from dynoxide_streams.push.protocol import (
     ProtocolError,
@@ -60,8 +59,6 @@ from dynoxide_streams.wire.errors import render_dynamodb_error
 
 log = structlog.get_logger("dynoxide_streams.browser")
 
-DYNAMODB_PREFIX = "DynamoDB_20120810"
-STREAMS_PREFIX = "DynamoDBStreams_20120810"
 MAINTENANCE_PERIOD_SECONDS = 5.0
 MAX_SUBSCRIPTIONS = 256
 """Feeds one engine runs at once (each is a cursor, never a queue)."""
@@ -157,22 +154,11 @@ class BrowserEngine:
                 mirror.sync(True)
                 self.mirror = mirror
                 store.after_commit = mirror.sync
-            metrics = Metrics()
-            writer = Writer(store, metrics=metrics)
-            streams = StreamLog(
-                store.write_conn, self.clock, region=self.region, account_id=self.account_id
+            # the browser keeps shard rotation and retention at the server's defaults
+            ctx = EngineContext.open(
+                store, self.clock, region=self.region, account_id=self.account_id
             )
-            streams.attach(store.tables)
-            writer.capture.append(streams.capture)
-            ctx = EngineContext(
-                store,
-                writer,
-                self.clock,
-                streams,
-                region=self.region,
-                account_id=self.account_id,
-                metrics=metrics,
-            )
+            writer = ctx.writer
             self.ctx = ctx
             self.triggers = TriggerRunner(
                 LocalChangeSource(ctx),
@@ -260,12 +246,7 @@ class BrowserEngine:
     async def _dispatch(self, target: str, body: str) -> tuple[int, bytes]:
         ctx = await self._context()
         prefix, _, operation = target.partition(".")
-        if prefix == DYNAMODB_PREFIX:
-            handler = OPERATIONS.get(operation)
-        elif prefix == STREAMS_PREFIX:
-            handler = STREAM_OPERATIONS.get(operation)
-        else:
-            handler = None
+        handler = operation_for(prefix, operation)
         if handler is None:
             raise UnknownOperationException("")
         params = validate_request(prefix, operation, _parse(body))

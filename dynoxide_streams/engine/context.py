@@ -33,6 +33,46 @@ class EngineContext:
     # GSI backfills this process has logged: (tid, iid) -> (last line at, rows scanned)
     backfills: dict[tuple[int, int], tuple[float, int]] = field(default_factory=dict)
 
+    @classmethod
+    def open(
+        cls,
+        store: Store,
+        clock: Clock,
+        *,
+        region: str,
+        account_id: str,
+        retention_seconds: float = 86400.0,
+        rotation_seconds: float | None = 4 * 3600.0,
+        rotation_records: int | None = None,
+        strict_ttl_limits: bool = False,
+    ) -> EngineContext:
+        """The engine over an open ``store``: its one :class:`Writer`, and the change log
+        capturing every commit group the writer makes (one place for the server, the
+        browser engine and tests to assemble it). The caller runs ``ctx.writer.run``."""
+        metrics = Metrics()
+        writer = Writer(store, metrics=metrics)
+        streams = StreamLog(
+            store.write_conn,
+            clock,
+            region=region,
+            account_id=account_id,
+            retention_seconds=retention_seconds,
+            rotation_seconds=rotation_seconds,
+            rotation_records=rotation_records,
+        )
+        streams.attach(store.tables)
+        writer.capture.append(streams.capture)
+        return cls(
+            store,
+            writer,
+            clock,
+            streams,
+            region=region,
+            account_id=account_id,
+            strict_ttl_limits=strict_ttl_limits,
+            metrics=metrics,
+        )
+
     def table(self, name: str) -> TableInfo:
         """The live table ``name`` (or ARN) for a table-level operation."""
         resolved = resolve_table_name(name)
