@@ -22,6 +22,9 @@ from dynoxide_streams.engine.context import EngineContext
 
 Operation = Callable[[EngineContext, dict[str, Any]], Awaitable[dict[str, Any] | bytes]]
 
+DYNAMODB_PREFIX = "DynamoDB_20120810"  # X-Amz-Target prefix of the DynamoDB API
+STREAMS_PREFIX = "DynamoDBStreams_20120810"  # ... and of the DynamoDB Streams API
+
 
 # PartiQL (its lexer, parser and planner) is imported on the first statement: a server
 # that is never sent one does not pay for it at start-up.
@@ -79,3 +82,13 @@ STREAM_OPERATIONS: dict[str, Operation] = {
     "GetShardIterator": streams_api.get_shard_iterator,
     "GetRecords": streams_api.get_records,
 }
+
+
+def operation_for(prefix: str, operation: str) -> Operation | None:
+    """The engine operation an ``X-Amz-Target`` of ``prefix.operation`` names, or None
+    when this server does not serve it (the caller answers UnknownOperationException)."""
+    if prefix == DYNAMODB_PREFIX:
+        return OPERATIONS.get(operation)
+    if prefix == STREAMS_PREFIX:
+        return STREAM_OPERATIONS.get(operation)
+    return None

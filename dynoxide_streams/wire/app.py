@@ -26,7 +26,13 @@ import structlog
 from dynoxide_streams.engine import messages
 from dynoxide_streams.engine.changes import ChangeSource, LocalChangeSource
 from dynoxide_streams.engine.context import EngineContext
-from dynoxide_streams.engine.operations import OPERATIONS, STREAM_OPERATIONS
+from dynoxide_streams.engine.operations import (
+    DYNAMODB_PREFIX,
+    OPERATIONS,
+    STREAM_OPERATIONS,
+    STREAMS_PREFIX,
+    operation_for,
+)
 from dynoxide_streams.engine.shapes import validate_request
 from dynoxide_streams.errors import (
     AccessDeniedException,
@@ -72,8 +78,6 @@ _UNSERVED_LOGGED = 256  # distinct unserved operation names logged per process
 _UNSERVED_NAME_CHARS = 128  # longer X-Amz-Target values are logged cut to this
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
-DYNAMODB_PREFIX = "DynamoDB_20120810"
-STREAMS_PREFIX = "DynamoDBStreams_20120810"
 TABLES_PATH = "/_streams/tables"
 TABLES_TIMEOUT = 5.0
 DYNAMODB_SIGNING = ("dynamodb", sigv4.UNKNOWN_KEY)
@@ -394,12 +398,7 @@ class App:
                 f"This is a dynoxide-streams sidecar: send {prefix or 'DynamoDB'} requests "
                 f"to the upstream engine at {self.upstream}"
             )
-        if prefix == DYNAMODB_PREFIX:
-            handler = OPERATIONS.get(operation)
-        elif prefix == STREAMS_PREFIX:
-            handler = STREAM_OPERATIONS.get(operation)
-        else:
-            handler = None
+        handler = operation_for(prefix, operation)
         if handler is None:
             self._note_unserved(target)
             raise UnknownOperationException("")
