@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypedDict, Unpack
 
 import anyio
 
@@ -14,6 +15,15 @@ from dynoxide_streams.engine.tokens import TokenCache
 from dynoxide_streams.engine.writer import Writer
 from dynoxide_streams.errors import resource_not_found, table_not_found
 from dynoxide_streams.metrics import Metrics
+
+
+class LogOptions(TypedDict, total=False):
+    """How long the change log keeps records and when it closes a shard
+    (:class:`StreamLog`'s keyword arguments; its defaults where absent)."""
+
+    retention_seconds: float
+    rotation_seconds: float | None
+    rotation_records: int | None
 
 
 @dataclass
@@ -41,10 +51,8 @@ class EngineContext:
         *,
         region: str,
         account_id: str,
-        retention_seconds: float = 86400.0,
-        rotation_seconds: float | None = 4 * 3600.0,
-        rotation_records: int | None = None,
         strict_ttl_limits: bool = False,
+        **log_options: Unpack[LogOptions],
     ) -> EngineContext:
         """The engine over an open ``store``: its one :class:`Writer`, and the change log
         capturing every commit group the writer makes (one place for the server, the
@@ -56,9 +64,7 @@ class EngineContext:
             clock,
             region=region,
             account_id=account_id,
-            retention_seconds=retention_seconds,
-            rotation_seconds=rotation_seconds,
-            rotation_records=rotation_records,
+            **log_options,
         )
         streams.attach(store.tables)
         writer.capture.append(streams.capture)
