@@ -3,7 +3,8 @@ automatic snapshot before ``delete_table`` restores the table with its items, it
 indexes, TTL, tags and its stream; a restore in place is applied as ordinary writes
 (exactly the difference, each with its stream record, sequence numbers only growing, a
 push subscriber resuming from before it gets just those records);
-the last 10 automatic snapshots are kept; files land in ``<data dir>/snapshots``."""
+the last 10 automatic snapshots are kept; files land in ``<data dir>/snapshots``;
+``create_snapshot`` never pauses a writer."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import orjson
 import pytest
 from websockets.sync.client import connect
 
+from tests.conftest import make_client
 from tests.mcp_client import call, call_error, stdio_session
 
 pytestmark = pytest.mark.anyio
@@ -218,3 +220,49 @@ async def test_the_last_ten_automatic_snapshots_are_kept_and_errors_are_tool_err
             "__type": "ResourceNotFoundException",
             "message": f"table Other is not in snapshot {first}",
         }
+
+
+async def test_create_snapshot_does_not_pause_writers(tmp_path: Path) -> None:
+    """Ordering, not timing: once the online backup has begun writing the copy, a
+    PutItem sent through boto3 is answered while the copy is still less than half
+    written, so before ``create_snapshot`` returns; and the copy is the moment the
+    backup began (without that write). A snapshot that holds writers off (the write
+    lock taken for the copy) answers the PutItem only once the copy is whole."""
+    data = tmp_path / "data"
+    async with stdio_session("--data-dir", str(data)) as s:
+        endpoint = (await call(s, "database_info", {}))["Endpoint"]
+        await call(s, "create_table", {**TABLE, "TableName": "Big", "Tags": []})
+        blob = {"S": "b" * 380_000}  # ~115 MB with the stream: the backup takes a while
+        for batch in range(6):
+            items = [{"pk": {"S": f"big{batch:02d}{n:02d}"}, "blob": blob} for n in range(25)]
+            await call(s, "bulk_put_items", {"TableName": "Big", "Items": items})
+        ddb = make_client(endpoint)  # made and connected before the snapshot starts
+        ddb.get_item(TableName="Big", Key={"pk": {"S": "big0000"}}, ProjectionExpression="pk")
+        partial = data / "snapshots" / "busy.db.partial"
+        done: list[str] = []
+        written_at_put: list[int] = []
+
+        async def snapshot() -> None:
+            await call(s, "create_snapshot", {"SnapshotName": "busy"})
+            done.append("create_snapshot")
+
+        def put() -> None:
+            ddb.put_item(TableName="Big", Item={"pk": {"S": "during"}})
+            done.append("put_item")
+            written_at_put.append(partial.stat().st_size if partial.exists() else -1)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(snapshot)
+            with anyio.fail_after(60):  # the backup has begun writing the copy
+                while not (partial.exists() and partial.stat().st_size > 0):
+                    await anyio.sleep(0.005)
+            assert done == []
+            await anyio.to_thread.run_sync(put)
+        assert done == ["put_item", "create_snapshot"]
+        whole = (data / "snapshots" / "busy.db").stat().st_size
+        assert 0 < written_at_put[0] < whole // 2, (written_at_put, whole)
+        # the copy is one consistent moment, from before the write
+        listed = (await call(s, "list_snapshots", {}))["Snapshots"]
+        assert [(x["SnapshotName"], x["Tables"]) for x in listed] == [("busy", {"Big": 150})]
+        restored = await call(s, "restore_snapshot", {"SnapshotName": "busy", "TableName": "Big"})
+        assert (restored["ItemsPut"], restored["ItemsDeleted"]) == (0, 1)
