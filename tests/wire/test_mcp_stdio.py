@@ -258,23 +258,85 @@ async def test_every_tool_family_over_stdio() -> None:
         assert await call(s, "list_tables", {}) == {"TableNames": []}
 
 
-async def test_read_only_refuses_every_write_tool() -> None:
-    async with stdio_session("--in-memory", "--read-only") as s:
+WRITE_TOOLS: dict[str, dict[str, Any]] = {
+    # every tool of the issue that changes something, with arguments that would work
+    "create_table": table_args("Nope"),
+    "update_table": {"TableName": "ReadOnly", "StreamSpecification": {"StreamEnabled": False}},
+    "delete_table": {"TableName": "ReadOnly"},
+    "put_item": {"TableName": "ReadOnly", "Item": item("a", 1)},
+    "update_item": {"TableName": "ReadOnly", "Key": item("a", 1), "UpdateExpression": "REMOVE x"},
+    "delete_item": {"TableName": "ReadOnly", "Key": item("a", 1)},
+    "batch_write_item": {"RequestItems": {"ReadOnly": [{"PutRequest": {"Item": item("a", 2)}}]}},
+    "bulk_put_items": {"TableName": "ReadOnly", "Items": [item("a", 3)]},
+    "transact_write_items": {
+        "TransactItems": [{"Put": {"TableName": "ReadOnly", "Item": item("a", 4)}}]
+    },
+    "execute_partiql": {"Statement": "INSERT INTO ReadOnly VALUE {'pk': 'a', 'sk': 5}"},
+    "batch_execute_partiql": {
+        "Statements": [
+            {"Statement": "SELECT * FROM ReadOnly WHERE pk = 'a'"},
+            {"Statement": "DELETE FROM ReadOnly WHERE pk = 'a' AND sk = 1"},
+        ]
+    },
+    "execute_transaction_partiql": {
+        "TransactStatements": [{"Statement": "UPDATE ReadOnly SET x = 1 WHERE pk = 'a' AND sk = 1"}]
+    },
+    "update_time_to_live": {
+        "TableName": "ReadOnly",
+        "TimeToLiveSpecification": {"Enabled": True, "AttributeName": "expires"},
+    },
+    "sweep_ttl": {},
+    "advance_clock": {"Seconds": 60},
+    "tag_resource": {"ResourceArn": "", "Tags": [{"Key": "k", "Value": "v"}]},
+    "untag_resource": {"ResourceArn": "", "TagKeys": ["team"]},
+    "create_snapshot": {"SnapshotName": "ro"},
+    "delete_snapshot": {"SnapshotName": "kept"},
+    "restore_snapshot": {"SnapshotName": "kept", "TableName": "ReadOnly"},
+}
+
+
+async def test_read_only_refuses_every_write_tool(tmp_path: Path) -> None:
+    """A database written by a normal ``mcp`` run, then opened ``--read-only``: every
+    write tool of the issue is hidden and refused with AccessDeniedException, and
+    nothing changed (same items, same stream, same snapshots, same tags, same clock)."""
+    data = tmp_path / "data"
+    async with stdio_session("--data-dir", str(data), "--clock", "virtual") as s:
+        await call(s, "create_table", table_args("ReadOnly"))
+        arn = (await call(s, "describe_table", {"TableName": "ReadOnly"}))["Table"]["TableArn"]
+        await call(s, "put_item", {"TableName": "ReadOnly", "Item": item("a", 1, x={"N": "0"})})
+        await call(s, "tag_resource", {"ResourceArn": arn, "Tags": [{"Key": "team", "Value": "a"}]})
+        await call(s, "create_snapshot", {"SnapshotName": "kept"})
+    async with stdio_session("--data-dir", str(data), "--clock", "virtual", "--read-only") as s:
+
+        async def state() -> list[Any]:
+            return [
+                await call(s, "scan", {"TableName": "ReadOnly"}),
+                await call(s, "read_changes", {"TableName": "ReadOnly"}),
+                await call(s, "list_tables", {}),
+                await call(s, "describe_time_to_live", {"TableName": "ReadOnly"}),
+                await call(s, "list_tags_of_resource", {"ResourceArn": arn}),
+                [x["SnapshotName"] for x in (await call(s, "list_snapshots", {}))["Snapshots"]],
+                (await call(s, "database_info", {}))["Clock"],
+            ]
+
+        before = await state()
         names = {t.name for t in (await s.list_tools()).tools}
-        assert "put_item" not in names and "delete_table" not in names
+        assert not names & (
+            WRITE_TOOLS.keys()
+            - {"execute_partiql", "batch_execute_partiql", "execute_transaction_partiql"}
+        )
         assert {"get_item", "query", "scan", "read_changes", "execute_partiql"} <= names
-        for tool, args in [
-            ("create_table", table_args("Nope")),
-            ("put_item", {"TableName": "Nope", "Item": item("a", 1)}),
-            ("sweep_ttl", {}),
-            ("execute_partiql", {"Statement": "INSERT INTO Nope VALUE {'pk': 'a'}"}),
-        ]:
+        for tool, args in WRITE_TOOLS.items():
+            if "ResourceArn" in args:
+                args = {**args, "ResourceArn": arn}
             assert await call_error(s, tool, args) == {
                 "__type": "AccessDeniedException",
                 "message": f"this MCP server is read-only (--read-only): {tool} writes",
-            }
-        # reads still run, and get the engine's own errors
-        assert await call(s, "list_tables", {}) == {"TableNames": []}
+            }, tool
+        assert await state() == before
+        # reads still run, PartiQL SELECTs too, and get the engine's own errors
+        selected = await call(s, "execute_partiql", {"Statement": "SELECT * FROM ReadOnly"})
+        assert selected["Items"] == [item("a", 1, x={"N": "0"})]
         error = await call_error(s, "execute_partiql", {"Statement": "SELECT * FROM Nope"})
         assert error["__type"] == "ResourceNotFoundException"
 
