@@ -35,6 +35,7 @@ from tests.wire.test_mcp_feeds import get_records_after, table
 pytestmark = pytest.mark.anyio
 
 TOKEN = "an-mcp-token-of-sufficient-length"
+ADMIN_TOKEN = "the-admin-token-not-the-mcp-one"
 
 
 @pytest.fixture
@@ -136,10 +137,29 @@ async def test_serve_mcp_generates_a_token_once_and_notifies_a_boto3_write(
     assert "MCP over HTTP is on" not in again.log()
     assert token_file.read_text().strip() == token
 
+    # --mcp-token overrides the kept one (which then gets 401), and leaves the file be
+    flags = ["--in-memory", "--mcp", "--mcp-token", TOKEN]
+    given = start_command("serve", flags, tmp_path, port=free_port(), env=env)
+    try:
+        async with http_session(f"{given.endpoint}/mcp", TOKEN) as s:
+            assert await tool(s, "list_tables", {}) == {"TableNames": []}
+        async with httpx.AsyncClient() as client:
+            kept = await client.post(
+                f"{given.endpoint}/mcp",
+                json=initialize_body(),
+                headers={**MCP_HEADERS, "Authorization": f"Bearer {token}"},
+            )
+        assert kept.status_code == 401
+    finally:
+        given.terminate()
+    assert "MCP over HTTP is on" not in given.log()
+    assert token_file.read_text().strip() == token
+
 
 async def test_no_token_401_and_nothing_runs_a_foreign_origin_403(tmp_path: Path) -> None:
     env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "DYNOXIDE_STREAMS_MCP_TOKEN": TOKEN}
-    server = start_command("serve", ["--in-memory", "--mcp"], tmp_path, port=free_port(), env=env)
+    flags = ["--in-memory", "--mcp", "--token", ADMIN_TOKEN]
+    server = start_command("serve", flags, tmp_path, port=free_port(), env=env)
     try:
         url = f"{server.endpoint}/mcp"
         call = {
@@ -149,7 +169,12 @@ async def test_no_token_401_and_nothing_runs_a_foreign_origin_403(tmp_path: Path
             "params": {"name": "create_table", "arguments": table("Sneaky")},
         }
         async with httpx.AsyncClient() as client:
-            for headers in ({}, {"Authorization": "Bearer wrong-token-wrong-token"}):
+            for headers in (
+                {},
+                {"Authorization": "Bearer wrong-token-wrong-token"},
+                {"Authorization": f"Bearer {ADMIN_TOKEN}"},  # --token guards the admin API
+                {"Authorization": TOKEN},  # not a bearer
+            ):
                 for body in (initialize_body(), call):
                     answer = await client.post(url, json=body, headers={**MCP_HEADERS, **headers})
                     assert answer.status_code == 401
@@ -158,7 +183,12 @@ async def test_no_token_401_and_nothing_runs_a_foreign_origin_403(tmp_path: Path
                         "message": "a valid MCP bearer token is required",
                     }
                     assert answer.headers["www-authenticate"].startswith("Bearer")
-            # the admin token is not the MCP token, and neither is the other way round
+            # ... and the MCP token is not the admin token
+            metrics = f"{server.endpoint}/_admin/metrics"
+            admin = await client.get(metrics, headers={"Authorization": f"Bearer {TOKEN}"})
+            assert admin.status_code == 403
+            admin = await client.get(metrics, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+            assert admin.status_code == 200
             foreign = await client.post(
                 url,
                 json=initialize_body(),
