@@ -17,10 +17,12 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from mcp import ClientSession
+from mcp.client.stdio import stdio_client
 
 from dynoxide_streams.datadir import DataDirLock
 from tests.conftest import make_client
-from tests.mcp_client import ROOT, call, call_error, stdio_session
+from tests.mcp_client import ROOT, call, call_error, mcp_command, stdio_session
 from tests.polling import wait_until
 from tests.process import start_server
 
@@ -256,6 +258,26 @@ async def test_every_tool_family_over_stdio() -> None:
         gone = await call(s, "delete_table", {"TableName": "Orders"})
         assert gone["TableDescription"]["TableStatus"] == "DELETING"
         assert await call(s, "list_tables", {}) == {"TableNames": []}
+
+
+async def test_instructions_say_what_it_is_and_how_to_follow_changes() -> None:
+    async with (
+        stdio_client(mcp_command("--in-memory")) as (read, write),
+        ClientSession(read, write) as s,
+    ):
+        init = await s.initialize()
+        assert init.serverInfo.name == "dynoxide-streams"
+        assert init.instructions is not None
+        assert len(init.instructions.splitlines()) <= 10  # a few lines
+        told = init.instructions.replace("\n", " ")
+        assert told.startswith("dynoxide-streams: a local DynamoDB (with DynamoDB Streams")
+        for words in (
+            "each table is a resource dynamodb://table/<name>",
+            "Subscribe to it and you are notified after every committed write",
+            "the notification's _meta has StreamArn and SequenceNumber",
+            "read_changes with TableName and After=",
+        ):
+            assert words in told, words
 
 
 WRITE_TOOLS: dict[str, dict[str, Any]] = {
