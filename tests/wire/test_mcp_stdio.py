@@ -469,7 +469,7 @@ async def test_bad_input_is_a_tool_error_with_the_dynamodb_error() -> None:
         )
         assert huge == {"__type": "RequestEntityTooLarge", "message": "Request entity too large"}
         unknown = await call_error(s, "drop_everything", {})
-        assert unknown == {"__type": "DynamoDBError", "message": "unknown tool 'drop_everything'"}
+        assert unknown == {"__type": "UnknownOperationException", "message": "unknown tool 'drop_everything'"}
         assert await call_error(s, "read_changes", {"TableName": "Bad"}) == {
             "__type": "ResourceNotFoundException",
             "message": "Table Bad has no stream",
