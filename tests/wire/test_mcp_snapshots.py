@@ -18,6 +18,7 @@ from websockets.sync.client import connect
 
 from tests.conftest import make_client
 from tests.mcp_client import call, call_error, stdio_session
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -186,6 +187,57 @@ async def test_restore_in_place_writes_exactly_the_difference() -> None:
         assert (again["ItemsPut"], again["ItemsDeleted"]) == (0, 0)
         quiet = await call(s, "read_changes", {"TableName": "Orders", "After": changes["Position"]})
         assert quiet["Records"] == []
+
+
+async def test_a_trigger_checkpoint_stays_valid_across_a_restore(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trigger that has processed the stream up to before a restore gets exactly the
+    restore's records next: nothing replayed, nothing skipped, same sequence numbers."""
+    seen_file = tmp_path / "seen.jsonl"
+    seen_file.touch()
+    monkeypatch.setenv("MCP_TEST_RECORDS_FILE", str(seen_file))
+
+    def seen(count: int) -> list[Any]:
+        def enough() -> list[Any]:
+            lines = seen_file.read_text().splitlines()
+            return [orjson.loads(x) for x in lines] if len(lines) >= count else []
+
+        return list(wait_until(enough, timeout=30, what=f"{count} records handled"))
+
+    flags = ("--in-memory", "--function", "record=python:tests.mcp_handlers:record")
+    async with stdio_session(*flags) as s:
+        endpoint = (await call(s, "database_info", {}))["Endpoint"]
+        created = await call(s, "create_table", TABLE)
+        arn = created["TableDescription"]["LatestStreamArn"]
+        await call(
+            s, "bulk_put_items", {"TableName": "Orders", "Items": [order(n) for n in range(5)]}
+        )
+        await call(s, "create_snapshot", {"SnapshotName": "known-good"})
+        lam = make_client(endpoint, "lambda")
+        await anyio.to_thread.run_sync(
+            lambda: lam.create_event_source_mapping(
+                FunctionName="record",
+                EventSourceArn=arn,
+                StartingPosition="TRIM_HORIZON",
+                BatchSize=10,
+            )
+        )
+        await call(s, "put_item", {"TableName": "Orders", "Item": {**order(1), "qty": {"N": "9"}}})
+        await call(s, "delete_item", {"TableName": "Orders", "Key": {"pk": {"S": "o03"}}})
+        await call(s, "put_item", {"TableName": "Orders", "Item": order(7)})
+        before = await anyio.to_thread.run_sync(seen, 8)  # the trigger is caught up
+        mark = await call(s, "read_changes", {"TableName": "Orders", "After": "LATEST"})
+        await call(s, "restore_snapshot", {"SnapshotName": "known-good", "TableName": "Orders"})
+        restore = await call(s, "read_changes", {"TableName": "Orders", "After": mark["Position"]})
+        assert len(restore["Records"]) == 3
+        handled = await anyio.to_thread.run_sync(seen, 11)
+        assert handled[:8] == before
+        assert [r["dynamodb"]["SequenceNumber"] for r in handled[8:]] == [
+            r["dynamodb"]["SequenceNumber"] for r in restore["Records"]
+        ]
+        everything = await call(s, "read_changes", {"TableName": "Orders", "Limit": 1000})
+        assert [r["eventID"] for r in handled] == [r["eventID"] for r in everything["Records"]]
 
 
 async def test_the_last_ten_automatic_snapshots_are_kept_and_errors_are_tool_errors() -> None:
