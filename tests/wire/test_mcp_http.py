@@ -31,6 +31,7 @@ from tests.conftest import make_client
 from tests.mcp_client import ROOT
 from tests.process import free_port, start_command
 from tests.wire.test_mcp_feeds import get_records_after, table
+from tests.wire.test_mcp_stdio import FAMILY_FLAGS, every_tool_family
 
 pytestmark = pytest.mark.anyio
 
@@ -255,6 +256,20 @@ def test_a_network_bind_without_an_mcp_token_and_a_short_token_are_refused(
     assert short.returncode == 1
     assert short.stderr == ("dynoxide-streams: mcp_token must be at least 16 characters (got 5)\n")
     assert not (tmp_path / "dynoxide-streams").exists()
+
+
+async def test_every_tool_family_over_http(tmp_path: Path) -> None:
+    """The stdio test's tool tour, through the SDK's Streamable HTTP client against a
+    real ``serve --mcp`` process."""
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "DYNOXIDE_STREAMS_MCP_TOKEN": TOKEN}
+    flags = [*FAMILY_FLAGS, "--mcp"]
+    server = start_command("serve", flags, tmp_path, port=free_port(), env=env)
+    try:
+        async with http_session(f"{server.endpoint}/mcp", TOKEN) as s:
+            await every_tool_family(s)
+            assert (await tool(s, "database_info", {}))["Endpoint"] == server.endpoint
+    finally:
+        server.terminate()
 
 
 async def test_embedded_server_mounts_mcp() -> None:

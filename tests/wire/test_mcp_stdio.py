@@ -68,196 +68,200 @@ def boto_error(endpoint: str, operation: str, params: dict[str, Any]) -> dict[st
     return {"__type": error["Code"], "message": error["Message"]}
 
 
+FAMILY_FLAGS = ("--in-memory", "--clock", "virtual", "--ttl-period", "0")
+"""The flags ``every_tool_family`` needs (over stdio, and of ``serve --mcp`` over HTTP)."""
+
+
 async def test_every_tool_family_over_stdio() -> None:
-    async with stdio_session("--in-memory", "--clock", "virtual", "--ttl-period", "0") as s:
-        names = {t.name for t in (await s.list_tools()).tools}
-        assert {"put_item", "read_changes", "sweep_ttl", "database_info"} <= names
-        info = await call(s, "database_info", {})
-        assert info["InMemory"] is True and info["Clock"]["Virtual"] is True
-        assert info["Endpoint"].startswith("http://127.0.0.1:")
+    async with stdio_session(*FAMILY_FLAGS) as s:
+        await every_tool_family(s)
 
-        # tables
-        created = await call(s, "create_table", table_args("Orders"))
-        assert created["TableDescription"]["TableName"] == "Orders"
-        assert await call(s, "list_tables", {}) == {"TableNames": ["Orders"]}
-        described = await call(s, "describe_table", {"TableName": "Orders"})
-        assert described["Table"]["KeySchema"][0] == {"AttributeName": "pk", "KeyType": "HASH"}
-        arn = described["Table"]["TableArn"]
-        stream_arn = described["Table"]["LatestStreamArn"]
 
-        # items
-        assert await call(s, "put_item", {"TableName": "Orders", "Item": item("a", 1)}) == {}
-        updated = await call(
-            s,
-            "update_item",
-            {
-                "TableName": "Orders",
-                "Key": item("a", 1),
-                "UpdateExpression": "SET qty = :q",
-                "ExpressionAttributeValues": {":q": {"N": "5"}},
-                "ReturnValues": "ALL_NEW",
+async def every_tool_family(s: ClientSession) -> None:
+    """Every tool family through one session, on an empty in-memory database with the
+    virtual clock and no TTL sweeps of its own."""
+    names = {t.name for t in (await s.list_tools()).tools}
+    assert {"put_item", "read_changes", "sweep_ttl", "database_info"} <= names
+    info = await call(s, "database_info", {})
+    assert info["InMemory"] is True and info["Clock"]["Virtual"] is True
+    assert info["Endpoint"].startswith("http://127.0.0.1:")
+
+    # tables
+    created = await call(s, "create_table", table_args("Orders"))
+    assert created["TableDescription"]["TableName"] == "Orders"
+    assert await call(s, "list_tables", {}) == {"TableNames": ["Orders"]}
+    described = await call(s, "describe_table", {"TableName": "Orders"})
+    assert described["Table"]["KeySchema"][0] == {"AttributeName": "pk", "KeyType": "HASH"}
+    arn = described["Table"]["TableArn"]
+    stream_arn = described["Table"]["LatestStreamArn"]
+
+    # items
+    assert await call(s, "put_item", {"TableName": "Orders", "Item": item("a", 1)}) == {}
+    updated = await call(
+        s,
+        "update_item",
+        {
+            "TableName": "Orders",
+            "Key": item("a", 1),
+            "UpdateExpression": "SET qty = :q",
+            "ExpressionAttributeValues": {":q": {"N": "5"}},
+            "ReturnValues": "ALL_NEW",
+        },
+    )
+    assert updated == {"Attributes": item("a", 1, qty={"N": "5"})}
+    got = await call(s, "get_item", {"TableName": "Orders", "Key": item("a", 1)})
+    assert got == {"Item": item("a", 1, qty={"N": "5"})}
+    deleted = await call(
+        s,
+        "delete_item",
+        {"TableName": "Orders", "Key": item("a", 1), "ReturnValues": "ALL_OLD"},
+    )
+    assert deleted == {"Attributes": item("a", 1, qty={"N": "5"})}
+
+    # batches, and a bulk put larger than one batch
+    written = await call(
+        s,
+        "batch_write_item",
+        {"RequestItems": {"Orders": [{"PutRequest": {"Item": item("b", n)}} for n in (1, 2)]}},
+    )
+    assert written == {"UnprocessedItems": {}}
+    bulk = await call(
+        s,
+        "bulk_put_items",
+        {
+            "TableName": "Orders",
+            "Items": [item("c", n, qty={"N": str(n % 3)}) for n in range(60)],
+        },
+    )
+    assert bulk == {"TableName": "Orders", "Written": 60}
+    batch = await call(s, "batch_get_item", {"RequestItems": {"Orders": {"Keys": [item("b", 2)]}}})
+    assert batch == {"Responses": {"Orders": [item("b", 2)]}, "UnprocessedKeys": {}}
+
+    # query and scan with expressions
+    queried = await call(
+        s,
+        "query",
+        {
+            "TableName": "Orders",
+            "KeyConditionExpression": "pk = :p AND sk BETWEEN :lo AND :hi",
+            "FilterExpression": "qty <> :no",
+            "ProjectionExpression": "sk",
+            "ExpressionAttributeValues": {
+                ":p": {"S": "c"},
+                ":lo": {"N": "10"},
+                ":hi": {"N": "13"},
+                ":no": {"N": "1"},
             },
-        )
-        assert updated == {"Attributes": item("a", 1, qty={"N": "5"})}
-        got = await call(s, "get_item", {"TableName": "Orders", "Key": item("a", 1)})
-        assert got == {"Item": item("a", 1, qty={"N": "5"})}
-        deleted = await call(
-            s,
-            "delete_item",
-            {"TableName": "Orders", "Key": item("a", 1), "ReturnValues": "ALL_OLD"},
-        )
-        assert deleted == {"Attributes": item("a", 1, qty={"N": "5"})}
+        },
+    )
+    assert queried["Items"] == [{"sk": {"N": "11"}}, {"sk": {"N": "12"}}]
+    assert (queried["Count"], queried["ScannedCount"]) == (2, 4)
+    scanned = await call(s, "scan", {"TableName": "Orders", "Select": "COUNT"})
+    assert scanned["Count"] == 62
 
-        # batches, and a bulk put larger than one batch
-        written = await call(
-            s,
-            "batch_write_item",
-            {"RequestItems": {"Orders": [{"PutRequest": {"Item": item("b", n)}} for n in (1, 2)]}},
-        )
-        assert written == {"UnprocessedItems": {}}
-        bulk = await call(
-            s,
-            "bulk_put_items",
-            {
-                "TableName": "Orders",
-                "Items": [item("c", n, qty={"N": str(n % 3)}) for n in range(60)],
-            },
-        )
-        assert bulk == {"TableName": "Orders", "Written": 60}
-        batch = await call(
-            s, "batch_get_item", {"RequestItems": {"Orders": {"Keys": [item("b", 2)]}}}
-        )
-        assert batch == {"Responses": {"Orders": [item("b", 2)]}, "UnprocessedKeys": {}}
+    # transactions
+    await call(
+        s,
+        "transact_write_items",
+        {
+            "TransactItems": [
+                {"Put": {"TableName": "Orders", "Item": item("t", 1)}},
+                {"Delete": {"TableName": "Orders", "Key": item("b", 1)}},
+            ]
+        },
+    )
+    tx = await call(
+        s,
+        "transact_get_items",
+        {"TransactItems": [{"Get": {"TableName": "Orders", "Key": item("t", 1)}}]},
+    )
+    assert tx == {"Responses": [{"Item": item("t", 1)}]}
 
-        # query and scan with expressions
-        queried = await call(
-            s,
-            "query",
-            {
-                "TableName": "Orders",
-                "KeyConditionExpression": "pk = :p AND sk BETWEEN :lo AND :hi",
-                "FilterExpression": "qty <> :no",
-                "ProjectionExpression": "sk",
-                "ExpressionAttributeValues": {
-                    ":p": {"S": "c"},
-                    ":lo": {"N": "10"},
-                    ":hi": {"N": "13"},
-                    ":no": {"N": "1"},
-                },
-            },
-        )
-        assert queried["Items"] == [{"sk": {"N": "11"}}, {"sk": {"N": "12"}}]
-        assert (queried["Count"], queried["ScannedCount"]) == (2, 4)
-        scanned = await call(s, "scan", {"TableName": "Orders", "Select": "COUNT"})
-        assert scanned["Count"] == 62
+    # PartiQL
+    await call(s, "execute_partiql", {"Statement": "INSERT INTO Orders VALUE {'pk': 'p', 'sk': 1}"})
+    selected = await call(
+        s, "execute_partiql", {"Statement": "SELECT * FROM Orders WHERE pk = 'p'"}
+    )
+    assert selected["Items"] == [item("p", 1)]
+    batch_pq = await call(
+        s,
+        "batch_execute_partiql",
+        {"Statements": [{"Statement": "SELECT sk FROM Orders WHERE pk = 't' AND sk = 1"}]},
+    )
+    assert batch_pq == {"Responses": [{"TableName": "Orders", "Item": {"sk": {"N": "1"}}}]}
+    await call(
+        s,
+        "execute_transaction_partiql",
+        {"TransactStatements": [{"Statement": "DELETE FROM Orders WHERE pk = 'p' AND sk = 1"}]},
+    )
 
-        # transactions
-        await call(
-            s,
-            "transact_write_items",
-            {
-                "TransactItems": [
-                    {"Put": {"TableName": "Orders", "Item": item("t", 1)}},
-                    {"Delete": {"TableName": "Orders", "Key": item("b", 1)}},
-                ]
-            },
-        )
-        tx = await call(
-            s,
-            "transact_get_items",
-            {"TransactItems": [{"Get": {"TableName": "Orders", "Key": item("t", 1)}}]},
-        )
-        assert tx == {"Responses": [{"Item": item("t", 1)}]}
+    # TTL, the virtual clock and a sweep
+    ttl = await call(
+        s,
+        "update_time_to_live",
+        {
+            "TableName": "Orders",
+            "TimeToLiveSpecification": {"Enabled": True, "AttributeName": "expires"},
+        },
+    )
+    assert ttl == {"TimeToLiveSpecification": {"Enabled": True, "AttributeName": "expires"}}
+    described_ttl = await call(s, "describe_time_to_live", {"TableName": "Orders"})
+    assert described_ttl["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED"
+    now = info["Clock"]["Now"]
+    await call(
+        s,
+        "put_item",
+        {"TableName": "Orders", "Item": item("x", 1, expires={"N": str(int(now) + 60)})},
+    )
+    assert await call(s, "sweep_ttl", {}) == {"Expired": 0}
+    moved = await call(s, "advance_clock", {"Seconds": 120})
+    assert moved == {"Now": now + 120, "Virtual": True}
+    assert await call(s, "sweep_ttl", {}) == {"Expired": 1}
 
-        # PartiQL
-        await call(
-            s, "execute_partiql", {"Statement": "INSERT INTO Orders VALUE {'pk': 'p', 'sk': 1}"}
-        )
-        selected = await call(
-            s, "execute_partiql", {"Statement": "SELECT * FROM Orders WHERE pk = 'p'"}
-        )
-        assert selected["Items"] == [item("p", 1)]
-        batch_pq = await call(
-            s,
-            "batch_execute_partiql",
-            {"Statements": [{"Statement": "SELECT sk FROM Orders WHERE pk = 't' AND sk = 1"}]},
-        )
-        assert batch_pq == {"Responses": [{"TableName": "Orders", "Item": {"sk": {"N": "1"}}}]}
-        await call(
-            s,
-            "execute_transaction_partiql",
-            {"TransactStatements": [{"Statement": "DELETE FROM Orders WHERE pk = 'p' AND sk = 1"}]},
-        )
+    # tags
+    assert (
+        await call(s, "tag_resource", {"ResourceArn": arn, "Tags": [{"Key": "team", "Value": "a"}]})
+        == {}
+    )
+    assert await call(s, "list_tags_of_resource", {"ResourceArn": arn}) == {
+        "Tags": [{"Key": "team", "Value": "a"}]
+    }
+    await call(s, "untag_resource", {"ResourceArn": arn, "TagKeys": ["team"]})
+    assert await call(s, "list_tags_of_resource", {"ResourceArn": arn}) == {"Tags": []}
 
-        # TTL, the virtual clock and a sweep
-        ttl = await call(
-            s,
-            "update_time_to_live",
-            {
-                "TableName": "Orders",
-                "TimeToLiveSpecification": {"Enabled": True, "AttributeName": "expires"},
-            },
-        )
-        assert ttl == {"TimeToLiveSpecification": {"Enabled": True, "AttributeName": "expires"}}
-        described_ttl = await call(s, "describe_time_to_live", {"TableName": "Orders"})
-        assert described_ttl["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED"
-        now = info["Clock"]["Now"]
-        await call(
-            s,
-            "put_item",
-            {"TableName": "Orders", "Item": item("x", 1, expires={"N": str(int(now) + 60)})},
-        )
-        assert await call(s, "sweep_ttl", {}) == {"Expired": 0}
-        moved = await call(s, "advance_clock", {"Seconds": 120})
-        assert moved == {"Now": now + 120, "Virtual": True}
-        assert await call(s, "sweep_ttl", {}) == {"Expired": 1}
+    # streams and the change feed
+    streams = await call(s, "list_streams", {"TableName": "Orders"})
+    assert [x["StreamArn"] for x in streams["Streams"]] == [stream_arn]
+    stream = await call(s, "describe_stream", {"StreamArn": stream_arn})
+    assert stream["StreamDescription"]["StreamStatus"] == "ENABLED"
+    changes = await call(s, "read_changes", {"TableName": "Orders", "Limit": 3})
+    assert [r["eventName"] for r in changes["Records"]] == ["INSERT", "MODIFY", "REMOVE"]
+    later = await call(
+        s, "read_changes", {"StreamArn": stream_arn, "After": changes["Position"], "Limit": 2}
+    )
+    assert [r["dynamodb"]["Keys"] for r in later["Records"]] == [
+        {"pk": {"S": "b"}, "sk": {"N": "1"}},
+        {"pk": {"S": "b"}, "sk": {"N": "2"}},
+    ]
+    tail = await call(s, "read_changes", {"TableName": "Orders", "After": "LATEST"})
+    assert tail["Records"] == []
+    swept = await call(
+        s, "read_changes", {"TableName": "Orders", "After": changes["Position"], "Limit": 1000}
+    )
+    expiry = [r for r in swept["Records"] if r.get("userIdentity")]
+    assert expiry[0]["userIdentity"] == {
+        "Type": "Service",
+        "PrincipalId": "dynamodb.amazonaws.com",
+    }
 
-        # tags
-        assert (
-            await call(
-                s, "tag_resource", {"ResourceArn": arn, "Tags": [{"Key": "team", "Value": "a"}]}
-            )
-            == {}
-        )
-        assert await call(s, "list_tags_of_resource", {"ResourceArn": arn}) == {
-            "Tags": [{"Key": "team", "Value": "a"}]
-        }
-        await call(s, "untag_resource", {"ResourceArn": arn, "TagKeys": ["team"]})
-        assert await call(s, "list_tags_of_resource", {"ResourceArn": arn}) == {"Tags": []}
+    # triggers
+    assert await call(s, "list_event_source_mappings", {}) == {"EventSourceMappings": []}
+    assert await call(s, "list_dead_letters", {}) == {"DeadLetters": []}
 
-        # streams and the change feed
-        streams = await call(s, "list_streams", {"TableName": "Orders"})
-        assert [x["StreamArn"] for x in streams["Streams"]] == [stream_arn]
-        stream = await call(s, "describe_stream", {"StreamArn": stream_arn})
-        assert stream["StreamDescription"]["StreamStatus"] == "ENABLED"
-        changes = await call(s, "read_changes", {"TableName": "Orders", "Limit": 3})
-        assert [r["eventName"] for r in changes["Records"]] == ["INSERT", "MODIFY", "REMOVE"]
-        later = await call(
-            s, "read_changes", {"StreamArn": stream_arn, "After": changes["Position"], "Limit": 2}
-        )
-        assert [r["dynamodb"]["Keys"] for r in later["Records"]] == [
-            {"pk": {"S": "b"}, "sk": {"N": "1"}},
-            {"pk": {"S": "b"}, "sk": {"N": "2"}},
-        ]
-        tail = await call(s, "read_changes", {"TableName": "Orders", "After": "LATEST"})
-        assert tail["Records"] == []
-        swept = await call(
-            s, "read_changes", {"TableName": "Orders", "After": changes["Position"], "Limit": 1000}
-        )
-        expiry = [r for r in swept["Records"] if r.get("userIdentity")]
-        assert expiry[0]["userIdentity"] == {
-            "Type": "Service",
-            "PrincipalId": "dynamodb.amazonaws.com",
-        }
-
-        # triggers
-        assert await call(s, "list_event_source_mappings", {}) == {"EventSourceMappings": []}
-        assert await call(s, "list_dead_letters", {}) == {"DeadLetters": []}
-
-        # and the table goes
-        gone = await call(s, "delete_table", {"TableName": "Orders"})
-        assert gone["TableDescription"]["TableStatus"] == "DELETING"
-        assert await call(s, "list_tables", {}) == {"TableNames": []}
+    # and the table goes
+    gone = await call(s, "delete_table", {"TableName": "Orders"})
+    assert gone["TableDescription"]["TableStatus"] == "DELETING"
+    assert await call(s, "list_tables", {}) == {"TableNames": []}
 
 
 async def test_instructions_say_what_it_is_and_how_to_follow_changes() -> None:
@@ -469,7 +473,10 @@ async def test_bad_input_is_a_tool_error_with_the_dynamodb_error() -> None:
         )
         assert huge == {"__type": "RequestEntityTooLarge", "message": "Request entity too large"}
         unknown = await call_error(s, "drop_everything", {})
-        assert unknown == {"__type": "UnknownOperationException", "message": "unknown tool 'drop_everything'"}
+        assert unknown == {
+            "__type": "UnknownOperationException",
+            "message": "unknown tool 'drop_everything'",
+        }
         assert await call_error(s, "read_changes", {"TableName": "Bad"}) == {
             "__type": "ResourceNotFoundException",
             "message": "Table Bad has no stream",
