@@ -227,6 +227,66 @@ async def test_no_token_401_and_nothing_runs_a_foreign_origin_403(tmp_path: Path
         server.terminate()
 
 
+async def test_a_body_over_16_mib_is_refused_before_the_sdk_reads_it(tmp_path: Path) -> None:
+    """``/mcp`` takes a body as the DynamoDB route does: up to 16 MiB (held in
+    ``--max-body-memory``), so arguments over the SDK's own 4 MiB default get the
+    engine's tool error as over stdio (with the SDK's 413 the client's session
+    ended); a bigger body gets a DynamoDB-shaped 413, declared or chunked, and the
+    session goes on."""
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "DYNOXIDE_STREAMS_MCP_TOKEN": TOKEN}
+    server = start_command("serve", ["--in-memory", "--mcp"], tmp_path, port=free_port(), env=env)
+    try:
+        url = f"{server.endpoint}/mcp"
+        auth = {**MCP_HEADERS, "Authorization": f"Bearer {TOKEN}"}
+        async with http_session(url, TOKEN) as s:
+            await tool(s, "create_table", table("Huge"))
+            huge = {
+                "jsonrpc": "2.0",
+                "id": 7,
+                "method": "tools/call",
+                "params": {
+                    "name": "put_item",
+                    "arguments": {
+                        "TableName": "Huge",
+                        "Item": {"pk": {"S": "h"}, "blob": {"S": "z" * (17 * 1024 * 1024)}},
+                    },
+                },
+            }
+            body = orjson.dumps(huge)
+
+            async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: chunked
+                step = 1 << 20
+                for at in range(0, len(body), step):
+                    yield body[at : at + step]
+
+            async with httpx.AsyncClient(timeout=60) as client:
+                declared = await client.post(url, content=body, headers=auth)
+                chunked = await client.post(url, content=chunks(), headers=auth)
+            for answer in (declared, chunked):
+                assert answer.status_code == 413
+                assert answer.json() == {
+                    "error": "RequestEntityTooLarge",
+                    "message": "Request entity too large",
+                }
+            # arguments over the SDK's own 4 MiB default but within a DynamoDB request
+            # get the engine's error, as over stdio, not the SDK's plain 413
+            big = {"pk": {"S": "h"}, "blob": {"S": "z" * (5 * 1024 * 1024)}}
+            result = await s.call_tool("put_item", {"TableName": "Huge", "Item": big})
+            assert result.isError
+            assert orjson.loads(result.content[0].text) == {  # type: ignore[union-attr]
+                "__type": "ValidationException",
+                "message": "Item size has exceeded the maximum allowed size",
+            }
+            # the session is alive and nothing was written
+            assert await tool(s, "scan", {"TableName": "Huge"}) == {
+                "Items": [],
+                "Count": 0,
+                "ScannedCount": 0,
+            }
+    finally:
+        server.terminate()
+
+
 def run_serve(*flags: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "dynoxide_streams", "serve", "--in-memory", *flags],
