@@ -298,15 +298,22 @@ async def test_create_snapshot_does_not_pause_writers(tmp_path: Path) -> None:
             await call(s, "create_snapshot", {"SnapshotName": "busy"})
             done.append("create_snapshot")
 
+        def written() -> int:
+            """Bytes of the copy written so far (-1: none, or renamed into place)."""
+            try:
+                return partial.stat().st_size
+            except FileNotFoundError:
+                return -1
+
         def put() -> None:
             ddb.put_item(TableName="Big", Item={"pk": {"S": "during"}})
             done.append("put_item")
-            written_at_put.append(partial.stat().st_size if partial.exists() else -1)
+            written_at_put.append(written())
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(snapshot)
             with anyio.fail_after(60):  # the backup has begun writing the copy
-                while not (partial.exists() and partial.stat().st_size > 0):
+                while written() <= 0:
                     await anyio.sleep(0.005)
             assert done == []
             await anyio.to_thread.run_sync(put)
