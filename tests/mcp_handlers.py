@@ -32,3 +32,8 @@ def record(event: dict[str, Any], context: Any) -> None:
     with Path(os.environ["MCP_TEST_RECORDS_FILE"]).open("a", encoding="utf-8") as out:
         for each in event["Records"]:
             out.write(json.dumps(each) + "\n")
+
+
+def fail(event: dict[str, Any], context: Any) -> None:
+    """Fail every batch (so a mapping without retries dead-letters it)."""
+    raise RuntimeError("refused on purpose")

@@ -12,9 +12,11 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from botocore.exceptions import ClientError
 from mcp import ClientSession
@@ -397,6 +399,59 @@ async def test_max_items_cuts_and_says_how_to_continue() -> None:
             "By": "max_items",
             "ContinueWith": {"After": changes["Position"]},
         }
+
+
+async def test_trigger_tools_list_mappings_and_dead_letters_page_by_page() -> None:
+    """Three mappings without retries on one stream, a handler that always fails: one
+    write makes three dead letters. With ``--max-items 2`` both listings come in pages
+    that say how to continue, and together they are what Lambda's
+    ListEventSourceMappings and the admin API's dead letters hold."""
+    fail = "python:tests.mcp_handlers:fail"
+    flags = ["--in-memory", "--max-items", "2"]
+    for n in range(3):  # one mapping per stream and function
+        flags += ["--function", f"fail{n}={fail}"]
+    async with stdio_session(*flags) as s:
+        schema = {t.name: t.inputSchema for t in (await s.list_tools()).tools}
+        assert schema["list_dead_letters"]["properties"]["After"]["type"] == "integer"
+        assert schema["read_changes"]["properties"]["After"]["type"] == "string"
+        endpoint = (await call(s, "database_info", {}))["Endpoint"]
+        created = await call(s, "create_table", table_args("Failing"))
+        arn = created["TableDescription"]["LatestStreamArn"]
+        lam = make_client(endpoint, "lambda")
+        for n in range(3):
+            lam.create_event_source_mapping(
+                FunctionName=f"fail{n}",
+                EventSourceArn=arn,
+                StartingPosition="TRIM_HORIZON",
+                BatchSize=1,
+                MaximumRetryAttempts=0,
+            )
+        uuids = sorted(m["UUID"] for m in lam.list_event_source_mappings()["EventSourceMappings"])
+
+        async def every_page(tool: str, args: dict[str, Any], key: str) -> list[Any]:
+            pages = [await call(s, tool, args)]
+            while "Truncated" in pages[-1]:
+                more = pages[-1]["Truncated"]["ContinueWith"]
+                pages.append(await call(s, tool, {**args, **more}))
+            assert [len(p[key]) for p in pages][:2] == [2, 1]
+            return [x for p in pages for x in p[key]]
+
+        mappings = await every_page("list_event_source_mappings", {}, "EventSourceMappings")
+        assert [m["UUID"] for m in mappings] == uuids
+        assert {m["EventSourceArn"] for m in mappings} == {arn}
+
+        await call(s, "put_item", {"TableName": "Failing", "Item": item("a", 1)})
+
+        def admin_letters() -> list[Any]:
+            with urllib.request.urlopen(endpoint + "/_admin/triggers/dead-letters") as answer:
+                found: list[Any] = orjson.loads(answer.read())["DeadLetters"]
+            return found
+
+        stored = wait_until(lambda: len(admin_letters()) == 3 and admin_letters(), timeout=30)
+        letters = await every_page("list_dead_letters", {}, "DeadLetters")
+        assert letters == stored
+        assert sorted(x["UUID"] for x in letters) == uuids
+        assert {x["Error"] for x in letters} == {"RuntimeError: refused on purpose"}
 
 
 async def test_max_bytes_cuts_a_paged_read_and_refuses_an_unpageable_one() -> None:
