@@ -14,6 +14,7 @@ import mcp.types as types
 import orjson
 import pytest
 from anyio.streams.memory import MemoryObjectReceiveStream
+from mcp.shared.exceptions import McpError
 from pydantic import AnyUrl
 
 from tests.conftest import RawClient, make_client
@@ -190,6 +191,14 @@ async def test_each_kind_of_write_notifies_and_read_changes_matches_get_records(
         )
         with pytest.raises(Exception, match="table Plain has no enabled stream"):
             await s.subscribe_resource(AnyUrl("dynamodb://table/Plain"))
+        # nor a table that does not exist, and it says that instead
+        with pytest.raises(McpError) as missing:
+            await s.subscribe_resource(AnyUrl("dynamodb://table/Missing"))
+        assert missing.value.error.message == (
+            "no such resource: dynamodb://table/Missing (no table Missing)"
+        )
+        # the session goes on
+        assert (await call(s, "list_tables", {}))["TableNames"] == ["Copies", "Plain", "Source"]
 
 
 async def test_a_burst_of_writes_is_coalesced() -> None:
