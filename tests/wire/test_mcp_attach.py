@@ -144,7 +144,10 @@ async def test_attached_to_a_sidecar_only_the_change_feed_is_offered(tmp_path: P
                 "Attached to a dynoxide-streams sidecar: only the change feed is offered here"
             )
             error = await call_error(s, "put_item", {"TableName": "Copies", "Item": {}})
-            assert error == {"__type": "UnknownOperationException", "message": "unknown tool 'put_item'"}
+            assert error == {
+                "__type": "UnknownOperationException",
+                "message": "unknown tool 'put_item'",
+            }
             streams = await call(s, "list_streams", {"TableName": "Copies"})
             assert [x["StreamArn"] for x in streams["Streams"]] == [arn]
             await s.subscribe_resource(AnyUrl("dynamodb://table/Copies"))
