@@ -1,6 +1,7 @@
 """Benchmark MCP live subscriptions: commit-to-notification latency (goal: < 100 ms).
 
     .venv/bin/python bench/mcp_notify.py [--writes 100] [--gap 0.15] [--endpoint URL]
+        [--upstream URL]
 
 Starts ``dynoxide-streams mcp --in-memory`` through the ``mcp`` SDK's stdio client,
 creates a fresh stream table, subscribes to ``dynamodb://table/<it>`` and then, one at a
@@ -15,7 +16,11 @@ its HTTP answer, so two figures bound commit-to-notification:
 
 With ``--endpoint URL`` it runs ``mcp --endpoint URL`` instead (attached to a running
 ``serve``: reads through its Streams API, woken by its push websocket) and writes to
-that server. ``--gap`` seconds pass between writes, more than the 0.1 s coalescing window, so each
+that server. With ``--endpoint SIDECAR --upstream URL`` (sidecar mode: ``mcp
+--endpoint`` attached to a ``sidecar`` of the ``serve`` at URL) the table is made and
+written on the upstream, and the MCP server reads the change feed from it as the
+sidecar does; a sidecar learns of upstream commits by its 0.25 s poll, so this is the
+figure that includes it. ``--gap`` seconds pass between writes, more than the 0.1 s coalescing window, so each
 write gets a notification of its own. Prints one JSON line on stdout.
 """
 
@@ -43,15 +48,23 @@ ROOT = Path(__file__).resolve().parents[1]
 TABLE = f"Bench{os.getpid()}"  # a fresh table: rewriting an equal item makes no record
 
 
-def _put(conn: http.client.HTTPConnection, n: int) -> None:
-    body = json.dumps({"TableName": TABLE, "Item": {"pk": {"S": f"k{n}"}}})
+CREATE_TABLE = {
+    "TableName": TABLE,
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+    "BillingMode": "PAY_PER_REQUEST",
+    "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+}
+
+
+def _request(conn: http.client.HTTPConnection, operation: str, body: dict[str, Any]) -> None:
     conn.request(
         "POST",
         "/",
-        body=body,
+        body=json.dumps(body),
         headers={
             "Content-Type": "application/x-amz-json-1.0",
-            "X-Amz-Target": "DynamoDB_20120810.PutItem",
+            "X-Amz-Target": f"DynamoDB_20120810.{operation}",
             "Authorization": "AWS4-HMAC-SHA256 Credential=x",
         },
     )
@@ -60,12 +73,25 @@ def _put(conn: http.client.HTTPConnection, n: int) -> None:
     assert response.status == 200, response.status
 
 
+def _put(conn: http.client.HTTPConnection, n: int) -> None:
+    _request(conn, "PutItem", {"TableName": TABLE, "Item": {"pk": {"S": f"k{n}"}}})
+
+
+def _connect(endpoint: str) -> http.client.HTTPConnection:
+    host, port = endpoint.removeprefix("http://").rsplit(":", 1)
+    return http.client.HTTPConnection(host, int(port), timeout=10)
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def main(writes: int, gap: float, attach: str | None) -> dict[str, Any]:
+async def main(writes: int, gap: float, attach: str | None, upstream: str | None) -> dict[str, Any]:
+    if upstream is not None:  # sidecar mode: the table exists before mcp starts
+        conn = _connect(upstream)
+        _request(conn, "CreateTable", CREATE_TABLE)
+        conn.close()
     where = ["--in-memory"] if attach is None else ["--endpoint", attach]
     params = StdioServerParameters(
         command=sys.executable,
@@ -87,20 +113,13 @@ async def main(writes: int, gap: float, attach: str | None) -> dict[str, Any]:
         await session.initialize()
         info = await session.call_tool("database_info", {})
         described = json.loads(info.content[0].text)  # type: ignore[union-attr]
-        endpoint = attach or described["Endpoint"]
-        await session.call_tool(
-            "create_table",
-            {
-                "TableName": TABLE,
-                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-                "BillingMode": "PAY_PER_REQUEST",
-                "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
-            },
-        )
+        endpoint = upstream or attach or described["Endpoint"]
+        if upstream is None:
+            await session.call_tool("create_table", CREATE_TABLE)
+        else:
+            assert described.get("Sidecar") is True, described
         await session.subscribe_resource(AnyUrl(f"dynamodb://table/{TABLE}"))
-        host, port = endpoint.removeprefix("http://").rsplit(":", 1)
-        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        conn = _connect(endpoint)
         sent_ms: list[float] = []
         ack_ms: list[float] = []
         for n in range(writes):
@@ -115,7 +134,7 @@ async def main(writes: int, gap: float, attach: str | None) -> dict[str, Any]:
         conn.close()
     return {
         "bench": "mcp_notify",
-        "mode": "embedded" if attach is None else "attached",
+        "mode": "embedded" if attach is None else "attached" if upstream is None else "sidecar",
         "writes": writes,
         "send_p50_ms": round(statistics.median(sent_ms), 2),
         "send_p99_ms": round(_percentile(sent_ms, 0.99), 2),
@@ -130,6 +149,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--writes", type=int, default=100)
     parser.add_argument("--gap", type=float, default=0.15)
-    parser.add_argument("--endpoint", help="attach to this running serve instead")
+    parser.add_argument("--endpoint", help="attach to this running serve (or sidecar) instead")
+    parser.add_argument("--upstream", help="--endpoint is a sidecar of this serve: write here")
     args = parser.parse_args()
-    print(json.dumps(anyio.run(main, args.writes, args.gap, args.endpoint)))
+    if args.upstream is not None and args.endpoint is None:
+        parser.error("--upstream needs --endpoint (the sidecar)")
+    print(json.dumps(anyio.run(main, args.writes, args.gap, args.endpoint, args.upstream)))

@@ -31,6 +31,7 @@ from dynoxide_streams.mcp.http import McpHttp
 from dynoxide_streams.mcp.server import Options, build_server
 from dynoxide_streams.service import Service
 from dynoxide_streams.wire import App
+from dynoxide_streams.wire.app import MAX_BODY_BYTES
 
 SHUTDOWN_SECONDS = 15.0
 """How long a signalled ``mcp`` waits for its engine to stop before it exits."""
@@ -129,8 +130,12 @@ def mount_http(service: Service, app: App) -> StreamableHTTPSessionManager:
     server = build_server(
         engine_backend(service, settings), options_of(settings), version=__version__
     )
-    manager = StreamableHTTPSessionManager(app=server, stateless=False)
-    app.mcp = McpHttp(manager, app.access, service.mcp_token)
+    # the body limit is the DynamoDB route's (mcp/http.py reads the body), not the
+    # SDK's 4 MiB: arguments a DynamoDB request may carry get the engine's answer
+    manager = StreamableHTTPSessionManager(
+        app=server, stateless=False, max_request_body_size=MAX_BODY_BYTES
+    )
+    app.mcp = McpHttp(manager, app.access, service.mcp_token, app.body_memory)
     return manager
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -24,3 +25,15 @@ def copy(event: dict[str, Any], context: Any) -> None:
     for record in event["Records"]:
         if record["eventName"] == "INSERT":
             client.put_item(TableName="Copies", Item=record["dynamodb"]["NewImage"])
+
+
+def record(event: dict[str, Any], context: Any) -> None:
+    """Append each record of the batch, one JSON line, to ``$MCP_TEST_RECORDS_FILE``."""
+    with Path(os.environ["MCP_TEST_RECORDS_FILE"]).open("a", encoding="utf-8") as out:
+        for each in event["Records"]:
+            out.write(json.dumps(each) + "\n")
+
+
+def fail(event: dict[str, Any], context: Any) -> None:
+    """Fail every batch (so a mapping without retries dead-letters it)."""
+    raise RuntimeError("refused on purpose")

@@ -22,6 +22,7 @@ from dynoxide_streams.engine.snapshots import Snapshots
 from dynoxide_streams.errors import ResourceNotFoundException, ValidationException
 from dynoxide_streams.mcp.changes import read_changes
 from dynoxide_streams.mcp.tools import ToolSpec
+from dynoxide_streams.triggers.events import error_text
 from dynoxide_streams.triggers.runner import TriggerRunner
 from dynoxide_streams.ttl.sweeper import sweep
 
@@ -196,16 +197,23 @@ class EngineBackend:
         if self.triggers is None:
             raise ResourceNotFoundException("triggers are not running")
         uuid, after = arguments.get("UUID"), arguments.get("After", 0)
+        limit = arguments.get("Limit", DEAD_LETTER_PAGE)
         if uuid is not None and not isinstance(uuid, str):
             raise ValidationException("UUID must be a string")
         if not isinstance(after, int) or isinstance(after, bool) or after < 0:
             raise ValidationException("After must be a non-negative integer (a dead letter Id)")
-        rows = self.triggers.store.dead_letters(uuid, after)
-        return {
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
+            raise ValidationException("Limit must be an integer from 1 to 1000")
+        rows = self.triggers.store.dead_letters(uuid, after, limit)
+        out: dict[str, Any] = {
             "DeadLetters": [
-                {"Id": i, "UUID": u, "Created": c, "Record": body} for i, u, c, body in rows
+                {"Id": i, "UUID": u, "Created": c, "Error": error_text(body), "Record": body}
+                for i, u, c, body in rows
             ]
         }
+        if len(rows) == limit:  # perhaps more: the next page is After this Id
+            out["LastEvaluatedId"] = rows[-1][0]
+        return out
 
     async def _database_info(self, arguments: dict[str, Any]) -> dict[str, Any]:
         clock: Any = self.ctx.clock
@@ -216,6 +224,10 @@ class EngineBackend:
             "Region": self.ctx.region,
             "AccountId": self.ctx.account_id,
         }
+
+
+DEAD_LETTER_PAGE = 1000
+"""Dead letters one ``list_dead_letters`` call returns at most (its ``Limit``)."""
 
 
 def _is_number(value: Any) -> bool:

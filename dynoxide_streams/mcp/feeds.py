@@ -68,13 +68,16 @@ class Feeds:
 
     async def subscribe(self, uri: str, session: ServerSession) -> None:
         """Start telling ``session`` about writes to the table of ``uri`` (idempotent).
-        Raises McpError (invalid params) for an unknown table or one without a stream."""
+        Raises McpError (invalid params) for an unknown table or one without a stream,
+        saying which."""
         table = table_of(uri)
         if table is None:
             raise _invalid(f"not a table resource: {uri} (expected {URI_PREFIX}<table>)")
         if uri in self._scopes:
             return
         stream = await current_stream(self.source, table)
+        if stream is None and table not in await self.source.tables():
+            raise _invalid(f"no such resource: {uri} (no table {table})")
         if stream is None or stream.status != "ENABLED":
             raise _invalid(
                 f"table {table} has no enabled stream: enable one with update_table "

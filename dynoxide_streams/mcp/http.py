@@ -10,7 +10,13 @@ anything of MCP runs:
    ``wire/origins.py`` does not allow gets 403, as the MCP transport specification
    asks against DNS rebinding (the ``Host`` check has already run in ``wire/app.py``);
 3. if it changes state, must pass the same cross-site rules as the admin API
-   (``AccessPolicy.cross_site_refusal``: JSON bodies only).
+   (``AccessPolicy.cross_site_refusal``: JSON bodies only);
+4. a POST body is read here, as the DynamoDB route reads one (``wire/app.py``
+   ``read_body``: at most 16 MiB, else 413 ``RequestEntityTooLarge``; its bytes held
+   in ``--max-body-memory``, else 503), then handed to the SDK (whose own limit
+   ``mcp_main.mount_http`` raises from 4 MiB to the same 16 MiB, so arguments over
+   4 MiB get the engine's tool error as over stdio, not a 413 that ends the client's
+   session).
 
 :func:`resolve_token` decides the token: ``--mcp-token`` (or its environment twin),
 else on a loopback bind one generated on first run and kept, mode 0600, in
@@ -28,7 +34,10 @@ from pathlib import Path
 
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-from dynoxide_streams.wire.asgi import Receive, Scope, Send, send_response
+from dynoxide_streams.errors import DynamoDBError
+from dynoxide_streams.wire.app import declared_length_of, read_body
+from dynoxide_streams.wire.asgi import Message, Receive, Scope, Send, send_response
+from dynoxide_streams.wire.body_memory import BodyMemory
 from dynoxide_streams.wire.origins import AccessPolicy, is_loopback
 
 PATHS = frozenset({"/mcp", "/mcp/"})
@@ -101,10 +110,15 @@ class McpHttp:
     """The ASGI handler of ``/mcp``: the checks of the module docstring, then the SDK."""
 
     def __init__(
-        self, manager: StreamableHTTPSessionManager, access: AccessPolicy, token: str
+        self,
+        manager: StreamableHTTPSessionManager,
+        access: AccessPolicy,
+        token: str,
+        body_memory: BodyMemory,
     ) -> None:
         self.manager = manager
         self.access = access
+        self.body_memory = body_memory
         self._bearer = f"Bearer {token}".encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -121,7 +135,30 @@ class McpHttp:
         if refusal is not None:
             await _refuse(send, 403, refusal.name, refusal.message)
             return
-        await self.manager.handle_request(scope, receive, send)
+        if scope["method"] != "POST":
+            await self.manager.handle_request(scope, receive, send)
+            return
+        async with self.body_memory.hold() as hold:
+            try:
+                body = await read_body(receive, hold, declared_length_of(scope))
+            except DynamoDBError as exc:  # RequestEntityTooLarge (413), no memory (503)
+                await _refuse(send, exc.status, exc.name, exc.message)
+                return
+            await self.manager.handle_request(scope, _replay(body, receive), send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the body already read, then what ``receive`` gives."""
+    given = False
+
+    async def replayed() -> Message:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replayed
 
 
 async def _refuse(send: Send, status: int, error: str, message: str) -> None:

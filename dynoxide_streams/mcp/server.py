@@ -25,7 +25,7 @@ from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.models import InitializationOptions
 from mcp.shared.exceptions import McpError
 
-from dynoxide_streams.errors import DynamoDBError, RequestEntityTooLarge
+from dynoxide_streams.errors import DynamoDBError, RequestEntityTooLarge, UnknownOperationException
 from dynoxide_streams.mcp import data_model
 from dynoxide_streams.mcp.backend import Backend
 from dynoxide_streams.mcp.changes import current_stream, read_changes
@@ -124,7 +124,7 @@ async def call_tool(
     spec = BY_NAME.get(name)
     try:
         if spec is None or not backend.tool_available(spec):
-            raise DynamoDBError(f"unknown tool {name!r}")
+            raise UnknownOperationException(f"unknown tool {name!r}")
         if options.read_only and not read_only_allows(spec, arguments):
             raise ReadOnlyRefusal(f"this MCP server is read-only (--read-only): {name} writes")
         if len(orjson.dumps(arguments)) > MAX_ARGUMENT_BYTES:

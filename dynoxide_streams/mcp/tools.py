@@ -313,13 +313,20 @@ TOOLS: tuple[ToolSpec, ...] = (
         False,
         "List trigger mappings (Lambda ListEventSourceMappings).",
         optional="EventSourceArn FunctionName Marker MaxItems",
+        limit_arg="MaxItems",
+        items_key="EventSourceMappings",
+        continue_keys=(("NextMarker", "Marker"),),
     ),
     _t(
         "list_dead_letters",
         None,
         False,
-        "Failure records of trigger batches that exhausted their retries.",
-        optional="UUID After",
+        "Failure records of trigger batches that exhausted their retries, oldest first "
+        "(UUID: one mapping's; After: an Id, continue from LastEvaluatedId).",
+        optional="UUID After Limit",
+        limit_arg="Limit",
+        items_key="DeadLetters",
+        continue_keys=(("LastEvaluatedId", "After"),),
     ),
     _t(
         "create_snapshot",
@@ -392,10 +399,15 @@ MEMBERS: dict[str, tuple[str, str]] = {
     "StreamArn": ("string", "a stream's ARN (list_streams, describe_table)"),
     "After": ("string", "TRIM_HORIZON, LATEST or the Position/After of a notification"),
     "SnapshotName": ("string", "1 to 100 of a-z A-Z 0-9 _ - ."),
+    "UUID": ("string", "an event source mapping's UUID"),
+    "Marker": ("string", "NextMarker of the previous page"),
+    "MaxItems": ("integer", "mappings to return at most"),
+    "list_dead_letters.After": ("integer", "a dead letter Id: the ones after it"),
     "Seconds": ("number", "seconds to move the virtual clock forward"),
     "EpochSeconds": ("number", "the time to set the virtual clock to"),
 }
-"""Type and hint of the members agents use most (the others: any JSON value)."""
+"""Type and hint of the members agents use most (the others: any JSON value);
+``<tool>.<member>`` where one tool's member differs."""
 
 
 def input_schema(spec: ToolSpec) -> dict[str, Any]:
@@ -404,7 +416,7 @@ def input_schema(spec: ToolSpec) -> dict[str, Any]:
     gets DynamoDB's own error, not a schema one."""
     properties: dict[str, Any] = {}
     for name in spec.required + spec.optional:
-        kind, hint = MEMBERS.get(name, ("", f"DynamoDB {name}"))
+        kind, hint = MEMBERS.get(f"{spec.name}.{name}", MEMBERS.get(name, ("", f"DynamoDB {name}")))
         properties[name] = {"description": hint, **({"type": kind} if kind else {})}
     return {"type": "object", "properties": properties, "required": list(spec.required)}
 

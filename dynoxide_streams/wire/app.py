@@ -245,7 +245,7 @@ class App:
         content_type = JSON
         try:
             async with self.body_memory.hold() as hold:
-                body = await _read_body(receive, hold, _declared_length(scope))
+                body = await read_body(receive, hold, declared_length_of(scope))
                 status, payload, content_type = await self.admin.handle(
                     scope["method"],
                     scope["path"],
@@ -266,7 +266,7 @@ class App:
         assert self.lambda_api is not None
         try:
             async with self.body_memory.hold() as hold:
-                body = await _read_body(receive, hold, _declared_length(scope))
+                body = await read_body(receive, hold, declared_length_of(scope))
                 refusal = self._signature_refusal(scope, body, LAMBDA_SIGNING)
                 if refusal is not None:
                     raise refusal
@@ -321,7 +321,7 @@ class App:
         try:
             try:
                 if receive is not None:
-                    body = await _read_body(receive, hold, declared_length)
+                    body = await read_body(receive, hold, declared_length)
                 if self.access.checks_signatures:
                     refusal = self._signature_refusal(scope, body, DYNAMODB_SIGNING)
                     if refusal is not None:
@@ -413,7 +413,7 @@ class App:
         return 200, orjson.dumps(result)
 
 
-def _declared_length(scope: Scope) -> int:
+def declared_length_of(scope: Scope) -> int:
     """The request's Content-Length, or -1 when it has none (or a malformed one)."""
     for name, value in scope["headers"]:
         if name == b"content-length" and value.isdigit():
@@ -421,7 +421,7 @@ def _declared_length(scope: Scope) -> int:
     return -1
 
 
-async def _read_body(receive: Receive, hold: BodyHold, declared_length: int) -> bytes:
+async def read_body(receive: Receive, hold: BodyHold, declared_length: int) -> bytes:
     """The whole request body, its bytes reserved in ``hold`` (all of a declared length
     up front). Raises RequestEntityTooLarge over MAX_BODY_BYTES and
     ServiceUnavailableException when ``--max-body-memory`` has no room in time."""

@@ -17,10 +17,12 @@ from typing import Any
 import anyio
 import mcp.types as types
 import pytest
+from mcp import ClientSession
+from mcp.client.stdio import stdio_client
 from pydantic import AnyUrl
 
 from tests.conftest import make_client
-from tests.mcp_client import ROOT, call, call_error, stdio_session
+from tests.mcp_client import ROOT, call, call_error, mcp_command, stdio_session
 from tests.process import SIDECAR_ENV, Processes, free_port
 from tests.wire.test_mcp_feeds import get_records_after, next_update, table
 
@@ -126,7 +128,14 @@ async def test_attached_to_a_sidecar_only_the_change_feed_is_offered(tmp_path: P
         created = ddb.create_table(**table("Copies"))
         arn = created["TableDescription"]["LatestStreamArn"]
         ddb.put_item(TableName="Copies", Item={"pk": {"S": "before"}})
-        async with stdio_session("--endpoint", sidecar.endpoint, message_handler=on_message) as s:
+        async with (
+            stdio_client(mcp_command("--endpoint", sidecar.endpoint)) as (read, write),
+            ClientSession(read, write, message_handler=on_message) as s,
+        ):
+            told = (await s.initialize()).instructions
+            assert told is not None and (
+                "Attached to a dynoxide-streams sidecar: only the change feed is offered here"
+            ) in told.replace("\n", " ")
             names = {t.name for t in (await s.list_tools()).tools}
             assert names == {"read_changes", "list_streams", "describe_stream", "database_info"}
             info = await call(s, "database_info", {})
@@ -135,7 +144,10 @@ async def test_attached_to_a_sidecar_only_the_change_feed_is_offered(tmp_path: P
                 "Attached to a dynoxide-streams sidecar: only the change feed is offered here"
             )
             error = await call_error(s, "put_item", {"TableName": "Copies", "Item": {}})
-            assert error == {"__type": "DynamoDBError", "message": "unknown tool 'put_item'"}
+            assert error == {
+                "__type": "UnknownOperationException",
+                "message": "unknown tool 'put_item'",
+            }
             streams = await call(s, "list_streams", {"TableName": "Copies"})
             assert [x["StreamArn"] for x in streams["Streams"]] == [arn]
             await s.subscribe_resource(AnyUrl("dynamodb://table/Copies"))

@@ -14,6 +14,7 @@ import mcp.types as types
 import orjson
 import pytest
 from anyio.streams.memory import MemoryObjectReceiveStream
+from mcp.shared.exceptions import McpError
 from pydantic import AnyUrl
 
 from tests.conftest import RawClient, make_client
@@ -190,9 +191,23 @@ async def test_each_kind_of_write_notifies_and_read_changes_matches_get_records(
         )
         with pytest.raises(Exception, match="table Plain has no enabled stream"):
             await s.subscribe_resource(AnyUrl("dynamodb://table/Plain"))
+        # nor a table that does not exist, and it says that instead
+        with pytest.raises(McpError) as missing:
+            await s.subscribe_resource(AnyUrl("dynamodb://table/Missing"))
+        assert missing.value.error.message == (
+            "no such resource: dynamodb://table/Missing (no table Missing)"
+        )
+        # the session goes on
+        assert (await call(s, "list_tables", {}))["TableNames"] == ["Copies", "Plain", "Source"]
 
 
 async def test_a_burst_of_writes_is_coalesced() -> None:
+    """At most 10 notifications a second: 40 commits (a bulk put of 1,000 items, 25 a
+    BatchWriteItem) land within a fraction of a second; the notifications are at least
+    0.1 s apart when sent, so however long the burst takes, their number is at most
+    10 a second of it plus the first. Each one starts where the one before ended, and
+    together they tell of every record. (Without coalescing the subscriber is told of
+    nearly every commit: dozens within the first second.)"""
     send, updates = anyio.create_memory_object_stream[types.ResourceUpdatedNotification](1000)
 
     async def on_message(message: Any) -> None:
@@ -205,19 +220,22 @@ async def test_a_burst_of_writes_is_coalesced() -> None:
         created = await call(s, "create_table", table("Copies"))
         arn = created["TableDescription"]["LatestStreamArn"]
         await s.subscribe_resource(AnyUrl("dynamodb://table/Copies"))
-        items = [{"pk": {"S": f"k{n:03d}"}} for n in range(200)]
+        items = [{"pk": {"S": f"k{n:04d}"}} for n in range(1000)]
+        began = anyio.current_time()
         await call(s, "bulk_put_items", {"TableName": "Copies", "Items": items})
         told = 0
-        notes = 0
-        first_after = None
-        while told < 200:
+        notes: list[dict[str, Any]] = []
+        while told < 1000:
             meta = await next_update(updates)
-            first_after = first_after or meta["After"]
+            if notes:
+                assert meta["After"] == notes[-1]["SequenceNumber"]
+            notes.append(meta)
             told += meta["Records"]
-            notes += 1
-        # 8 BatchWriteItem commits, told in fewer notifications than writes
-        assert told == 200 and notes < 8 + 1
+        spent = anyio.current_time() - began
+        assert told == 1000
+        assert len(notes) <= 10 * spent + 1, (len(notes), spent)
         everything = await call(
-            s, "read_changes", {"StreamArn": arn, "After": first_after, "Limit": 1000}
+            s, "read_changes", {"StreamArn": arn, "After": notes[0]["After"], "Limit": 1000}
         )
-        assert len(everything["Records"]) == 200
+        assert len(everything["Records"]) == 1000
+        assert everything["Records"][-1]["dynamodb"]["SequenceNumber"] == meta["SequenceNumber"]

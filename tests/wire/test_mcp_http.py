@@ -31,10 +31,12 @@ from tests.conftest import make_client
 from tests.mcp_client import ROOT
 from tests.process import free_port, start_command
 from tests.wire.test_mcp_feeds import get_records_after, table
+from tests.wire.test_mcp_stdio import FAMILY_FLAGS, every_tool_family
 
 pytestmark = pytest.mark.anyio
 
 TOKEN = "an-mcp-token-of-sufficient-length"
+ADMIN_TOKEN = "the-admin-token-not-the-mcp-one"
 
 
 @pytest.fixture
@@ -136,10 +138,29 @@ async def test_serve_mcp_generates_a_token_once_and_notifies_a_boto3_write(
     assert "MCP over HTTP is on" not in again.log()
     assert token_file.read_text().strip() == token
 
+    # --mcp-token overrides the kept one (which then gets 401), and leaves the file be
+    flags = ["--in-memory", "--mcp", "--mcp-token", TOKEN]
+    given = start_command("serve", flags, tmp_path, port=free_port(), env=env)
+    try:
+        async with http_session(f"{given.endpoint}/mcp", TOKEN) as s:
+            assert await tool(s, "list_tables", {}) == {"TableNames": []}
+        async with httpx.AsyncClient() as client:
+            kept = await client.post(
+                f"{given.endpoint}/mcp",
+                json=initialize_body(),
+                headers={**MCP_HEADERS, "Authorization": f"Bearer {token}"},
+            )
+        assert kept.status_code == 401
+    finally:
+        given.terminate()
+    assert "MCP over HTTP is on" not in given.log()
+    assert token_file.read_text().strip() == token
+
 
 async def test_no_token_401_and_nothing_runs_a_foreign_origin_403(tmp_path: Path) -> None:
     env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "DYNOXIDE_STREAMS_MCP_TOKEN": TOKEN}
-    server = start_command("serve", ["--in-memory", "--mcp"], tmp_path, port=free_port(), env=env)
+    flags = ["--in-memory", "--mcp", "--token", ADMIN_TOKEN]
+    server = start_command("serve", flags, tmp_path, port=free_port(), env=env)
     try:
         url = f"{server.endpoint}/mcp"
         call = {
@@ -149,7 +170,12 @@ async def test_no_token_401_and_nothing_runs_a_foreign_origin_403(tmp_path: Path
             "params": {"name": "create_table", "arguments": table("Sneaky")},
         }
         async with httpx.AsyncClient() as client:
-            for headers in ({}, {"Authorization": "Bearer wrong-token-wrong-token"}):
+            for headers in (
+                {},
+                {"Authorization": "Bearer wrong-token-wrong-token"},
+                {"Authorization": f"Bearer {ADMIN_TOKEN}"},  # --token guards the admin API
+                {"Authorization": TOKEN},  # not a bearer
+            ):
                 for body in (initialize_body(), call):
                     answer = await client.post(url, json=body, headers={**MCP_HEADERS, **headers})
                     assert answer.status_code == 401
@@ -158,7 +184,12 @@ async def test_no_token_401_and_nothing_runs_a_foreign_origin_403(tmp_path: Path
                         "message": "a valid MCP bearer token is required",
                     }
                     assert answer.headers["www-authenticate"].startswith("Bearer")
-            # the admin token is not the MCP token, and neither is the other way round
+            # ... and the MCP token is not the admin token
+            metrics = f"{server.endpoint}/_admin/metrics"
+            admin = await client.get(metrics, headers={"Authorization": f"Bearer {TOKEN}"})
+            assert admin.status_code == 403
+            admin = await client.get(metrics, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+            assert admin.status_code == 200
             foreign = await client.post(
                 url,
                 json=initialize_body(),
@@ -196,6 +227,66 @@ async def test_no_token_401_and_nothing_runs_a_foreign_origin_403(tmp_path: Path
         server.terminate()
 
 
+async def test_a_body_over_16_mib_is_refused_before_the_sdk_reads_it(tmp_path: Path) -> None:
+    """``/mcp`` takes a body as the DynamoDB route does: up to 16 MiB (held in
+    ``--max-body-memory``), so arguments over the SDK's own 4 MiB default get the
+    engine's tool error as over stdio (with the SDK's 413 the client's session
+    ended); a bigger body gets a DynamoDB-shaped 413, declared or chunked, and the
+    session goes on."""
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "DYNOXIDE_STREAMS_MCP_TOKEN": TOKEN}
+    server = start_command("serve", ["--in-memory", "--mcp"], tmp_path, port=free_port(), env=env)
+    try:
+        url = f"{server.endpoint}/mcp"
+        auth = {**MCP_HEADERS, "Authorization": f"Bearer {TOKEN}"}
+        async with http_session(url, TOKEN) as s:
+            await tool(s, "create_table", table("Huge"))
+            huge = {
+                "jsonrpc": "2.0",
+                "id": 7,
+                "method": "tools/call",
+                "params": {
+                    "name": "put_item",
+                    "arguments": {
+                        "TableName": "Huge",
+                        "Item": {"pk": {"S": "h"}, "blob": {"S": "z" * (17 * 1024 * 1024)}},
+                    },
+                },
+            }
+            body = orjson.dumps(huge)
+
+            async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: chunked
+                step = 1 << 20
+                for at in range(0, len(body), step):
+                    yield body[at : at + step]
+
+            async with httpx.AsyncClient(timeout=60) as client:
+                declared = await client.post(url, content=body, headers=auth)
+                chunked = await client.post(url, content=chunks(), headers=auth)
+            for answer in (declared, chunked):
+                assert answer.status_code == 413
+                assert answer.json() == {
+                    "error": "RequestEntityTooLarge",
+                    "message": "Request entity too large",
+                }
+            # arguments over the SDK's own 4 MiB default but within a DynamoDB request
+            # get the engine's error, as over stdio, not the SDK's plain 413
+            big = {"pk": {"S": "h"}, "blob": {"S": "z" * (5 * 1024 * 1024)}}
+            result = await s.call_tool("put_item", {"TableName": "Huge", "Item": big})
+            assert result.isError
+            assert orjson.loads(result.content[0].text) == {  # type: ignore[union-attr]
+                "__type": "ValidationException",
+                "message": "Item size has exceeded the maximum allowed size",
+            }
+            # the session is alive and nothing was written
+            assert await tool(s, "scan", {"TableName": "Huge"}) == {
+                "Items": [],
+                "Count": 0,
+                "ScannedCount": 0,
+            }
+    finally:
+        server.terminate()
+
+
 def run_serve(*flags: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "dynoxide_streams", "serve", "--in-memory", *flags],
@@ -225,6 +316,20 @@ def test_a_network_bind_without_an_mcp_token_and_a_short_token_are_refused(
     assert short.returncode == 1
     assert short.stderr == ("dynoxide-streams: mcp_token must be at least 16 characters (got 5)\n")
     assert not (tmp_path / "dynoxide-streams").exists()
+
+
+async def test_every_tool_family_over_http(tmp_path: Path) -> None:
+    """The stdio test's tool tour, through the SDK's Streamable HTTP client against a
+    real ``serve --mcp`` process."""
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "DYNOXIDE_STREAMS_MCP_TOKEN": TOKEN}
+    flags = [*FAMILY_FLAGS, "--mcp"]
+    server = start_command("serve", flags, tmp_path, port=free_port(), env=env)
+    try:
+        async with http_session(f"{server.endpoint}/mcp", TOKEN) as s:
+            await every_tool_family(s)
+            assert (await tool(s, "database_info", {}))["Endpoint"] == server.endpoint
+    finally:
+        server.terminate()
 
 
 async def test_embedded_server_mounts_mcp() -> None:

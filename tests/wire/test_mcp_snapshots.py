@@ -3,7 +3,8 @@ automatic snapshot before ``delete_table`` restores the table with its items, it
 indexes, TTL, tags and its stream; a restore in place is applied as ordinary writes
 (exactly the difference, each with its stream record, sequence numbers only growing, a
 push subscriber resuming from before it gets just those records);
-the last 10 automatic snapshots are kept; files land in ``<data dir>/snapshots``."""
+the last 10 automatic snapshots are kept; files land in ``<data dir>/snapshots``;
+``create_snapshot`` never pauses a writer."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ import orjson
 import pytest
 from websockets.sync.client import connect
 
+from tests.conftest import make_client
 from tests.mcp_client import call, call_error, stdio_session
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -186,6 +189,57 @@ async def test_restore_in_place_writes_exactly_the_difference() -> None:
         assert quiet["Records"] == []
 
 
+async def test_a_trigger_checkpoint_stays_valid_across_a_restore(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trigger that has processed the stream up to before a restore gets exactly the
+    restore's records next: nothing replayed, nothing skipped, same sequence numbers."""
+    seen_file = tmp_path / "seen.jsonl"
+    seen_file.touch()
+    monkeypatch.setenv("MCP_TEST_RECORDS_FILE", str(seen_file))
+
+    def seen(count: int) -> list[Any]:
+        def enough() -> list[Any]:
+            lines = seen_file.read_text().splitlines()
+            return [orjson.loads(x) for x in lines] if len(lines) >= count else []
+
+        return list(wait_until(enough, timeout=30, what=f"{count} records handled"))
+
+    flags = ("--in-memory", "--function", "record=python:tests.mcp_handlers:record")
+    async with stdio_session(*flags) as s:
+        endpoint = (await call(s, "database_info", {}))["Endpoint"]
+        created = await call(s, "create_table", TABLE)
+        arn = created["TableDescription"]["LatestStreamArn"]
+        await call(
+            s, "bulk_put_items", {"TableName": "Orders", "Items": [order(n) for n in range(5)]}
+        )
+        await call(s, "create_snapshot", {"SnapshotName": "known-good"})
+        lam = make_client(endpoint, "lambda")
+        await anyio.to_thread.run_sync(
+            lambda: lam.create_event_source_mapping(
+                FunctionName="record",
+                EventSourceArn=arn,
+                StartingPosition="TRIM_HORIZON",
+                BatchSize=10,
+            )
+        )
+        await call(s, "put_item", {"TableName": "Orders", "Item": {**order(1), "qty": {"N": "9"}}})
+        await call(s, "delete_item", {"TableName": "Orders", "Key": {"pk": {"S": "o03"}}})
+        await call(s, "put_item", {"TableName": "Orders", "Item": order(7)})
+        before = await anyio.to_thread.run_sync(seen, 8)  # the trigger is caught up
+        mark = await call(s, "read_changes", {"TableName": "Orders", "After": "LATEST"})
+        await call(s, "restore_snapshot", {"SnapshotName": "known-good", "TableName": "Orders"})
+        restore = await call(s, "read_changes", {"TableName": "Orders", "After": mark["Position"]})
+        assert len(restore["Records"]) == 3
+        handled = await anyio.to_thread.run_sync(seen, 11)
+        assert handled[:8] == before
+        assert [r["dynamodb"]["SequenceNumber"] for r in handled[8:]] == [
+            r["dynamodb"]["SequenceNumber"] for r in restore["Records"]
+        ]
+        everything = await call(s, "read_changes", {"TableName": "Orders", "Limit": 1000})
+        assert [r["eventID"] for r in handled] == [r["eventID"] for r in everything["Records"]]
+
+
 async def test_the_last_ten_automatic_snapshots_are_kept_and_errors_are_tool_errors() -> None:
     async with stdio_session("--in-memory") as s:
         await call(s, "create_table", TABLE)
@@ -218,3 +272,57 @@ async def test_the_last_ten_automatic_snapshots_are_kept_and_errors_are_tool_err
             "__type": "ResourceNotFoundException",
             "message": f"table Other is not in snapshot {first}",
         }
+
+
+async def test_create_snapshot_does_not_pause_writers(tmp_path: Path) -> None:
+    """Ordering, not timing: once the online backup has begun writing the copy, a
+    PutItem sent through boto3 is answered while the copy is still being written (its
+    file short of the finished snapshot's size), so before ``create_snapshot``
+    returns; and the copy is the moment the backup began (without that write). A
+    snapshot that holds writers off (the write lock taken for the copy) answers the
+    PutItem only once the copy is whole (seen: after it was renamed into place)."""
+    data = tmp_path / "data"
+    async with stdio_session("--data-dir", str(data)) as s:
+        endpoint = (await call(s, "database_info", {}))["Endpoint"]
+        await call(s, "create_table", {**TABLE, "TableName": "Big", "Tags": []})
+        blob = {"S": "b" * 380_000}  # ~115 MB with the stream: the backup takes a while
+        for batch in range(6):
+            items = [{"pk": {"S": f"big{batch:02d}{n:02d}"}, "blob": blob} for n in range(25)]
+            await call(s, "bulk_put_items", {"TableName": "Big", "Items": items})
+        ddb = make_client(endpoint)  # made and connected before the snapshot starts
+        ddb.get_item(TableName="Big", Key={"pk": {"S": "big0000"}}, ProjectionExpression="pk")
+        partial = data / "snapshots" / "busy.db.partial"
+        done: list[str] = []
+        written_at_put: list[int] = []
+
+        async def snapshot() -> None:
+            await call(s, "create_snapshot", {"SnapshotName": "busy"})
+            done.append("create_snapshot")
+
+        def written() -> int:
+            """Bytes of the copy written so far (-1: none, or renamed into place)."""
+            try:
+                return partial.stat().st_size
+            except FileNotFoundError:
+                return -1
+
+        def put() -> None:
+            ddb.put_item(TableName="Big", Item={"pk": {"S": "during"}})
+            done.append("put_item")
+            written_at_put.append(written())
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(snapshot)
+            with anyio.fail_after(60):  # the backup has begun writing the copy
+                while written() <= 0:
+                    await anyio.sleep(0.005)
+            assert done == []
+            await anyio.to_thread.run_sync(put)
+        assert done == ["put_item", "create_snapshot"]
+        whole = (data / "snapshots" / "busy.db").stat().st_size
+        assert 0 < written_at_put[0] < whole, (written_at_put, whole)
+        # the copy is one consistent moment, from before the write
+        listed = (await call(s, "list_snapshots", {}))["Snapshots"]
+        assert [(x["SnapshotName"], x["Tables"]) for x in listed] == [("busy", {"Big": 150})]
+        restored = await call(s, "restore_snapshot", {"SnapshotName": "busy", "TableName": "Big"})
+        assert (restored["ItemsPut"], restored["ItemsDeleted"]) == (0, 1)
