@@ -16,7 +16,12 @@ import orjson
 
 from dynoxide_streams.engine.changes import ChangeSource
 from dynoxide_streams.engine.context import EngineContext
-from dynoxide_streams.engine.operations import OPERATIONS, STREAM_OPERATIONS
+from dynoxide_streams.engine.operations import (
+    DYNAMODB_PREFIX,
+    OPERATIONS,
+    STREAM_OPERATIONS,
+    STREAMS_PREFIX,
+)
 from dynoxide_streams.engine.shapes import validate_request
 from dynoxide_streams.engine.snapshots import Snapshots
 from dynoxide_streams.errors import ResourceNotFoundException, ValidationException
@@ -26,8 +31,6 @@ from dynoxide_streams.triggers.events import error_text
 from dynoxide_streams.triggers.runner import TriggerRunner
 from dynoxide_streams.ttl.sweeper import sweep
 
-DYNAMODB_PREFIX = "DynamoDB_20120810"
-STREAMS_PREFIX = "DynamoDBStreams_20120810"
 BATCH_WRITE_MAX = 25
 
 
