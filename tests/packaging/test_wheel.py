@@ -55,6 +55,7 @@ STATIC_ASSETS = [
     "dynoxide_streams/engine/model.json",
     "dynoxide_streams/engine/lambda_model.json",
     "dynoxide_streams/engine/messages.json",
+    "dynoxide_streams/mcp/tools.json",
 ]
 REPO_URL = "https://github.com/dynoxide-streams/dynoxide-streams"
 
