@@ -26,7 +26,7 @@ import contextlib
 import os
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,29 @@ _PREFIX = "DynamoDB_20120810"
 
 StorageKey = tuple[int, bytes, bytes]
 Row = tuple[StorageKey, bytes]
+
+
+class _Pages:
+    """One side's rows in storage-key order, read ``PAGE_ROWS`` at a time by ``fetch``
+    (the rows after a key, or from the start with None), so memory stays at a page."""
+
+    def __init__(self, fetch: Callable[[StorageKey | None], Awaitable[list[Row]]]) -> None:
+        self._fetch = fetch
+        self._rows: Iterator[Row] = iter(())
+        self._after: StorageKey | None = None
+        self._done = False
+
+    async def next(self) -> Row | None:
+        """The next row, or None after the last."""
+        row = next(self._rows, None)
+        if row is None and not self._done:
+            page = await self._fetch(self._after)
+            self._done = len(page) < PAGE_ROWS
+            self._rows = iter(page)
+            row = next(self._rows, None)
+        if row is not None:
+            self._after = row[0]
+        return row
 
 
 @dataclass(frozen=True)
@@ -250,36 +273,9 @@ class Snapshots:
     ) -> AsyncIterator[tuple[Any, Any]]:
         """(live item, snapshot item) pairs by storage key, either None where the key
         is on one side only; read a page at a time from each side."""
-        snap_rows: Iterator[Row] = iter(())
-        live_rows: Iterator[Row] = iter(())
-        snap_after: StorageKey | None = None
-        live_after: StorageKey | None = None
-        snap_done = live_done = False
-
-        async def next_snap() -> Row | None:
-            nonlocal snap_rows, snap_after, snap_done
-            row = next(snap_rows, None)
-            if row is None and not snap_done:
-                page = await anyio.to_thread.run_sync(_page_of_file, path, snap_tid, snap_after)
-                snap_done = len(page) < PAGE_ROWS
-                snap_rows = iter(page)
-                row = next(snap_rows, None)
-            if row is not None:
-                snap_after = row[0]
-            return row
-
-        async def next_live() -> Row | None:
-            nonlocal live_rows, live_after, live_done
-            row = next(live_rows, None)
-            if row is None and not live_done:
-                after = live_after
-                page = await self.ctx.store.run_read(lambda c: _page(c, live_tid, after))
-                live_done = len(page) < PAGE_ROWS
-                live_rows = iter(page)
-                row = next(live_rows, None)
-            if row is not None:
-                live_after = row[0]
-            return row
+        snap = _Pages(lambda after: anyio.to_thread.run_sync(_page_of_file, path, snap_tid, after))
+        live = _Pages(lambda after: self.ctx.store.run_read(lambda c: _page(c, live_tid, after)))
+        next_snap, next_live = snap.next, live.next
 
         snap_next, live_next = await next_snap(), await next_live()
         while snap_next is not None or live_next is not None:
