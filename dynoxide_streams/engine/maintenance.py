@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from dynoxide_streams.engine.context import EngineContext
+from dynoxide_streams.engine.store import items_after
 from dynoxide_streams.engine.tables import IndexInfo, TableInfo
 from dynoxide_streams.engine.values import item_size
 from dynoxide_streams.engine.writer import SchemaChange
@@ -138,17 +139,8 @@ def _backfill(
         "SELECT backfill_h, backfill_pk, backfill_sk FROM index_stats WHERE tid = ? AND iid = ?",
         (table.tid, index.iid),
     ).fetchone()
-    if cursor is None or cursor[0] is None:
-        rows = conn.execute(
-            "SELECT h, pk, sk, item FROM items WHERE tid = ? ORDER BY h, pk, sk LIMIT ?",
-            (table.tid, CHUNK),
-        ).fetchall()
-    else:
-        rows = conn.execute(
-            "SELECT h, pk, sk, item FROM items WHERE tid = ? AND (h, pk, sk) > (?, ?, ?) "
-            "ORDER BY h, pk, sk LIMIT ?",
-            (table.tid, *cursor, CHUNK),
-        ).fetchall()
+    after = None if cursor is None or cursor[0] is None else cursor
+    rows = items_after(conn, table.tid, after, CHUNK)
     added = added_size = 0
     for _, pk, sk, raw in rows:
         item = orjson.loads(raw)
@@ -225,17 +217,7 @@ def _ttl_backfill(
     if table is None or table.ttl_attribute is None:
         conn.execute("DELETE FROM ttl_backfill WHERE tid = ?", (tid,))
         return 1, _nothing
-    if cursor[0] is None:
-        rows = conn.execute(
-            "SELECT h, pk, sk, item FROM items WHERE tid = ? ORDER BY h, pk, sk LIMIT ?",
-            (tid, CHUNK),
-        ).fetchall()
-    else:
-        rows = conn.execute(
-            "SELECT h, pk, sk, item FROM items WHERE tid = ? AND (h, pk, sk) > (?, ?, ?) "
-            "ORDER BY h, pk, sk LIMIT ?",
-            (tid, *cursor, CHUNK),
-        ).fetchall()
+    rows = items_after(conn, tid, None if cursor[0] is None else cursor, CHUNK)
     entries = []
     for h, pk, sk, raw in rows:
         expires = table.expiry_of(orjson.loads(raw))

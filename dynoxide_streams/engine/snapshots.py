@@ -37,6 +37,7 @@ import orjson
 from dynoxide_streams.engine import batch_ops, ddl, messages, ttl_ops
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.engine.shapes import validate_request
+from dynoxide_streams.engine.store import items_after
 from dynoxide_streams.errors import ResourceNotFoundException, ValidationException
 
 FOLDER = "snapshots"
@@ -314,18 +315,7 @@ def _snapshot_spec(path: Path, table: str) -> tuple[int, dict[str, Any]] | None:
 
 def _page(conn: sqlite3.Connection, tid: int, after: StorageKey | None) -> list[Row]:
     """Up to PAGE_ROWS (storage key, item JSON) of table ``tid`` after ``after``."""
-    if after is None:
-        rows = conn.execute(
-            "SELECT h, pk, sk, item FROM items WHERE tid = ? ORDER BY h, pk, sk LIMIT ?",
-            (tid, PAGE_ROWS),
-        ).fetchall()
-    else:
-        rows = conn.execute(
-            "SELECT h, pk, sk, item FROM items WHERE tid = ? AND (h, pk, sk) > (?, ?, ?) "
-            "ORDER BY h, pk, sk LIMIT ?",
-            (tid, *after, PAGE_ROWS),
-        ).fetchall()
-    return [((h, pk, sk), item) for h, pk, sk, item in rows]
+    return [((h, pk, sk), item) for h, pk, sk, item in items_after(conn, tid, after, PAGE_ROWS)]
 
 
 def _page_of_file(path: Path, tid: int, after: StorageKey | None) -> list[Row]:

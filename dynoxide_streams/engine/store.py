@@ -24,9 +24,9 @@ import contextlib
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -168,6 +168,24 @@ _MIGRATIONS: dict[int, str] = {
     );
     """,
 }
+
+
+def items_after(
+    conn: sqlite3.Connection, tid: int, after: Sequence[Any] | None, limit: int
+) -> list[tuple[int, bytes, bytes, bytes]]:
+    """Up to ``limit`` ``(h, pk, sk, item)`` rows of table ``tid`` in storage-key order,
+    after the key ``after`` (``(h, pk, sk)``), or from the first with None: the one
+    query every chunked pass over a table's items (backfills, restores) pages with."""
+    if after is None:
+        return conn.execute(
+            "SELECT h, pk, sk, item FROM items WHERE tid = ? ORDER BY h, pk, sk LIMIT ?",
+            (tid, limit),
+        ).fetchall()
+    return conn.execute(
+        "SELECT h, pk, sk, item FROM items WHERE tid = ? AND (h, pk, sk) > (?, ?, ?) "
+        "ORDER BY h, pk, sk LIMIT ?",
+        (tid, *after, limit),
+    ).fetchall()
 
 
 def is_disk_full(exc: BaseException) -> bool:
