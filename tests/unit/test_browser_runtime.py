@@ -5,6 +5,7 @@ read path and the commit mirror (the same code Pyodide runs; the Chromium tests 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -111,15 +112,27 @@ async def _put_many(engine: BrowserEngine, count: int) -> None:
         assert (status, body) == (200, "{}")
 
 
-def _no_threads(*args: Any, **kwargs: Any) -> Any:
-    raise AssertionError("the browser engine hopped to a thread")
+def _forbid_threads_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``anyio.to_thread.run_sync`` fail when called from this test's thread (the
+    browser engine's loop). Calls from other threads go through: a server another test
+    left running in the same process (its own loop in its own thread) must not be
+    broken by this test."""
+    here = threading.get_ident()
+    original = anyio.to_thread.run_sync
+
+    def run_sync(*args: Any, **kwargs: Any) -> Any:
+        if threading.get_ident() == here:
+            raise AssertionError("the browser engine hopped to a thread")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", run_sync)
 
 
 @pytest.mark.parametrize("checkpoint_bytes", [64 * 1024, None])
 def test_every_acknowledged_write_is_in_the_sink_and_reopens(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checkpoint_bytes: int | None
 ) -> None:
-    monkeypatch.setattr(anyio.to_thread, "run_sync", _no_threads)
+    _forbid_threads_here(monkeypatch)
     sink = DictSink()
 
     async def write() -> None:
