@@ -144,9 +144,17 @@ class TriggerRunner:
                 return await invoke(function, event, function_arn)
 
             async def on_result(ok: bool, failure: Failure | None) -> None:
-                result = processing_result(ok, failure, mapping.last_result)
-                if mapping.last_result != result:
-                    mapping.last_result = result
+                """The mapping shows each result at once; it is written to the store
+                when it turns from OK to a problem or back, or a failure streak starts,
+                not at every failed invocation of a streak (a Writer transaction each)."""
+                previous = mapping.last_result
+                result = processing_result(ok, failure, previous)
+                if result == previous:
+                    return
+                mapping.last_result = result
+                problem = messages.LAMBDA_CALL_FAILED.template
+                turned = result.startswith(problem) != previous.startswith(problem)
+                if turned or (failure is not None and failure.streak == 1):
                     await self.store.put_mapping(mapping.uuid, mapping.to_json())
 
             while True:  # an internal failure restarts the pollers from their checkpoints
