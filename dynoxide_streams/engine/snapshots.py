@@ -36,6 +36,7 @@ import orjson
 
 from dynoxide_streams.engine import batch_ops, ddl, messages, ttl_ops
 from dynoxide_streams.engine.context import EngineContext
+from dynoxide_streams.engine.operations import DYNAMODB_PREFIX
 from dynoxide_streams.engine.shapes import validate_request
 from dynoxide_streams.engine.store import items_after
 from dynoxide_streams.errors import ResourceNotFoundException, ValidationException
@@ -45,7 +46,6 @@ KEEP_AUTOMATIC = 10
 PAGE_ROWS = 500
 BATCH = 25
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
-_PREFIX = "DynamoDB_20120810"
 
 StorageKey = tuple[int, bytes, bytes]
 Row = tuple[StorageKey, bytes]
@@ -117,6 +117,7 @@ class Snapshots:
         self.ctx = ctx
         self.folder = ctx.store.path.parent / FOLDER
         self._counter = 0
+        self._creating = anyio.Lock()  # one backup at a time: names and pruning race-free
 
     def path_of(self, name: object) -> Path:
         """The file of snapshot ``name``; ValidationException for a name that cannot be one."""
@@ -147,18 +148,23 @@ class Snapshots:
             stamp = f"{created:.6f}".replace(".", "")
             name = f"{'auto' if auto else 'snap'}-{stamp}-{self._counter}"
         path = self.path_of(name)
-        if path.exists():
-            raise ValidationException(messages.SNAPSHOT_EXISTS.format(name=name))
-        self.folder.mkdir(exist_ok=True)
         meta = orjson.dumps({"created": created, "reason": reason, "auto": auto})
-        await anyio.to_thread.run_sync(_backup, self.ctx.store.path, path, meta)
-        if auto:
-            automatic = [s for s in self.list() if s.auto and s.name != protect]
-            for old in automatic[: max(0, len(automatic) - KEEP_AUTOMATIC)]:
-                self.path_of(old.name).unlink(missing_ok=True)
-        info = _read_info(path)
-        assert info is not None
-        return info
+
+        def backup_and_prune() -> SnapshotInfo:  # file work, off the event loop
+            if path.exists():
+                raise ValidationException(messages.SNAPSHOT_EXISTS.format(name=name))
+            self.folder.mkdir(exist_ok=True)
+            _backup(self.ctx.store.path, path, meta)
+            if auto:
+                automatic = [s for s in self.list() if s.auto and s.name != protect]
+                for old in automatic[: max(0, len(automatic) - KEEP_AUTOMATIC)]:
+                    self.path_of(old.name).unlink(missing_ok=True)
+            info = _read_info(path)
+            assert info is not None
+            return info
+
+        async with self._creating:
+            return await anyio.to_thread.run_sync(backup_and_prune)
 
     def delete(self, name: str) -> None:
         path = self.path_of(name)
@@ -192,7 +198,7 @@ class Snapshots:
         async def flush() -> None:
             if pending:
                 params = validate_request(
-                    _PREFIX, "BatchWriteItem", {"RequestItems": {table: list(pending)}}
+                    DYNAMODB_PREFIX, "BatchWriteItem", {"RequestItems": {table: list(pending)}}
                 )
                 await batch_ops.batch_write_item(self.ctx, params)
                 pending.clear()
@@ -258,7 +264,7 @@ class Snapshots:
         tags = spec.get("Tags") or {}
         if tags:
             params["Tags"] = [{"Key": k, "Value": v} for k, v in tags.items()]
-        await ddl.create_table(self.ctx, validate_request(_PREFIX, "CreateTable", params))
+        await ddl.create_table(self.ctx, validate_request(DYNAMODB_PREFIX, "CreateTable", params))
         ttl = spec.get("TimeToLive")
         if ttl and ttl.get("Enabled"):
             update = {
@@ -266,7 +272,7 @@ class Snapshots:
                 "TimeToLiveSpecification": {"Enabled": True, "AttributeName": ttl["AttributeName"]},
             }
             await ttl_ops.update_time_to_live(
-                self.ctx, validate_request(_PREFIX, "UpdateTimeToLive", update)
+                self.ctx, validate_request(DYNAMODB_PREFIX, "UpdateTimeToLive", update)
             )
 
     async def _merge(

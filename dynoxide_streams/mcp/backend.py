@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import anyio.to_thread
 import orjson
 
 from dynoxide_streams.engine.changes import ChangeSource
@@ -117,7 +118,8 @@ class EngineBackend:
         return {"Snapshot": info.describe()}
 
     async def _list_snapshots(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        return {"Snapshots": [s.describe() for s in self.snapshots.list()]}
+        found = await anyio.to_thread.run_sync(self.snapshots.list)  # opens each file
+        return {"Snapshots": [s.describe() for s in found]}
 
     async def _delete_snapshot(self, arguments: dict[str, Any]) -> dict[str, Any]:
         self.snapshots.delete(self._snapshot_name(arguments))
