@@ -34,13 +34,13 @@ from pathlib import Path
 
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
+from dynoxide_streams.config import MIN_TOKEN_LENGTH
 from dynoxide_streams.errors import DynamoDBError
 from dynoxide_streams.wire.app import declared_length_of, read_body
 from dynoxide_streams.wire.asgi import Message, Receive, Scope, Send, send_response
 from dynoxide_streams.wire.body_memory import BodyMemory
 from dynoxide_streams.wire.origins import AccessPolicy, is_loopback
 
-PATHS = frozenset({"/mcp", "/mcp/"})
 TOKEN_FILE = "mcp-token"
 
 
@@ -67,21 +67,31 @@ def resolve_token(given: str | None, bind_host: str) -> tuple[str, bool]:
         )
     path = config_dir() / TOKEN_FILE
     try:
-        kept = path.read_text(encoding="utf-8").strip()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, encoding="utf-8") as kept_file:
+            if os.fstat(kept_file.fileno()).st_mode & 0o077:
+                raise McpTokenError(
+                    f"MCP token file {path} is readable by others: chmod 600 it, or delete "
+                    "it for a new token"
+                )
+            kept = kept_file.read().strip()
     except FileNotFoundError:
         kept = ""
     except OSError as exc:
         raise McpTokenError(f"cannot read MCP token file {path}: {exc.strerror}") from None
-    if len(kept) >= 16:
+    if len(kept) >= MIN_TOKEN_LENGTH:
         return kept, False
     token = secrets.token_urlsafe(32)
+    partial = path.with_name(f"{TOKEN_FILE}.{os.getpid()}.partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # created 0600 from the start, never through a symlink, then moved into place
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(token + "\n")
-        os.chmod(path, 0o600)
+        os.replace(partial, path)
     except OSError as exc:
+        partial.unlink(missing_ok=True)
         raise McpTokenError(f"cannot write MCP token file {path}: {exc.strerror}") from None
     return token, True
 

@@ -342,3 +342,21 @@ async def test_embedded_server_mounts_mcp() -> None:
             lambda: make_client(srv.endpoint).list_tables()["TableNames"]
         )
         assert names == ["Embedded"]
+
+
+def test_a_kept_token_file_readable_by_others_is_refused(tmp_path: Path) -> None:
+    """A kept token that others could read is not used: one start-up line says what to
+    do, and the file is left as it is."""
+    folder = tmp_path / "dynoxide-streams"
+    folder.mkdir()
+    kept = folder / "mcp-token"
+    kept.write_text("kept-token-0123456789abcdef\n")
+    kept.chmod(0o644)
+    result = run_serve("--port", str(free_port()), "--mcp", env={"XDG_CONFIG_HOME": str(tmp_path)})
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"dynoxide-streams: MCP token file {kept} is readable by others: chmod 600 it, or "
+        "delete it for a new token\n"
+    )
+    assert kept.read_text() == "kept-token-0123456789abcdef\n"
+    assert kept.stat().st_mode & 0o777 == 0o644
