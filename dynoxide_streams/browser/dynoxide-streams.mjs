@@ -29,6 +29,23 @@ function newId() {
   return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 10);
 }
 
+/** The default name of a trigger's function: its table and a hash of its parameters
+ * (FNV-1a of their JSON, keys sorted), the same at every load of the page. */
+export function triggerName(params) {
+  const sorted = (value) =>
+    value && typeof value === "object" && !Array.isArray(value)
+      ? Object.fromEntries(Object.keys(value).sort().map((key) => [key, sorted(value[key])]))
+      : Array.isArray(value) ? value.map(sorted) : value;
+  const canonical = JSON.stringify(sorted(params));
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < canonical.length; i++) {
+    hash ^= canonical.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  const table = String(params.table ?? "stream").replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 40);
+  return `js-${table}-${hash.toString(16).padStart(8, "0")}`;
+}
+
 function compareSequenceNumbers(a, b) {
   return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 }
@@ -396,18 +413,31 @@ class Database {
    * a throw is a function error. */
   async trigger(options, handler) {
     const params = {};
+    let name = null;
     for (const [key, value] of Object.entries(options)) {
-      params[key.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase())] = value;
+      if (key === "name") name = String(value);
+      else params[key.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase())] = value;
     }
-    const name = `js-${this.tab}-${this.triggers.size + 1}`;
+    // The mapping and its checkpoint live in the database: a name that is the same
+    // at every load (never the tab id) makes declaring again after a reload reuse
+    // them instead of adding a mapping that replays the stream from TRIM_HORIZON.
+    if (name === null) name = triggerName(params);
+    const previous = this.triggers.get(name);
     this.triggers.set(name, { params: JSON.stringify(params), handler });
     try {
-      await this._request("trigger", { name, params: JSON.stringify(params) });
+      await this._request("trigger", { name, params: JSON.stringify(params), tab: this.tab });
     } catch (error) {
-      this.triggers.delete(name);
+      if (previous) this.triggers.set(name, previous);
+      else this.triggers.delete(name);
       throw error;
     }
     return name;
+  }
+
+  /** The event source mappings stored in the database, each with its checkpoints:
+   * [{uuid, functionName, eventSourceArn, enabled, checkpoints: [{shardId, position}]}]. */
+  async triggerMappings() {
+    return JSON.parse(await this._request("mappings"));
   }
 
   /** Deliver `table`'s stream records from `from` ("TRIM_HORIZON", "LATEST" or

@@ -326,11 +326,38 @@ class BrowserEngine:
             return json.loads(await handler(orjson.dumps(event).decode()))
 
         call.__name__ = name
-        self.functions.register(name, call)
         spec = trigger_params({**json.loads(params), "function": name})
+        self.functions.register(name, call)
+        if (spec.table, spec.params) in self._declared:
+            return  # declared again (a tab re-registering its function): same mapping
         assert self.triggers is not None
         self.triggers.declare(spec.table, spec.params)
         self._declared.append((spec.table, spec.params))
+
+    def forget_functions(self, names: list[str]) -> int:
+        """Unregister the page functions ``names`` (their tab went): their mappings stay
+        in the database with their checkpoints, and a batch for them fails (and is
+        retried) until a tab declares them again. Returns how many were known."""
+        return sum(self.functions.unregister(name) for name in names)
+
+    def trigger_mappings(self) -> str:
+        """The stored event source mappings as JSON, each with its checkpoints."""
+        assert self.triggers is not None
+        out = []
+        for mapping in sorted(self.triggers.mappings.values(), key=lambda m: m.uuid):
+            checkpoints = self.triggers.store.checkpoints(mapping.uuid)
+            out.append(
+                {
+                    "uuid": mapping.uuid,
+                    "functionName": mapping.function_name,
+                    "eventSourceArn": mapping.event_source_arn,
+                    "enabled": mapping.enabled,
+                    "checkpoints": [
+                        {"shardId": cp.shard_id, "position": cp.position} for cp in checkpoints
+                    ],
+                }
+            )
+        return json.dumps(out)
 
     # -------------------------------------------------------------- admin hooks
 

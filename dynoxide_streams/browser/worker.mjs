@@ -217,6 +217,8 @@ async function call(message) {
     }
     case "subscribe":
       return engine.subscribe(message.message, sendFrame);
+    case "mappings":
+      return engine.trigger_mappings();
     case "dropSubscriptions":
       return engine.drop_subscriptions(message.prefix);
     case "failNextSync":

@@ -389,6 +389,11 @@ class FunctionRegistry:
     def get(self, name: str) -> Function | None:
         return self._functions.get(name)
 
+    def unregister(self, name: str) -> bool:
+        """Forget ``name`` (an invocation then fails as for an unknown function);
+        whether it was registered."""
+        return self._functions.pop(name, None) is not None
+
     def names(self) -> list[str]:
         return sorted(self._functions)
 

@@ -502,7 +502,10 @@ def test_a_quota_error_rejects_that_write_and_loses_nothing_acknowledged(
 TRIGGER_JS = """async (table) => {
   window.invoked = [];
   await db.trigger({table, batchSize: 100}, async (event) => {
-    for (const r of event.Records) window.invoked.push(r.dynamodb.Keys.pk.S);
+    for (const r of event.Records) {
+      window.invoked.push(r.dynamodb.Keys.pk.S);
+      window.lastSequence = r.dynamodb.SequenceNumber;
+    }
   });
 }"""
 
@@ -555,3 +558,36 @@ def test_a_feed_past_the_unacknowledged_frame_limit_delivers_every_record_in_ord
     page.wait_for_function("window.records.length >= 600")
     records = page.evaluate("window.records")
     assert [r[1] for r in records] == [f"k{i:03d}" for i in range(600)]
+
+
+def test_a_trigger_declared_again_after_a_reload_reuses_its_mapping_and_checkpoint(
+    context: Any, assets: BundleServer
+) -> None:
+    """The function name is the same at every load (table + parameters), so the
+    mapping stored in the database is found again instead of a new one replaying the
+    stream from TRIM_HORIZON."""
+    page = open_page(context, assets)
+    page.evaluate(OPEN_JS, {"name": "trigger-reload"})
+    page.evaluate(TABLE_JS, "jobs")
+    page.evaluate(TRIGGER_JS, "jobs")
+    page.evaluate(PUT_JS, {"table": "jobs", "keys": ["a", "b"]})
+    page.wait_for_function("window.invoked.length >= 2")
+    # the checkpoint is committed after the function answered: wait for it
+    page.wait_for_function(
+        """db.triggerMappings().then((m) => window.mapped = m) && window.mapped
+        && window.mapped.length === 1 && window.mapped[0].checkpoints.length === 1
+        && window.mapped[0].checkpoints[0].position === window.lastSequence""",
+        polling=100,
+    )
+    first = page.evaluate("window.mapped")
+    page.reload()
+    page.evaluate(OPEN_JS, {"name": "trigger-reload"})
+    page.evaluate(TRIGGER_JS, "jobs")
+    page.evaluate(PUT_JS, {"table": "jobs", "keys": ["c"]})
+    page.wait_for_function("window.invoked.includes('c')")
+    assert page.evaluate("window.invoked") == ["c"]  # a and b are not delivered again
+    mapped = page.evaluate("db.triggerMappings()")
+    assert [(m["uuid"], m["functionName"]) for m in mapped] == [
+        (first[0]["uuid"], first[0]["functionName"])
+    ]
+    assert first[0]["functionName"].startswith("js-jobs-")
