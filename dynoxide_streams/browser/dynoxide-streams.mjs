@@ -23,7 +23,7 @@ const STREAM_OPERATIONS = new Set(["ListStreams", "DescribeStream", "GetShardIte
 const HEARTBEAT_MS = 500;
 const DEAD_AFTER_MS = 2000;
 const OPEN_RETRIES = 40;
-const FRAME_ACK_EVERY = 64; // divides the worker's MAX_UNACKED_FRAMES (256)
+const FRAME_ACK_EVERY = 32; // divides the worker's per-subscription FRAME_WINDOW (128)
 
 function newId() {
   return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 10);
@@ -67,15 +67,10 @@ class WorkerLink {
     this.worker = new Worker(WORKER_URL, { type: "module" });
     this.pending = new Map();
     this.next = 0;
-    this.unacked = 0; // frames handled since the last acknowledgement
     this.worker.onmessage = (event) => {
       const message = event.data;
       if (message.frame !== undefined) {
         onFrame(message.frame);
-        if (++this.unacked >= FRAME_ACK_EVERY) {
-          this.worker.postMessage({ op: "frameAck", count: this.unacked });
-          this.unacked = 0;
-        }
         return;
       }
       if (message.invoke !== undefined) {
@@ -135,6 +130,14 @@ class Database {
     this.testing = {
       failNextSync: () => this._request("failNextSync"),
       reopened: () => this._request("reopened"),
+      // stop (true) or resume (false) acknowledging this tab's frames, as a tab too
+      // slow to keep up would; resuming acknowledges what was held
+      holdFrameAcks: (hold) => {
+        this._holdAcks = hold;
+        if (!hold) for (const sub of this.subscriptions.values()) if (sub.unacked) this._sendAck(sub);
+      },
+      // the worker's flow control: {subscription id: {unacked, waiting}}
+      flow: () => this._request("flow"),
     };
     this.requestHandler = {
       metadata: { handlerProtocol: "http/1.1" },
@@ -196,7 +199,7 @@ class Database {
   async _becomeOwner() {
     this._becoming = true;
     const link = new WorkerLink(
-      (frame) => this._onFrame(frame, true),
+      (frame) => this._onWorkerFrame(frame),
       (invoke) => this._invoke(invoke),
       () => {
         // a failed sync made the worker reopen from OPFS: its feeds ended
@@ -300,7 +303,11 @@ class Database {
         }
         break;
       case "frame":
-        this._onFrame(message.frame, false);
+        this._onFrame(message.frame);
+        break;
+      case "frameAck":
+        // a follower handled frames of its subscription: the feed may send more
+        if (this.isOwner) this.link.worker.postMessage({ op: "frameAck", id: message.id, count: message.count });
         break;
       case "reopened":
         if (message.tab === this.owner) this._resubscribeAll();
@@ -349,11 +356,33 @@ class Database {
     }
   }
 
-  _onFrame(text, local) {
-    if (local) this.channel.postMessage({ type: "frame", frame: text });
+  /** A frame from the owner's worker: this tab's own, or relayed to the tab whose
+   * subscription it is (which acknowledges it; the owner never does for it). */
+  _onWorkerFrame(text) {
+    if (this.subscriptions.has(JSON.parse(text).id)) this._onFrame(text);
+    else this.channel.postMessage({ type: "frame", frame: text });
+  }
+
+  /** Acknowledge a handled frame of subscription `id` to the worker (through the
+   * owner when this tab is a follower), FRAME_ACK_EVERY at a time: the worker lets a
+   * feed run FRAME_WINDOW frames ahead of its subscriber's acknowledgements, so a slow
+   * tab stalls its own feed (a cursor), never a queue. */
+  _acknowledge(sub) {
+    if (++sub.unacked >= FRAME_ACK_EVERY && !this._holdAcks) this._sendAck(sub);
+  }
+
+  _sendAck(sub) {
+    const count = sub.unacked;
+    sub.unacked = 0;
+    if (this.isOwner) this.link.worker.postMessage({ op: "frameAck", id: sub.id, count });
+    else this.channel.postMessage({ type: "frameAck", id: sub.id, count });
+  }
+
+  _onFrame(text) {
     const frame = JSON.parse(text);
     const sub = this.subscriptions.get(frame.id);
     if (!sub) return;
+    this._acknowledge(sub);
     if (frame.type === "record") {
       const sequence = frame.record.dynamodb.SequenceNumber;
       if (sub.last !== null && compareSequenceNumbers(sequence, sub.last) <= 0) return;
@@ -365,6 +394,7 @@ class Database {
   }
 
   async _resubscribe(sub) {
+    sub.unacked = 0; // the new feed starts a new window
     const from = sub.last !== null ? { after: sub.last } : sub.from;
     const message = JSON.stringify({ action: "subscribe", id: sub.id, table: sub.table, from });
     try {
@@ -444,7 +474,7 @@ class Database {
    * {after: SequenceNumber}) to `onRecord(record, frame)`, each once, in order.
    * Resolves to {subscribed frame, unsubscribe()} or throws the error frame. */
   async subscribe({ table, from = "LATEST", onFrame }, onRecord) {
-    const sub = { id: `${this.tab}:${newId()}`, table, from, onRecord, onFrame, last: null };
+    const sub = { id: `${this.tab}:${newId()}`, table, from, onRecord, onFrame, last: null, unacked: 0 };
     const answered = new Promise((resolve) => (sub.resolve = resolve));
     this.subscriptions.set(sub.id, sub);
     this._resubscribe(sub);

@@ -159,27 +159,46 @@ start
   };
 }
 
-// Flow control of push frames: the page acknowledges every FRAME_ACK_EVERY frames it
-// has handled; past MAX_UNACKED_FRAMES the feed's send waits, so a page that cannot
-// keep up slows the feeds (which read less) instead of queueing frames without bound.
-const MAX_UNACKED_FRAMES = 256;
-let unackedFrames = 0;
-let frameWaiters = [];
+// Flow control of push frames, per subscription: the tab whose subscription it is
+// acknowledges every FRAME_ACK_EVERY frames it handled (a follower through the owner
+// tab, which relays without acknowledging); past FRAME_WINDOW unacknowledged frames
+// that feed's send waits, so a tab that cannot keep up slows its own feed (which then
+// reads less: a cursor) instead of queueing frames in any tab without bound.
+const FRAME_WINDOW = 128;
+const flows = new Map(); // subscription id -> {unacked, waiters}
 
-function sendFrame(frame) {
-  postMessage({ frame });
-  unackedFrames++;
-  if (unackedFrames < MAX_UNACKED_FRAMES) return undefined;
-  return new Promise((resolve) => frameWaiters.push(resolve));
+function frameSender(flow) {
+  return (frame) => {
+    postMessage({ frame });
+    flow.unacked++;
+    if (flow.unacked < FRAME_WINDOW) return undefined;
+    return new Promise((resolve) => flow.waiters.push(resolve));
+  };
 }
 
-function framesAcknowledged(count) {
-  unackedFrames = Math.max(0, unackedFrames - count);
-  if (unackedFrames < MAX_UNACKED_FRAMES) {
-    const waiters = frameWaiters;
-    frameWaiters = [];
+function framesAcknowledged(id, count) {
+  const flow = flows.get(id);
+  if (!flow) return;
+  flow.unacked = Math.max(0, flow.unacked - count);
+  if (flow.unacked < FRAME_WINDOW) {
+    const waiters = flow.waiters;
+    flow.waiters = [];
     for (const resolve of waiters) resolve();
   }
+}
+
+async function subscribe(text) {
+  let message;
+  try {
+    message = JSON.parse(text);
+  } catch {
+    message = {}; // the engine answers the error frame
+  }
+  const flow = { unacked: 0, waiters: [] };
+  const answer = await engine.subscribe(text, frameSender(flow));
+  if (message.action === "unsubscribe") flows.delete(message.id);
+  else if (JSON.parse(answer).type === "subscribed") flows.set(message.id, flow);
+  return answer;
 }
 
 const invocations = new Map(); // call id -> {resolve, reject}
@@ -216,11 +235,16 @@ async function call(message) {
       return { status, body };
     }
     case "subscribe":
-      return engine.subscribe(message.message, sendFrame);
+      return subscribe(message.message);
     case "mappings":
       return engine.trigger_mappings();
     case "dropSubscriptions":
+      for (const id of flows.keys()) if (id.startsWith(message.prefix)) flows.delete(id);
       return engine.drop_subscriptions(message.prefix);
+    case "flow":
+      return Object.fromEntries(
+        [...flows].map(([id, f]) => [id, { unacked: f.unacked, waiting: f.waiters.length > 0 }]),
+      );
     case "failNextSync":
       failNextSync = Boolean(handles);
       return failNextSync;
@@ -253,7 +277,7 @@ async function call(message) {
 self.onmessage = async (event) => {
   const message = event.data;
   if (message.op === "frameAck") {
-    framesAcknowledged(message.count);
+    framesAcknowledged(message.id, message.count);
     return;
   }
   try {

@@ -534,26 +534,27 @@ def test_a_trigger_in_another_tab_runs_through_the_owner_and_after_its_handover(
     assert set(invoked) == {"a", "b", "c"}
 
 
+MANY_JS = """async () => {
+  for (let batch = 0; batch < 24; batch++) {
+    const items = [];
+    for (let i = 0; i < 25; i++) {
+      const n = String(batch * 25 + i).padStart(3, "0");
+      items.push({PutRequest: {Item: {pk: {S: "k" + n}}}});
+    }
+    await db.send("BatchWriteItem", {RequestItems: {many: items}});
+  }
+}"""
+
+
 def test_a_feed_past_the_unacknowledged_frame_limit_delivers_every_record_in_order(
     context: Any, assets: BundleServer
 ) -> None:
-    """600 records: more than the 256 frames the worker sends before it waits for the
-    page's acknowledgements, so the feed stalls and resumes (flow control)."""
+    """600 records: more than the 128 frames the worker sends a subscription before it
+    waits for the page's acknowledgements, so the feed stalls and resumes."""
     page = open_page(context, assets)
     page.evaluate(OPEN_JS, {"name": "flow", "memory": True})
     page.evaluate(TABLE_JS, "many")
-    page.evaluate(
-        """async () => {
-      for (let batch = 0; batch < 24; batch++) {
-        const items = [];
-        for (let i = 0; i < 25; i++) {
-          const n = String(batch * 25 + i).padStart(3, "0");
-          items.push({PutRequest: {Item: {pk: {S: "k" + n}}}});
-        }
-        await db.send("BatchWriteItem", {RequestItems: {many: items}});
-      }
-    }"""
-    )
+    page.evaluate(MANY_JS)
     page.evaluate(SUBSCRIBE_JS, {"table": "many", "from": "TRIM_HORIZON"})
     page.wait_for_function("window.records.length >= 600")
     records = page.evaluate("window.records")
@@ -591,3 +592,38 @@ def test_a_trigger_declared_again_after_a_reload_reuses_its_mapping_and_checkpoi
         (first[0]["uuid"], first[0]["functionName"])
     ]
     assert first[0]["functionName"].startswith("js-jobs-")
+
+
+FLOW_JS = """db.testing.flow().then((f) => { window.flow = f; }) && window.flow
+  && Object.values(window.flow).some((f) => f.waiting)"""
+
+
+def test_a_follower_that_stops_acknowledging_stalls_only_its_own_feed(
+    context: Any, assets: BundleServer
+) -> None:
+    """Frames relayed to a follower tab are acknowledged by that tab, per subscription:
+    when it stops, the worker stops sending it after the window (128 frames) while the
+    owner's own subscription goes on; when it resumes it gets the rest, each once."""
+    first = open_page(context, assets)
+    first.evaluate(OPEN_JS, {"name": "slow-follower", "memory": True})
+    first.evaluate(TABLE_JS, "many")
+    second = open_page(context, assets)
+    assert second.evaluate(OPEN_JS, {"name": "slow-follower"})["owner"] is False
+    for page in (first, second):
+        page.evaluate(SUBSCRIBE_JS, {"table": "many", "from": "TRIM_HORIZON"})
+    second.evaluate("db.testing.holdFrameAcks(true)")
+    first.evaluate(MANY_JS)
+    expected = [f"k{i:03d}" for i in range(600)]
+    first.wait_for_function("window.records.length >= 600")
+    assert _keys(first.evaluate("window.records")) == expected
+    second.wait_for_function(FLOW_JS, polling=100)
+    flow = second.evaluate("window.flow")
+    waiting = [sid for sid, f in flow.items() if f["waiting"]]
+    assert len(waiting) == 1 and flow[waiting[0]]["unacked"] == 128
+    second.wait_for_function("window.records.length >= 128")
+    assert len(second.evaluate("window.records")) == 128  # the window, not the stream
+    second.evaluate("db.testing.holdFrameAcks(false)")
+    second.wait_for_function("window.records.length >= 600")
+    records = second.evaluate("window.records")
+    assert _keys(records) == expected
+    assert len({r[2] for r in records}) == 600
