@@ -138,6 +138,8 @@ class Database {
       },
       // the worker's flow control: {subscription id: {unacked, waiting}}
       flow: () => this._request("flow"),
+      // the owner's trigger bookkeeping: worker {invocations, functions}, page invocations
+      pending: async () => ({ ...(await this._request("pending")), relayed: this.invocations.size }),
     };
     this.requestHandler = {
       metadata: { handlerProtocol: "http/1.1" },
@@ -283,6 +285,7 @@ class Database {
         if (this.isOwner) {
           // its feeds have nobody left to deliver to
           this.link.call("dropSubscriptions", { prefix: `${message.tab}:` }).catch(() => {});
+          this.link.call("forgetTab", { tab: message.tab }).catch(() => {});
         }
         if (message.tab === this.owner) {
           this.owner = null;
@@ -313,7 +316,7 @@ class Database {
         if (message.tab === this.owner) this._resubscribeAll();
         break;
       case "invoke":
-        if (this.triggers.has(message.name)) this._runTrigger(message).then((answer) =>
+        if (message.to === this.tab && this.triggers.has(message.name)) this._runTrigger(message).then((answer) =>
           this.channel.postMessage({ type: "invoked", call: message.call, ...answer }));
         break;
       case "invoked": {
@@ -428,8 +431,12 @@ class Database {
     } else {
       const call = `${this.tab}:${invoke.call}`;
       answer = await new Promise((resolve) => {
-        this.invocations.set(call, resolve);
-        this.channel.postMessage({ type: "invoke", name: invoke.name, call, event: invoke.event });
+        // the worker gives up after the function's timeout: so does this entry
+        const timer = setTimeout(() => {
+          if (this.invocations.delete(call)) resolve({ ok: false, error: `${invoke.name} did not answer` });
+        }, invoke.timeoutMs);
+        this.invocations.set(call, (answer) => (clearTimeout(timer), resolve(answer)));
+        this.channel.postMessage({ type: "invoke", to: invoke.tab, name: invoke.name, call, event: invoke.event });
       });
     }
     this.link?.worker.postMessage({ op: "invoked", call: invoke.call, ok: answer.ok, value: answer.value, error: answer.error });

@@ -201,22 +201,56 @@ async function subscribe(text) {
   return answer;
 }
 
-const invocations = new Map(); // call id -> {resolve, reject}
+const invocations = new Map(); // call id -> {resolve, reject}; each ends by its timeout
+const functionTabs = new Map(); // function name -> tabs that declared it, first invoked
 let nextCall = 0;
 
+/** Call the page function `name` in the tab that declared it. Rejects after the
+ * function's timeout (the engine's, which gives up then too), deleting its entry, so
+ * an unanswered call (a tab that went, a handler that never settles) leaves nothing. */
 function invokePage(name, event) {
   const call = ++nextCall;
+  const timeoutMs = engine.functions.default_timeout * 1000;
   return new Promise((resolve, reject) => {
-    invocations.set(call, { resolve, reject });
-    postMessage({ invoke: { name, call, event } });
+    const timer = setTimeout(() => {
+      if (invocations.delete(call)) reject(new Error(`${name} did not answer in ${timeoutMs} ms`));
+    }, timeoutMs);
+    invocations.set(call, {
+      resolve: (value) => (clearTimeout(timer), resolve(value)),
+      reject: (error) => (clearTimeout(timer), reject(error)),
+    });
+    postMessage({ invoke: { name, call, event, tab: functionTabs.get(name)?.[0], timeoutMs } });
   });
+}
+
+/** A tab went: forget the functions only it declared (their mappings stay, with their
+ * checkpoints, and fail until a tab declares them again). */
+function forgetTab(tab) {
+  const gone = [];
+  for (const [name, tabs] of functionTabs) {
+    const left = tabs.filter((t) => t !== tab);
+    if (left.length) functionTabs.set(name, left);
+    else {
+      functionTabs.delete(name);
+      gone.push(name);
+    }
+  }
+  return gone.length ? engine.forget_functions(gone) : 0;
 }
 
 async function call(message) {
   switch (message.op) {
-    case "trigger":
+    case "trigger": {
       engine.add_trigger(message.name, message.params, (event) => invokePage(message.name, event));
+      const tabs = functionTabs.get(message.name) ?? [];
+      if (!tabs.includes(message.tab)) tabs.push(message.tab);
+      functionTabs.set(message.name, tabs);
       return true;
+    }
+    case "forgetTab":
+      return forgetTab(message.tab);
+    case "pending":
+      return { invocations: invocations.size, functions: engine.functions.names().toJs() };
     case "invoked": {
       const waiter = invocations.get(message.call);
       invocations.delete(message.call);

@@ -627,3 +627,41 @@ def test_a_follower_that_stops_acknowledging_stalls_only_its_own_feed(
     records = second.evaluate("window.records")
     assert _keys(records) == expected
     assert len({r[2] for r in records}) == 600
+
+
+PENDING_JS = """(want) => db.testing.pending().then((p) => { window.pending = p; })
+  && window.pending && JSON.stringify(window.pending) === JSON.stringify(want)"""
+
+
+def test_an_unanswered_trigger_call_times_out_and_a_tab_that_went_loses_its_functions(
+    context: Any, assets: BundleServer
+) -> None:
+    """A call whose handler never settles is given up after the function's timeout (3 s)
+    in the worker and in the owner tab relaying it, leaving no entry; the retry then
+    delivers the batch. When the declaring tab goes, the owner forgets its function."""
+    first = open_page(context, assets)
+    first.evaluate(OPEN_JS, {"name": "trigger-timeout", "memory": True})
+    first.evaluate(TABLE_JS, "work")
+    second = open_page(context, assets)
+    assert second.evaluate(OPEN_JS, {"name": "trigger-timeout"})["owner"] is False
+    name = second.evaluate(
+        """async () => {
+      window.calls = 0;
+      return await db.trigger({table: "work", batchSize: 10}, (event) => {
+        window.calls++;
+        if (window.calls === 1) return new Promise(() => {});  // never settles
+        window.done = event.Records.map((r) => r.dynamodb.Keys.pk.S);
+      });
+    }"""
+    )
+    first.evaluate(PUT_JS, {"table": "work", "keys": ["a"]})
+    second.wait_for_function("window.done !== undefined")
+    assert second.evaluate("window.done") == ["a"]
+    assert second.evaluate("window.calls") == 2
+    first.wait_for_function(
+        PENDING_JS, arg={"invocations": 0, "functions": [name], "relayed": 0}, timeout=10_000
+    )
+    second.close()
+    first.wait_for_function(
+        PENDING_JS, arg={"invocations": 0, "functions": [], "relayed": 0}, timeout=10_000
+    )
