@@ -12,7 +12,8 @@ time, never from a CDN at run time:
   compiled by Pyodide itself under Node at build time (``precompile.mjs``).
 - ``python.zip``: what the worker puts on ``sys.path`` (imported from the zip): this
   package (the engine, shards, TTL, push protocol, trigger rules; never ``wire/``,
-  ``sidecar/``, ``cli.py``), its pure-Python dependencies unpacked from PyPI wheels
+  ``sidecar/``, ``mcp/``, ``cli.py``, ``mcp_main.py``, ``http_client.py``; the
+  precompile step fails if the engine imports a server module), its pure-Python dependencies unpacked from PyPI wheels
   (versions from ``constraints.txt``), and ``orjson_fallback.py`` as ``orjson``.
 - ``dynoxide-streams.mjs`` and ``worker.mjs``: the JavaScript module pages import and
   the dedicated worker it starts.
@@ -54,6 +55,8 @@ SKIPPED_MODULES = (
     "mcp/",
     "testing/",
     "cli.py",
+    "mcp_main.py",
+    "http_client.py",
     "service.py",
     "server.py",
     "__main__.py",
@@ -63,6 +66,24 @@ SKIPPED_MODULES = (
     "push/static/",
 )
 """Paths under ``dynoxide_streams/`` the browser never loads (server-only modules)."""
+
+SERVER_ONLY_MODULES = (
+    "uvicorn",
+    "websockets",
+    "httpx",
+    "mcp",
+    "starlette",
+    "dynoxide_streams.wire.app",
+    "dynoxide_streams.sidecar",
+    "dynoxide_streams.cli",
+    "dynoxide_streams.service",
+    "dynoxide_streams.server",
+    "dynoxide_streams.mcp",
+    "dynoxide_streams.mcp_main",
+    "dynoxide_streams.http_client",
+)
+"""Modules (and their submodules) the engine must not import: ``precompile.mjs`` fails
+the build when running the engine under Pyodide brought one in."""
 
 HERE = Path(__file__).resolve().parent
 PACKAGE = HERE.parent
@@ -176,8 +197,12 @@ def precompile(pyodide: Path, raw_package: Path, stdlib_out: Path, package_out: 
     """Write the stdlib zip and python.zip with bytecode for the modules the engine
     uses (``precompile.mjs``, run by Node with Pyodide's own CPython: the tab then
     compiles nothing at start; measured in the decisions log). Cached by input hash."""
+    server_only = ",".join(SERVER_ONLY_MODULES)
     key = hashlib.sha256(
-        raw_package.read_bytes() + (HERE / "precompile.mjs").read_bytes() + PYODIDE_VERSION.encode()
+        raw_package.read_bytes()
+        + (HERE / "precompile.mjs").read_bytes()
+        + PYODIDE_VERSION.encode()
+        + server_only.encode()
     ).hexdigest()[:16]
     cached = CACHE / "precompiled" / key
     if not (cached / "python.zip").exists():
@@ -195,6 +220,7 @@ def precompile(pyodide: Path, raw_package: Path, stdlib_out: Path, package_out: 
             str(work / "python_stdlib.zip"),
             str(raw_package),
             str(work / "python.zip"),
+            server_only,
         )
         cached.parent.mkdir(parents=True, exist_ok=True)
         for stale in cached.parent.iterdir():  # one entry: the cache does not grow

@@ -275,3 +275,42 @@ async def _put_many_more(engine: BrowserEngine, keys: list[str]) -> None:
     for key in keys:
         body = json.dumps({"TableName": "things", "Item": {"pk": {"S": key}}})
         assert await engine.send(DDB + "PutItem", body) == (200, "{}")
+
+
+def test_the_browser_engine_imports_no_server_module() -> None:
+    """What the bundle leaves out (``SKIPPED_MODULES``) must not be needed: importing the
+    runtime and declaring a trigger brings in none of the server's modules (the build
+    checks the same under Pyodide in ``precompile.mjs``)."""
+    import subprocess
+    import sys
+
+    from dynoxide_streams.browser.build import SERVER_ONLY_MODULES
+
+    code = (
+        "import json, sys\n"
+        "from dynoxide_streams.browser.runtime import BrowserEngine\n"
+        "import dynoxide_streams.triggers.dead_letters\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60
+    ).stdout
+    loaded = json.loads(out)
+    assert [
+        m for m in loaded if any(m == s or m.startswith(s + ".") for s in SERVER_ONLY_MODULES)
+    ] == []
+    assert "dynoxide_streams.triggers.functions" in loaded
+
+
+def test_the_bundle_leaves_the_server_modules_out(tmp_path: Path) -> None:
+    from dynoxide_streams.browser import build
+
+    names = {
+        p.relative_to(build.PACKAGE).as_posix()
+        for p in build.PACKAGE.rglob("*.py")
+        if not build._skipped(p.relative_to(build.PACKAGE).as_posix())
+    }
+    for server in ("cli.py", "mcp_main.py", "http_client.py", "service.py", "server.py"):
+        assert server not in names
+    assert not any(n.startswith(("mcp/", "sidecar/")) for n in names)
+    assert not any(n.startswith("wire/") for n in names - set(build.WIRE_MODULES))
