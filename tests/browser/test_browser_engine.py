@@ -47,11 +47,36 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
+def guard_network(context: Any, origins: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """Route every request of ``context`` (its pages and their workers): those to
+    ``origins`` go on, any other is recorded and aborted. Returns (served, refused)."""
+    served: list[str] = []
+    refused: list[str] = []
+
+    def route(route: Any) -> None:
+        url = route.request.url
+        if url.startswith(tuple(origin + "/" for origin in origins)):
+            served.append(url)
+            route.continue_()
+        else:
+            refused.append(url)
+            route.abort()
+
+    context.route("**/*", route)
+    return served, refused
+
+
 @pytest.fixture
-def context(browser: Any) -> Iterator[Any]:
+def context(browser: Any, assets: BundleServer) -> Iterator[Any]:
+    """A browser context that may reach the asset server only: after the test, no
+    request went anywhere else (no CDN: Pyodide's loader has a jsdelivr URL built in)."""
     context = browser.new_context()
+    served, refused = guard_network(context, (assets.origin,))
     yield context
     context.close()
+    assert refused == []
+    # the worker's fetches go through the route too, so the check covers them
+    assert any(url.endswith("/bundle/python.zip") for url in served)
 
 
 def open_page(context: Any, assets: BundleServer) -> Any:
@@ -271,10 +296,11 @@ def test_without_opfs_the_engine_runs_in_memory_and_says_so(browser: Any) -> Non
     try:
         ensure_bundle()
         server = BundleServer(sdk=ensure_sdk())
+        port = server.origin.rsplit(":", 1)[1]
+        served, refused = guard_network(context, (f"http://insecure.test:{port}",))
         try:
             page = context.new_page()
             page.set_default_timeout(WAIT_MS)
-            port = server.origin.rsplit(":", 1)[1]
             page.goto(f"http://insecure.test:{port}/")
             opened = page.evaluate(OPEN_JS, {"name": "private"})
             assert opened["owner"] is True
@@ -283,6 +309,8 @@ def test_without_opfs_the_engine_runs_in_memory_and_says_so(browser: Any) -> Non
             page.evaluate(TABLE_JS, "mem")
             page.evaluate(PUT_JS, {"table": "mem", "keys": ["a"]})
             assert page.evaluate(KEYS_JS, "mem") == ["a"]
+            assert refused == []
+            assert any(url.endswith("/bundle/python.zip") for url in served)
         finally:
             server.close()
     finally:
