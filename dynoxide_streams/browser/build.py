@@ -126,21 +126,34 @@ def _pins() -> dict[str, str]:
     return pins
 
 
+PYODIDE_TARGET = (
+    "--python-version",
+    "3.14",
+    "--implementation",
+    "py",
+    "--abi",
+    "none",
+    "--platform",
+    "any",
+    "--only-binary=:all:",
+)
+"""``pip download`` options for what Pyodide can load: pure-Python wheels for CPython
+3.14 (Pyodide's), whatever Python and platform run the build."""
+
+
+def _wheel(wheels_dir: Path, name: str, version: str) -> Path | None:
+    hits = sorted(wheels_dir.glob(f"{name}-{version}-*.whl"))
+    return hits[0] if hits else None
+
+
 def dependency_wheels() -> list[Path]:
-    """The pure-Python dependency wheels, downloaded from PyPI into the cache."""
+    """The pure-Python dependency wheels, downloaded from PyPI into the cache (once:
+    a wheel still missing after the download raises instead of trying again)."""
     pins = _pins()
     wheels_dir = CACHE / "wheels"
     wheels_dir.mkdir(parents=True, exist_ok=True)
-    wanted = [f"{name}=={pins[name]}" for name in PURE_DEPENDENCIES]
-    found: list[Path] = []
-    missing: list[str] = []
-    for spec in wanted:
-        name, _, version = spec.partition("==")
-        hits = sorted(wheels_dir.glob(f"{name}-{version}-py3-none-any.whl"))
-        if hits:
-            found.append(hits[0])
-        else:
-            missing.append(spec)
+    wanted = [(name, pins[name]) for name in PURE_DEPENDENCIES]
+    missing = [f"{n}=={v}" for n, v in wanted if _wheel(wheels_dir, n, v) is None]
     if missing:
         _run(
             sys.executable,
@@ -150,12 +163,17 @@ def dependency_wheels() -> list[Path]:
             "--disable-pip-version-check",
             "-q",
             "--no-deps",
-            "--only-binary=:all:",
+            *PYODIDE_TARGET,
             "-d",
             str(wheels_dir),
             *missing,
         )
-        return dependency_wheels()
+    found = []
+    for name, version in wanted:
+        wheel = _wheel(wheels_dir, name, version)
+        if wheel is None:
+            raise SystemExit(f"pip download gave no wheel for {name}=={version} in {wheels_dir}")
+        found.append(wheel)
     return found
 
 

@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright import sync_api
 
 from tests.browser.bundle_server import BundleServer, ensure_bundle, ensure_sdk
 from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import make_client
 from tests.process import start_server
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 pytestmark = pytest.mark.slow
 

@@ -314,3 +314,26 @@ def test_the_bundle_leaves_the_server_modules_out(tmp_path: Path) -> None:
         assert server not in names
     assert not any(n.startswith(("mcp/", "sidecar/")) for n in names)
     assert not any(n.startswith("wire/") for n in names - set(build.WIRE_MODULES))
+
+
+def test_the_bundle_wheels_are_asked_for_pyodide_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``pip download`` targets Pyodide's CPython 3.14 pure-Python wheels whatever runs
+    the build; a wheel it did not give (e.g. a file name that does not match) is an
+    error after one download, not another download."""
+    from dynoxide_streams.browser import build
+
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(build, "CACHE", tmp_path)
+    monkeypatch.setattr(build, "_run", lambda *args, cwd=None: calls.append(args))
+    with pytest.raises(SystemExit, match="pip download gave no wheel for anyio=="):
+        build.dependency_wheels()
+    assert len(calls) == 1
+    args = calls[0]
+    assert args[args.index("--python-version") + 1] == "3.14"
+    assert args[args.index("--implementation") + 1] == "py"
+    assert args[args.index("--abi") + 1] == "none"
+    assert args[args.index("--platform") + 1] == "any"
+    assert "--only-binary=:all:" in args
+    assert {a.split("==")[0] for a in args if "==" in a} == set(build.PURE_DEPENDENCIES)
