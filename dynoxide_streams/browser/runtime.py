@@ -158,6 +158,10 @@ class BrowserEngine:
             ctx = EngineContext.open(
                 store, self.clock, region=self.region, account_id=self.account_id
             )
+            if mirror is not None:
+                # opening commits outside the Writer (a new iterator secret): make it
+                # durable before any iterator signed with it is handed out
+                mirror.sync(False)
             writer = ctx.writer
             self.ctx = ctx
             self.triggers = TriggerRunner(

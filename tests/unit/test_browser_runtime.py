@@ -337,3 +337,33 @@ def test_the_bundle_wheels_are_asked_for_pyodide_once(
     assert args[args.index("--platform") + 1] == "any"
     assert "--only-binary=:all:" in args
     assert {a.split("==")[0] for a in args if "==" in a} == set(build.PURE_DEPENDENCIES)
+
+
+def test_the_iterator_secret_is_in_the_sink_before_the_engine_serves(tmp_path: Path) -> None:
+    """Opening a new database commits its iterator secret outside the Writer (no
+    commit hook): it is synced before any iterator signed with it can be handed out, so
+    an iterator survives a crash right after the engine started."""
+    import sqlite3
+
+    sink = DictSink()
+
+    async def start() -> bytes:
+        engine = BrowserEngine(tmp_path / "a", sink=sink, ttl_period=0)
+        async with anyio.create_task_group() as tg:
+            await tg.start(engine.run)
+            assert engine.ctx is not None
+            secret = engine.ctx.streams.secret
+            restored = tmp_path / "b"  # the crash: what the sink holds now
+            restored.mkdir()
+            for name, data in sink.files.items():
+                (restored / name).write_bytes(bytes(data))
+            engine.stop()
+        return secret
+
+    secret = anyio.run(start)
+    conn = sqlite3.connect(tmp_path / "b" / "data.db")
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'iterator_secret'").fetchone()
+    finally:
+        conn.close()
+    assert row is not None and bytes(row[0]) == secret
