@@ -556,7 +556,8 @@ class Database {
 }
 
 /** Open (creating if needed) the database `name` of this origin.
- * Options: name, clock ("real" | "virtual"), from (SQLite bytes to import),
+ * Options: name, clock ("real" | "virtual"), from (SQLite bytes to import: replaces
+ * the database; throws DatabaseInUse, importing nothing, when another tab owns it),
  * memory (true: never OPFS), ttlPeriod (seconds between TTL sweeps),
  * noLocks (use the BroadcastChannel election even where Web Locks exist). */
 export async function openDatabase(options = {}) {
@@ -564,6 +565,15 @@ export async function openDatabase(options = {}) {
   addEventListener("pagehide", () => {
     if (!db.closed) db.channel.postMessage({ type: "gone", tab: db.tab });
   });
+  const importing = options.from !== undefined && options.from !== null;
   await db._start();
+  if (importing && !db.isOwner) {
+    // the bytes can only be imported by the tab that opens the database: never drop them
+    await db.close();
+    throw Object.assign(
+      new Error(`another tab owns the database "${db.name}": its data was not replaced (import from that tab, or close it first)`),
+      { name: "DatabaseInUse" },
+    );
+  }
   return db;
 }

@@ -692,3 +692,49 @@ def test_an_unanswered_trigger_call_times_out_and_a_tab_that_went_loses_its_func
     first.wait_for_function(
         PENDING_JS, arg={"invocations": 0, "functions": [], "relayed": 0}, timeout=10_000
     )
+
+
+IMPORT_OPFS_JS = """async ({name, data}) => {
+  const from = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+  const mod = await import("/bundle/dynoxide-streams.mjs");
+  try {
+    window.db = await mod.openDatabase({name, from});
+  } catch (e) {
+    return {error: {name: e.name, message: e.message}};
+  }
+  return {persistence: db.persistence, owner: db.isOwner};
+}"""
+
+
+def test_an_import_into_opfs_survives_a_reload_and_a_non_owner_import_throws(
+    context: Any, assets: BundleServer
+) -> None:
+    source = open_page(context, assets)
+    source.evaluate(OPEN_JS, {"name": "import-source", "memory": True})
+    source.evaluate(TABLE_JS, "moved")
+    source.evaluate(PUT_JS, {"table": "moved", "keys": ["a", "b"]})
+    data = source.evaluate(EXPORT_JS)
+    source.close()
+    page = open_page(context, assets)
+    assert page.evaluate(IMPORT_OPFS_JS, {"name": "imported-opfs", "data": data}) == {
+        "persistence": {"kind": "opfs"},
+        "owner": True,
+    }
+    page.evaluate(PUT_JS, {"table": "moved", "keys": ["c"]})
+    page.reload()  # no close(): what the import wrote to OPFS is what opens
+    assert page.evaluate(OPEN_JS, {"name": "imported-opfs"})["persistence"] == {"kind": "opfs"}
+    assert page.evaluate(KEYS_JS, "moved") == ["a", "b", "c"]
+    page.evaluate(SUBSCRIBE_JS, {"table": "moved", "from": "TRIM_HORIZON"})
+    page.wait_for_function("window.records.length >= 3")
+    assert _keys(page.evaluate("window.records")) == ["a", "b", "c"]
+    # a second tab cannot import over the database the first tab owns: it says so
+    other = open_page(context, assets)
+    refused = other.evaluate(IMPORT_OPFS_JS, {"name": "imported-opfs", "data": data})
+    assert refused == {
+        "error": {
+            "name": "DatabaseInUse",
+            "message": 'another tab owns the database "imported-opfs": its data was not '
+            "replaced (import from that tab, or close it first)",
+        }
+    }
+    assert page.evaluate(KEYS_JS, "moved") == ["a", "b", "c"]
