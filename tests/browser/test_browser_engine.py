@@ -738,3 +738,54 @@ def test_an_import_into_opfs_survives_a_reload_and_a_non_owner_import_throws(
         }
     }
     assert page.evaluate(KEYS_JS, "moved") == ["a", "b", "c"]
+
+
+def test_a_real_quota_limit_refuses_the_write_past_it_and_keeps_the_rest(
+    context: Any, assets: BundleServer
+) -> None:
+    """The origin's quota lowered through CDP (``Storage.overrideQuotaForOrigin``) to
+    a little above what the database uses: OPFS writes past it fail for real (Chromium
+    returns a bogus byte count), the write whose commit could not be saved is refused,
+    every acknowledged one stays, across a reload."""
+    page = open_page(context, assets)
+    assert page.evaluate(OPEN_JS, {"name": "real-quota"})["persistence"] == {"kind": "opfs"}
+    page.evaluate(TABLE_JS, "full")
+    page.evaluate(PUT_JS, {"table": "full", "keys": ["a"]})
+    usage = page.evaluate("navigator.storage.estimate().then((e) => e.usage)")
+    cdp = context.new_cdp_session(page)
+    cdp.send(
+        "Storage.overrideQuotaForOrigin",
+        {"origin": assets.origin, "quotaSize": usage + 512 * 1024},
+    )
+    outcome = page.evaluate(
+        """async () => {
+      const blob = "x".repeat(100000);
+      const acknowledged = ["a"];
+      for (let i = 0; i < 40; i++) {
+        const key = "big" + String(i).padStart(2, "0");
+        try {
+          await db.send("PutItem", {TableName: "full", Item: {pk: {S: key}, blob: {S: blob}}});
+          acknowledged.push(key);
+        } catch (e) {
+          return {acknowledged, refused: key,
+                  error: {name: e.name, status: e.status, message: e.message}};
+        }
+      }
+      return {acknowledged};
+    }"""
+    )
+    assert "error" in outcome, "the quota never refused a write"
+    assert outcome["error"]["name"] == "InternalServerError"
+    assert outcome["error"]["status"] == 500
+    message = outcome["error"]["message"]
+    assert message.startswith(
+        "Internal server error: the write could not be saved to the browser's storage "
+        "(JsException: QuotaExceededError: short write to OPFS data.db"
+    )
+    assert message.endswith("bytes), so it was not applied; free storage and retry")
+    acknowledged = sorted(outcome["acknowledged"])
+    assert len(acknowledged) >= 2
+    assert page.evaluate(KEYS_JS, "full") == acknowledged  # reopened from OPFS
+    page.reload()
+    page.evaluate(OPEN_JS, {"name": "real-quota"})
+    assert page.evaluate(KEYS_JS, "full") == acknowledged
