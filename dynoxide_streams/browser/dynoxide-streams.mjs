@@ -500,6 +500,49 @@ class Database {
     };
   }
 
+  /** Publish `table`'s stream records from `from` on the version 1 channel
+   * `dynoxide-streams:v1:table:<table>` that `/_streams/client.js` listens on
+   * (docs/broadcast-channel.md: `{v: 1, type: "record", tab, streamArn, shardId,
+   * record}`, `position`, and the stream events), so client.js subscribers in any tab
+   * of the origin get the in-tab engine's records. This tab acts as the channel's
+   * leader: it asks for the Web Lock `<channel>#leader` (or, without Web Locks, sends
+   * leader heartbeats) so client.js tabs listen instead of opening a websocket. The
+   * records come from a `subscribe` of this tab, so they go on across owner changes.
+   * Resolves to {close()}. */
+  async publish(table, { from = "LATEST" } = {}) {
+    const name = `dynoxide-streams:v1:table:${table}`;
+    const channel = new BroadcastChannel(name);
+    const post = (message) => channel.postMessage({ v: 1, tab: this.tab, ...message });
+    let release = () => {};
+    let heartbeat = null;
+    let last = null; // the last SequenceNumber published (leader heartbeats carry it)
+    if (globalThis.navigator?.locks?.request && !this.options.noLocks) {
+      const held = new Promise((resolve) => (release = resolve));
+      navigator.locks.request(`${name}#leader`, () => held).catch(() => {});
+    } else {
+      heartbeat = setInterval(() => post({ type: "heartbeat", leader: true, after: last }), 250);
+    }
+    const sub = await this.subscribe(
+      { table, from, onFrame: ({ id, ...event }) => post(event) },
+      (record, frame) => {
+        last = record.dynamodb.SequenceNumber;
+        post({ type: "record", streamArn: frame.streamArn, shardId: frame.shardId, record });
+      },
+    );
+    if (sub.frame.position && /^[0-9]+$/.test(sub.frame.position)) {
+      post({ type: "position", streamArn: sub.frame.streamArn, after: sub.frame.position });
+    }
+    return {
+      close: async () => {
+        clearInterval(heartbeat);
+        if (heartbeat !== null) post({ type: "bye", leader: true });
+        release();
+        channel.close();
+        await sub.unsubscribe();
+      },
+    };
+  }
+
   /** One DynamoDB or DynamoDB Streams operation, DynamoDB JSON in and out. */
   async send(operation, params = {}) {
     const prefix = STREAM_OPERATIONS.has(operation) ? STREAMS : DYNAMODB;

@@ -24,6 +24,7 @@ from dynoxide_streams.browser.build import build
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "dist" / "browser"
 SDK_DIR = REPO / ".cache" / "browser-sdk"
+CLIENT_JS = REPO / "dynoxide_streams" / "push" / "static" / "client.js"
 SDK_BUNDLE = SDK_DIR / "sdk.browser.js"
 SDK_PINS = {
     "@aws-sdk/client-dynamodb": "3.1178.0",
@@ -100,6 +101,8 @@ class BundleServer:
                 path = self.path.split("?")[0]
                 if path == "/":
                     body, kind = PAGE, "text/html; charset=utf-8"
+                elif path == "/client.js":  # the push client, as /_streams/client.js
+                    body, kind = CLIENT_JS.read_bytes(), "text/javascript"
                 elif path == "/sdk.js" and sdk is not None:
                     body, kind = sdk.read_bytes(), "text/javascript"
                 elif path.startswith("/bundle/") and ".." not in path:

@@ -789,3 +789,40 @@ def test_a_real_quota_limit_refuses_the_write_past_it_and_keeps_the_rest(
     page.reload()
     page.evaluate(OPEN_JS, {"name": "real-quota"})
     assert page.evaluate(KEYS_JS, "full") == acknowledged
+
+
+CLIENT_SUBSCRIBE_JS = """async (table) => {
+  const client = await import("/client.js");
+  window.clientRecords = [];
+  window.clientSub = client.subscribe({table, from: "TRIM_HORIZON"}, (record) =>
+    window.clientRecords.push([record.eventName, record.dynamodb.Keys.pk.S,
+                               record.dynamodb.SequenceNumber]));
+  return client.stats.websocketsOpened;
+}"""
+
+
+def test_client_js_in_another_tab_gets_the_in_tab_records_on_the_v1_channel(
+    context: Any, assets: BundleServer
+) -> None:
+    """``db.publish(table)`` puts the engine's records on
+    ``dynoxide-streams:v1:table:<table>`` (docs/broadcast-channel.md) and holds the
+    channel's leader lock: ``client.js``'s ``subscribe`` in a tab without the engine
+    listens (opens no websocket) and gets every record once, in order."""
+    page = open_page(context, assets)
+    page.evaluate(OPEN_JS, {"name": "publish", "memory": True})
+    page.evaluate(TABLE_JS, "pub")
+    page.evaluate(
+        "async () => { window.published = await db.publish('pub', {from: 'TRIM_HORIZON'}); }"
+    )
+    page.evaluate(PUT_JS, {"table": "pub", "keys": ["a", "b"]})
+    other = open_page(context, assets)
+    assert other.evaluate(CLIENT_SUBSCRIBE_JS, "pub") == 0
+    page.evaluate(PUT_JS, {"table": "pub", "keys": ["c", "d"]})
+    other.wait_for_function("window.clientRecords.length >= 2")
+    # a follower tab of client.js gets records from when it joined (its contract)
+    assert [r[:2] for r in other.evaluate("window.clientRecords")] == [
+        ["INSERT", "c"],
+        ["INSERT", "d"],
+    ]
+    assert other.evaluate("window.clientSub.role") == "follower"
+    assert other.evaluate("import('/client.js').then((c) => c.stats.websocketsOpened)") == 0
