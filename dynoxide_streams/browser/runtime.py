@@ -60,6 +60,9 @@ from dynoxide_streams.wire.errors import render_dynamodb_error
 log = structlog.get_logger("dynoxide_streams.browser")
 
 MAINTENANCE_PERIOD_SECONDS = 5.0
+BACKGROUND_STOP_SECONDS = 5.0
+"""How long stopping waits for the trigger runner, maintenance and TTL to end before
+the Writer closes."""
 MAX_SUBSCRIPTIONS = 256
 """Feeds one engine runs at once (each is a cursor, never a queue)."""
 
@@ -178,13 +181,18 @@ class BrowserEngine:
                 self._tg = tg
                 await tg.start(writer.run)
                 background = anyio.CancelScope()
-                await tg.start(self._background, ctx, background)
+                background_done = anyio.Event()
+                await tg.start(self._background, ctx, background, background_done)
                 if task_status is not None:
                     task_status.started(self)
                 self._ready.set()
                 await self._wake.wait()
                 self._ready = anyio.Event()
                 background.cancel()
+                # the trigger runner may be writing (a mapping's state, a checkpoint):
+                # let it end before the Writer refuses, or it logs a failed poller
+                with anyio.move_on_after(BACKGROUND_STOP_SECONDS):
+                    await background_done.wait()
                 for scope in self._feeds.values():
                     scope.cancel()
                 writer.close()
@@ -206,17 +214,21 @@ class BrowserEngine:
         self,
         ctx: EngineContext,
         scope: anyio.CancelScope,
+        done: anyio.Event,
         *,
         task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         assert self.triggers is not None
-        with scope:
-            async with anyio.create_task_group() as tg:
-                await tg.start(self.triggers.run)
-                task_status.started()
-                tg.start_soon(self._maintenance_loop, ctx)
-                if self.ttl_period > 0:
-                    tg.start_soon(run_sweeper, ctx, self.ttl_period)
+        try:
+            with scope:
+                async with anyio.create_task_group() as tg:
+                    await tg.start(self.triggers.run)
+                    task_status.started()
+                    tg.start_soon(self._maintenance_loop, ctx)
+                    if self.ttl_period > 0:
+                        tg.start_soon(run_sweeper, ctx, self.ttl_period)
+        finally:
+            done.set()
 
     async def _maintenance_loop(self, ctx: EngineContext) -> None:
         async def until_due() -> None:

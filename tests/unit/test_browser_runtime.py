@@ -367,3 +367,33 @@ def test_the_iterator_secret_is_in_the_sink_before_the_engine_serves(tmp_path: P
     finally:
         conn.close()
     assert row is not None and bytes(row[0]) == secret
+
+
+def test_stopping_lets_the_trigger_runner_finish_before_the_writer_closes(
+    tmp_path: Path,
+) -> None:
+    """Stopping right after a page function answered: the runner's last writes (the
+    mapping's state, the checkpoint) end before the Writer refuses, so no poller fails
+    with ServiceUnavailable on the way out."""
+    from structlog.testing import capture_logs
+
+    async def main() -> None:
+        engine = BrowserEngine(tmp_path / "a", sink=DictSink(), ttl_period=0)
+        invoked = anyio.Event()
+
+        async def handler(event: str) -> str:
+            invoked.set()
+            return "null"
+
+        async with anyio.create_task_group() as tg:
+            await tg.start(engine.run)
+            status, _ = await engine.send(DDB + "CreateTable", json.dumps(TABLE))
+            assert status == 200
+            engine.add_trigger("stop-fn", '{"table": "things"}', handler)
+            await engine.send(DDB + "PutItem", '{"TableName":"things","Item":{"pk":{"S":"a"}}}')
+            await invoked.wait()
+            engine.stop()
+
+    with capture_logs() as logs:
+        anyio.run(main)
+    assert [e for e in logs if e["log_level"] in ("error", "critical")] == []
