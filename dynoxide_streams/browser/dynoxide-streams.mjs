@@ -255,7 +255,8 @@ class Database {
       }
       this._resubscribeAll();
       for (const [name, trigger] of this.triggers) {
-        this._request("trigger", { name, params: trigger.params, idempotent: true }).catch(() => {});
+        const fields = { name, params: trigger.params, tab: this.tab, idempotent: true };
+        this._request("trigger", fields).catch(() => {});
       }
     }
   }

@@ -826,3 +826,26 @@ def test_client_js_in_another_tab_gets_the_in_tab_records_on_the_v1_channel(
     ]
     assert other.evaluate("window.clientSub.role") == "follower"
     assert other.evaluate("import('/client.js').then((c) => c.stats.websocketsOpened)") == 0
+
+
+def test_a_follower_trigger_runs_in_its_tab_after_another_follower_takes_over(
+    context: Any, assets: BundleServer
+) -> None:
+    """The new owner learns again which tab declared each function (the tabs declare
+    them again with their tab id), so a follower's function is invoked in that tab."""
+    first = open_page(context, assets)
+    first.evaluate(OPEN_JS, {"name": "trigger-third"})
+    first.evaluate(TABLE_JS, "work")
+    heir = open_page(context, assets)  # next in the owner lock's queue
+    assert heir.evaluate(OPEN_JS, {"name": "trigger-third"})["owner"] is False
+    declaring = open_page(context, assets)
+    assert declaring.evaluate(OPEN_JS, {"name": "trigger-third"})["owner"] is False
+    declaring.evaluate(TRIGGER_JS, "work")
+    first.evaluate(PUT_JS, {"table": "work", "keys": ["a"]})
+    declaring.wait_for_function("window.invoked.includes('a')")
+    first.close()
+    heir.wait_for_function("db.isOwner")
+    assert declaring.evaluate("db.isOwner") is False
+    heir.evaluate(PUT_JS, {"table": "work", "keys": ["b"]})
+    declaring.wait_for_function("window.invoked.includes('b')", timeout=30_000)
+    assert declaring.evaluate("window.invoked")[-1] == "b"
