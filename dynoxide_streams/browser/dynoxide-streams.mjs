@@ -307,7 +307,7 @@ class Database {
         }
         break;
       case "frame":
-        this._onFrame(message.frame);
+        if (message.to === this.tab) this._onFrame(JSON.parse(message.frame));
         break;
       case "frameAck":
         // a follower handled frames of its subscription: the feed may send more
@@ -363,8 +363,13 @@ class Database {
   /** A frame from the owner's worker: this tab's own, or relayed to the tab whose
    * subscription it is (which acknowledges it; the owner never does for it). */
   _onWorkerFrame(text) {
-    if (this.subscriptions.has(JSON.parse(text).id)) this._onFrame(text);
-    else this.channel.postMessage({ type: "frame", frame: text });
+    const frame = JSON.parse(text);
+    if (this.subscriptions.has(frame.id)) this._onFrame(frame);
+    else {
+      // subscription ids are "<tab id>:<n>": only that tab parses the frame
+      const to = String(frame.id).slice(0, String(frame.id).indexOf(":"));
+      this.channel.postMessage({ type: "frame", to, frame: text });
+    }
   }
 
   /** Acknowledge a handled frame of subscription `id` to the worker (through the
@@ -382,8 +387,7 @@ class Database {
     else this.channel.postMessage({ type: "frameAck", id: sub.id, count });
   }
 
-  _onFrame(text) {
-    const frame = JSON.parse(text);
+  _onFrame(frame) {
     const sub = this.subscriptions.get(frame.id);
     if (!sub) return;
     this._acknowledge(sub);
