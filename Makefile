@@ -19,9 +19,12 @@ $(SERVE_STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 
 # Browser tests drive Debian's Chromium through Playwright (no `playwright install`:
 # its browser download does not work here); install the apt package when missing.
+# The in-tab engine's bundle and the browser tests' AWS SDK are built with Node and npm
+# (issue 22): installed the same way when missing.
 $(TEST_STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 	$(PIP) install -c $(CONSTRAINTS) -e '.[test]'
 	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
+	command -v npm >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm)
 	touch $@ $(SERVE_STAMP)
 
 serve: $(SERVE_STAMP)

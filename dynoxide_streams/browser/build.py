@@ -12,7 +12,8 @@ time, never from a CDN at run time:
   compiled by Pyodide itself under Node at build time (``precompile.mjs``).
 - ``python.zip``: what the worker puts on ``sys.path`` (imported from the zip): this
   package (the engine, shards, TTL, push protocol, trigger rules; never ``wire/``,
-  ``sidecar/``, ``cli.py``), its pure-Python dependencies unpacked from PyPI wheels
+  ``sidecar/``, ``mcp/``, ``cli.py``, ``mcp_main.py``, ``http_client.py``; the
+  precompile step fails if the engine imports a server module), its pure-Python dependencies unpacked from PyPI wheels
   (versions from ``constraints.txt``), and ``orjson_fallback.py`` as ``orjson``.
 - ``dynoxide-streams.mjs`` and ``worker.mjs``: the JavaScript module pages import and
   the dedicated worker it starts.
@@ -54,6 +55,8 @@ SKIPPED_MODULES = (
     "mcp/",
     "testing/",
     "cli.py",
+    "mcp_main.py",
+    "http_client.py",
     "service.py",
     "server.py",
     "__main__.py",
@@ -63,6 +66,24 @@ SKIPPED_MODULES = (
     "push/static/",
 )
 """Paths under ``dynoxide_streams/`` the browser never loads (server-only modules)."""
+
+SERVER_ONLY_MODULES = (
+    "uvicorn",
+    "websockets",
+    "httpx",
+    "mcp",
+    "starlette",
+    "dynoxide_streams.wire.app",
+    "dynoxide_streams.sidecar",
+    "dynoxide_streams.cli",
+    "dynoxide_streams.service",
+    "dynoxide_streams.server",
+    "dynoxide_streams.mcp",
+    "dynoxide_streams.mcp_main",
+    "dynoxide_streams.http_client",
+)
+"""Modules (and their submodules) the engine must not import: ``precompile.mjs`` fails
+the build when running the engine under Pyodide brought one in."""
 
 HERE = Path(__file__).resolve().parent
 PACKAGE = HERE.parent
@@ -105,21 +126,34 @@ def _pins() -> dict[str, str]:
     return pins
 
 
+PYODIDE_TARGET = (
+    "--python-version",
+    "3.14",
+    "--implementation",
+    "py",
+    "--abi",
+    "none",
+    "--platform",
+    "any",
+    "--only-binary=:all:",
+)
+"""``pip download`` options for what Pyodide can load: pure-Python wheels for CPython
+3.14 (Pyodide's), whatever Python and platform run the build."""
+
+
+def _wheel(wheels_dir: Path, name: str, version: str) -> Path | None:
+    hits = sorted(wheels_dir.glob(f"{name}-{version}-*.whl"))
+    return hits[0] if hits else None
+
+
 def dependency_wheels() -> list[Path]:
-    """The pure-Python dependency wheels, downloaded from PyPI into the cache."""
+    """The pure-Python dependency wheels, downloaded from PyPI into the cache (once:
+    a wheel still missing after the download raises instead of trying again)."""
     pins = _pins()
     wheels_dir = CACHE / "wheels"
     wheels_dir.mkdir(parents=True, exist_ok=True)
-    wanted = [f"{name}=={pins[name]}" for name in PURE_DEPENDENCIES]
-    found: list[Path] = []
-    missing: list[str] = []
-    for spec in wanted:
-        name, _, version = spec.partition("==")
-        hits = sorted(wheels_dir.glob(f"{name}-{version}-py3-none-any.whl"))
-        if hits:
-            found.append(hits[0])
-        else:
-            missing.append(spec)
+    wanted = [(name, pins[name]) for name in PURE_DEPENDENCIES]
+    missing = [f"{n}=={v}" for n, v in wanted if _wheel(wheels_dir, n, v) is None]
     if missing:
         _run(
             sys.executable,
@@ -129,12 +163,17 @@ def dependency_wheels() -> list[Path]:
             "--disable-pip-version-check",
             "-q",
             "--no-deps",
-            "--only-binary=:all:",
+            *PYODIDE_TARGET,
             "-d",
             str(wheels_dir),
             *missing,
         )
-        return dependency_wheels()
+    found = []
+    for name, version in wanted:
+        wheel = _wheel(wheels_dir, name, version)
+        if wheel is None:
+            raise SystemExit(f"pip download gave no wheel for {name}=={version} in {wheels_dir}")
+        found.append(wheel)
     return found
 
 
@@ -176,8 +215,12 @@ def precompile(pyodide: Path, raw_package: Path, stdlib_out: Path, package_out: 
     """Write the stdlib zip and python.zip with bytecode for the modules the engine
     uses (``precompile.mjs``, run by Node with Pyodide's own CPython: the tab then
     compiles nothing at start; measured in the decisions log). Cached by input hash."""
+    server_only = ",".join(SERVER_ONLY_MODULES)
     key = hashlib.sha256(
-        raw_package.read_bytes() + (HERE / "precompile.mjs").read_bytes() + PYODIDE_VERSION.encode()
+        raw_package.read_bytes()
+        + (HERE / "precompile.mjs").read_bytes()
+        + PYODIDE_VERSION.encode()
+        + server_only.encode()
     ).hexdigest()[:16]
     cached = CACHE / "precompiled" / key
     if not (cached / "python.zip").exists():
@@ -195,6 +238,7 @@ def precompile(pyodide: Path, raw_package: Path, stdlib_out: Path, package_out: 
             str(work / "python_stdlib.zip"),
             str(raw_package),
             str(work / "python.zip"),
+            server_only,
         )
         cached.parent.mkdir(parents=True, exist_ok=True)
         for stale in cached.parent.iterdir():  # one entry: the cache does not grow

@@ -23,10 +23,27 @@ const STREAM_OPERATIONS = new Set(["ListStreams", "DescribeStream", "GetShardIte
 const HEARTBEAT_MS = 500;
 const DEAD_AFTER_MS = 2000;
 const OPEN_RETRIES = 40;
-const FRAME_ACK_EVERY = 64; // divides the worker's MAX_UNACKED_FRAMES (256)
+const FRAME_ACK_EVERY = 32; // divides the worker's per-subscription FRAME_WINDOW (128)
 
 function newId() {
   return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 10);
+}
+
+/** The default name of a trigger's function: its table and a hash of its parameters
+ * (FNV-1a of their JSON, keys sorted), the same at every load of the page. */
+export function triggerName(params) {
+  const sorted = (value) =>
+    value && typeof value === "object" && !Array.isArray(value)
+      ? Object.fromEntries(Object.keys(value).sort().map((key) => [key, sorted(value[key])]))
+      : Array.isArray(value) ? value.map(sorted) : value;
+  const canonical = JSON.stringify(sorted(params));
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < canonical.length; i++) {
+    hash ^= canonical.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  const table = String(params.table ?? "stream").replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 40);
+  return `js-${table}-${hash.toString(16).padStart(8, "0")}`;
 }
 
 function compareSequenceNumbers(a, b) {
@@ -50,15 +67,10 @@ class WorkerLink {
     this.worker = new Worker(WORKER_URL, { type: "module" });
     this.pending = new Map();
     this.next = 0;
-    this.unacked = 0; // frames handled since the last acknowledgement
     this.worker.onmessage = (event) => {
       const message = event.data;
       if (message.frame !== undefined) {
         onFrame(message.frame);
-        if (++this.unacked >= FRAME_ACK_EVERY) {
-          this.worker.postMessage({ op: "frameAck", count: this.unacked });
-          this.unacked = 0;
-        }
         return;
       }
       if (message.invoke !== undefined) {
@@ -118,6 +130,16 @@ class Database {
     this.testing = {
       failNextSync: () => this._request("failNextSync"),
       reopened: () => this._request("reopened"),
+      // stop (true) or resume (false) acknowledging this tab's frames, as a tab too
+      // slow to keep up would; resuming acknowledges what was held
+      holdFrameAcks: (hold) => {
+        this._holdAcks = hold;
+        if (!hold) for (const sub of this.subscriptions.values()) if (sub.unacked) this._sendAck(sub);
+      },
+      // the worker's flow control: {subscription id: {unacked, waiting}}
+      flow: () => this._request("flow"),
+      // the owner's trigger bookkeeping: worker {invocations, functions}, page invocations
+      pending: async () => ({ ...(await this._request("pending")), relayed: this.invocations.size }),
     };
     this.requestHandler = {
       metadata: { handlerProtocol: "http/1.1" },
@@ -179,7 +201,7 @@ class Database {
   async _becomeOwner() {
     this._becoming = true;
     const link = new WorkerLink(
-      (frame) => this._onFrame(frame, true),
+      (frame) => this._onWorkerFrame(frame),
       (invoke) => this._invoke(invoke),
       () => {
         // a failed sync made the worker reopen from OPFS: its feeds ended
@@ -233,7 +255,8 @@ class Database {
       }
       this._resubscribeAll();
       for (const [name, trigger] of this.triggers) {
-        this._request("trigger", { name, params: trigger.params, idempotent: true }).catch(() => {});
+        const fields = { name, params: trigger.params, tab: this.tab, idempotent: true };
+        this._request("trigger", fields).catch(() => {});
       }
     }
   }
@@ -263,6 +286,7 @@ class Database {
         if (this.isOwner) {
           // its feeds have nobody left to deliver to
           this.link.call("dropSubscriptions", { prefix: `${message.tab}:` }).catch(() => {});
+          this.link.call("forgetTab", { tab: message.tab }).catch(() => {});
         }
         if (message.tab === this.owner) {
           this.owner = null;
@@ -283,13 +307,17 @@ class Database {
         }
         break;
       case "frame":
-        this._onFrame(message.frame, false);
+        if (message.to === this.tab) this._onFrame(JSON.parse(message.frame));
+        break;
+      case "frameAck":
+        // a follower handled frames of its subscription: the feed may send more
+        if (this.isOwner) this.link.worker.postMessage({ op: "frameAck", id: message.id, count: message.count });
         break;
       case "reopened":
         if (message.tab === this.owner) this._resubscribeAll();
         break;
       case "invoke":
-        if (this.triggers.has(message.name)) this._runTrigger(message).then((answer) =>
+        if (message.to === this.tab && this.triggers.has(message.name)) this._runTrigger(message).then((answer) =>
           this.channel.postMessage({ type: "invoked", call: message.call, ...answer }));
         break;
       case "invoked": {
@@ -332,11 +360,37 @@ class Database {
     }
   }
 
-  _onFrame(text, local) {
-    if (local) this.channel.postMessage({ type: "frame", frame: text });
+  /** A frame from the owner's worker: this tab's own, or relayed to the tab whose
+   * subscription it is (which acknowledges it; the owner never does for it). */
+  _onWorkerFrame(text) {
     const frame = JSON.parse(text);
+    if (this.subscriptions.has(frame.id)) this._onFrame(frame);
+    else {
+      // subscription ids are "<tab id>:<n>": only that tab parses the frame
+      const to = String(frame.id).slice(0, String(frame.id).indexOf(":"));
+      this.channel.postMessage({ type: "frame", to, frame: text });
+    }
+  }
+
+  /** Acknowledge a handled frame of subscription `id` to the worker (through the
+   * owner when this tab is a follower), FRAME_ACK_EVERY at a time: the worker lets a
+   * feed run FRAME_WINDOW frames ahead of its subscriber's acknowledgements, so a slow
+   * tab stalls its own feed (a cursor), never a queue. */
+  _acknowledge(sub) {
+    if (++sub.unacked >= FRAME_ACK_EVERY && !this._holdAcks) this._sendAck(sub);
+  }
+
+  _sendAck(sub) {
+    const count = sub.unacked;
+    sub.unacked = 0;
+    if (this.isOwner) this.link.worker.postMessage({ op: "frameAck", id: sub.id, count });
+    else this.channel.postMessage({ type: "frameAck", id: sub.id, count });
+  }
+
+  _onFrame(frame) {
     const sub = this.subscriptions.get(frame.id);
     if (!sub) return;
+    this._acknowledge(sub);
     if (frame.type === "record") {
       const sequence = frame.record.dynamodb.SequenceNumber;
       if (sub.last !== null && compareSequenceNumbers(sequence, sub.last) <= 0) return;
@@ -348,6 +402,7 @@ class Database {
   }
 
   async _resubscribe(sub) {
+    sub.unacked = 0; // the new feed starts a new window
     const from = sub.last !== null ? { after: sub.last } : sub.from;
     const message = JSON.stringify({ action: "subscribe", id: sub.id, table: sub.table, from });
     try {
@@ -381,8 +436,12 @@ class Database {
     } else {
       const call = `${this.tab}:${invoke.call}`;
       answer = await new Promise((resolve) => {
-        this.invocations.set(call, resolve);
-        this.channel.postMessage({ type: "invoke", name: invoke.name, call, event: invoke.event });
+        // the worker gives up after the function's timeout: so does this entry
+        const timer = setTimeout(() => {
+          if (this.invocations.delete(call)) resolve({ ok: false, error: `${invoke.name} did not answer` });
+        }, invoke.timeoutMs);
+        this.invocations.set(call, (answer) => (clearTimeout(timer), resolve(answer)));
+        this.channel.postMessage({ type: "invoke", to: invoke.tab, name: invoke.name, call, event: invoke.event });
       });
     }
     this.link?.worker.postMessage({ op: "invoked", call: invoke.call, ok: answer.ok, value: answer.value, error: answer.error });
@@ -396,25 +455,38 @@ class Database {
    * a throw is a function error. */
   async trigger(options, handler) {
     const params = {};
+    let name = null;
     for (const [key, value] of Object.entries(options)) {
-      params[key.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase())] = value;
+      if (key === "name") name = String(value);
+      else params[key.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase())] = value;
     }
-    const name = `js-${this.tab}-${this.triggers.size + 1}`;
+    // The mapping and its checkpoint live in the database: a name that is the same
+    // at every load (never the tab id) makes declaring again after a reload reuse
+    // them instead of adding a mapping that replays the stream from TRIM_HORIZON.
+    if (name === null) name = triggerName(params);
+    const previous = this.triggers.get(name);
     this.triggers.set(name, { params: JSON.stringify(params), handler });
     try {
-      await this._request("trigger", { name, params: JSON.stringify(params) });
+      await this._request("trigger", { name, params: JSON.stringify(params), tab: this.tab });
     } catch (error) {
-      this.triggers.delete(name);
+      if (previous) this.triggers.set(name, previous);
+      else this.triggers.delete(name);
       throw error;
     }
     return name;
+  }
+
+  /** The event source mappings stored in the database, each with its checkpoints:
+   * [{uuid, functionName, eventSourceArn, enabled, checkpoints: [{shardId, position}]}]. */
+  async triggerMappings() {
+    return JSON.parse(await this._request("mappings"));
   }
 
   /** Deliver `table`'s stream records from `from` ("TRIM_HORIZON", "LATEST" or
    * {after: SequenceNumber}) to `onRecord(record, frame)`, each once, in order.
    * Resolves to {subscribed frame, unsubscribe()} or throws the error frame. */
   async subscribe({ table, from = "LATEST", onFrame }, onRecord) {
-    const sub = { id: `${this.tab}:${newId()}`, table, from, onRecord, onFrame, last: null };
+    const sub = { id: `${this.tab}:${newId()}`, table, from, onRecord, onFrame, last: null, unacked: 0 };
     const answered = new Promise((resolve) => (sub.resolve = resolve));
     this.subscriptions.set(sub.id, sub);
     this._resubscribe(sub);
@@ -429,6 +501,49 @@ class Database {
         this.subscriptions.delete(sub.id);
         const message = JSON.stringify({ action: "unsubscribe", id: sub.id });
         await this._request("subscribe", { message });
+      },
+    };
+  }
+
+  /** Publish `table`'s stream records from `from` on the version 1 channel
+   * `dynoxide-streams:v1:table:<table>` that `/_streams/client.js` listens on
+   * (docs/broadcast-channel.md: `{v: 1, type: "record", tab, streamArn, shardId,
+   * record}`, `position`, and the stream events), so client.js subscribers in any tab
+   * of the origin get the in-tab engine's records. This tab acts as the channel's
+   * leader: it asks for the Web Lock `<channel>#leader` (or, without Web Locks, sends
+   * leader heartbeats) so client.js tabs listen instead of opening a websocket. The
+   * records come from a `subscribe` of this tab, so they go on across owner changes.
+   * Resolves to {close()}. */
+  async publish(table, { from = "LATEST" } = {}) {
+    const name = `dynoxide-streams:v1:table:${table}`;
+    const channel = new BroadcastChannel(name);
+    const post = (message) => channel.postMessage({ v: 1, tab: this.tab, ...message });
+    let release = () => {};
+    let heartbeat = null;
+    let last = null; // the last SequenceNumber published (leader heartbeats carry it)
+    if (globalThis.navigator?.locks?.request && !this.options.noLocks) {
+      const held = new Promise((resolve) => (release = resolve));
+      navigator.locks.request(`${name}#leader`, () => held).catch(() => {});
+    } else {
+      heartbeat = setInterval(() => post({ type: "heartbeat", leader: true, after: last }), 250);
+    }
+    const sub = await this.subscribe(
+      { table, from, onFrame: ({ id, ...event }) => post(event) },
+      (record, frame) => {
+        last = record.dynamodb.SequenceNumber;
+        post({ type: "record", streamArn: frame.streamArn, shardId: frame.shardId, record });
+      },
+    );
+    if (sub.frame.position && /^[0-9]+$/.test(sub.frame.position)) {
+      post({ type: "position", streamArn: sub.frame.streamArn, after: sub.frame.position });
+    }
+    return {
+      close: async () => {
+        clearInterval(heartbeat);
+        if (heartbeat !== null) post({ type: "bye", leader: true });
+        release();
+        channel.close();
+        await sub.unsubscribe();
       },
     };
   }
@@ -489,7 +604,8 @@ class Database {
 }
 
 /** Open (creating if needed) the database `name` of this origin.
- * Options: name, clock ("real" | "virtual"), from (SQLite bytes to import),
+ * Options: name, clock ("real" | "virtual"), from (SQLite bytes to import: replaces
+ * the database; throws DatabaseInUse, importing nothing, when another tab owns it),
  * memory (true: never OPFS), ttlPeriod (seconds between TTL sweeps),
  * noLocks (use the BroadcastChannel election even where Web Locks exist). */
 export async function openDatabase(options = {}) {
@@ -497,6 +613,15 @@ export async function openDatabase(options = {}) {
   addEventListener("pagehide", () => {
     if (!db.closed) db.channel.postMessage({ type: "gone", tab: db.tab });
   });
+  const importing = options.from !== undefined && options.from !== null;
   await db._start();
+  if (importing && !db.isOwner) {
+    // the bytes can only be imported by the tab that opens the database: never drop them
+    await db.close();
+    throw Object.assign(
+      new Error(`another tab owns the database "${db.name}": its data was not replaced (import from that tab, or close it first)`),
+      { name: "DatabaseInUse" },
+    );
+  }
   return db;
 }

@@ -1,10 +1,13 @@
 // Build step (Node): compile the Python modules the engine uses to bytecode with
 // Pyodide's own CPython, so a tab does not compile them at every start.
 //
-//   node precompile.mjs PYODIDE_DIR STDLIB_IN STDLIB_OUT PACKAGE_IN PACKAGE_OUT
+//   node precompile.mjs PYODIDE_DIR STDLIB_IN STDLIB_OUT PACKAGE_IN PACKAGE_OUT SERVER_ONLY
 //
-// Runs the engine once (a table, a write, a query, a subscription) to learn which
-// modules it imports, then writes:
+// Runs the engine once (a table, a write, a query, a subscription, a trigger) to learn
+// which modules it imports (and fails if any is server-only: uvicorn, websockets,
+// httpx, mcp, dynoxide_streams.{wire.app, sidecar, cli, service, server, mcp, ...}:
+// SERVER_ONLY, comma-separated, from build.SERVER_ONLY_MODULES),
+// then writes:
 // - STDLIB_OUT: the stdlib zip with `<module>.pyc` beside each used `<module>.py`
 //   (zipimport prefers the .pyc; sources stay for tracebacks);
 // - PACKAGE_OUT: python.zip with `<module>.pyc` beside every `<module>.py` (the worker
@@ -14,7 +17,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 
-const [pyodideDir, stdIn, stdOut, pkgIn, pkgOut] = process.argv.slice(2);
+const [pyodideDir, stdIn, stdOut, pkgIn, pkgOut, serverOnly] = process.argv.slice(2);
 const { loadPyodide } = await import(pathToFileURL(`${pyodideDir}/pyodide.mjs`).href);
 const py = await loadPyodide({ indexURL: `${pyodideDir}/` });
 py.FS.writeFile("/tmp/pkg-in.zip", new Uint8Array(readFileSync(pkgIn)));
@@ -24,6 +27,7 @@ py.runPython("import sys; sys.path.insert(0, '/lib/dynoxide-streams.zip')");
 py.FS.mkdirTree("/data/precompile");
 await py.runPythonAsync(`
 import json
+import sys
 from pathlib import Path
 import anyio
 from dynoxide_streams.browser.runtime import BrowserEngine
@@ -47,6 +51,11 @@ async def exercise():
         await engine.subscribe(json.dumps({"action": "subscribe", "id": "s",
                                            "table": "warm", "from": "TRIM_HORIZON"}),
                                lambda frame: None)
+        invoked = anyio.Event()
+        async def handler(event):
+            invoked.set()
+            return "null"
+        engine.add_trigger("warm", '{"table": "warm"}', handler)
         await engine.send(ddb + "PutItem", '{"TableName":"warm","Item":{"pk":{"S":"a"}}}')
         await engine.send(ddb + "Query", '{"TableName":"warm","KeyConditionExpression":"pk = :p",'
                           '"ExpressionAttributeValues":{":p":{"S":"a"}}}')
@@ -54,9 +63,16 @@ async def exercise():
                           '"UpdateExpression":"SET n = :n","ConditionExpression":"attribute_exists(pk)",'
                           '"ExpressionAttributeValues":{":n":{"N":"1"}}}')
         await engine.export_bytes()
+        await invoked.wait()
         engine.stop()
 
 await exercise()
+
+# the engine must load without the server: fail the build if a server module came in
+SERVER_ONLY = "${serverOnly}".split(",")
+loaded = sorted(m for m in sys.modules if any(m == s or m.startswith(s + ".") for s in SERVER_ONLY))
+if loaded:
+    raise SystemExit(f"the browser engine imported server-only modules: {loaded}")
 `);
 py.runPython(`
 import importlib.util

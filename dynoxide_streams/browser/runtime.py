@@ -60,6 +60,9 @@ from dynoxide_streams.wire.errors import render_dynamodb_error
 log = structlog.get_logger("dynoxide_streams.browser")
 
 MAINTENANCE_PERIOD_SECONDS = 5.0
+BACKGROUND_STOP_SECONDS = 5.0
+"""How long stopping waits for the trigger runner, maintenance and TTL to end before
+the Writer closes."""
 MAX_SUBSCRIPTIONS = 256
 """Feeds one engine runs at once (each is a cursor, never a queue)."""
 
@@ -158,6 +161,10 @@ class BrowserEngine:
             ctx = EngineContext.open(
                 store, self.clock, region=self.region, account_id=self.account_id
             )
+            if mirror is not None:
+                # opening commits outside the Writer (a new iterator secret): make it
+                # durable before any iterator signed with it is handed out
+                mirror.sync(False)
             writer = ctx.writer
             self.ctx = ctx
             self.triggers = TriggerRunner(
@@ -174,13 +181,18 @@ class BrowserEngine:
                 self._tg = tg
                 await tg.start(writer.run)
                 background = anyio.CancelScope()
-                await tg.start(self._background, ctx, background)
+                background_done = anyio.Event()
+                await tg.start(self._background, ctx, background, background_done)
                 if task_status is not None:
                     task_status.started(self)
                 self._ready.set()
                 await self._wake.wait()
                 self._ready = anyio.Event()
                 background.cancel()
+                # the trigger runner may be writing (a mapping's state, a checkpoint):
+                # let it end before the Writer refuses, or it logs a failed poller
+                with anyio.move_on_after(BACKGROUND_STOP_SECONDS):
+                    await background_done.wait()
                 for scope in self._feeds.values():
                     scope.cancel()
                 writer.close()
@@ -202,17 +214,21 @@ class BrowserEngine:
         self,
         ctx: EngineContext,
         scope: anyio.CancelScope,
+        done: anyio.Event,
         *,
         task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         assert self.triggers is not None
-        with scope:
-            async with anyio.create_task_group() as tg:
-                await tg.start(self.triggers.run)
-                task_status.started()
-                tg.start_soon(self._maintenance_loop, ctx)
-                if self.ttl_period > 0:
-                    tg.start_soon(run_sweeper, ctx, self.ttl_period)
+        try:
+            with scope:
+                async with anyio.create_task_group() as tg:
+                    await tg.start(self.triggers.run)
+                    task_status.started()
+                    tg.start_soon(self._maintenance_loop, ctx)
+                    if self.ttl_period > 0:
+                        tg.start_soon(run_sweeper, ctx, self.ttl_period)
+        finally:
+            done.set()
 
     async def _maintenance_loop(self, ctx: EngineContext) -> None:
         async def until_due() -> None:
@@ -326,11 +342,38 @@ class BrowserEngine:
             return json.loads(await handler(orjson.dumps(event).decode()))
 
         call.__name__ = name
-        self.functions.register(name, call)
         spec = trigger_params({**json.loads(params), "function": name})
+        self.functions.register(name, call)
+        if (spec.table, spec.params) in self._declared:
+            return  # declared again (a tab re-registering its function): same mapping
         assert self.triggers is not None
         self.triggers.declare(spec.table, spec.params)
         self._declared.append((spec.table, spec.params))
+
+    def forget_functions(self, names: list[str]) -> int:
+        """Unregister the page functions ``names`` (their tab went): their mappings stay
+        in the database with their checkpoints, and a batch for them fails (and is
+        retried) until a tab declares them again. Returns how many were known."""
+        return sum(self.functions.unregister(name) for name in names)
+
+    def trigger_mappings(self) -> str:
+        """The stored event source mappings as JSON, each with its checkpoints."""
+        assert self.triggers is not None
+        out = []
+        for mapping in sorted(self.triggers.mappings.values(), key=lambda m: m.uuid):
+            checkpoints = self.triggers.store.checkpoints(mapping.uuid)
+            out.append(
+                {
+                    "uuid": mapping.uuid,
+                    "functionName": mapping.function_name,
+                    "eventSourceArn": mapping.event_source_arn,
+                    "enabled": mapping.enabled,
+                    "checkpoints": [
+                        {"shardId": cp.shard_id, "position": cp.position} for cp in checkpoints
+                    ],
+                }
+            )
+        return json.dumps(out)
 
     # -------------------------------------------------------------- admin hooks
 

@@ -50,12 +50,22 @@ function readAll(handle) {
   return data;
 }
 
+/** An Error (not a DOMException, which Pyodide reports as "a value of type object
+ * was thrown") named QuotaExceededError, as the engine's refusal quotes it. */
+function quotaError(message) {
+  return Object.assign(new Error(message), { name: "QuotaExceededError" });
+}
+
 const sink = {
   write(name, offset, data) {
     const bytes = data.toJs ? data.toJs() : data;
     if (data.destroy) data.destroy();
     const written = handles[name].write(bytes, { at: offset });
-    if (written !== bytes.length) throw new Error(`short write to OPFS ${name}`);
+    if (written !== bytes.length) {
+      // Chromium answers a write past the origin's quota with a bogus count (2^32 - 8
+      // measured, no exception) where the spec throws QuotaExceededError
+      throw quotaError(`short write to OPFS ${name}: ${written} of ${bytes.length} bytes`);
+    }
   },
   truncate(name, size) {
     handles[name].truncate(size);
@@ -63,7 +73,7 @@ const sink = {
   flush(name) {
     if (failNextSync) {
       failNextSync = false;
-      throw new DOMException("the origin's storage quota is exceeded (injected)", "QuotaExceededError");
+      throw quotaError("the origin's storage quota is exceeded (injected)");
     }
     handles[name].flush();
   },
@@ -159,45 +169,98 @@ start
   };
 }
 
-// Flow control of push frames: the page acknowledges every FRAME_ACK_EVERY frames it
-// has handled; past MAX_UNACKED_FRAMES the feed's send waits, so a page that cannot
-// keep up slows the feeds (which read less) instead of queueing frames without bound.
-const MAX_UNACKED_FRAMES = 256;
-let unackedFrames = 0;
-let frameWaiters = [];
+// Flow control of push frames, per subscription: the tab whose subscription it is
+// acknowledges every FRAME_ACK_EVERY frames it handled (a follower through the owner
+// tab, which relays without acknowledging); past FRAME_WINDOW unacknowledged frames
+// that feed's send waits, so a tab that cannot keep up slows its own feed (which then
+// reads less: a cursor) instead of queueing frames in any tab without bound.
+const FRAME_WINDOW = 128;
+const flows = new Map(); // subscription id -> {unacked, waiters}
 
-function sendFrame(frame) {
-  postMessage({ frame });
-  unackedFrames++;
-  if (unackedFrames < MAX_UNACKED_FRAMES) return undefined;
-  return new Promise((resolve) => frameWaiters.push(resolve));
+function frameSender(flow) {
+  return (frame) => {
+    postMessage({ frame });
+    flow.unacked++;
+    if (flow.unacked < FRAME_WINDOW) return undefined;
+    return new Promise((resolve) => flow.waiters.push(resolve));
+  };
 }
 
-function framesAcknowledged(count) {
-  unackedFrames = Math.max(0, unackedFrames - count);
-  if (unackedFrames < MAX_UNACKED_FRAMES) {
-    const waiters = frameWaiters;
-    frameWaiters = [];
+function framesAcknowledged(id, count) {
+  const flow = flows.get(id);
+  if (!flow) return;
+  flow.unacked = Math.max(0, flow.unacked - count);
+  if (flow.unacked < FRAME_WINDOW) {
+    const waiters = flow.waiters;
+    flow.waiters = [];
     for (const resolve of waiters) resolve();
   }
 }
 
-const invocations = new Map(); // call id -> {resolve, reject}
+async function subscribe(text) {
+  let message;
+  try {
+    message = JSON.parse(text);
+  } catch {
+    message = {}; // the engine answers the error frame
+  }
+  const flow = { unacked: 0, waiters: [] };
+  const answer = await engine.subscribe(text, frameSender(flow));
+  if (message.action === "unsubscribe") flows.delete(message.id);
+  else if (JSON.parse(answer).type === "subscribed") flows.set(message.id, flow);
+  return answer;
+}
+
+const invocations = new Map(); // call id -> {resolve, reject}; each ends by its timeout
+const functionTabs = new Map(); // function name -> tabs that declared it, first invoked
 let nextCall = 0;
 
+/** Call the page function `name` in the tab that declared it. Rejects after the
+ * function's timeout (the engine's, which gives up then too), deleting its entry, so
+ * an unanswered call (a tab that went, a handler that never settles) leaves nothing. */
 function invokePage(name, event) {
   const call = ++nextCall;
+  const timeoutMs = engine.functions.default_timeout * 1000;
   return new Promise((resolve, reject) => {
-    invocations.set(call, { resolve, reject });
-    postMessage({ invoke: { name, call, event } });
+    const timer = setTimeout(() => {
+      if (invocations.delete(call)) reject(new Error(`${name} did not answer in ${timeoutMs} ms`));
+    }, timeoutMs);
+    invocations.set(call, {
+      resolve: (value) => (clearTimeout(timer), resolve(value)),
+      reject: (error) => (clearTimeout(timer), reject(error)),
+    });
+    postMessage({ invoke: { name, call, event, tab: functionTabs.get(name)?.[0], timeoutMs } });
   });
+}
+
+/** A tab went: forget the functions only it declared (their mappings stay, with their
+ * checkpoints, and fail until a tab declares them again). */
+function forgetTab(tab) {
+  const gone = [];
+  for (const [name, tabs] of functionTabs) {
+    const left = tabs.filter((t) => t !== tab);
+    if (left.length) functionTabs.set(name, left);
+    else {
+      functionTabs.delete(name);
+      gone.push(name);
+    }
+  }
+  return gone.length ? engine.forget_functions(gone) : 0;
 }
 
 async function call(message) {
   switch (message.op) {
-    case "trigger":
+    case "trigger": {
       engine.add_trigger(message.name, message.params, (event) => invokePage(message.name, event));
+      const tabs = functionTabs.get(message.name) ?? [];
+      if (!tabs.includes(message.tab)) tabs.push(message.tab);
+      functionTabs.set(message.name, tabs);
       return true;
+    }
+    case "forgetTab":
+      return forgetTab(message.tab);
+    case "pending":
+      return { invocations: invocations.size, functions: engine.functions.names().toJs() };
     case "invoked": {
       const waiter = invocations.get(message.call);
       invocations.delete(message.call);
@@ -216,9 +279,16 @@ async function call(message) {
       return { status, body };
     }
     case "subscribe":
-      return engine.subscribe(message.message, sendFrame);
+      return subscribe(message.message);
+    case "mappings":
+      return engine.trigger_mappings();
     case "dropSubscriptions":
+      for (const id of flows.keys()) if (id.startsWith(message.prefix)) flows.delete(id);
       return engine.drop_subscriptions(message.prefix);
+    case "flow":
+      return Object.fromEntries(
+        [...flows].map(([id, f]) => [id, { unacked: f.unacked, waiting: f.waiters.length > 0 }]),
+      );
     case "failNextSync":
       failNextSync = Boolean(handles);
       return failNextSync;
@@ -251,7 +321,7 @@ async function call(message) {
 self.onmessage = async (event) => {
   const message = event.data;
   if (message.op === "frameAck") {
-    framesAcknowledged(message.count);
+    framesAcknowledged(message.id, message.count);
     return;
   }
   try {

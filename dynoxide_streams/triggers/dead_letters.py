@@ -17,7 +17,6 @@ import orjson
 import structlog
 
 from dynoxide_streams.engine.trigger_store import TriggerStore
-from dynoxide_streams.http_client import http_post
 from dynoxide_streams.logs import oplog
 from dynoxide_streams.triggers import events
 from dynoxide_streams.triggers.functions import InvokeResult
@@ -79,6 +78,9 @@ async def deliver(
     await store.add_dead_letter(mapping.uuid, body)
     destination = mapping.on_failure
     if destination is not None and destination.startswith(("http://", "https://")):
+        # imported here: the browser bundle leaves the HTTP client out
+        from dynoxide_streams.http_client import http_post
+
         try:
             status, _, _ = await http_post(
                 destination, orjson.dumps(body), timeout=DESTINATION_TIMEOUT_SECONDS

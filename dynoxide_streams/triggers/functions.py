@@ -43,7 +43,6 @@ import orjson
 import structlog
 
 from dynoxide_streams.engine import messages
-from dynoxide_streams.http_client import MAX_RESPONSE_BYTES, http_post
 
 log = structlog.get_logger("dynoxide_streams.triggers")
 
@@ -236,6 +235,9 @@ class HttpTarget(Target):
         self.description = url
 
     async def invoke(self, event: dict[str, Any], context: LambdaContext) -> InvokeResult:
+        # imported here: the browser bundle leaves the HTTP client out (no URL targets)
+        from dynoxide_streams.http_client import http_post
+
         try:
             status, headers, body = await http_post(
                 self.url,
@@ -285,6 +287,8 @@ class CommandTarget(Target):
         self.description = f"cmd:{command}"
 
     async def invoke(self, event: dict[str, Any], context: LambdaContext) -> InvokeResult:
+        from dynoxide_streams.http_client import MAX_RESPONSE_BYTES  # as HttpTarget's
+
         env = dict(os.environ)
         env.update(
             AWS_LAMBDA_FUNCTION_NAME=context.function_name,
@@ -388,6 +392,11 @@ class FunctionRegistry:
 
     def get(self, name: str) -> Function | None:
         return self._functions.get(name)
+
+    def unregister(self, name: str) -> bool:
+        """Forget ``name`` (an invocation then fails as for an unknown function);
+        whether it was registered."""
+        return self._functions.pop(name, None) is not None
 
     def names(self) -> list[str]:
         return sorted(self._functions)

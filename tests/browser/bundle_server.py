@@ -10,6 +10,7 @@ the browser asks for it, counting the bytes it sent (the bench's transferred siz
 from __future__ import annotations
 
 import gzip
+import json
 import mimetypes
 import shutil
 import subprocess
@@ -23,8 +24,15 @@ from dynoxide_streams.browser.build import build
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "dist" / "browser"
 SDK_DIR = REPO / ".cache" / "browser-sdk"
+CLIENT_JS = REPO / "dynoxide_streams" / "push" / "static" / "client.js"
 SDK_BUNDLE = SDK_DIR / "sdk.browser.js"
-SDK_PACKAGES = ("@aws-sdk/client-dynamodb@3", "@aws-sdk/client-dynamodb-streams@3", "esbuild")
+SDK_PINS = {
+    "@aws-sdk/client-dynamodb": "3.1178.0",
+    "@aws-sdk/client-dynamodb-streams": "3.1141.0",
+    "esbuild": "0.28.2",
+}
+"""Exact versions, so the SDK the tests run is the same on every machine."""
+SDK_PACKAGES = tuple(f"{name}@{version}" for name, version in SDK_PINS.items())
 SDK_ENTRY = """export {
   DynamoDBClient, CreateTableCommand, DescribeTableCommand, PutItemCommand, GetItemCommand,
   UpdateItemCommand, DeleteItemCommand, QueryCommand, ScanCommand, TransactWriteItemsCommand,
@@ -48,8 +56,13 @@ def ensure_sdk() -> Path:
     npm = shutil.which("npm")
     assert npm, "npm is needed for the browser engine tests"
     modules = SDK_DIR / "node_modules"
+
+    def installed(name: str) -> str | None:
+        manifest = modules / name / "package.json"
+        return json.loads(manifest.read_text())["version"] if manifest.exists() else None
+
     if (
-        not (modules / "@aws-sdk" / "client-dynamodb-streams").is_dir()
+        any(installed(name) != version for name, version in SDK_PINS.items())
         or not (modules / ".bin" / "esbuild").exists()
     ):
         SDK_DIR.mkdir(parents=True, exist_ok=True)
@@ -60,8 +73,9 @@ def ensure_sdk() -> Path:
             timeout=600,
         )
     entry = SDK_DIR / "entry.mjs"
-    if not SDK_BUNDLE.exists() or not entry.exists() or entry.read_text() != SDK_ENTRY:
-        entry.write_text(SDK_ENTRY)
+    pinned = SDK_ENTRY + f"// {SDK_PACKAGES}\n"  # a new pin rebuilds the bundle
+    if not SDK_BUNDLE.exists() or not entry.exists() or entry.read_text() != pinned:
+        entry.write_text(pinned)
         subprocess.run(
             [str(modules / ".bin" / "esbuild"), str(entry), "--bundle", "--format=esm",
              "--platform=browser", "--minify", f"--outfile={SDK_BUNDLE}"],
@@ -87,6 +101,8 @@ class BundleServer:
                 path = self.path.split("?")[0]
                 if path == "/":
                     body, kind = PAGE, "text/html; charset=utf-8"
+                elif path == "/client.js":  # the push client, as /_streams/client.js
+                    body, kind = CLIENT_JS.read_bytes(), "text/javascript"
                 elif path == "/sdk.js" and sdk is not None:
                     body, kind = sdk.read_bytes(), "text/javascript"
                 elif path.startswith("/bundle/") and ".." not in path:

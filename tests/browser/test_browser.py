@@ -19,13 +19,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from playwright import sync_api
 
 from dynoxide_streams import Server
 from dynoxide_streams.wire.websocket import PushEndpoint
 from tests.conftest import RawClient, make_client
 from tests.wire.test_streams import create_stream_table, read_stream
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = os.environ.get("DYNOXIDE_STREAMS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -29,12 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright import sync_api
 
 from dynoxide_streams import Server
 from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import make_client
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 REPO = Path(__file__).resolve().parents[2]
 NPM_DIR = REPO / ".cache" / "js-sdk"

@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright import sync_api
 
 from tests.browser.bundle_server import BundleServer, ensure_bundle, ensure_sdk
 from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import make_client
 from tests.process import start_server
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 pytestmark = pytest.mark.slow
 
@@ -47,11 +46,36 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
+def guard_network(context: Any, origins: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """Route every request of ``context`` (its pages and their workers): those to
+    ``origins`` go on, any other is recorded and aborted. Returns (served, refused)."""
+    served: list[str] = []
+    refused: list[str] = []
+
+    def route(route: Any) -> None:
+        url = route.request.url
+        if url.startswith(tuple(origin + "/" for origin in origins)):
+            served.append(url)
+            route.continue_()
+        else:
+            refused.append(url)
+            route.abort()
+
+    context.route("**/*", route)
+    return served, refused
+
+
 @pytest.fixture
-def context(browser: Any) -> Iterator[Any]:
+def context(browser: Any, assets: BundleServer) -> Iterator[Any]:
+    """A browser context that may reach the asset server only: after the test, no
+    request went anywhere else (no CDN: Pyodide's loader has a jsdelivr URL built in)."""
     context = browser.new_context()
+    served, refused = guard_network(context, (assets.origin,))
     yield context
     context.close()
+    assert refused == []
+    # the worker's fetches go through the route too, so the check covers them
+    assert any(url.endswith("/bundle/python.zip") for url in served)
 
 
 def open_page(context: Any, assets: BundleServer) -> Any:
@@ -271,10 +295,11 @@ def test_without_opfs_the_engine_runs_in_memory_and_says_so(browser: Any) -> Non
     try:
         ensure_bundle()
         server = BundleServer(sdk=ensure_sdk())
+        port = server.origin.rsplit(":", 1)[1]
+        served, refused = guard_network(context, (f"http://insecure.test:{port}",))
         try:
             page = context.new_page()
             page.set_default_timeout(WAIT_MS)
-            port = server.origin.rsplit(":", 1)[1]
             page.goto(f"http://insecure.test:{port}/")
             opened = page.evaluate(OPEN_JS, {"name": "private"})
             assert opened["owner"] is True
@@ -283,6 +308,8 @@ def test_without_opfs_the_engine_runs_in_memory_and_says_so(browser: Any) -> Non
             page.evaluate(TABLE_JS, "mem")
             page.evaluate(PUT_JS, {"table": "mem", "keys": ["a"]})
             assert page.evaluate(KEYS_JS, "mem") == ["a"]
+            assert refused == []
+            assert any(url.endswith("/bundle/python.zip") for url in served)
         finally:
             server.close()
     finally:
@@ -502,7 +529,10 @@ def test_a_quota_error_rejects_that_write_and_loses_nothing_acknowledged(
 TRIGGER_JS = """async (table) => {
   window.invoked = [];
   await db.trigger({table, batchSize: 100}, async (event) => {
-    for (const r of event.Records) window.invoked.push(r.dynamodb.Keys.pk.S);
+    for (const r of event.Records) {
+      window.invoked.push(r.dynamodb.Keys.pk.S);
+      window.lastSequence = r.dynamodb.SequenceNumber;
+    }
   });
 }"""
 
@@ -531,27 +561,291 @@ def test_a_trigger_in_another_tab_runs_through_the_owner_and_after_its_handover(
     assert set(invoked) == {"a", "b", "c"}
 
 
+MANY_JS = """async () => {
+  for (let batch = 0; batch < 24; batch++) {
+    const items = [];
+    for (let i = 0; i < 25; i++) {
+      const n = String(batch * 25 + i).padStart(3, "0");
+      items.push({PutRequest: {Item: {pk: {S: "k" + n}}}});
+    }
+    await db.send("BatchWriteItem", {RequestItems: {many: items}});
+  }
+}"""
+
+
 def test_a_feed_past_the_unacknowledged_frame_limit_delivers_every_record_in_order(
     context: Any, assets: BundleServer
 ) -> None:
-    """600 records: more than the 256 frames the worker sends before it waits for the
-    page's acknowledgements, so the feed stalls and resumes (flow control)."""
+    """600 records: more than the 128 frames the worker sends a subscription before it
+    waits for the page's acknowledgements, so the feed stalls and resumes."""
     page = open_page(context, assets)
     page.evaluate(OPEN_JS, {"name": "flow", "memory": True})
     page.evaluate(TABLE_JS, "many")
-    page.evaluate(
-        """async () => {
-      for (let batch = 0; batch < 24; batch++) {
-        const items = [];
-        for (let i = 0; i < 25; i++) {
-          const n = String(batch * 25 + i).padStart(3, "0");
-          items.push({PutRequest: {Item: {pk: {S: "k" + n}}}});
-        }
-        await db.send("BatchWriteItem", {RequestItems: {many: items}});
-      }
-    }"""
-    )
+    page.evaluate(MANY_JS)
     page.evaluate(SUBSCRIBE_JS, {"table": "many", "from": "TRIM_HORIZON"})
     page.wait_for_function("window.records.length >= 600")
     records = page.evaluate("window.records")
     assert [r[1] for r in records] == [f"k{i:03d}" for i in range(600)]
+
+
+def test_a_trigger_declared_again_after_a_reload_reuses_its_mapping_and_checkpoint(
+    context: Any, assets: BundleServer
+) -> None:
+    """The function name is the same at every load (table + parameters), so the
+    mapping stored in the database is found again instead of a new one replaying the
+    stream from TRIM_HORIZON."""
+    page = open_page(context, assets)
+    page.evaluate(OPEN_JS, {"name": "trigger-reload"})
+    page.evaluate(TABLE_JS, "jobs")
+    page.evaluate(TRIGGER_JS, "jobs")
+    page.evaluate(PUT_JS, {"table": "jobs", "keys": ["a", "b"]})
+    page.wait_for_function("window.invoked.length >= 2")
+    # the checkpoint is committed after the function answered: wait for it
+    page.wait_for_function(
+        """db.triggerMappings().then((m) => window.mapped = m) && window.mapped
+        && window.mapped.length === 1 && window.mapped[0].checkpoints.length === 1
+        && window.mapped[0].checkpoints[0].position === window.lastSequence""",
+        polling=100,
+    )
+    first = page.evaluate("window.mapped")
+    page.reload()
+    page.evaluate(OPEN_JS, {"name": "trigger-reload"})
+    page.evaluate(TRIGGER_JS, "jobs")
+    page.evaluate(PUT_JS, {"table": "jobs", "keys": ["c"]})
+    page.wait_for_function("window.invoked.includes('c')")
+    assert page.evaluate("window.invoked") == ["c"]  # a and b are not delivered again
+    mapped = page.evaluate("db.triggerMappings()")
+    assert [(m["uuid"], m["functionName"]) for m in mapped] == [
+        (first[0]["uuid"], first[0]["functionName"])
+    ]
+    assert first[0]["functionName"].startswith("js-jobs-")
+
+
+FLOW_JS = """db.testing.flow().then((f) => { window.flow = f; }) && window.flow
+  && Object.values(window.flow).some((f) => f.waiting)"""
+
+
+def test_a_follower_that_stops_acknowledging_stalls_only_its_own_feed(
+    context: Any, assets: BundleServer
+) -> None:
+    """Frames relayed to a follower tab are acknowledged by that tab, per subscription:
+    when it stops, the worker stops sending it after the window (128 frames) while the
+    owner's own subscription goes on; when it resumes it gets the rest, each once."""
+    first = open_page(context, assets)
+    first.evaluate(OPEN_JS, {"name": "slow-follower", "memory": True})
+    first.evaluate(TABLE_JS, "many")
+    second = open_page(context, assets)
+    assert second.evaluate(OPEN_JS, {"name": "slow-follower"})["owner"] is False
+    for page in (first, second):
+        page.evaluate(SUBSCRIBE_JS, {"table": "many", "from": "TRIM_HORIZON"})
+    second.evaluate("db.testing.holdFrameAcks(true)")
+    first.evaluate(MANY_JS)
+    expected = [f"k{i:03d}" for i in range(600)]
+    first.wait_for_function("window.records.length >= 600")
+    assert _keys(first.evaluate("window.records")) == expected
+    second.wait_for_function(FLOW_JS, polling=100)
+    flow = second.evaluate("window.flow")
+    waiting = [sid for sid, f in flow.items() if f["waiting"]]
+    assert len(waiting) == 1 and flow[waiting[0]]["unacked"] == 128
+    second.wait_for_function("window.records.length >= 128")
+    assert len(second.evaluate("window.records")) == 128  # the window, not the stream
+    second.evaluate("db.testing.holdFrameAcks(false)")
+    second.wait_for_function("window.records.length >= 600")
+    records = second.evaluate("window.records")
+    assert _keys(records) == expected
+    assert len({r[2] for r in records}) == 600
+
+
+PENDING_JS = """(want) => db.testing.pending().then((p) => { window.pending = p; })
+  && window.pending && JSON.stringify(window.pending) === JSON.stringify(want)"""
+
+
+def test_an_unanswered_trigger_call_times_out_and_a_tab_that_went_loses_its_functions(
+    context: Any, assets: BundleServer
+) -> None:
+    """A call whose handler never settles is given up after the function's timeout (3 s)
+    in the worker and in the owner tab relaying it, leaving no entry; the retry then
+    delivers the batch. When the declaring tab goes, the owner forgets its function."""
+    first = open_page(context, assets)
+    first.evaluate(OPEN_JS, {"name": "trigger-timeout", "memory": True})
+    first.evaluate(TABLE_JS, "work")
+    second = open_page(context, assets)
+    assert second.evaluate(OPEN_JS, {"name": "trigger-timeout"})["owner"] is False
+    name = second.evaluate(
+        """async () => {
+      window.calls = 0;
+      return await db.trigger({table: "work", batchSize: 10}, (event) => {
+        window.calls++;
+        if (window.calls === 1) return new Promise(() => {});  // never settles
+        window.done = event.Records.map((r) => r.dynamodb.Keys.pk.S);
+      });
+    }"""
+    )
+    first.evaluate(PUT_JS, {"table": "work", "keys": ["a"]})
+    second.wait_for_function("window.done !== undefined")
+    assert second.evaluate("window.done") == ["a"]
+    assert second.evaluate("window.calls") == 2
+    first.wait_for_function(
+        PENDING_JS, arg={"invocations": 0, "functions": [name], "relayed": 0}, timeout=10_000
+    )
+    second.close()
+    first.wait_for_function(
+        PENDING_JS, arg={"invocations": 0, "functions": [], "relayed": 0}, timeout=10_000
+    )
+
+
+IMPORT_OPFS_JS = """async ({name, data}) => {
+  const from = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+  const mod = await import("/bundle/dynoxide-streams.mjs");
+  try {
+    window.db = await mod.openDatabase({name, from});
+  } catch (e) {
+    return {error: {name: e.name, message: e.message}};
+  }
+  return {persistence: db.persistence, owner: db.isOwner};
+}"""
+
+
+def test_an_import_into_opfs_survives_a_reload_and_a_non_owner_import_throws(
+    context: Any, assets: BundleServer
+) -> None:
+    source = open_page(context, assets)
+    source.evaluate(OPEN_JS, {"name": "import-source", "memory": True})
+    source.evaluate(TABLE_JS, "moved")
+    source.evaluate(PUT_JS, {"table": "moved", "keys": ["a", "b"]})
+    data = source.evaluate(EXPORT_JS)
+    source.close()
+    page = open_page(context, assets)
+    assert page.evaluate(IMPORT_OPFS_JS, {"name": "imported-opfs", "data": data}) == {
+        "persistence": {"kind": "opfs"},
+        "owner": True,
+    }
+    page.evaluate(PUT_JS, {"table": "moved", "keys": ["c"]})
+    page.reload()  # no close(): what the import wrote to OPFS is what opens
+    assert page.evaluate(OPEN_JS, {"name": "imported-opfs"})["persistence"] == {"kind": "opfs"}
+    assert page.evaluate(KEYS_JS, "moved") == ["a", "b", "c"]
+    page.evaluate(SUBSCRIBE_JS, {"table": "moved", "from": "TRIM_HORIZON"})
+    page.wait_for_function("window.records.length >= 3")
+    assert _keys(page.evaluate("window.records")) == ["a", "b", "c"]
+    # a second tab cannot import over the database the first tab owns: it says so
+    other = open_page(context, assets)
+    refused = other.evaluate(IMPORT_OPFS_JS, {"name": "imported-opfs", "data": data})
+    assert refused == {
+        "error": {
+            "name": "DatabaseInUse",
+            "message": 'another tab owns the database "imported-opfs": its data was not '
+            "replaced (import from that tab, or close it first)",
+        }
+    }
+    assert page.evaluate(KEYS_JS, "moved") == ["a", "b", "c"]
+
+
+def test_a_real_quota_limit_refuses_the_write_past_it_and_keeps_the_rest(
+    context: Any, assets: BundleServer
+) -> None:
+    """The origin's quota lowered through CDP (``Storage.overrideQuotaForOrigin``) to
+    a little above what the database uses: OPFS writes past it fail for real (Chromium
+    returns a bogus byte count), the write whose commit could not be saved is refused,
+    every acknowledged one stays, across a reload."""
+    page = open_page(context, assets)
+    assert page.evaluate(OPEN_JS, {"name": "real-quota"})["persistence"] == {"kind": "opfs"}
+    page.evaluate(TABLE_JS, "full")
+    page.evaluate(PUT_JS, {"table": "full", "keys": ["a"]})
+    usage = page.evaluate("navigator.storage.estimate().then((e) => e.usage)")
+    cdp = context.new_cdp_session(page)
+    cdp.send(
+        "Storage.overrideQuotaForOrigin",
+        {"origin": assets.origin, "quotaSize": usage + 512 * 1024},
+    )
+    outcome = page.evaluate(
+        """async () => {
+      const blob = "x".repeat(100000);
+      const acknowledged = ["a"];
+      for (let i = 0; i < 40; i++) {
+        const key = "big" + String(i).padStart(2, "0");
+        try {
+          await db.send("PutItem", {TableName: "full", Item: {pk: {S: key}, blob: {S: blob}}});
+          acknowledged.push(key);
+        } catch (e) {
+          return {acknowledged, refused: key,
+                  error: {name: e.name, status: e.status, message: e.message}};
+        }
+      }
+      return {acknowledged};
+    }"""
+    )
+    assert "error" in outcome, "the quota never refused a write"
+    assert outcome["error"]["name"] == "InternalServerError"
+    assert outcome["error"]["status"] == 500
+    message = outcome["error"]["message"]
+    assert message.startswith(
+        "Internal server error: the write could not be saved to the browser's storage "
+        "(JsException: QuotaExceededError: short write to OPFS data.db"
+    )
+    assert message.endswith("bytes), so it was not applied; free storage and retry")
+    acknowledged = sorted(outcome["acknowledged"])
+    assert len(acknowledged) >= 2
+    assert page.evaluate(KEYS_JS, "full") == acknowledged  # reopened from OPFS
+    page.reload()
+    page.evaluate(OPEN_JS, {"name": "real-quota"})
+    assert page.evaluate(KEYS_JS, "full") == acknowledged
+
+
+CLIENT_SUBSCRIBE_JS = """async (table) => {
+  const client = await import("/client.js");
+  window.clientRecords = [];
+  window.clientSub = client.subscribe({table, from: "TRIM_HORIZON"}, (record) =>
+    window.clientRecords.push([record.eventName, record.dynamodb.Keys.pk.S,
+                               record.dynamodb.SequenceNumber]));
+  return client.stats.websocketsOpened;
+}"""
+
+
+def test_client_js_in_another_tab_gets_the_in_tab_records_on_the_v1_channel(
+    context: Any, assets: BundleServer
+) -> None:
+    """``db.publish(table)`` puts the engine's records on
+    ``dynoxide-streams:v1:table:<table>`` (docs/broadcast-channel.md) and holds the
+    channel's leader lock: ``client.js``'s ``subscribe`` in a tab without the engine
+    listens (opens no websocket) and gets every record once, in order."""
+    page = open_page(context, assets)
+    page.evaluate(OPEN_JS, {"name": "publish", "memory": True})
+    page.evaluate(TABLE_JS, "pub")
+    page.evaluate(
+        "async () => { window.published = await db.publish('pub', {from: 'TRIM_HORIZON'}); }"
+    )
+    page.evaluate(PUT_JS, {"table": "pub", "keys": ["a", "b"]})
+    other = open_page(context, assets)
+    assert other.evaluate(CLIENT_SUBSCRIBE_JS, "pub") == 0
+    page.evaluate(PUT_JS, {"table": "pub", "keys": ["c", "d"]})
+    other.wait_for_function("window.clientRecords.length >= 2")
+    # a follower tab of client.js gets records from when it joined (its contract)
+    assert [r[:2] for r in other.evaluate("window.clientRecords")] == [
+        ["INSERT", "c"],
+        ["INSERT", "d"],
+    ]
+    assert other.evaluate("window.clientSub.role") == "follower"
+    assert other.evaluate("import('/client.js').then((c) => c.stats.websocketsOpened)") == 0
+
+
+def test_a_follower_trigger_runs_in_its_tab_after_another_follower_takes_over(
+    context: Any, assets: BundleServer
+) -> None:
+    """The new owner learns again which tab declared each function (the tabs declare
+    them again with their tab id), so a follower's function is invoked in that tab."""
+    first = open_page(context, assets)
+    first.evaluate(OPEN_JS, {"name": "trigger-third"})
+    first.evaluate(TABLE_JS, "work")
+    heir = open_page(context, assets)  # next in the owner lock's queue
+    assert heir.evaluate(OPEN_JS, {"name": "trigger-third"})["owner"] is False
+    declaring = open_page(context, assets)
+    assert declaring.evaluate(OPEN_JS, {"name": "trigger-third"})["owner"] is False
+    declaring.evaluate(TRIGGER_JS, "work")
+    first.evaluate(PUT_JS, {"table": "work", "keys": ["a"]})
+    declaring.wait_for_function("window.invoked.includes('a')")
+    first.close()
+    heir.wait_for_function("db.isOwner")
+    assert declaring.evaluate("db.isOwner") is False
+    heir.evaluate(PUT_JS, {"table": "work", "keys": ["b"]})
+    declaring.wait_for_function("window.invoked.includes('b')", timeout=30_000)
+    assert declaring.evaluate("window.invoked")[-1] == "b"

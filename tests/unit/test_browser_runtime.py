@@ -288,3 +288,125 @@ async def _put_many_more(engine: BrowserEngine, keys: list[str]) -> None:
     for key in keys:
         body = json.dumps({"TableName": "things", "Item": {"pk": {"S": key}}})
         assert await engine.send(DDB + "PutItem", body) == (200, "{}")
+
+
+def test_the_browser_engine_imports_no_server_module() -> None:
+    """What the bundle leaves out (``SKIPPED_MODULES``) must not be needed: importing the
+    runtime and declaring a trigger brings in none of the server's modules (the build
+    checks the same under Pyodide in ``precompile.mjs``)."""
+    import subprocess
+    import sys
+
+    from dynoxide_streams.browser.build import SERVER_ONLY_MODULES
+
+    code = (
+        "import json, sys\n"
+        "from dynoxide_streams.browser.runtime import BrowserEngine\n"
+        "import dynoxide_streams.triggers.dead_letters\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60
+    ).stdout
+    loaded = json.loads(out)
+    assert [
+        m for m in loaded if any(m == s or m.startswith(s + ".") for s in SERVER_ONLY_MODULES)
+    ] == []
+    assert "dynoxide_streams.triggers.functions" in loaded
+
+
+def test_the_bundle_leaves_the_server_modules_out(tmp_path: Path) -> None:
+    from dynoxide_streams.browser import build
+
+    names = {
+        p.relative_to(build.PACKAGE).as_posix()
+        for p in build.PACKAGE.rglob("*.py")
+        if not build._skipped(p.relative_to(build.PACKAGE).as_posix())
+    }
+    for server in ("cli.py", "mcp_main.py", "http_client.py", "service.py", "server.py"):
+        assert server not in names
+    assert not any(n.startswith(("mcp/", "sidecar/")) for n in names)
+    assert not any(n.startswith("wire/") for n in names - set(build.WIRE_MODULES))
+
+
+def test_the_bundle_wheels_are_asked_for_pyodide_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``pip download`` targets Pyodide's CPython 3.14 pure-Python wheels whatever runs
+    the build; a wheel it did not give (e.g. a file name that does not match) is an
+    error after one download, not another download."""
+    from dynoxide_streams.browser import build
+
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(build, "CACHE", tmp_path)
+    monkeypatch.setattr(build, "_run", lambda *args, cwd=None: calls.append(args))
+    with pytest.raises(SystemExit, match="pip download gave no wheel for anyio=="):
+        build.dependency_wheels()
+    assert len(calls) == 1
+    args = calls[0]
+    assert args[args.index("--python-version") + 1] == "3.14"
+    assert args[args.index("--implementation") + 1] == "py"
+    assert args[args.index("--abi") + 1] == "none"
+    assert args[args.index("--platform") + 1] == "any"
+    assert "--only-binary=:all:" in args
+    assert {a.split("==")[0] for a in args if "==" in a} == set(build.PURE_DEPENDENCIES)
+
+
+def test_the_iterator_secret_is_in_the_sink_before_the_engine_serves(tmp_path: Path) -> None:
+    """Opening a new database commits its iterator secret outside the Writer (no
+    commit hook): it is synced before any iterator signed with it can be handed out, so
+    an iterator survives a crash right after the engine started."""
+    import sqlite3
+
+    sink = DictSink()
+
+    async def start() -> bytes:
+        engine = BrowserEngine(tmp_path / "a", sink=sink, ttl_period=0)
+        async with anyio.create_task_group() as tg:
+            await tg.start(engine.run)
+            assert engine.ctx is not None
+            secret = engine.ctx.streams.secret
+            restored = tmp_path / "b"  # the crash: what the sink holds now
+            restored.mkdir()
+            for name, data in sink.files.items():
+                (restored / name).write_bytes(bytes(data))
+            engine.stop()
+        return secret
+
+    secret = anyio.run(start)
+    conn = sqlite3.connect(tmp_path / "b" / "data.db")
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'iterator_secret'").fetchone()
+    finally:
+        conn.close()
+    assert row is not None and bytes(row[0]) == secret
+
+
+def test_stopping_lets_the_trigger_runner_finish_before_the_writer_closes(
+    tmp_path: Path,
+) -> None:
+    """Stopping right after a page function answered: the runner's last writes (the
+    mapping's state, the checkpoint) end before the Writer refuses, so no poller fails
+    with ServiceUnavailable on the way out."""
+    from structlog.testing import capture_logs
+
+    async def main() -> None:
+        engine = BrowserEngine(tmp_path / "a", sink=DictSink(), ttl_period=0)
+        invoked = anyio.Event()
+
+        async def handler(event: str) -> str:
+            invoked.set()
+            return "null"
+
+        async with anyio.create_task_group() as tg:
+            await tg.start(engine.run)
+            status, _ = await engine.send(DDB + "CreateTable", json.dumps(TABLE))
+            assert status == 200
+            engine.add_trigger("stop-fn", '{"table": "things"}', handler)
+            await engine.send(DDB + "PutItem", '{"TableName":"things","Item":{"pk":{"S":"a"}}}')
+            await invoked.wait()
+            engine.stop()
+
+    with capture_logs() as logs:
+        anyio.run(main)
+    assert [e for e in logs if e["log_level"] in ("error", "critical")] == []
