@@ -91,10 +91,12 @@ class PushWokenSource:
         headers = {} if self._token is None else {"Authorization": f"Bearer {self._token}"}
         task_status.started()
         ids = itertools.count()
+        warned = False  # one WARNING per outage; a reconnect re-arms it
         while True:
             try:
                 async with connect(self.ws_url, additional_headers=headers) as ws:
                     self._connected = True
+                    warned = False
                     async with anyio.create_task_group() as tg:
                         tg.start_soon(self._subscribe_wanted, ws, ids)
                         async for frame in ws:
@@ -107,8 +109,13 @@ class PushWokenSource:
                                 if arn in self._ready:
                                     self._ready[arn].set()
                         tg.cancel_scope.cancel()
-            except (OSError, WebSocketException) as exc:
-                log.debug("push websocket unavailable; polling", url=self.ws_url, error=str(exc))
+            except (OSError, WebSocketException, ValueError) as exc:
+                # a wrong --token (401/403), a server gone or a frame that is not JSON:
+                # notifications fall back to polling until the websocket is back
+                (log.debug if warned else log.warning)(
+                    "push websocket unavailable; polling", url=self.ws_url, error=str(exc)
+                )
+                warned = True
             finally:
                 self._connected = False
             await anyio.sleep(RECONNECT_SECONDS)

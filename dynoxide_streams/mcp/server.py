@@ -140,10 +140,10 @@ async def call_tool(
         return text_result(result)
     except DynamoDBError as exc:
         return error_result(exc)
-    except Exception as exc:
+    except Exception:
         log.exception("MCP tool failed", tool=name)
         return text_result(
-            {"__type": "InternalServerError", "message": f"Internal server error: {exc!r}"},
+            {"__type": "InternalServerError", "message": "Internal server error"},
             error=True,
         )
 
