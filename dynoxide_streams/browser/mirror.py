@@ -16,7 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+import structlog
+
 from dynoxide_streams.errors import InternalServerError
+
+log = structlog.get_logger("dynoxide_streams.browser")
 
 WAL_HEADER_BYTES = 32
 """The WAL header (magic, version, page size, checkpoint sequence, salts, checksum)."""
@@ -121,6 +125,7 @@ class Mirror:
             self._sync(checkpoint)
         except Exception as exc:
             self.failed = f"{type(exc).__name__}: {exc}"[:200]
+            log.warning("storage sync failed; the commit group is refused", error=self.failed)
             self._cut_back()
             if self._on_failure is not None:
                 self._on_failure()
@@ -135,8 +140,11 @@ class Mirror:
         try:
             self._sink.truncate(self._wal.name, keep)
             self._sink.flush(self._wal.name)
-        except Exception:  # the reopen then reads what the sink has; nothing else to do
-            pass
+        except Exception as exc:  # the reopen then reads what the sink has
+            log.warning(
+                "storage cut-back failed; reopening from what the storage has",
+                error=f"{type(exc).__name__}: {exc}"[:200],
+            )
 
     def _copy_checkpointed_pages(self) -> None:
         """After a checkpoint: write to the sink the database pages that WAL frames
