@@ -28,7 +28,7 @@ from dynoxide_streams.engine.snapshots import Snapshots
 from dynoxide_streams.errors import ResourceNotFoundException, ValidationException
 from dynoxide_streams.mcp.changes import read_changes
 from dynoxide_streams.mcp.tools import ToolSpec
-from dynoxide_streams.triggers.events import error_text
+from dynoxide_streams.triggers.events import dead_letter_view
 from dynoxide_streams.triggers.runner import TriggerRunner
 from dynoxide_streams.ttl.sweeper import sweep
 
@@ -210,12 +210,7 @@ class EngineBackend:
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
             raise ValidationException("Limit must be an integer from 1 to 1000")
         rows = self.triggers.store.dead_letters(uuid, after, limit)
-        out: dict[str, Any] = {
-            "DeadLetters": [
-                {"Id": i, "UUID": u, "Created": c, "Error": error_text(body), "Record": body}
-                for i, u, c, body in rows
-            ]
-        }
+        out: dict[str, Any] = {"DeadLetters": [dead_letter_view(row) for row in rows]}
         if len(rows) == limit:  # perhaps more: the next page is After this Id
             out["LastEvaluatedId"] = rows[-1][0]
         return out

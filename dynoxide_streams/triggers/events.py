@@ -141,10 +141,27 @@ LAST_ERROR = "lastError"
 """The failure record's one field that AWS's has not: the last error's type and message."""
 
 
+def type_and_message(error_type: str, message: str) -> str:
+    """``TYPE: message``, either part left out when empty."""
+    return ": ".join(part for part in (error_type, message) if part)
+
+
 def error_text(record: dict[str, Any]) -> str | None:
     """``TYPE: message`` of a failure record's ``lastError``; None without one."""
     last = record.get(LAST_ERROR)
     if not isinstance(last, dict):
         return None
-    parts = (str(last.get("errorType") or ""), str(last.get("errorMessage") or ""))
-    return ": ".join(part for part in parts if part) or None
+    text = type_and_message(str(last.get("errorType") or ""), str(last.get("errorMessage") or ""))
+    return text or None
+
+
+def dead_letter_view(row: tuple[int, str, float, dict[str, Any]]) -> dict[str, Any]:
+    """A stored dead letter as the admin API and the MCP tool show it."""
+    number, uuid, created, record = row
+    return {
+        "Id": number,
+        "UUID": uuid,
+        "Created": created,
+        "Error": error_text(record),
+        "Record": record,
+    }

@@ -72,11 +72,6 @@ class InvokeResult:
     error_type: str = ""
     traceback: str | None = None
 
-    @property
-    def error_text(self) -> str:
-        """``TYPE: message`` of a failure (either part may be missing)."""
-        return ": ".join(part for part in (self.error_type, self.message) if part)
-
 
 def add_app_dir(path: str | os.PathLike[str]) -> str:
     """Put ``path`` (made absolute) first on ``sys.path`` unless it is already there, so

@@ -147,7 +147,7 @@ class Failure:
     @property
     def text(self) -> str:
         """``TYPE: message`` (the message may be empty)."""
-        return ": ".join(part for part in (self.error_type, self.message) if part)
+        return events.type_and_message(self.error_type, self.message)
 
 
 @dataclass(frozen=True)

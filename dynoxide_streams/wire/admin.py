@@ -29,7 +29,7 @@ from dynoxide_streams.engine.admin_ops import rotate_shards
 from dynoxide_streams.engine.context import EngineContext
 from dynoxide_streams.errors import DynamoDBError, ValidationException
 from dynoxide_streams.metrics import CONTENT_TYPE as METRICS_TYPE
-from dynoxide_streams.triggers.events import error_text
+from dynoxide_streams.triggers.events import dead_letter_view
 from dynoxide_streams.triggers.runner import TriggerRunner
 from dynoxide_streams.ttl.sweeper import sweep
 from dynoxide_streams.wire.asgi import JSON
@@ -121,12 +121,7 @@ class Admin:
         if after is None or not after.isdigit():
             raise AdminError(400, "BadRequest", "after must be a non-negative integer")
         rows = self.triggers.store.dead_letters(uuid, int(after))
-        return {
-            "DeadLetters": [
-                {"Id": i, "UUID": u, "Created": c, "Error": error_text(body), "Record": body}
-                for i, u, c, body in rows
-            ]
-        }
+        return {"DeadLetters": [dead_letter_view(row) for row in rows]}
 
     def _clock(self, change: dict[str, Any] | None) -> dict[str, Any]:
         clock: Any = self.ctx.clock
