@@ -200,7 +200,8 @@ async def test_a_trigger_checkpoint_stays_valid_across_a_restore(
 
     def seen(count: int) -> list[Any]:
         def enough() -> list[Any]:
-            lines = seen_file.read_text().splitlines()
+            # whole lines only: the handler may be writing the next one right now
+            lines = seen_file.read_text().split("\n")[:-1]
             return [orjson.loads(x) for x in lines] if len(lines) >= count else []
 
         return list(wait_until(enough, timeout=30, what=f"{count} records handled"))
