@@ -68,7 +68,8 @@ async def _call(app: App, target: str, params: dict[str, Any]) -> bytes:
     return out[0]
 
 
-def _item(p: int, s: int) -> dict[str, Any]:
+def item(p: int, s: int) -> dict[str, Any]:
+    """Item ``s`` (sort key) of partition ``p`` of the bench table, ~200 bytes."""
     return {
         "pk": {"S": f"load-{p:07d}"},
         "sk": {"S": f"s{s:02d}"},
@@ -76,6 +77,44 @@ def _item(p: int, s: int) -> dict[str, Any]:
         "n": {"N": str(p * 10 + s)},
         "active": {"BOOL": True},
         "category": {"S": f"cat-{s}"},
+    }
+
+
+TABLE_SPEC: dict[str, Any] = {
+    "TableName": TABLE,
+    "KeySchema": [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ],
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+    ],
+    "BillingMode": "PAY_PER_REQUEST",
+}
+"""CreateTable of the bench table: 100 partitions of 10 items (``item``)."""
+
+
+def request_makers(rnd: random.Random, put_sort_keys: int = 10) -> dict[str, Any]:
+    """Operation -> a function making one random request of it on the bench table
+    (PutItem overwrites one of the first ``put_sort_keys`` items of a partition)."""
+    return {
+        "GetItem": lambda: {
+            "TableName": TABLE,
+            "Key": {
+                "pk": {"S": f"load-{rnd.randrange(100):07d}"},
+                "sk": {"S": f"s{rnd.randrange(10):02d}"},
+            },
+        },
+        "PutItem": lambda: {
+            "TableName": TABLE,
+            "Item": item(rnd.randrange(100), rnd.randrange(put_sort_keys)),
+        },
+        "Query": lambda: {
+            "TableName": TABLE,
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": f"load-{rnd.randrange(100):07d}"}},
+        },
     }
 
 
@@ -87,44 +126,12 @@ async def main() -> None:
     async with Server() as srv:
         assert srv._service is not None and srv._service.ctx is not None
         app = App(srv._service.ctx)
-        await _call(
-            app,
-            "CreateTable",
-            {
-                "TableName": TABLE,
-                "KeySchema": [
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                "AttributeDefinitions": [
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                ],
-                "BillingMode": "PAY_PER_REQUEST",
-            },
-        )
+        await _call(app, "CreateTable", TABLE_SPEC)
         for p in range(100):
             for s in range(10):
-                await _call(app, "PutItem", {"TableName": TABLE, "Item": _item(p, s)})
+                await _call(app, "PutItem", {"TableName": TABLE, "Item": item(p, s)})
         rnd = random.Random(7)
-        requests: dict[str, Any] = {
-            "GetItem": lambda: {
-                "TableName": TABLE,
-                "Key": {
-                    "pk": {"S": f"load-{rnd.randrange(100):07d}"},
-                    "sk": {"S": f"s{rnd.randrange(10):02d}"},
-                },
-            },
-            "PutItem": lambda: {
-                "TableName": TABLE,
-                "Item": _item(rnd.randrange(100), rnd.randrange(10)),
-            },
-            "Query": lambda: {
-                "TableName": TABLE,
-                "KeyConditionExpression": "pk = :p",
-                "ExpressionAttributeValues": {":p": {"S": f"load-{rnd.randrange(100):07d}"}},
-            },
-        }
+        requests = request_makers(rnd)
         for op, make in requests.items():
             pool = [make() for _ in range(512)]
             check = orjson.loads(await _call(app, op, pool[0]))

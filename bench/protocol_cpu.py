@@ -31,6 +31,7 @@ from typing import Any
 
 import orjson
 import uvicorn
+from app_cpu import TABLE, TABLE_SPEC, item, request_makers  # the same workload
 from uvicorn.server import ServerState
 
 from dynoxide_streams import Server
@@ -38,8 +39,6 @@ from dynoxide_streams.wire.app import App
 from dynoxide_streams.wire.direct import direct_protocols
 from dynoxide_streams.wire.limits import ConnectionLimits
 
-TABLE = "bench_table"
-PAYLOAD = "p" * 148
 HEAD = (
     "POST / HTTP/1.1\r\n"
     "Host: 127.0.0.1:8000\r\n"
@@ -91,17 +90,6 @@ class _Transport(asyncio.Transport):
         pass
 
 
-def _item(p: int, s: int) -> dict[str, Any]:
-    return {
-        "pk": {"S": f"load-{p:07d}"},
-        "sk": {"S": f"s{s:02d}"},
-        "payload": {"S": PAYLOAD},
-        "n": {"N": str(p * 10 + s)},
-        "active": {"BOOL": True},
-        "category": {"S": f"cat-{s}"},
-    }
-
-
 def _request(op: str, params: Any) -> bytes:
     body = orjson.dumps(params)
     return HEAD.format(op=op, length=len(body)).encode() + body
@@ -137,42 +125,12 @@ async def main() -> None:
         protocols = {"asgi": limits.protocols()[0], "direct": direct_protocols(limits, app)[0]}
         setup = _Connection(protocols["asgi"], config)
         conns = {name: _Connection(protocols[name], config) for name in args.protocols.split(",")}
-        await setup.call(
-            _request(
-                "CreateTable",
-                {
-                    "TableName": TABLE,
-                    "KeySchema": [
-                        {"AttributeName": "pk", "KeyType": "HASH"},
-                        {"AttributeName": "sk", "KeyType": "RANGE"},
-                    ],
-                    "AttributeDefinitions": [
-                        {"AttributeName": "pk", "AttributeType": "S"},
-                        {"AttributeName": "sk", "AttributeType": "S"},
-                    ],
-                    "BillingMode": "PAY_PER_REQUEST",
-                },
-            )
-        )
+        await setup.call(_request("CreateTable", TABLE_SPEC))
         for p in range(100):
             for s in range(10):
-                await setup.call(_request("PutItem", {"TableName": TABLE, "Item": _item(p, s)}))
+                await setup.call(_request("PutItem", {"TableName": TABLE, "Item": item(p, s)}))
         rnd = random.Random(7)
-        requests: dict[str, Any] = {
-            "GetItem": lambda: {
-                "TableName": TABLE,
-                "Key": {
-                    "pk": {"S": f"load-{rnd.randrange(100):07d}"},
-                    "sk": {"S": f"s{rnd.randrange(10):02d}"},
-                },
-            },
-            "PutItem": lambda: {"TableName": TABLE, "Item": _item(rnd.randrange(100), 0)},
-            "Query": lambda: {
-                "TableName": TABLE,
-                "KeyConditionExpression": "pk = :p",
-                "ExpressionAttributeValues": {":p": {"S": f"load-{rnd.randrange(100):07d}"}},
-            },
-        }
+        requests = request_makers(rnd, put_sort_keys=1)
         for op in args.ops.split(","):
             make = requests[op]
             pool = [_request(op, make()) for _ in range(512)]
